@@ -1,0 +1,17 @@
+"""`kscript build` (not implemented yet)."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "build (not implemented yet)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    from kscript.errors import UsageError
+
+    raise UsageError("'kscript build' is not implemented yet")

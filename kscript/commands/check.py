@@ -1,0 +1,17 @@
+"""`kscript check` (not implemented yet)."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "check (not implemented yet)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    from kscript.errors import UsageError
+
+    raise UsageError("'kscript check' is not implemented yet")

@@ -1,0 +1,122 @@
+"""Camera geometry shared by the compiler and the render engine.
+
+One definition of the per-frame warp, so that the plan can say which frames reveal pixels
+from outside the frame (and so need an inpaint call) and the executor warps exactly that
+way. Pure Python on 3x3 matrices: the compiler must stay light (no numpy, no torch).
+
+Conventions (image coordinates, x right, y down, pixel centres at integers, the centre of
+a WxH frame at ((W-1)/2, (H-1)/2)). The matrix M maps a pixel of the previous frame to its
+place in the new frame, as `cv2.warpPerspective(prev, M, (W, H))` expects:
+
+- zoom z > 1 moves in (content grows about the centre);
+- angle a rolls the camera: content turns counter-clockwise on screen for a > 0;
+- x > 0 pans the camera right (content moves left), y > 0 pans up (content moves down);
+- turn > 0 yaws right, tilt > 0 pitches up, as the homography K R K^-1 with the focal
+  length from `fov`, exact for a pure rotation of the camera, needing no depth.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+Matrix = tuple[tuple[float, float, float], tuple[float, float, float], tuple[float, float, float]]
+
+IDENTITY: Matrix = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
+
+
+def matmul(a: Matrix, b: Matrix) -> Matrix:
+    return tuple(  # type: ignore[return-value]
+        tuple(sum(a[i][k] * b[k][j] for k in range(3)) for j in range(3)) for i in range(3)
+    )
+
+
+def invert(m: Matrix) -> Matrix:
+    (a, b, c), (d, e, f), (g, h, i) = m
+    det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
+    if abs(det) < 1e-12:
+        raise ValueError("singular warp")
+    inv = (
+        ((e * i - f * h), -(b * i - c * h), (b * f - c * e)),
+        (-(d * i - f * g), (a * i - c * g), -(a * f - c * d)),
+        ((d * h - e * g), -(a * h - b * g), (a * e - b * d)),
+    )
+    return tuple(tuple(v / det for v in row) for row in inv)  # type: ignore[return-value]
+
+
+def apply(m: Matrix, x: float, y: float) -> tuple[float, float] | None:
+    """The image of (x, y) under m, or None where it falls behind the camera."""
+    w = m[2][0] * x + m[2][1] * y + m[2][2]
+    if w <= 1e-9:
+        return None
+    return ((m[0][0] * x + m[0][1] * y + m[0][2]) / w, (m[1][0] * x + m[1][1] * y + m[1][2]) / w)
+
+
+def rotation_3d(turn: float, tilt: float, roll: float = 0.0) -> Matrix:
+    """Camera rotation R (degrees): yaw `turn` right, pitch `tilt` up, no roll by default."""
+    ty, tp, tr = math.radians(turn), math.radians(tilt), math.radians(roll)
+    # Turning the camera right moves content left: rotate points about the y axis by -turn.
+    cy, sy = math.cos(-ty), math.sin(-ty)
+    yaw: Matrix = ((cy, 0.0, sy), (0.0, 1.0, 0.0), (-sy, 0.0, cy))
+    # Tilting up moves content down (y grows downward): rotate about the x axis by -tilt.
+    cp, sp = math.cos(-tp), math.sin(-tp)
+    pitch: Matrix = ((1.0, 0.0, 0.0), (0.0, cp, -sp), (0.0, sp, cp))
+    cr, sr = math.cos(tr), math.sin(tr)
+    rollm: Matrix = ((cr, -sr, 0.0), (sr, cr, 0.0), (0.0, 0.0, 1.0))
+    return matmul(rollm, matmul(pitch, yaw))
+
+
+def warp_matrix(
+    width: int,
+    height: int,
+    *,
+    zoom: float = 1.0,
+    angle: float = 0.0,
+    x: float = 0.0,
+    y: float = 0.0,
+    turn: float = 0.0,
+    tilt: float = 0.0,
+    fov: float = 40.0,
+) -> Matrix:
+    """The 3x3 matrix taking the previous frame's pixels to the new frame's (see module doc)."""
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    m: Matrix = IDENTITY
+    if turn or tilt:
+        f = (width / 2.0) / math.tan(math.radians(max(min(fov, 179.0), 1.0)) / 2.0)
+        k: Matrix = ((f, 0.0, cx), (0.0, f, cy), (0.0, 0.0, 1.0))
+        k_inv: Matrix = ((1.0 / f, 0.0, -cx / f), (0.0, 1.0 / f, -cy / f), (0.0, 0.0, 1.0))
+        m = matmul(k, matmul(rotation_3d(turn, tilt), k_inv))
+    # 2D part, cv2.getRotationMatrix2D's convention: positive angle is counter-clockwise.
+    a = zoom * math.cos(math.radians(angle))
+    b = zoom * math.sin(math.radians(angle))
+    affine: Matrix = (
+        (a, b, (1 - a) * cx - b * cy - x),
+        (-b, a, b * cx + (1 - a) * cy + y),
+        (0.0, 0.0, 1.0),
+    )
+    return matmul(affine, m)
+
+
+def reveals(m: Matrix, width: int, height: int, tol: float = 1e-6) -> bool:
+    """Whether warping by m brings in pixels from outside the previous frame.
+
+    The new frame is covered iff each of its corners comes from inside the old frame (the
+    image of a rectangle under a homography that keeps it in front of the camera is convex).
+    """
+    inv = invert(m)
+    for cx, cy in ((0.0, 0.0), (width - 1.0, 0.0), (0.0, height - 1.0), (width - 1.0, height - 1.0)):
+        p = apply(inv, cx, cy)
+        if p is None:
+            return True
+        px, py = p
+        if px < -tol or py < -tol or px > width - 1 + tol or py > height - 1 + tol:
+            return True
+    return False
+
+
+def as_rows(m: Matrix) -> list[list[float]]:
+    return [list(r) for r in m]
+
+
+def is_identity(m: Sequence[Sequence[float]], tol: float = 1e-12) -> bool:
+    return all(abs(m[i][j] - IDENTITY[i][j]) <= tol for i in range(3) for j in range(3))

@@ -1,0 +1,184 @@
+"""The render plan: the contract between the language and the render engine.
+
+A `RenderPlan` lists every frame of the film with everything its rendering depends on. The
+compiler (`kscript.compile`) makes it; the executor (`kscript.render`) only reads it. It is
+deterministic: the same source gives byte-identical JSON (`to_json`).
+
+Operations (`Frame.op`), each frame makes one *chain image* that the next frame warps:
+
+- ``generate``: the first frame of a scene, text-to-image from the frame's prompts.
+- ``continue``: the first frame of a scene with `continue`: the previous scene's last
+  chain image, warped by this frame's motion and redrawn (inpaint + img2img) with this
+  scene's prompts. ``inputs == [index of that frame]``.
+- ``animate``: warp the previous chain image by `motion`, fill the revealed border
+  (inpaint where the backend has it), redraw by img2img at `strength`.
+- ``warp``: warp only: no model call (strength 0, or between model frames under `cadence`).
+  The revealed border is filled without a model.
+
+`Frame.inpaint` says whether the frame's warp reveals pixels from outside the frame
+(`kscript.geometry.reveals`); an ``animate``/``continue`` frame with it set makes one inpaint
+call before its img2img call where the backend has an inpainting model.
+
+A transition is a composite over the chain image, not an operation of its own: frames in
+the first N frames of a scene with `transition crossfade N` have `crossfade` set, and the
+frame shown in the video is ``(1 - w) * previous + w * own`` with
+``w = crossfade.weight``. The chain (what the next frame warps) stays the scene's own image.
+
+`Frame.key` is SHA-256 over canonical JSON of the frame's own inputs (op, motion,
+generation values, prompts, negative, seed, size, model, coherence) and the keys of the
+frames in `inputs`; not its index or time, so an edit changes exactly the keys of the
+frames it affects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PLAN_VERSION = 1
+
+Op = Literal["generate", "continue", "animate", "warp"]
+Coherence = Literal["none", "rgb", "lab"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SourceRef(_Model):
+    """Where a plan entry came from in the source."""
+
+    file: str
+    line: int
+    col: int
+
+
+class FilmInfo(_Model):
+    title: str
+    width: int
+    height: int
+    fps: float
+    seed: int
+    model: str = Field(description='"preview", a local folder or a hub id')
+    prior: str | None = Field(default=None, description="Kandinsky 2.2 prior model, when named")
+    inpaint: str | None = Field(default=None, description="inpainting model, when named")
+    negative: str = ""
+    coherence: Coherence = "none"
+    frame_count: int
+    duration: float = Field(description="seconds")
+
+
+class Transition(_Model):
+    kind: Literal["cut", "crossfade"] = "cut"
+    frames: int = 0
+
+
+class PromptSpan(_Model):
+    """A prompt of a scene as written: for timelines (the watch page)."""
+
+    text: str
+    start: float = Field(description="seconds since the scene started")
+    blend: float = Field(default=0.0, description="seconds of cross-fade from the previous prompt")
+
+
+class SceneInfo(_Model):
+    name: str
+    index: int
+    start_frame: int
+    frame_count: int
+    start_time: float
+    duration: float
+    continues: bool = False
+    transition: Transition = Transition()
+    prompts: list[PromptSpan]
+    negative: str
+    coherence: Coherence = "none"
+    source: SourceRef
+
+
+class Motion(_Model):
+    """Camera motion applied to the previous chain image to make this frame's.
+
+    zoom: scale per frame (1 still, > 1 moves in); angle: roll in degrees per frame,
+    positive counter-clockwise; x, y: pan in pixels per frame, positive x pans right,
+    positive y pans up; turn: yaw, degrees per frame, positive turns right; tilt: pitch,
+    degrees per frame, positive tilts up; fov: field of view in degrees for turn/tilt.
+    """
+
+    zoom: float = 1.0
+    angle: float = 0.0
+    x: float = 0.0
+    y: float = 0.0
+    turn: float = 0.0
+    tilt: float = 0.0
+    fov: float = 40.0
+
+
+class WeightedPrompt(_Model):
+    text: str
+    weight: float
+
+
+class Crossfade(_Model):
+    from_frame: int = Field(description="index of the previous scene's last frame")
+    weight: float = Field(description="weight of this scene's own image, 0..1")
+
+
+class Frame(_Model):
+    index: int
+    scene: str
+    scene_frame: int = Field(description="frame index within the scene (f)")
+    time: float = Field(description="seconds since the film started (T)")
+    op: Op
+    motion: Motion
+    strength: float
+    guidance: float
+    steps: int
+    seed: int
+    noise: float = 0.0
+    prompts: list[WeightedPrompt]
+    negative: str
+    coherence: Coherence = "none"
+    coherence_ref: int | None = Field(default=None, description="frame whose colours to match")
+    inputs: list[int] = Field(default_factory=list, description="frames this one is made from")
+    inpaint: bool = Field(
+        default=False,
+        description="the warp reveals pixels from outside the frame (kscript.geometry.reveals): fill them",
+    )
+    crossfade: Crossfade | None = None
+    key: str
+
+
+class RenderPlan(_Model):
+    version: int = PLAN_VERSION
+    film: FilmInfo
+    scenes: list[SceneInfo]
+    frames: list[Frame]
+
+    def to_json(self) -> str:
+        """Deterministic JSON: the same plan gives the same bytes."""
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+    def model_calls(self) -> dict[str, int]:
+        """Model calls by kind a diffusers backend with an inpainting model makes."""
+        calls = {"text2image": 0, "img2img": 0, "inpaint": 0}
+        for fr in self.frames:
+            if fr.op == "generate":
+                calls["text2image"] += 1
+            elif fr.op in ("animate", "continue"):
+                calls["img2img"] += 1
+                calls["inpaint"] += int(fr.inpaint)
+        return calls
+
+
+def canonical_json(data: Any) -> str:
+    """The one serialisation used for hashing: sorted keys, no spaces, UTF-8 text."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def content_key(data: Any) -> str:
+    """SHA-256 of the canonical JSON of `data`, as hex."""
+    return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()

@@ -1,0 +1,84 @@
+"""The interface every render backend implements: the preview painter and diffusers.
+
+The executor (`kscript.render.executor`) owns the order of work, warps, masks, caching,
+colour coherence and crossfades; a backend only turns requests into images. Images are
+numpy arrays, height x width x 3, uint8, RGB. Masks are height x width float32 in 0..1,
+1 where the backend must paint.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+# Called after each denoising step: (step, total). Raising from it cancels the call
+# (the only way that works for every diffusers pipeline; Kandinsky's ignore `_interrupt`).
+StepCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Request:
+    """What one model call needs, taken from one plan frame."""
+
+    prompts: tuple[tuple[str, float], ...]  # (text, weight), weights sum to 1
+    negative: str
+    seed: int
+    steps: int
+    guidance: float
+    strength: float
+    width: int
+    height: int
+    on_step: StepCallback | None = field(default=None, compare=False)
+
+
+@dataclass
+class CallCounts:
+    text2image: int = 0
+    img2img: int = 0
+    inpaint: int = 0
+    prior: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"text2image": self.text2image, "img2img": self.img2img, "inpaint": self.inpaint, "prior": self.prior}
+
+
+class Backend(ABC):
+    """Turns requests into images. Subclasses: `PreviewBackend`, the diffusers backends."""
+
+    #: a short name for messages and reports ("preview", "kandinsky2.2", "stable-diffusion")
+    name: str = "backend"
+
+    def __init__(self) -> None:
+        self.calls = CallCounts()
+
+    @property
+    @abstractmethod
+    def fingerprint(self) -> str:
+        """Identifies everything besides the plan that changes the pixels (model ids, dtype,
+        backend version). Part of every cache key, so a preview frame is never reused for a
+        diffusers build of the same plan."""
+
+    @property
+    def has_inpaint(self) -> bool:
+        """Whether `inpaint` paints with a model; else the executor fills the border itself
+        and the img2img call redraws it."""
+        return True
+
+    def load(self) -> None:
+        """Load models; raise `kscript.errors.ModelError` naming what was looked for.
+        Called once before any frame is rendered."""
+
+    @abstractmethod
+    def text2image(self, req: Request) -> np.ndarray: ...
+
+    @abstractmethod
+    def img2img(self, image: np.ndarray, req: Request) -> np.ndarray: ...
+
+    @abstractmethod
+    def inpaint(self, image: np.ndarray, mask: np.ndarray, req: Request) -> np.ndarray: ...
+
+    def close(self) -> None:
+        """Release models and memory."""

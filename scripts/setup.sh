@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# One command to set up kscript on a fresh machine: a virtual environment in .venv with
+# the CPU build of torch, kscript and its test tools; Debian's Chromium and ChromeDriver
+# for the watch page's browser tests when apt-get is available and we are root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+# CPU torch first: an unpinned torch pulled in by diffusers could be a multi-GB CUDA build.
+.venv/bin/python -m pip install --quiet "torch==2.13.0"
+.venv/bin/python -m pip install --quiet -e ".[test]"
+
+if ! command -v chromium >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+      || echo "setup: could not install Chromium; the browser tests will be skipped" >&2
+  else
+    echo "setup: Chromium is not installed; the browser tests will be skipped" >&2
+  fi
+fi
+echo "setup: done. Try: .venv/bin/kscript build examples/mini_film.kscene"
