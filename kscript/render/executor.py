@@ -88,7 +88,7 @@ def select_frames(plan: RenderPlan, scene: str | None) -> list[int]:
         guess = did_you_mean(scene, names)
         raise UsageError(
             f"the film has no scene '{scene}'",
-            hint=(f"did you mean '{guess}'?" if guess else "scenes: " + ", ".join(names)),
+            hint=guess or "scenes: " + ", ".join(names),
         )
     return [f.index for f in plan.frames if f.scene == scene]
 
