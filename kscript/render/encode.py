@@ -53,7 +53,8 @@ def frame_rate(fps: float) -> Fraction:
     f = Fraction(str(fps)) if isinstance(fps, float) else Fraction(fps)
     for den in (1, 1001):
         cand = Fraction(round(float(fps) * den), den)
-        if abs(float(cand) - float(fps)) < 1e-6:
+        # 23.976 and 29.97 as written by people mean the NTSC rates 24000/1001, 30000/1001.
+        if abs(float(cand) - float(fps)) < (1e-9 if den == 1 else 5e-5):
             return cand
     return f.limit_denominator(1_000_000)
 
@@ -121,7 +122,8 @@ class VideoWriter:
             }
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
-        stream.time_base = 1 / self.rate
+        # Frames carry pts in units of 1/rate; the muxer picks the stream's own time base.
+        self._frame_time_base = 1 / self.rate
         self._stream = stream
 
     def write(self, image: np.ndarray) -> None:
@@ -139,7 +141,7 @@ class VideoWriter:
 
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
             frame.pts = self.frames
-            frame.time_base = self._stream.time_base
+            frame.time_base = self._frame_time_base
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)
         self.frames += 1
