@@ -36,7 +36,8 @@ class BuildOptions:
         cache_limit: the cache's size limit in bytes or as text ("2GB"); least recently
             used frames go first. None: no limit.
         scene: render only this scene.
-        crf, preset: encoder quality and speed (see `kscript.render.encode`).
+        crf, preset: encoder quality and speed (see `kscript.render.encode`); the preset
+            defaults to "veryfast" for the preview backend, "medium" for models.
         progress: called with a `kscript.render.executor.Progress` per frame and step.
         should_cancel: polled at frame boundaries and model steps; True cancels the build
             (raises `BuildCancelled`; finished frames stay cached, no output is written).
@@ -167,7 +168,10 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
         on_frame=options.on_frame,
     )
     film = plan.film
-    with VideoWriter(output_text, film.width, film.height, film.fps, crf=options.crf, preset=options.preset) as writer:
+    # The preview renders a frame in a few milliseconds, so libx264's "medium" would take
+    # most of a preview build; a model frame takes seconds, so there "medium" costs nothing.
+    preset = options.preset or ("veryfast" if backend.name == "preview" else "medium")
+    with VideoWriter(output_text, film.width, film.height, film.fps, crf=options.crf, preset=preset) as writer:
         stats = executor.run(lambda _index, image: writer.write(image))
     final = writer.path
     evicted = cache.evict() if cache is not None else 0

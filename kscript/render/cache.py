@@ -201,3 +201,54 @@ def _decode(data: bytes) -> np.ndarray | None:
     if magic != MAGIC or len(pixels) != h * w * c or hashlib.sha256(pixels).digest() != digest:
         return None
     return np.frombuffer(pixels, dtype=np.uint8).reshape(h, w, c).copy()
+
+
+class BackgroundWriter:
+    """Writes cache entries on a worker thread, so hashing, writing and fsync overlap the
+    next frame's rendering (they release the GIL). At most `depth` entries wait; `close()`
+    waits for all of them and re-raises the first write error.
+
+    A build killed before a queued entry is written just renders that frame again.
+    """
+
+    def __init__(self, cache: FrameCache, depth: int = 4) -> None:
+        import queue
+        import threading
+
+        self.cache = cache
+        self._queue: "queue.Queue[tuple[str, np.ndarray] | None]" = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="kscript-cache-writer", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                if self._error is None:
+                    try:
+                        self.cache.put(*item)
+                    except BaseException as err:  # noqa: BLE001 - handed to the build thread
+                        self._error = err
+            finally:
+                self._queue.task_done()
+
+    def put(self, addr: str, image: np.ndarray) -> None:
+        self._raise()
+        self._queue.put((addr, image))
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            err, self._error = self._error, None
+            from kscript.errors import RenderError
+
+            raise RenderError(f"cannot write the frame cache in '{self.cache.root}': {err}") from err
+
+    def close(self) -> None:
+        """Wait for every queued entry, stop the thread, re-raise a write error."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        self._raise()

@@ -39,7 +39,9 @@ def reference_cdfs(reference: np.ndarray, mode: str) -> np.ndarray:
 
 
 def _cdf(channel: np.ndarray) -> np.ndarray:
-    hist = np.bincount(channel.ravel(), minlength=256).astype(np.float64)
+    # Every other pixel in each direction: the same histogram within sampling noise, 4x faster.
+    sample = np.ascontiguousarray(channel[::2, ::2]) if channel.size > 4096 else np.ascontiguousarray(channel)
+    hist = cv2.calcHist([sample], [0], None, [256], [0, 256]).ravel().astype(np.float64)
     cdf = np.cumsum(hist)
     return cdf / cdf[-1]
 

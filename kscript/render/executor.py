@@ -34,7 +34,7 @@ from kscript.errors import KscriptError, RenderError, UsageError
 from kscript.plan import Frame, RenderPlan
 from kscript.render import coherence, warp
 from kscript.render.backend import Backend, Request
-from kscript.render.cache import FrameCache, address
+from kscript.render.cache import BackgroundWriter, FrameCache, address
 
 
 class BuildCancelled(KscriptError):
@@ -168,6 +168,7 @@ class Executor:
         self._ref_cdfs: dict[tuple[int, str], np.ndarray] = {}
         self._done = 0
         self._current: int | None = None
+        self._writer: BackgroundWriter | None = None
 
     # -- planning ------------------------------------------------------------------------------
 
@@ -198,6 +199,17 @@ class Executor:
         """Make every output frame in order and hand it to `sink(index, image)`."""
         order, last_use = self._needs()
         targets = set(self.targets)
+        self._writer = BackgroundWriter(self.cache) if self.cache is not None else None
+        try:
+            self._run(order, last_use, targets, sink)
+        finally:
+            # Frames finished before a failure or a cancel stay cached.
+            if self._writer is not None:
+                writer, self._writer = self._writer, None
+                writer.close()
+        return self.stats
+
+    def _run(self, order: list[int], last_use: dict[int, int], targets: set[int], sink: FrameSink) -> None:
         for i in order:
             self._check_cancel()
             self._current = i
@@ -212,7 +224,6 @@ class Executor:
                 self._report("done")
             for j in [j for j in self.mem if last_use.get(j, -1) <= i]:
                 del self.mem[j]
-        return self.stats
 
     def _ensure(self, i: int) -> np.ndarray:
         """Chain image i in memory: loaded from the cache, or rendered (and its inputs first)."""
@@ -237,7 +248,9 @@ class Executor:
                 continue
             self._check_cancel()
             image = self._render(self.frames[j])
-            if self.cache is not None:
+            if self._writer is not None:
+                self._writer.put(self.addr[j], image)
+            elif self.cache is not None:
                 self.cache.put(self.addr[j], image)
             self.mem[j] = image
             self.stats.frames_rendered += 1
@@ -257,9 +270,11 @@ class Executor:
                 use_model = fr.inpaint and be.has_inpaint
                 # Without an inpainting model img2img redraws the fill: give it an
                 # edge-aware start rather than mirrored content it would copy.
-                image, hard = warp.warp_and_fill(src, fr.motion, mode="reflect" if use_model or not fr.inpaint else "telea")
+                image, _ = warp.warp_and_fill(src, fr.motion, mode="reflect" if use_model or not fr.inpaint else "telea")
                 if use_model:
-                    image = be.inpaint(image, warp.soften(hard), req)
+                    h, w = image.shape[:2]
+                    soft = warp.soft_revealed(warp.matrix(fr.motion, w, h), w, h)
+                    image = be.inpaint(image, soft.copy(), req)
                 if fr.noise > 0:
                     image = coherence.add_noise(image, fr.noise, fr.seed)
                 image = be.img2img(image, req)

@@ -189,8 +189,7 @@ def paint(text: str, seed: int, width: int, height: int) -> np.ndarray:
     ang = r("tex-angle") * np.pi
     period = (7.0 + 10.0 * r("tex-period")) * width / 640.0  # pixels, scales with the frame
     wave = np.sin((u * width * np.cos(ang) + v * height * np.sin(ang)) * (2.0 * np.pi / period))
-    grain = np.sin(u * width * (0.9 + 0.4 * r("gx"))) * np.sin(v * height * (0.8 + 0.4 * r("gy")))
-    tex = (wave * (6.0 + 6.0 * r("tex-amp")) + grain * 4.0)[..., None]
+    tex = (wave * (6.0 + 6.0 * r("tex-amp")))[..., None]
     img = img + tex
     return np.clip(img, 0.0, 255.0).astype(np.float32)
 
@@ -202,7 +201,7 @@ class PreviewBackend(Backend):
 
     def __init__(self, cache_size: int = 32) -> None:
         super().__init__()
-        self._cache: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._cache: OrderedDict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = OrderedDict()
         self._cache_size = cache_size
 
     @property
@@ -215,8 +214,8 @@ class PreviewBackend(Backend):
 
     # -- paintings ---------------------------------------------------------------------------
 
-    def _single(self, text: str, seed: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-        """(painting, its coarse-plus-detail pull target) for one prompt, cached."""
+    def _single(self, text: str, seed: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(painting, its coarse-plus-detail pull target, painting as uint8) for one prompt, cached."""
         key = (text, seed, width, height)
         hit = self._cache.get(key)
         if hit is not None:
@@ -227,14 +226,15 @@ class PreviewBackend(Backend):
         # What img2img adds per unit of strength: coarse and fine parts of the painting at
         # their own pull rates (see `img2img`).
         target = PULL_COARSE * low + PULL_DETAIL * (p - low)
-        entry = (p, target.astype(np.float32))
+        entry = (p, target.astype(np.float32), _to_uint8(p.copy()))
         self._cache[key] = entry
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return entry
 
-    def painting(self, req: Request) -> tuple[np.ndarray, np.ndarray]:
-        """The painting of a request's weighted prompts and its img2img pull target."""
+    def painting(self, req: Request) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The painting of a request's weighted prompts, its img2img pull target, and the
+        painting as uint8."""
         prompts = [(t, w) for t, w in req.prompts if w > 0] or [("", 1.0)]
         if len(prompts) == 1:
             return self._single(prompts[0][0], req.seed, req.width, req.height)
@@ -242,18 +242,17 @@ class PreviewBackend(Backend):
         paint_sum = np.zeros((req.height, req.width, 3), np.float32)
         target_sum = np.zeros_like(paint_sum)
         for text, w in prompts:
-            p, t = self._single(text, req.seed, req.width, req.height)
+            p, t, _ = self._single(text, req.seed, req.width, req.height)
             cv2.scaleAdd(p, w / total, paint_sum, dst=paint_sum)
             cv2.scaleAdd(t, w / total, target_sum, dst=target_sum)
-        return paint_sum, target_sum
+        return paint_sum, target_sum, _to_uint8(paint_sum.copy())
 
     # -- operations --------------------------------------------------------------------------
 
     def text2image(self, req: Request) -> np.ndarray:
         self.calls.text2image += 1
         _steps(req)
-        p, _ = self.painting(req)
-        return _to_uint8(p)
+        return self.painting(req)[2].copy()
 
     def img2img(self, image: np.ndarray, req: Request) -> np.ndarray:
         """Move `image` toward the painting by `req.strength`, keeping its structure.
@@ -263,7 +262,7 @@ class PreviewBackend(Backend):
         self.calls.img2img += 1
         _steps(req)
         s = min(max(float(req.strength), 0.0), 1.0)
-        _, target = self.painting(req)
+        _, target, _ = self.painting(req)
         x = image.astype(np.float32)
         low = _coarse(x)
         a_fine, a_coarse = s * PULL_DETAIL, s * PULL_COARSE
@@ -275,10 +274,10 @@ class PreviewBackend(Backend):
     def inpaint(self, image: np.ndarray, mask: np.ndarray, req: Request) -> np.ndarray:
         self.calls.inpaint += 1
         _steps(req)
-        p, _ = self.painting(req)
-        m = mask.astype(np.float32)[..., None]
-        out = image.astype(np.float32) * (1.0 - m) + p * m
-        return _to_uint8(out + 0.5, rounded=True)
+        painting = self.painting(req)[2]
+        m = np.ascontiguousarray(mask, dtype=np.float32)
+        # One fused pass: out = painting * m + image * (1 - m), rounded.
+        return cv2.blendLinear(painting, np.ascontiguousarray(image), m, 1.0 - m)
 
 
 def _steps(req: Request) -> None:

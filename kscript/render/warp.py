@@ -86,6 +86,18 @@ def _revealed_cached(flat: tuple[float, ...], width: int, height: int) -> np.nda
     return out
 
 
+def soft_revealed(m: np.ndarray, width: int, height: int) -> np.ndarray:
+    """`soften(revealed(m))`, cached per matrix like the hard mask (read-only result)."""
+    return _soft_cached(tuple(np.round(m, 12).ravel().tolist()), width, height)
+
+
+@lru_cache(maxsize=64)
+def _soft_cached(flat: tuple[float, ...], width: int, height: int) -> np.ndarray:
+    out = soften(_revealed_cached(flat, width, height))
+    out.setflags(write=False)
+    return out
+
+
 def soften(mask: np.ndarray) -> np.ndarray:
     """Dilate a hard mask a few pixels and feather its edge (float32, 0..1).
 
