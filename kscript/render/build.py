@@ -20,7 +20,9 @@ from kscript.errors import ModelError, UsageError
 from kscript.plan import RenderPlan
 from kscript.render.backend import Backend
 from kscript.render.cache import DEFAULT_LIMIT, FrameCache, parse_size
-from kscript.render.executor import Executor, Progress
+from kscript.render.executor import BuildCancelled, Executor, Progress
+
+__all__ = ["BuildCancelled", "BuildOptions", "BuildReport", "Progress", "build", "default_output", "make_backend"]
 
 
 @dataclass
