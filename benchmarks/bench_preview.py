@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -74,18 +75,22 @@ def main() -> int:
             if args.preset:
                 cmd += ["--preset", args.preset]
             t0 = time.perf_counter()
+            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             subprocess.run(cmd, check=True, cwd=work, env={**os.environ, "PYTHONWARNINGS": "ignore"})
             wall = time.perf_counter() - t0
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
             report = json.loads((work / "report.json").read_text())
             video = report["frames_total"] / report["fps"]
-            results.append((wall, video, report))
+            results.append((wall, video, report, cpu))
             print(
                 f"run {run + 1}: {report['frames_total']} frames {report['width']}x{report['height']} @ {report['fps']:g} fps "
                 f"= {video:.2f} s of video in {wall:.2f} s wall (build() {report['seconds']:.2f} s): "
-                f"{video / wall:.2f}x real time, {wall / report['frames_total'] * 1000:.1f} ms/frame"
+                f"{video / wall:.2f}x real time, {wall / report['frames_total'] * 1000:.1f} ms/frame; "
+                f"CPU {cpu:.2f} s ({cpu / report['frames_total'] * 1000:.1f} ms/frame, {video / cpu:.2f}x real time per core)"
             )
         best = min(results, key=lambda r: r[0])
-        print(f"best: {best[1] / best[0]:.2f}x real time (whole process, fresh cache), cores: {os.cpu_count()}, "
+        print(f"best: {best[1] / best[0]:.2f}x real time (whole process, fresh cache; {best[1] / best[3]:.2f}x per CPU second), cores: {os.cpu_count()}, "
               f"load average: {os.getloadavg()[0]:.2f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)

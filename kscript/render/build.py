@@ -39,7 +39,8 @@ class BuildOptions:
             used frames go first. None: no limit.
         scene: render only this scene.
         crf, preset: encoder quality and speed (see `kscript.render.encode`); the preset
-            defaults to "veryfast" for the preview backend, "medium" for models.
+            default to "veryfast" and CRF 23 for the preview backend (drafts), "medium" and
+            CRF 18 (H.264) for models.
         progress: called with a `kscript.render.executor.Progress` per frame and step.
         should_cancel: polled at frame boundaries and model steps; True cancels the build
             (raises `BuildCancelled`; finished frames stay cached, no output is written).
@@ -132,7 +133,7 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
         BuildCancelled: `options.should_cancel()` said so.
         RenderError: the output cannot be written.
     """
-    from kscript.render.encode import VideoWriter
+    from kscript.render.encode import VideoWriter, output_kind
 
     options = options or BuildOptions()
     start = time.perf_counter()
@@ -172,8 +173,11 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
     film = plan.film
     # The preview renders a frame in a few milliseconds, so libx264's "medium" would take
     # most of a preview build; a model frame takes seconds, so there "medium" costs nothing.
-    preset = options.preset or ("veryfast" if backend.name == "preview" else "medium")
-    with VideoWriter(output_text, film.width, film.height, film.fps, crf=options.crf, preset=preset) as writer:
+    # Likewise x264's default quality (CRF 23) is plenty for a draft and encodes faster.
+    draft = backend.name == "preview"
+    preset = options.preset or ("veryfast" if draft else "medium")
+    crf = options.crf if options.crf is not None else (23 if draft and output_kind(output_text) == "h264" else None)
+    with VideoWriter(output_text, film.width, film.height, film.fps, crf=crf, preset=preset) as writer:
         stats = executor.run(lambda _index, image: writer.write(image))
     final = writer.path
     evicted = cache.evict() if cache is not None else 0

@@ -10,9 +10,9 @@ spending GPU time, so it must be deterministic and show all of those truthfully:
   seed always give the same bytes.
 - Weighted prompts (blends) mix their paintings by weight.
 - `img2img` keeps the image's structure and moves it toward the painting by the strength:
-  coarse colours and layout are pulled harder than fine detail, so a camera move stays
-  visible over many frames while the film drifts toward what the prompt says, as a real
-  image-to-image call at moderate strength does.
+  the palette follows the prompt quickly, the layout slowly, and detail is sharpened back as
+  it moves, so a camera move stays visible over many frames while the film drifts toward
+  what the prompt says, as a real image-to-image call at moderate strength does.
 - `inpaint` paints the masked pixels with the painting of the current prompts.
 
 Paintings are cached per (prompt, seed, size); a frame costs a few vectorised array passes.
@@ -32,10 +32,13 @@ from kscript.render.backend import Backend, Request
 
 PREVIEW_VERSION = "preview-1"
 
-#: how hard img2img pulls the coarse layout / the fine detail toward the painting, per unit
-#: of strength (a real img2img call at strength s keeps most structure at s <= 0.5)
-PULL_COARSE = 0.35
-PULL_DETAIL = 0.15
+#: per unit of strength, how far img2img moves colour statistics toward the painting's, how
+#: much it cross-fades toward the painting's layout, and how much detail it sharpens back
+#: (see `PreviewBackend.img2img`; a real img2img call at strength <= 0.5 keeps the layout)
+PULL_COLOUR = 0.5
+PULL_LAYOUT = 0.1
+SHARPEN = 0.5
+SHARPEN_SIGMA = 1.2
 
 # Words that steer the palette: (hue 0..1, saturation, value) hints, and motifs.
 _WORD_COLOURS: dict[str, tuple[float, float, float]] = {
@@ -194,6 +197,17 @@ def paint(text: str, seed: int, width: int, height: int) -> np.ndarray:
     return np.clip(img, 0.0, 255.0).astype(np.float32)
 
 
+class Painting:
+    """A painting and what img2img needs of it, computed once per prompt mix."""
+
+    __slots__ = ("image", "pixels", "mean", "std")
+
+    def __init__(self, image: np.ndarray) -> None:
+        self.image = image  # float32, 0..255
+        self.pixels = _to_uint8(image.copy())
+        self.mean, self.std = _stats(self.pixels)
+
+
 class PreviewBackend(Backend):
     """The weightless preview painter (see the module docstring)."""
 
@@ -201,7 +215,7 @@ class PreviewBackend(Backend):
 
     def __init__(self, cache_size: int = 32) -> None:
         super().__init__()
-        self._cache: OrderedDict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = OrderedDict()
+        self._cache: OrderedDict[tuple, Painting] = OrderedDict()
         self._cache_size = cache_size
 
     @property
@@ -214,84 +228,91 @@ class PreviewBackend(Backend):
 
     # -- paintings ---------------------------------------------------------------------------
 
-    def _single(self, text: str, seed: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(painting, its coarse-plus-detail pull target, painting as uint8) for one prompt, cached."""
-        key = (text, seed, width, height)
+    def _remember(self, key: tuple, make) -> Painting:
         hit = self._cache.get(key)
         if hit is not None:
             self._cache.move_to_end(key)
             return hit
-        p = paint(text, seed, width, height)
-        low = _coarse(p)
-        # What img2img adds per unit of strength: coarse and fine parts of the painting at
-        # their own pull rates (see `img2img`).
-        target = PULL_COARSE * low + PULL_DETAIL * (p - low)
-        entry = (p, target.astype(np.float32), _to_uint8(p.copy()))
+        entry = make()
         self._cache[key] = entry
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return entry
 
-    def painting(self, req: Request) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The painting of a request's weighted prompts, its img2img pull target, and the
-        painting as uint8."""
+    def painting(self, req: Request) -> Painting:
+        """The painting of a request's weighted prompts (a blend mixes them by weight)."""
         prompts = [(t, w) for t, w in req.prompts if w > 0] or [("", 1.0)]
+        size = (req.width, req.height)
+        singles = [self._remember((t, req.seed, *size), lambda t=t: Painting(paint(t, req.seed, *size))) for t, _ in prompts]
         if len(prompts) == 1:
-            return self._single(prompts[0][0], req.seed, req.width, req.height)
-        total = sum(w for _, w in prompts)
-        paint_sum = np.zeros((req.height, req.width, 3), np.float32)
-        target_sum = np.zeros_like(paint_sum)
-        for text, w in prompts:
-            p, t, _ = self._single(text, req.seed, req.width, req.height)
-            cv2.scaleAdd(p, w / total, paint_sum, dst=paint_sum)
-            cv2.scaleAdd(t, w / total, target_sum, dst=target_sum)
-        return paint_sum, target_sum, _to_uint8(paint_sum.copy())
+            return singles[0]
+
+        def mix() -> Painting:
+            total = sum(w for _, w in prompts)
+            acc = np.zeros((req.height, req.width, 3), np.float32)
+            for (_, w), single in zip(prompts, singles):
+                cv2.scaleAdd(single.image, w / total, acc, dst=acc)
+            return Painting(acc)
+
+        key = (tuple((t, round(w, 6)) for t, w in prompts), req.seed, *size)
+        return self._remember(key, mix)
 
     # -- operations --------------------------------------------------------------------------
 
     def text2image(self, req: Request) -> np.ndarray:
         self.calls.text2image += 1
         _steps(req)
-        return self.painting(req)[2].copy()
+        return self.painting(req).pixels.copy()
 
     def img2img(self, image: np.ndarray, req: Request) -> np.ndarray:
-        """Move `image` toward the painting by `req.strength`, keeping its structure.
+        """Redraw `image` toward the prompt at `req.strength` s, keeping its structure.
 
-        out = image + s * (PULL_COARSE * (P_coarse - I_coarse) + PULL_DETAIL * (P_fine - I_fine))
+        Three touches, each scaled by s, none of which fights a camera move:
+
+        1. colours: each channel's mean and spread move toward the painting's by
+           `PULL_COLOUR * s` (translation-invariant: the palette follows the prompt at once);
+        2. layout: a cross-fade toward the painting by `PULL_LAYOUT * s` (slow, so a new
+           prompt's composition appears over a second or so while moving content stays);
+        3. detail: an unsharp mask by `SHARPEN * s`, which gives back the crispness that
+           resampling takes away, moving with the content as a model's redrawn detail would.
         """
         self.calls.img2img += 1
         _steps(req)
         s = min(max(float(req.strength), 0.0), 1.0)
-        _, target, _ = self.painting(req)
-        x = image.astype(np.float32)
-        low = _coarse(x)
-        a_fine, a_coarse = s * PULL_DETAIL, s * PULL_COARSE
-        # x*(1 - a_fine) + low*(a_fine - a_coarse) + s*target, in three fused passes.
-        out = cv2.addWeighted(x, 1.0 - a_fine, low, a_fine - a_coarse, 0.5)
-        cv2.scaleAdd(target, s, out, dst=out)
-        return _to_uint8(out, rounded=True)
+        if s == 0:
+            return image.copy()
+        target = self.painting(req)
+        mean, std = _stats(image)
+        t = PULL_COLOUR * s
+        gain = 1.0 + t * (target.std / np.maximum(std, 1.0) - 1.0)
+        new_mean = mean + t * (target.mean - mean)
+        m = np.zeros((3, 4), np.float64)
+        m[[0, 1, 2], [0, 1, 2]] = gain
+        m[:, 3] = new_mean - gain * mean
+        out = cv2.transform(image, m)
+        out = cv2.addWeighted(out, 1.0 - PULL_LAYOUT * s, target.pixels, PULL_LAYOUT * s, 0.0)
+        blur = cv2.GaussianBlur(out, (0, 0), SHARPEN_SIGMA * max(req.width, req.height) / 640.0)
+        return cv2.addWeighted(out, 1.0 + SHARPEN * s, blur, -SHARPEN * s, 0.0)
 
     def inpaint(self, image: np.ndarray, mask: np.ndarray, req: Request) -> np.ndarray:
         self.calls.inpaint += 1
         _steps(req)
-        painting = self.painting(req)[2]
+        painting = self.painting(req).pixels
         m = np.ascontiguousarray(mask, dtype=np.float32)
         # One fused pass: out = painting * m + image * (1 - m), rounded.
         return cv2.blendLinear(painting, np.ascontiguousarray(image), m, 1.0 - m)
+
+
+def _stats(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation, from every 4th pixel each way."""
+    mean, std = cv2.meanStdDev(np.ascontiguousarray(image[::4, ::4]))
+    return mean.ravel(), std.ravel()
 
 
 def _steps(req: Request) -> None:
     """Report progress like a model would: the preview does all its work in one step."""
     if req.on_step is not None:
         req.on_step(1, 1)
-
-
-def _coarse(x: np.ndarray) -> np.ndarray:
-    """Low frequencies of an image: an area downscale by ~16 and a bilinear upscale."""
-    h, w = x.shape[:2]
-    sw, sh = max(1, w // 16), max(1, h // 16)
-    small = cv2.resize(x, (sw, sh), interpolation=cv2.INTER_AREA)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def _to_uint8(x: np.ndarray, rounded: bool = False) -> np.ndarray:
