@@ -39,7 +39,7 @@ class BuildOptions:
             used frames go first. None: no limit.
         scene: render only this scene.
         crf, preset: encoder quality and speed (see `kscript.render.encode`); the preset
-            default to "veryfast" and CRF 23 for the preview backend (drafts), "medium" and
+            default to "superfast" and CRF 23 for the preview backend (drafts), "medium" and
             CRF 18 (H.264) for models.
         progress: called with a `kscript.render.executor.Progress` per frame and step.
         should_cancel: polled at frame boundaries and model steps; True cancels the build
@@ -175,7 +175,7 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
     # most of a preview build; a model frame takes seconds, so there "medium" costs nothing.
     # Likewise x264's default quality (CRF 23) is plenty for a draft and encodes faster.
     draft = backend.name == "preview"
-    preset = options.preset or ("veryfast" if draft else "medium")
+    preset = options.preset or ("superfast" if draft else "medium")
     crf = options.crf if options.crf is not None else (23 if draft and output_kind(output_text) == "h264" else None)
     with VideoWriter(output_text, film.width, film.height, film.fps, crf=crf, preset=preset) as writer:
         stats = executor.run(lambda _index, image: writer.write(image))
