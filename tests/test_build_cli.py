@@ -120,3 +120,41 @@ def test_a_build_killed_with_sigkill_resumes_from_its_finished_frames(tmp_path):
     names = sorted(p.name for p in (tmp_path / "clean").iterdir())
     assert len(names) == 50
     assert all((tmp_path / "out" / n).read_bytes() == (tmp_path / "clean" / n).read_bytes() for n in names)
+
+
+def test_ctrl_c_stops_cleanly_keeping_finished_frames_and_the_old_video(tmp_path, monkeypatch, capsys):
+    from kscript.render import preview
+
+    film = write_plan(tmp_path / "film.json", three_scenes())
+    assert main(["build", str(film), "-q", "--no-cache"]) == 0
+    good = (tmp_path / "film.mp4").read_bytes()
+    real = preview.PreviewBackend.img2img
+
+    def interrupted(self, image, req):
+        if self.calls.img2img >= 6:
+            raise KeyboardInterrupt
+        return real(self, image, req)
+
+    monkeypatch.setattr(preview.PreviewBackend, "img2img", interrupted)
+    assert main(["build", str(film), "-q"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert (tmp_path / "film.mp4").read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".kscript", "film.json", "film.mp4"]
+    monkeypatch.setattr(preview.PreviewBackend, "img2img", real)
+    assert main(["build", str(film), "-q", "--report", str(tmp_path / "r.json")]) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["frames_cached"] >= 7 and report["frames_rendered"] == 18 - report["frames_cached"]
+
+
+def test_progress_bar_follows_frames_and_steps():
+    from kscript.commands.build import _Bar
+    from kscript.render.executor import Progress
+
+    with _Bar(3) as bar:
+        bar(Progress("frame", 0, 3, 0))
+        bar(Progress("step", 0, 3, 0, step=2, steps=4))
+        bar(Progress("done", 1, 3, 0))
+        task = bar.progress.tasks[bar.frames]
+        steps = bar.progress.tasks[bar.steps]
+        assert task.completed == 1 and task.total == 3
+        assert steps.completed == 2 and steps.total == 4 and steps.visible
