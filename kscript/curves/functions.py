@@ -78,26 +78,23 @@ def _finite_result(name: str, args: tuple[float, ...], value: float) -> float:
 
 
 def _sin(x: float) -> float:
-    try:
-        return math.sin(x)
-    except ValueError:
-        raise _not_finite("sin", x) from None
+    if not math.isfinite(x):  # math.sin(nan) is nan, not an exception
+        raise _not_finite("sin", x)
+    return math.sin(x)
 
 
 def _cos(x: float) -> float:
-    try:
-        return math.cos(x)
-    except ValueError:
-        raise _not_finite("cos", x) from None
+    if not math.isfinite(x):  # math.cos(nan) is nan, not an exception
+        raise _not_finite("cos", x)
+    return math.cos(x)
 
 
 def _tan(x: float) -> float:
     # Floats never hit pi/2 exactly, so tan is finite for every finite x (about 1.6e16 at
     # the nearest float); only infinite input fails.
-    try:
-        return math.tan(x)
-    except ValueError:
-        raise _not_finite("tan", x) from None
+    if not math.isfinite(x):  # math.tan(nan) is nan, not an exception
+        raise _not_finite("tan", x)
+    return math.tan(x)
 
 
 # ----------------------------------------------------------------------------- arithmetic
@@ -106,7 +103,7 @@ def _tan(x: float) -> float:
 def _abs(x: float) -> float:
     if not math.isfinite(x):
         raise _not_finite("abs", x)
-    return abs(x)
+    return float(abs(x))
 
 
 def _min(*xs: float) -> float:
@@ -156,10 +153,13 @@ def _round(x: float) -> float:
     if not math.isfinite(x):
         raise _not_finite("round", x)
     # Half away from zero (2.5 -> 3, -2.5 -> -3), as people round; Python's round() would
-    # give 2 (banker's rounding). Floats >= 2**52 are already whole.
-    if abs(x) >= 4503599627370496.0:
-        return float(x)
-    return float(math.floor(abs(x) + 0.5)) * (1.0 if x >= 0 else -1.0) + 0.0
+    # give 2 (banker's rounding). floor(|x| + 0.5) would be wrong too: 0.49999999999999994
+    # + 0.5 rounds up to 1.0. The fractional part |x| - floor(|x|) is exact in floats.
+    ax = abs(x)
+    whole = math.floor(ax)
+    if ax - whole >= 0.5:
+        whole += 1
+    return math.copysign(float(whole), x) if whole else 0.0
 
 
 # ----------------------------------------------------------------------------- powers and logs
