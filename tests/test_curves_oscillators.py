@@ -97,19 +97,32 @@ def test_tri_values(x, expected):
     assert tri(x) == pytest.approx(expected, abs=1e-15)
 
 
-@pytest.mark.parametrize(("x", "expected"), [(0.0, -1.0), (0.25, -0.5), (0.5, 0.0), (0.75, 0.5), (1.0, -1.0), (-0.5, 0.0)])
+@pytest.mark.parametrize(
+    ("x", "expected"), [(0.0, -1.0), (0.25, -0.5), (0.5, 0.0), (0.75, 0.5), (1.0, -1.0), (-0.5, 0.0)]
+)
 def test_saw_values(x, expected):
     assert saw(x) == expected
 
 
-@pytest.mark.parametrize(("x", "expected"), [(0.0, 1.0), (0.49, 1.0), (0.5, -1.0), (0.99, -1.0), (1.0, 1.0), (-0.25, -1.0)])
+@pytest.mark.parametrize(
+    ("x", "expected"), [(0.0, 1.0), (0.49, 1.0), (0.5, -1.0), (0.99, -1.0), (1.0, 1.0), (-0.25, -1.0)]
+)
 def test_square_values(x, expected):
     assert square(x) == expected
 
 
 @pytest.mark.parametrize(
     ("x", "width", "expected"),
-    [(0.1, 0.2, 1.0), (0.2, 0.2, 0.0), (0.3, 0.2, 0.0), (1.1, 0.2, 1.0), (0.5, 0.0, 0.0), (0.999, 1.0, 1.0), (0.4, 7.0, 1.0), (0.0, -1.0, 0.0)],
+    [
+        (0.1, 0.2, 1.0),
+        (0.2, 0.2, 0.0),  # the edge belongs to the part that starts there
+        (0.3, 0.2, 0.0),
+        (1.1, 0.2, 1.0),
+        (0.5, 0.0, 0.0),  # width 0: never on
+        (0.999, 1.0, 1.0),  # width 1: always on
+        (0.4, 7.0, 1.0),  # widths beyond 0..1 saturate
+        (0.0, -1.0, 0.0),
+    ],
 )
 def test_pulse_values(x, width, expected):
     assert pulse(x, width) == expected

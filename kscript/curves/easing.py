@@ -64,7 +64,7 @@ def linear(x: float) -> float:
 
 
 def step(x: float) -> float:
-    """Hold the start value for the whole segment and jump to the end value at its very end (0 for x < 1, 1 at x = 1)."""
+    """Hold the start value, jump to the end value at the segment's very end (0 for x < 1, 1 at x = 1)."""
     return 1.0 if x >= 1.0 else 0.0
 
 
@@ -605,7 +605,9 @@ _SHORT = {"ease_in": ease_in, "ease_out": ease_out, "ease_in_out": ease_in_out}
 EASING_DOCS: dict[str, str] = {
     name: (_SHORT.get(name, fn).__doc__ or "").strip().splitlines()[0] for name, fn in EASINGS.items()
 }
-EASING_DOCS["bezier"] = "bezier(x1, y1, x2, y2): a CSS cubic-bezier curve with control points (x1, y1), (x2, y2); x1, x2 in 0..1."
+EASING_DOCS["bezier"] = (
+    "bezier(x1, y1, x2, y2): a CSS cubic-bezier curve with control points (x1, y1), (x2, y2); x1, x2 in 0..1."
+)
 
 #: Easings that take arguments: name -> (number of arguments, signature for messages).
 PARAMETRIC_EASINGS: dict[str, tuple[int, str]] = {"bezier": (4, "bezier(x1, y1, x2, y2)")}

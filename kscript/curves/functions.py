@@ -264,7 +264,7 @@ _TABLE: tuple[tuple[str, int, int | None, Callable[..., float], str, str], ...] 
     ("saw", 1, 1, _saw, "saw(x)", "Sawtooth, period 1: rises from -1 to 1, then jumps back."),
     ("square", 1, 1, _square, "square(x)", "Square wave, period 1: +1 for the first half, -1 for the second."),
     ("pulse", 2, 2, _pulse, "pulse(x, width)", "1 for the first `width` fraction of each period of 1, else 0."),
-    ("noise", 1, 2, _noise, "noise(x[, stream])", "Smooth deterministic noise in -1..1, a new random value per 1 of x."),
+    ("noise", 1, 2, _noise, "noise(x[, stream])", "Smooth deterministic noise in -1..1, new random value per unit of x."),
 )
 
 FUNCTIONS: dict[str, Builtin] = {
