@@ -217,31 +217,6 @@ def _pow(x: float, y: float) -> float:
     return _finite_result("pow", (x, y), value)
 
 
-# ----------------------------------------------------------------------------- oscillators
-
-
-def _tri(x: float) -> float:
-    return oscillators.tri(x)
-
-
-def _saw(x: float) -> float:
-    return oscillators.saw(x)
-
-
-def _square(x: float) -> float:
-    return oscillators.square(x)
-
-
-def _pulse(x: float, width: float) -> float:
-    return oscillators.pulse(x, width)
-
-
-def _noise(x: float, stream: float = 0.0) -> float:
-    if not math.isfinite(stream):
-        raise _not_finite("noise", stream)
-    return oscillators.noise(x, stream)
-
-
 # ----------------------------------------------------------------------------- registry
 
 _TABLE: tuple[tuple[str, int, int | None, Callable[..., float], str, str], ...] = (
@@ -260,11 +235,20 @@ _TABLE: tuple[tuple[str, int, int | None, Callable[..., float], str, str], ...] 
     ("exp", 1, 1, _exp, "exp(x)", "e to the power x (an error above about 709)."),
     ("log", 1, 2, _log, "log(x[, base])", "Natural logarithm, or to the given base (an error for x <= 0)."),
     ("pow", 2, 2, _pow, "pow(x, y)", "x to the power y, like x ^ y."),
-    ("tri", 1, 1, _tri, "tri(x)", "Triangle wave, period 1, -1..1, in step with sin(2*pi*x)."),
-    ("saw", 1, 1, _saw, "saw(x)", "Sawtooth, period 1: rises from -1 to 1, then jumps back."),
-    ("square", 1, 1, _square, "square(x)", "Square wave, period 1: +1 for the first half, -1 for the second."),
-    ("pulse", 2, 2, _pulse, "pulse(x, width)", "1 for the first `width` fraction of each period of 1, else 0."),
-    ("noise", 1, 2, _noise, "noise(x[, stream])", "Smooth deterministic noise in -1..1, new random value per unit of x."),
+    # The oscillators check their own input (a CurveMathError for inf or NaN), so the
+    # registry holds them directly: one call per evaluation, not two.
+    ("tri", 1, 1, oscillators.tri, "tri(x)", "Triangle wave, period 1, -1..1, in step with sin(2*pi*x)."),
+    ("saw", 1, 1, oscillators.saw, "saw(x)", "Sawtooth, period 1: rises from -1 to 1, then jumps back."),
+    ("square", 1, 1, oscillators.square, "square(x)", "Square wave, period 1: +1 for the first half, then -1."),
+    ("pulse", 2, 2, oscillators.pulse, "pulse(x, width)", "1 for the first `width` fraction of each period, else 0."),
+    (
+        "noise",
+        1,
+        2,
+        oscillators.noise,
+        "noise(x[, stream])",
+        "Smooth deterministic noise in -1..1, new random value per unit of x.",
+    ),
 )
 
 FUNCTIONS: dict[str, Builtin] = {
