@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from bisect import bisect_right
 from functools import lru_cache
 
 __all__ = [
@@ -515,6 +516,9 @@ def _check_bezier_args(x1: float, y1: float, x2: float, y2: float) -> tuple[floa
     return values[0], values[1], values[2], values[3]
 
 
+_BEZIER_SAMPLES = 10
+
+
 @lru_cache(maxsize=256)
 def _bezier(x1: float, y1: float, x2: float, y2: float) -> Easing:
     if x1 == y1 and x2 == y2:
@@ -528,16 +532,28 @@ def _bezier(x1: float, y1: float, x2: float, y2: float) -> Easing:
     by = 3.0 * (y2 - y1) - cy
     ay = 1.0 - cy - by
 
+    # x at eleven evenly spaced t: a first guess for t by table lookup, so that Newton
+    # starts close and usually needs one or two steps (the trick of the bezier-easing
+    # library behind most CSS implementations).
+    samples = [((ax * t + bx) * t + cx) * t for t in (i / _BEZIER_SAMPLES for i in range(_BEZIER_SAMPLES + 1))]
+
     def curve(p: float) -> float:
         if not p > 0.0:
             return 0.0
         if p >= 1.0:
             return 1.0
-        # Find t with x(t) = p. Newton from t = p converges in a few steps for most
-        # curves; where the slope is flat (x1 or x2 at 0 or 1) bisection takes over, which
-        # always works because x(t) is non-decreasing when x1 and x2 are in [0, 1].
-        t = p
-        for _ in range(8):
+        i = bisect_right(samples, p) - 1  # samples[i] <= p < samples[i + 1]
+        if i >= _BEZIER_SAMPLES:
+            i = _BEZIER_SAMPLES - 1
+        x0 = samples[i]
+        span = samples[i + 1] - x0
+        lo = i / _BEZIER_SAMPLES
+        hi = (i + 1) / _BEZIER_SAMPLES
+        t = lo + (p - x0) / span / _BEZIER_SAMPLES if span > 0.0 else lo
+        # Newton for x(t) = p; where the slope is flat (x1 or x2 at 0 or 1, or an
+        # inflection) bisection inside [lo, hi] takes over, which always works because
+        # x(t) is non-decreasing when x1 and x2 are in [0, 1].
+        for _ in range(6):
             err = ((ax * t + bx) * t + cx) * t - p
             if -1e-12 < err < 1e-12:
                 return ((ay * t + by) * t + cy) * t
@@ -545,10 +561,9 @@ def _bezier(x1: float, y1: float, x2: float, y2: float) -> Easing:
             if -1e-6 < slope < 1e-6:
                 break
             t -= err / slope
-            if not 0.0 <= t <= 1.0:
+            if not lo <= t <= hi:
                 break
-        lo, hi = 0.0, 1.0
-        t = p
+        t = (lo + hi) / 2.0
         for _ in range(60):
             x = ((ax * t + bx) * t + cx) * t
             if -1e-12 < x - p < 1e-12:
