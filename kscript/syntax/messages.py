@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lark import Token, Tree
+from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from kscript.diagnostics import Diagnostic
@@ -32,6 +32,10 @@ OPERATORS = frozenset(
     {"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "CARET", "COMPARE", "AND", "OR"}
 )
 
+_KEYWORDS = frozenset(
+    {"FILM", "IMPORT", "LET", "EFFECT", "SCENE", "PROMPT", "NEGATIVE", "AT", "BLEND", "FROM", "TO",
+     "CONTINUE", "TRANSITION", "KEYS", "IF", "THEN", "ELSE", "AND", "OR", "NOT"}
+)
 SCENE_ITEM_WORDS = "a scene item (prompt, negative, effect, a channel like zoom:, continue, transition)"
 TOP_WORDS = "film, import, let, effect or scene"
 
@@ -133,32 +137,73 @@ def _describe(err: UnexpectedInput, text: str, path: str) -> tuple[Diagnostic, i
         return _end_of_file(set(err.expected), block, prev, text, path), None, False
     assert isinstance(err, UnexpectedToken)
     token = err.token
-    expected = set(err.expected)
+    expected = _accepted(err)
     if token.type == "$END":
         return _end_of_file(expected, block, prev, text, path), None, False
     span = _token_span(token, path)
     pos = token.start_pos
+    at_sync = token.type in ("SCENE", "FILM", "LET", "IMPORT") or (token.type == "EFFECT" and _context(block) == "top")
 
-    # A top-level keyword inside a block: the block was not closed.
-    if block is not None and token.type in TOP_LEVEL and token.type not in expected:
-        where = block.opener.line
+    # Something that cannot be inside the open block: the block was not closed.
+    if block is not None and _closes_block_early(token, block, expected):
         diag = Diagnostic(
             "E001",
-            f"missing '{block.closer}' to close the {block.words()} opened at line {where}",
+            f"missing '{block.closer}' to close the {block.words()} opened at line {block.opener.line}",
             span,
-            f"add '{block.closer}' before this line",
+            f"add '{block.closer}' before this",
         )
-        return diag, pos, True
+        return diag, pos, at_sync
 
-    code, message, hint = _unexpected(token, expected, block, prev, stack)
-    return Diagnostic(code, message, span, hint), pos, False
+    code, message, hint = _unexpected(token, expected, block, prev, stack, text)
+    return Diagnostic(code, message, span, hint), pos, at_sync
+
+
+def _context(block: Block | None) -> str:
+    """Where the parser was: top, film, scene, effect, keys or paren."""
+    if block is None:
+        return "top"
+    if block.opener.type == "LPAR":
+        return "paren"
+    kind = block.keyword.type if block.keyword is not None else ""
+    return {"FILM": "film", "SCENE": "scene", "EFFECT": "effect", "KEYS": "keys"}.get(kind, "top")
+
+
+def _closes_block_early(token: Token, block: Block, expected: set[str]) -> bool:
+    if token.type in expected:
+        return False
+    ctx = _context(block)
+    if token.type in ("SCENE", "FILM", "LET", "IMPORT"):
+        return True
+    if ctx == "paren":
+        # Nothing that starts an item or closes a brace can be inside parentheses.
+        return token.type in ("KEY", "RBRACE", "PROMPT", "NEGATIVE", "EFFECT", "CONTINUE", "TRANSITION")
+    if ctx in ("film", "effect", "keys"):
+        return token.type in ("PROMPT", "NEGATIVE", "CONTINUE", "TRANSITION") or (
+            token.type == "EFFECT" and ctx != "effect"
+        )
+    return False
 
 
 # ----------------------------------------------------------------------------- the cases
 
+_CONTEXT_WORDS = {
+    "top": TOP_WORDS,
+    "scene": SCENE_ITEM_WORDS,
+    "film": "a film setting such as fps: 24, or '}' to close the film block",
+    "effect": "a channel such as zoom: 1.01, or '}' to close the effect",
+    "keys": "a keyframe such as 2s: 1.0, or '}' to close the keyframes",
+}
+# A terminal in the expected set that shows the parser could take the next item here.
+_CONTEXT_MARK = {"top": "SCENE", "scene": "PROMPT", "film": "KEY", "effect": "KEY", "keys": "DURATION"}
 
-def _unexpected(token: Token, expected: set[str], block: Block | None, prev: Token | None, stack):
+
+def _unexpected(token: Token, expected: set[str], block: Block | None, prev: Token | None, stack, text: str):
     shown = _show(token)
+    ctx = _context(block)
+
+    # `4sec`, `2min`: a number glued to a name is a duration with a wrong unit.
+    if token.type == "NAME" and token.start_pos and text[token.start_pos - 1 : token.start_pos].isdigit():
+        return "E004", f"unknown unit '{token.value}'; expected a duration such as 4s", "durations need a unit: 4s, 500ms or 96f"
 
     # A duration was due.
     if expected and expected <= {"DURATION", "NUMBER"}:
@@ -166,10 +211,8 @@ def _unexpected(token: Token, expected: set[str], block: Block | None, prev: Tok
         return "E004", f"expected a duration such as {example} {where}", "durations need a unit: 4s, 500ms or 96f"
 
     # `size: 640 x 640` and friends.
-    key = _last_key(stack)
-    if block is not None and block.keyword is not None and block.keyword.type == "FILM" and key == "size":
-        if "KEY" in expected or "RBRACE" in expected:
-            return "E005", "expected a size such as 640x640", "write the width and height joined by an x, without spaces"
+    if ctx == "film" and _last_key(stack) == "size" and ("KEY" in expected or "RBRACE" in expected):
+        return "E005", "expected a size such as 640x640", "write the width and height joined by an x, without spaces"
 
     # Right after a keyword that needs a particular next thing.
     if prev is not None:
@@ -177,35 +220,23 @@ def _unexpected(token: Token, expected: set[str], block: Block | None, prev: Tok
         if after is not None:
             return after
 
-    if SCENE_ITEMS <= expected:
+    # The next item of the enclosing block was possible here.
+    mark = _CONTEXT_MARK.get(ctx)
+    if mark is not None and mark in expected:
         hint = None
-        if token.type == "NAME":
+        if token.type == "NAME" and ctx in ("scene", "film", "effect") and not (expected & OPERATORS):
             hint = f"to set a channel, put a colon after its name: {token.value}: 1.0"
-        elif token.type == "STRING":
+        elif token.type == "NAME" and ctx == "scene":
+            hint = f"to set a channel, put a colon after its name: {token.value}: 1.0"
+        elif token.type in ("NUMBER", "NAME", "DURATION", "LPAR") and expected & OPERATORS:
+            hint = "an operator such as + or * may be missing"
+        elif token.type == "STRING" and ctx == "scene":
             hint = 'a prompt starts with the word prompt: prompt "..."'
-        return "E001", f"unexpected {shown} here; expected {SCENE_ITEM_WORDS}", hint
-
-    if {"FILM", "SCENE", "LET", "IMPORT"} <= expected:
-        hint = None
-        if token.type == "RBRACE":
+        elif ctx == "top" and token.type == "RBRACE":
             hint = "this '}' closes nothing; remove it"
-        elif token.type in ("PROMPT", "NEGATIVE", "CONTINUE", "TRANSITION", "KEY"):
+        elif ctx == "top" and token.type in ("PROMPT", "NEGATIVE", "CONTINUE", "TRANSITION", "KEY"):
             hint = "scene items go inside a scene: scene NAME 4s { ... }"
-        return "E001", f"unexpected {shown} here; expected {TOP_WORDS}", hint
-
-    if "KEY" in expected and "RBRACE" in expected and block is not None:
-        kind = block.keyword.type if block.keyword is not None else ""
-        hint = None
-        if token.type == "NAME":
-            hint = f"put a colon after the name: {token.value}: ..."
-        if kind == "FILM":
-            return "E001", f"unexpected {shown} here; expected a film setting such as fps: 24, or '}}'", hint
-        return "E001", f"unexpected {shown} here; expected a channel such as zoom: 1.01, or '}}'", hint
-
-    if block is not None and block.keyword is not None and block.keyword.type == "KEYS" and (
-        "DURATION" in expected and "RBRACE" in expected
-    ):
-        return "E001", f"unexpected {shown} here; expected a keyframe such as 2s: 1.0, or '}}'", None
+        return "E001", f"unexpected {shown} here; expected {_CONTEXT_WORDS[ctx]}", hint
 
     if EXPR_START <= expected:
         words = "a value" if "STRING" in expected else "an expression"
@@ -214,9 +245,19 @@ def _unexpected(token: Token, expected: set[str], block: Block | None, prev: Tok
             hint = f"a value is missing before {shown}"
         elif token.type in ("RBRACE", "RPAR", "COMMA"):
             hint = "a value is missing here"
+        elif prev is not None and prev.type in OPERATORS:
+            hint = f"a value is missing after '{prev.value}'"
         return "E001", f"unexpected {shown} here; expected {words}", hint
 
-    return "E001", f"unexpected {shown} here; expected {_list_words(expected)}", None
+    if ctx == "paren" and "RPAR" in expected:
+        words = "',' or ')'" if "COMMA" in expected else "')'"
+        hint = "an operator such as + or * may be missing" if token.type in ("NUMBER", "NAME", "DURATION", "LPAR") else None
+        return "E001", f"unexpected {shown} here; expected {words}", hint
+
+    hint = "if c then a else b" if expected == {"ELSE"} or expected == {"THEN"} else None
+    if expected == {"TO"}:
+        hint = "an effect window reads: from 1s to 3s"
+    return "E001", f"unexpected {shown} here; expected {_list_words(expected)}", hint
 
 
 def _after_keyword(prev: Token, expected: set[str], token: Token, block: Block | None):
@@ -229,8 +270,7 @@ def _after_keyword(prev: Token, expected: set[str], token: Token, block: Block |
             "NEGATIVE": "the negative prompt in double quotes after 'negative'",
             "IMPORT": "the path of a file in double quotes after 'import'",
         }.get(kind, "a string in double quotes")
-        hint = "strings use double quotes" if token.type not in ("STRING",) and "'" in (token.value or "") else None
-        return "E001", f"expected {what}", hint
+        return "E001", f"expected {what}", None
     if expected == {"NAME"}:
         what = {
             "SCENE": "a scene name after 'scene'",
@@ -240,17 +280,12 @@ def _after_keyword(prev: Token, expected: set[str], token: Token, block: Block |
         }.get(kind)
         if what is not None:
             hint = None
-            if token.type in _WORDS and token.type.isupper() and token.type not in ("NAME", "NUMBER", "STRING", "DURATION", "KEY") and token.value.isidentifier():
+            if token.type in _KEYWORDS:
                 hint = f"'{token.value}' is a keyword; choose another name"
-            elif token.type == "KEY":
-                hint = None
             return "E001", f"unexpected {shown} here; expected {what}", hint
-    if kind == "DURATION" and "LBRACE" in expected and block is None:
-        # scene NAME DURATION { : only a scene header has a '{' after a duration.
-        return "E001", f"unexpected {shown} here; expected '{{' to open the scene", None
     if kind == "NAME" and expected == {"EQUAL"}:
         return "E001", f"unexpected {shown} here; expected '=' after the name in a let", "let name = value"
-    if "COLON" in expected and kind in ("DURATION", "NUMBER") and block is not None and block.keyword is not None and block.keyword.type == "KEYS":
+    if "COLON" in expected and kind in ("DURATION", "NUMBER") and _context(block) == "keys":
         return "E001", f"unexpected {shown} here; expected ':' after the keyframe time", "keys { 0s: 1.0, 2s: 1.05 }"
     return None
 
@@ -292,10 +327,29 @@ def _bad_character(err: UnexpectedCharacters, text: str, path: str) -> Diagnosti
     elif ch == ";":
         hint = "items are separated by new lines; no ';' needed"
     shown = ch if ch.isprintable() and not ch.isspace() else repr(ch)[1:-1]
-    return Diagnostic("E003", f"unexpected character '{shown}'", Span(path, line, col, line, col + 1), hint)
+    quoted = f'"{shown}"' if shown == "'" else f"'{shown}'"
+    return Diagnostic("E003", f"unexpected character {quoted}", Span(path, line, col, line, col + 1), hint)
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def _accepted(err: UnexpectedToken) -> set[str]:
+    """The terminals the parser could really take here.
+
+    `err.expected` is the LALR state's lookahead set, which merges the followers of every
+    context that shares the state (after a duration: the next scene item as well as `to`).
+    The interactive parser tries each terminal on a copy of the parser instead: exact.
+    """
+    ip = getattr(err, "interactive_parser", None)
+    if ip is not None:
+        try:
+            accepted = set(ip.accepts())
+        except Exception:  # noqa: BLE001 - fall back to Lark's own set
+            accepted = set()
+        if accepted:
+            return accepted
+    return set(err.expected or ())
 
 
 def _value_stack(err: UnexpectedInput) -> list:
@@ -307,9 +361,14 @@ def _value_stack(err: UnexpectedInput) -> list:
 
 def _open_block(stack: list) -> Block | None:
     """The innermost open brace or parenthesis, with what opened it."""
+    depth = 0
     for i in range(len(stack) - 1, -1, -1):
         item = stack[i]
-        if isinstance(item, Token) and item.type in ("LBRACE", "LPAR"):
+        if isinstance(item, Token) and item.type in ("RBRACE", "RPAR"):
+            depth += 1  # closed, but not reduced yet: LALR reduces on the next token
+        elif isinstance(item, Token) and item.type in ("LBRACE", "LPAR") and depth:
+            depth -= 1
+        elif isinstance(item, Token) and item.type in ("LBRACE", "LPAR"):
             keyword: Token | None = None
             name: str | None = None
             for j in range(i - 1, -1, -1):
@@ -331,10 +390,9 @@ def _open_block(stack: list) -> Block | None:
 
 
 def _previous_token(stack: list) -> Token | None:
+    """The token just before the error, when the last thing shifted is a token."""
     if stack and isinstance(stack[-1], Token):
         return stack[-1]
-    if stack and isinstance(stack[-1], Tree):
-        return None
     return None
 
 

@@ -14,14 +14,14 @@ import re
 from importlib import resources
 from pathlib import Path
 
-from lark import Lark
+from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedInput
 
 from kscript.diagnostics import Diagnostic
 from kscript.errors import ScriptErrors, UsageError
 from kscript.source import SourceFile, Span
 from kscript.syntax import messages
-from kscript.syntax.builder import build
+from kscript.syntax.builder import Builder
 from kscript.syntax.nodes import Module
 
 MAX_ERRORS = 25
@@ -42,7 +42,7 @@ def lark_parser() -> Lark:
     return Lark(
         grammar_text(),
         parser="lalr",
-        lexer="contextual",
+        lexer="basic",
         propagate_positions=True,
         maybe_placeholders=True,
     )
@@ -102,17 +102,20 @@ def parse_collecting(text: str, path: str) -> tuple[Module | None, list[Diagnost
 
 def _parse(text: str, path: str) -> tuple[Module | None, list[Diagnostic]]:
     parser = lark_parser()
+    builder = Builder(path, text)
     diagnostics: list[Diagnostic] = []
     module: Module | None = None
     offset = 0
-    while True:
+    while len(diagnostics) < MAX_ERRORS:
         chunk = text if offset == 0 else _blank_before(text, offset)
         try:
             tree = parser.parse(chunk)
         except UnexpectedInput as err:
+            # The items completed before the error still get the builder's checks.
+            _build_completed(builder, err)
             diag, error_pos, at_sync = messages.describe(err, text, path)
             diagnostics.append(diag)
-            if error_pos is None or len(diagnostics) >= MAX_ERRORS:
+            if error_pos is None:
                 break
             resume = _next_sync(text, error_pos if at_sync else error_pos + 1, offset)
             if resume is None:
@@ -122,12 +125,36 @@ def _parse(text: str, path: str) -> tuple[Module | None, list[Diagnostic]]:
         except LarkError as err:  # pragma: no cover - Lark raises UnexpectedInput for bad input
             diagnostics.append(Diagnostic("E001", f"syntax error ({err.__class__.__name__})", Span.point(path, 1, 1)))
             break
-        built, found = build(tree, path, chunk)
-        diagnostics.extend(found)
+        built = builder.transform(tree)
         if offset == 0:
             module = built
         break
-    return module, diagnostics
+    return module, builder.diagnostics + diagnostics
+
+
+_TOP_RULES = frozenset({"film", "import_", "let", "effect_def", "scene"})
+
+
+def _build_completed(builder: Builder, err: UnexpectedInput) -> None:
+    """Run the builder over what the parser finished before `err`, for its diagnostics."""
+    state = getattr(getattr(err, "interactive_parser", None), "parser_state", None) or getattr(err, "state", None)
+    stack = list(getattr(state, "value_stack", None) or ())
+    for i, item in enumerate(stack):
+        if not isinstance(item, Tree):
+            continue
+        if item.data in _TOP_RULES:
+            builder.transform(item)
+        elif item.data.startswith("__start_star"):
+            for child in item.children:
+                if isinstance(child, Tree) and child.data in _TOP_RULES:
+                    builder.transform(child)
+        elif item.data == "dur" and i >= 2 and _is_token(stack[i - 2], "SCENE"):
+            # The header of the scene the error is in: `scene park 4 {`.
+            builder.as_duration(builder.transform(item), "scene")
+
+
+def _is_token(item, kind: str) -> bool:
+    return isinstance(item, Token) and item.type == kind
 
 
 def _blank_before(text: str, offset: int) -> str:
