@@ -3,11 +3,12 @@
 It lets a user judge timing, camera moves, prompt changes, blends and transitions before
 spending GPU time, so it must be deterministic and show all of those truthfully:
 
-- A prompt and a seed give one *painting*: a sky/ground gradient with a horizon, a sun or
-  moon, a few soft shapes, and a fine texture, whose palette and layout come from the
-  prompt's words through SHA-256 (words such as "sea", "night", "sunrise", "city",
-  "forest" steer colours and motifs). Different prompts look different; the same prompt and
-  seed always give the same bytes.
+- A prompt gives one *painting*: a sky/ground gradient with a horizon, a sun or moon, a few
+  soft shapes, and a fine texture, whose palette and layout come from the prompt's words
+  through SHA-256 (words such as "sea", "night", "sunrise", "city", "forest" steer colours
+  and motifs). text2image varies it a little by the seed, as a model's seed varies a picture
+  of the same prompt. Different prompts look different; the same prompt and seed always give
+  the same bytes.
 - Weighted prompts (blends) mix their paintings by weight.
 - `img2img` keeps the image's structure and moves it toward the painting by the strength:
   the palette follows the prompt quickly, the layout slowly, and detail is sharpened back as
@@ -16,6 +17,8 @@ spending GPU time, so it must be deterministic and show all of those truthfully:
 - `inpaint` paints the masked pixels with the painting of the current prompts.
 
 Paintings are cached per (prompt, seed, size); a frame costs a few vectorised array passes.
+img2img and inpaint use the prompt's unseeded painting: the plan gives every frame its own
+seed, and a target that moved with it would make the film flicker.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import numpy as np
 
 from kscript.render.backend import Backend, Request
 
-PREVIEW_VERSION = "preview-1"
+PREVIEW_VERSION = "preview-2"
 
 #: per unit of strength, how far img2img moves colour statistics toward the painting's, how
 #: much it cross-fades toward the painting's layout, and how much detail it sharpens back
@@ -85,7 +88,7 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z]+", text.lower())
 
 
-def _palette(words: list[str], text: str, seed: int) -> list[tuple[float, float, float]]:
+def _palette(words: list[str], text: str) -> list[tuple[float, float, float]]:
     hints = [_WORD_COLOURS[w] for w in words if w in _WORD_COLOURS]
     # Words without a hint still colour the film: each hashes to a hue.
     others = [w for w in words if w not in _WORD_COLOURS and len(w) > 2]
@@ -93,7 +96,7 @@ def _palette(words: list[str], text: str, seed: int) -> list[tuple[float, float,
         hints.append((_unit("hue", w), 0.35 + 0.4 * _unit("sat", w), 0.45 + 0.45 * _unit("val", w)))
     while len(hints) < 4:
         k = len(hints)
-        hints.append((_unit("fill", text, seed, k), 0.3 + 0.5 * _unit("fs", text, k), 0.4 + 0.5 * _unit("fv", text, k)))
+        hints.append((_unit("fill", text, k), 0.3 + 0.5 * _unit("fs", text, k), 0.4 + 0.5 * _unit("fv", text, k)))
     return hints
 
 
@@ -110,25 +113,34 @@ def _grid(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     return _GRIDS[key]
 
 
-def paint(text: str, seed: int, width: int, height: int) -> np.ndarray:
-    """The painting of one prompt and seed: height x width x 3 float32 in 0..255."""
+def paint(text: str, seed: int | None, width: int, height: int) -> np.ndarray:
+    """The painting of one prompt: height x width x 3 float32 in 0..255.
+
+    The prompt's words fix the palette and layout. A seed varies them a little (positions,
+    hues, the horizon), as a seed varies a model's picture of the same prompt; None gives
+    the prompt's own painting, the one img2img and inpaint move toward, so that per-frame
+    seeds (the plan gives each frame its own) do not make the film flicker.
+    """
     words = _words(text)
     wset = set(words)
-    pal = _palette(words, text, seed)
+    pal = _palette(words, text)
     u, v = _grid(width, height)
-    r = lambda *p: _unit(text, seed, *p)  # noqa: E731 - a local shorthand for hashed numbers
+    r = lambda *p: _unit(text, *p)  # noqa: E731 - local shorthands for hashed numbers
+    j = (lambda *p: _unit(text, seed, "vary", *p) - 0.5) if seed is not None else (lambda *p: 0.0)  # noqa: E731
 
     night = bool(wset & _NIGHT)
     sky_h, sky_s, sky_v = pal[0]
     ground_h, ground_s, ground_v = pal[1 % len(pal)]
     if night:
         sky_v *= 0.45
+    sky_h += 0.04 * j("hue")
+    ground_h += 0.04 * j("ground-hue")
     sky_top = _rgb(sky_h + 0.04 * (r("st") - 0.5), sky_s * 0.9, sky_v * 0.75)
     sky_low = _rgb(sky_h + 0.08 * (r("sl") - 0.5), sky_s * 0.6, min(1.0, sky_v * 1.15))
     ground_top = _rgb(ground_h, ground_s, ground_v * 0.8)
     ground_low = _rgb(ground_h + 0.05 * (r("gl") - 0.5), ground_s * 1.1, ground_v * 0.45)
 
-    horizon = 0.42 + 0.28 * r("horizon")
+    horizon = 0.42 + 0.28 * r("horizon") + 0.06 * j("horizon")
     sky_t = np.clip(v / horizon, 0.0, 1.0)
     ground_t = np.clip((v - horizon) / (1.0 - horizon), 0.0, 1.0)
     below = (v > horizon).astype(np.float32)
@@ -141,7 +153,7 @@ def paint(text: str, seed: int, width: int, height: int) -> np.ndarray:
 
     # The sun (or moon): near the horizon at sunrise/sunset, high at night.
     if wset & _SUN or night or r("sun?") < 0.5:
-        sx = 0.2 + 0.6 * r("sx")
+        sx = 0.2 + 0.6 * r("sx") + 0.15 * j("sx")
         sy = horizon - (0.05 + 0.1 * r("sy")) if wset & _SUN else 0.12 + 0.2 * r("sy")
         rad = 0.06 + 0.08 * r("sr")
         col = _rgb(0.13, 0.12, 0.95) if night else _rgb(0.08 + 0.06 * r("sc"), 0.75, 1.0)
@@ -151,23 +163,23 @@ def paint(text: str, seed: int, width: int, height: int) -> np.ndarray:
         a = np.clip(disc + glow, 0.0, 1.0)[..., None]
         img = img * (1.0 - a) + col * a
 
-    # Soft shapes placed by the words and the seed.
+    # Soft shapes placed by the words (and nudged by the seed).
     keys = words or [text or "empty"]
     for k in range(3 + int(r("nshapes") * 3)):
         word = keys[k % len(keys)]
         h_, s_, v_ = pal[(k + 2) % len(pal)]
-        col = _rgb(h_ + 0.06 * (_unit(word, seed, k, "h") - 0.5), s_, v_)
-        cx, cy = _unit(word, seed, k, "x"), 0.15 + 0.8 * _unit(word, seed, k, "y")
-        rx, ry = 0.05 + 0.15 * _unit(word, seed, k, "rx"), 0.04 + 0.12 * _unit(word, seed, k, "ry")
+        col = _rgb(h_ + 0.06 * (_unit(word, k, "h") - 0.5) + 0.05 * j(k, "h"), s_, v_)
+        cx, cy = _unit(word, k, "x") + 0.2 * j(k, "x"), 0.15 + 0.8 * _unit(word, k, "y") + 0.15 * j(k, "y")
+        rx, ry = 0.05 + 0.15 * _unit(word, k, "rx"), 0.04 + 0.12 * _unit(word, k, "ry")
         d2 = ((u - cx) / rx) ** 2 + ((v - cy) / ry) ** 2
-        a = (np.clip(1.4 - d2, 0.0, 1.0) * (0.45 + 0.4 * _unit(word, seed, k, "a")))[..., None]
+        a = (np.clip(1.4 - d2, 0.0, 1.0) * (0.45 + 0.4 * _unit(word, k, "a")))[..., None]
         img = img * (1.0 - a) + col * a
 
     # Motifs that the words call for.
     if wset & _CITY:
         cols = 12 + int(r("bw") * 10)
         idx = np.minimum((u * cols).astype(np.int32), cols - 1)
-        heights = np.array([0.08 + 0.25 * _unit(text, seed, "bh", i) for i in range(cols)], np.float32)
+        heights = np.array([0.08 + 0.25 * _unit(text, "bh", i) for i in range(cols)], np.float32)
         top = horizon - heights[idx]
         building = ((v > top) & (v < horizon + 0.02)).astype(np.float32)
         win = ((np.sin(u * width / 3.0) > 0.6) & (np.sin(v * height / 4.0) > 0.5)).astype(np.float32)
@@ -179,7 +191,7 @@ def paint(text: str, seed: int, width: int, height: int) -> np.ndarray:
         cols = 18 + int(r("tw") * 14)
         phase = (u * cols) % 1.0
         idx = np.minimum((u * cols).astype(np.int32), cols - 1)
-        th = np.array([0.08 + 0.18 * _unit(text, seed, "th", i) for i in range(cols)], np.float32)
+        th = np.array([0.08 + 0.18 * _unit(text, "th", i) for i in range(cols)], np.float32)
         cone = (v > horizon - th[idx] * (1.0 - np.abs(phase - 0.5) * 2.0)) & (v < horizon + 0.05)
         a = (cone.astype(np.float32) * 0.85)[..., None]
         img = img * (1.0 - a) + _rgb(0.33 + 0.05 * r("tc"), 0.7, 0.3) * a
@@ -189,7 +201,7 @@ def paint(text: str, seed: int, width: int, height: int) -> np.ndarray:
         img = img * (1.0 - a) + _rgb(0.55, 0.25, 0.95) * a
 
     # A fine texture: detail that a warp visibly moves and zooms.
-    ang = r("tex-angle") * np.pi
+    ang = (r("tex-angle") + 0.1 * j("tex-angle")) * np.pi
     period = (7.0 + 10.0 * r("tex-period")) * width / 640.0  # pixels, scales with the frame
     wave = np.sin((u * width * np.cos(ang) + v * height * np.sin(ang)) * (2.0 * np.pi / period))
     tex = (wave * (6.0 + 6.0 * r("tex-amp")))[..., None]
@@ -239,11 +251,13 @@ class PreviewBackend(Backend):
             self._cache.popitem(last=False)
         return entry
 
-    def painting(self, req: Request) -> Painting:
-        """The painting of a request's weighted prompts (a blend mixes them by weight)."""
+    def painting(self, req: Request, seeded: bool = False) -> Painting:
+        """The painting of a request's weighted prompts (a blend mixes them by weight);
+        `seeded`: varied by the request's seed (text2image), else the prompts' own."""
         prompts = [(t, w) for t, w in req.prompts if w > 0] or [("", 1.0)]
         size = (req.width, req.height)
-        singles = [self._remember((t, req.seed, *size), lambda t=t: Painting(paint(t, req.seed, *size))) for t, _ in prompts]
+        seed = req.seed if seeded else None
+        singles = [self._remember((t, seed, *size), lambda t=t: Painting(paint(t, seed, *size))) for t, _ in prompts]
         if len(prompts) == 1:
             return singles[0]
 
@@ -254,7 +268,7 @@ class PreviewBackend(Backend):
                 cv2.scaleAdd(single.image, w / total, acc, dst=acc)
             return Painting(acc)
 
-        key = (tuple((t, round(w, 6)) for t, w in prompts), req.seed, *size)
+        key = (tuple((t, round(w, 6)) for t, w in prompts), seed, *size)
         return self._remember(key, mix)
 
     # -- operations --------------------------------------------------------------------------
@@ -262,7 +276,7 @@ class PreviewBackend(Backend):
     def text2image(self, req: Request) -> np.ndarray:
         self.calls.text2image += 1
         _steps(req)
-        return self.painting(req).pixels.copy()
+        return self.painting(req, seeded=True).pixels.copy()
 
     def img2img(self, image: np.ndarray, req: Request) -> np.ndarray:
         """Redraw `image` toward the prompt at `req.strength` s, keeping its structure.
