@@ -252,3 +252,28 @@ def test_a_backend_returning_the_wrong_size_is_an_error():
 
     with pytest.raises(RenderError, match="shape"):
         run(make_plan([SceneSpec("s", 1)]), Wrong())
+
+
+def test_chain_keys_follow_what_makes_the_chain_image():
+    from kscript.plan import WeightedPrompt
+    from kscript.render.executor import chain_keys
+
+    plan = three_scenes()
+    keys = chain_keys(plan)
+    assert len(set(keys)) == len(keys)
+    street0 = plan.scenes[1].start_frame
+    frames = list(plan.frames)
+    # A crossfade weight changes what is shown, not the chain: same chain keys.
+    fr = frames[street0]
+    frames[street0] = fr.model_copy(update={"crossfade": fr.crossfade.model_copy(update={"weight": 0.9}), "key": "x"})
+    assert chain_keys(plan.model_copy(update={"frames": frames})) == keys
+    # A prompt change in park changes park's chain keys only (street starts afresh).
+    frames = list(plan.frames)
+    frames[2] = frames[2].model_copy(update={"prompts": [WeightedPrompt(text="a desert", weight=1.0)]})
+    changed = [i for i, (a, b) in enumerate(zip(keys, chain_keys(plan.model_copy(update={"frames": frames})))) if a != b]
+    assert changed == list(range(2, 6))
+    # A change in street reaches sea, which continues from street's last frame.
+    frames = list(plan.frames)
+    frames[street0 + 1] = frames[street0 + 1].model_copy(update={"strength": 0.5})
+    changed = [i for i, (a, b) in enumerate(zip(keys, chain_keys(plan.model_copy(update={"frames": frames})))) if a != b]
+    assert changed == list(range(street0 + 1, len(keys)))

@@ -14,8 +14,8 @@ Each plan frame makes one *chain image* (what the next frame warps):
 The frame written to the video is the chain image, or during a crossfade transition
 ``(1 - w) * chain[from_frame] + w * chain[own]``.
 
-Every chain image is stored in the frame cache under its address (plan key + backend
-fingerprint). Before rendering, the executor works out which chain images the requested
+Every chain image is stored in the frame cache under its address (`chain_keys`: the plan's
+content of the chain image + the backend fingerprint). Before rendering, the executor works out which chain images the requested
 output needs and which of those it must render; it loads from the cache only what is needed
 (a cached frame k is loaded only when frame k is shown or an uncached frame is made from it),
 so a rebuild of an unchanged film makes no model call and an edit re-renders only the frames
@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from kscript.errors import KscriptError, RenderError, UsageError
-from kscript.plan import Frame, RenderPlan
+from kscript.plan import Frame, RenderPlan, content_key
 from kscript.render import coherence, warp
 from kscript.render.backend import Backend, Request
 from kscript.render.cache import BackgroundWriter, FrameCache, address
@@ -115,6 +115,32 @@ def _coherence_ref(frame: Frame) -> int | None:
     return None
 
 
+#: Frame fields that do not change the chain image: positions in the film, the plan's own key
+#: (which also covers the crossfade composite), and references that `chain_keys` replaces by
+#: the chain keys of the frames they point at.
+_NOT_CHAIN = {"index", "scene", "scene_frame", "time", "key", "crossfade", "inputs", "coherence_ref"}
+_FILM_CHAIN = {"width", "height", "model", "prior", "inpaint"}
+
+
+def chain_keys(plan: RenderPlan, deps: list[list[int]] | None = None) -> list[str]:
+    """The content key of every frame's *chain image*, derived from the plan alone.
+
+    A plan key identifies the frame as shown, crossfade partner included; the cache stores
+    chain images, which do not depend on the crossfade. So the cache is addressed by SHA-256
+    over what makes the chain image: every frame field but positions and references, the
+    film's size and models, and the chain keys of the frames it is made from. An edit to a
+    scene then re-renders exactly the frames whose chain images change, even when the next
+    scene crossfades from it. New plan fields are included automatically (conservative).
+    """
+    deps = deps if deps is not None else [dependencies(fr) for fr in plan.frames]
+    film = plan.film.model_dump(mode="json", include=_FILM_CHAIN)
+    keys: list[str] = []
+    for fr, ds in zip(plan.frames, deps):
+        own = fr.model_dump(mode="json", exclude=_NOT_CHAIN)
+        keys.append(content_key({"frame": own, "film": film, "from": [keys[d] for d in ds]}))
+    return keys
+
+
 @dataclass
 class ExecStats:
     frames_total: int = 0
@@ -160,8 +186,8 @@ class Executor:
                 raise RenderError(f"plan frame {i} has index {fr.index}: the plan is not in order")
         self.targets = select_frames(plan, scene)
         self.shape = (plan.film.height, plan.film.width, 3)
-        self.addr = [address(fr.key, backend.fingerprint) for fr in self.frames]
         self.deps = [dependencies(fr) for fr in self.frames]
+        self.addr = [address(k, backend.fingerprint) for k in chain_keys(plan, self.deps)]
         self.mem: dict[int, np.ndarray] = {}
         self.cached: set[int] = set()
         self.stats = ExecStats(frames_total=len(self.targets))
