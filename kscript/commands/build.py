@@ -149,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
         scene=args.scene,
         crf=args.crf,
         preset=args.preset,
+        base_dir=film.parent,
     )
     show_bar = not args.quiet and sys.stderr.isatty()
     try:

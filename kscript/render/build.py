@@ -8,6 +8,7 @@ the frame cache, streams the frames into the encoder, and reports what it did. T
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -45,7 +46,8 @@ class BuildOptions:
         should_cancel: polled at frame boundaries and model steps; True cancels the build
             (raises `BuildCancelled`; finished frames stay cached, no output is written).
         on_frame: called with (plan index, RGB image) as each output frame is finished.
-        backend: a ready backend to use (watch mode keeps one loaded between builds).
+        backend: a ready (loaded) backend to use (watch mode keeps one between builds).
+        base_dir: where relative model paths are read from (default: the film's folder).
     """
 
     preview: bool = False
@@ -61,6 +63,7 @@ class BuildOptions:
     should_cancel: Callable[[], bool] | None = None
     on_frame: Callable[[int, np.ndarray], None] | None = None
     backend: Backend | None = None
+    base_dir: str | Path | None = None
 
 
 @dataclass
@@ -121,7 +124,12 @@ def make_backend(plan: RenderPlan, options: BuildOptions) -> Backend:
             f"cannot render with the model '{film.model}': the diffusers backend is not available ({err})",
             hint="build with --preview for a draft without a model",
         ) from err
-    return create_backend(film, device=options.device, model=options.model)
+    kwargs: dict[str, object] = {"device": options.device, "model": options.model}
+    source = film_path(plan)
+    base_dir = options.base_dir if options.base_dir is not None else (source.parent if source is not None else None)
+    if base_dir is not None and "base_dir" in inspect.signature(create_backend).parameters:
+        kwargs["base_dir"] = base_dir  # relative model paths are read from the film's folder
+    return create_backend(film, **kwargs)
 
 
 def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOptions | None = None) -> "BuildReport":
