@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from importlib import resources
 from pathlib import Path
 
-from lark import Lark, Token, Tree
+from lark import Lark, Token
 from lark.exceptions import LarkError, UnexpectedInput
 
 from kscript.diagnostics import Diagnostic
 from kscript.errors import ScriptErrors, UsageError
 from kscript.source import SourceFile, Span
 from kscript.syntax import messages
-from kscript.syntax.builder import Builder
+from kscript.syntax.builder import BareNumber, Builder
 from kscript.syntax.nodes import Module
 
 MAX_ERRORS = 25
@@ -36,14 +37,25 @@ def grammar_text() -> str:
     return resources.files("kscript.grammar").joinpath("kscene.lark").read_text(encoding="utf-8")
 
 
+_BUILDER = Builder()
+# One parser and one builder (the parser's callbacks) per process: parses take turns.
+_LOCK = threading.RLock()
+
+
 @functools.cache
 def lark_parser() -> Lark:
-    """The LALR parser, built once per process (about 40 ms)."""
+    """The LALR parser, built once per process (about 40 ms), building the AST as it parses.
+
+    The builder runs as Lark's internal transformer, so no parse tree is made; Lark's
+    `propagate_positions` only annotates trees, so it is off, and spans come from the
+    tokens instead (see `Builder.span`).
+    """
     return Lark(
         grammar_text(),
         parser="lalr",
         lexer="basic",
-        propagate_positions=True,
+        transformer=_BUILDER,
+        propagate_positions=False,
         maybe_placeholders=True,
     )
 
@@ -87,7 +99,8 @@ def parse_file(path: str | Path) -> Module:
 def parse_collecting(text: str, path: str) -> tuple[Module | None, list[Diagnostic]]:
     """The Module (None when the text does not parse) and all diagnostics found."""
     try:
-        return _parse(text, path)
+        with _LOCK:
+            return _parse(text, path)
     except RecursionError:
         # Only absurd nesting gets here (thousands of parentheses): the builder recurses.
         return None, [
@@ -102,17 +115,19 @@ def parse_collecting(text: str, path: str) -> tuple[Module | None, list[Diagnost
 
 def _parse(text: str, path: str) -> tuple[Module | None, list[Diagnostic]]:
     parser = lark_parser()
-    builder = Builder(path, text)
+    builder = _BUILDER
+    builder.reset(path, text)
     diagnostics: list[Diagnostic] = []
     module: Module | None = None
     offset = 0
     while len(diagnostics) < MAX_ERRORS:
         chunk = text if offset == 0 else _blank_before(text, offset)
         try:
-            tree = parser.parse(chunk)
+            built = parser.parse(chunk)
         except UnexpectedInput as err:
-            # The items completed before the error still get the builder's checks.
-            _build_completed(builder, err)
+            # Items completed before the error were built (and checked) already; the
+            # header of a scene left open was not.
+            _check_open_scene_header(builder, err)
             diag, error_pos, at_sync = messages.describe(err, text, path)
             diagnostics.append(diag)
             if error_pos is None:
@@ -125,32 +140,19 @@ def _parse(text: str, path: str) -> tuple[Module | None, list[Diagnostic]]:
         except LarkError as err:  # pragma: no cover - Lark raises UnexpectedInput for bad input
             diagnostics.append(Diagnostic("E001", f"syntax error ({err.__class__.__name__})", Span.point(path, 1, 1)))
             break
-        built = builder.transform(tree)
         if offset == 0:
             module = built
         break
     return module, builder.diagnostics + diagnostics
 
 
-_TOP_RULES = frozenset({"film", "import_", "let", "effect_def", "scene"})
-
-
-def _build_completed(builder: Builder, err: UnexpectedInput) -> None:
-    """Run the builder over what the parser finished before `err`, for its diagnostics."""
+def _check_open_scene_header(builder: Builder, err: UnexpectedInput) -> None:
+    """Report `scene park 4 {` (E004) in a scene whose parse an error cut short."""
     state = getattr(getattr(err, "interactive_parser", None), "parser_state", None) or getattr(err, "state", None)
     stack = list(getattr(state, "value_stack", None) or ())
-    for i, item in enumerate(stack):
-        if not isinstance(item, Tree):
-            continue
-        if item.data in _TOP_RULES:
-            builder.transform(item)
-        elif item.data.startswith("__start_star"):
-            for child in item.children:
-                if isinstance(child, Tree) and child.data in _TOP_RULES:
-                    builder.transform(child)
-        elif item.data == "dur" and i >= 2 and _is_token(stack[i - 2], "SCENE"):
-            # The header of the scene the error is in: `scene park 4 {`.
-            builder.as_duration(builder.transform(item), "scene")
+    for i in range(2, len(stack)):
+        if isinstance(stack[i], BareNumber) and _is_token(stack[i - 2], "SCENE"):
+            builder.as_duration(stack[i], "scene")
 
 
 def _is_token(item, kind: str) -> bool:
