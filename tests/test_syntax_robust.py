@@ -6,6 +6,7 @@ swapped), are the inputs a person produces mid-edit in `kscript watch`.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -28,7 +29,12 @@ TOKENS = [
 ]
 _TOKEN_RE = re.compile(r'"(?:[^"\\\n]|\\.)*"|[A-Za-z_]\w*:?|\d[\w.]*|->|<=|>=|==|!=|\S')
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# KSCRIPT_FUZZ_EXAMPLES=5000 for a long hunt; the suite's default stays quick.
+SETTINGS = settings(
+    max_examples=int(os.environ.get("KSCRIPT_FUZZ_EXAMPLES", "200")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 def parses_or_reports(text: str) -> None:

@@ -128,7 +128,7 @@ def describe(err: UnexpectedInput, text: str, path: str) -> tuple[Diagnostic, in
 
 
 def _describe(err: UnexpectedInput, text: str, path: str) -> tuple[Diagnostic, int | None, bool]:
-    stack = _value_stack(err)
+    stack = value_stack(err)
     block = _open_block(stack)
     prev = _previous_token(stack)
     if isinstance(err, UnexpectedCharacters):
@@ -224,10 +224,10 @@ def _unexpected(token: Token, expected: set[str], block: Block | None, prev: Tok
     mark = _CONTEXT_MARK.get(ctx)
     if mark is not None and mark in expected:
         hint = None
-        if token.type == "NAME" and ctx in ("scene", "film", "effect") and not (expected & OPERATORS):
-            hint = f"to set a channel, put a colon after its name: {token.value}: 1.0"
-        elif token.type == "NAME" and ctx == "scene":
-            hint = f"to set a channel, put a colon after its name: {token.value}: 1.0"
+        if token.type == "NAME" and ctx == "scene":
+            hint = f"to set a channel, put a colon after its name: {token.value}: ..."
+        elif token.type == "NAME" and ctx in ("film", "effect") and not (expected & OPERATORS):
+            hint = f"put a colon after the name: {token.value}: ..."
         elif token.type in ("NUMBER", "NAME", "DURATION", "LPAR") and expected & OPERATORS:
             hint = "an operator such as + or * may be missing"
         elif token.type == "STRING" and ctx == "scene":
@@ -251,7 +251,11 @@ def _unexpected(token: Token, expected: set[str], block: Block | None, prev: Tok
 
     if ctx == "paren" and "RPAR" in expected:
         words = "',' or ')'" if "COMMA" in expected else "')'"
-        hint = "an operator such as + or * may be missing" if token.type in ("NUMBER", "NAME", "DURATION", "LPAR") else None
+        hint = None
+        if "COMMA" in expected and token.type == "NAME":
+            hint = "a ',' may be missing before it"
+        elif token.type in ("NUMBER", "NAME", "DURATION", "LPAR"):
+            hint = "an operator such as + or * may be missing"
         return "E001", f"unexpected {shown} here; expected {words}", hint
 
     hint = "if c then a else b" if expected == {"ELSE"} or expected == {"THEN"} else None
@@ -352,7 +356,7 @@ def _accepted(err: UnexpectedToken) -> set[str]:
     return set(err.expected or ())
 
 
-def _value_stack(err: UnexpectedInput) -> list:
+def value_stack(err: UnexpectedInput) -> list:
     ip = getattr(err, "interactive_parser", None)
     state = getattr(ip, "parser_state", None) or getattr(err, "state", None)
     stack = getattr(state, "value_stack", None)
