@@ -54,6 +54,9 @@ def lark_parser() -> Lark:
         transformer=_BUILDER,
         propagate_positions=False,
         maybe_placeholders=True,
+        # Lark keeps the grammar analysis in a file in the temp folder, keyed by a hash
+        # of the grammar: a process then starts ~3x faster. Failing to write it is fine.
+        cache=True,
     )
 
 
@@ -81,7 +84,7 @@ def parse_file(path: str | Path) -> Module:
     """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the script
     except FileNotFoundError:
         raise UsageError(f"no such file: {path}", "check the path; kscene files usually end in .kscene") from None
     except IsADirectoryError:
