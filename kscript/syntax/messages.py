@@ -447,8 +447,8 @@ def _show(token: Token) -> str:
     if kind == "$END":
         return "end of file"
     value = str(token.value)
-    if kind == "STRING":
-        return f"the string {value if len(value) <= 30 else value[:27] + '...'}"
+    if kind == "STRING":  # already in its double quotes
+        return value if len(value) <= 30 else value[:26] + '..."'
     if len(value) > 30:
         value = value[:27] + "..."
     return f"'{value}'"
