@@ -30,6 +30,7 @@ Floats in the plan are rounded to 6 decimals so the JSON is stable.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from kscript.check.program import CHANNEL_DEFAULTS, CHANNELS, CheckedProgram, CheckedScene
 from kscript.compile.prompts import prompt_weights
@@ -48,7 +49,7 @@ from kscript.plan import (
     SourceRef,
     Transition,
     WeightedPrompt,
-    content_key,
+    canonical_json,
 )
 from kscript.source import Span
 
@@ -89,7 +90,7 @@ class _Compiler:
         self.reported.add((span, channel))
         self.diags.append(Diagnostic(code, message, span, hint=hint))
 
-    def channel(self, scene: CheckedScene, name: str, ctxs: list[tuple]) -> list[float] | None:
+    def channel(self, scene: CheckedScene, name: str, ctxs: "_LazyContexts") -> list[float] | None:
         """The channel's value on every frame of the scene; None for an unset `seed`."""
         film = self.p.film
         n = scene.frame_count
@@ -112,15 +113,12 @@ class _Compiler:
                 values = [base.const] * n
             else:
                 fn = base.fn
-                values = [fn(c) for c in ctxs]
+                values = [fn(c) for c in ctxs.items()]
             for use, fn_ in contributions:
                 if use.frames is None:
-                    lo, hi, wctx = 0, n - 1, ctxs
+                    lo, hi = 0, n - 1
                 else:
                     lo, hi = use.frames
-                    width = hi - lo
-                    wctx = [c[:6] + ((c[1] - lo) / width if width else 0.0,) for c in ctxs[lo:hi + 1]]
-                    wctx = [None] * lo + wctx  # index by scene frame
                 if fn_.const is not None:
                     k = fn_.const
                     if zoom:
@@ -131,6 +129,12 @@ class _Compiler:
                             values[f] += k
                 else:
                     g = fn_.fn
+                    wctx = ctxs.items()
+                    if use.frames is not None:
+                        # Inside a window, ramps run over the window: the progress slot.
+                        width = hi - lo
+                        wctx = [None] * lo + [c[:6] + ((c[1] - lo) / width if width else 0.0,)
+                                              for c in wctx[lo:hi + 1]]
                     if zoom:
                         for f in range(lo, hi + 1):
                             values[f] *= g(wctx[f])
@@ -185,18 +189,20 @@ class _Compiler:
             self._reveals[motion] = hit
         return hit
 
-    def motion(self, motion: tuple) -> Motion:
+    def motion(self, motion: tuple) -> tuple[Motion, str]:
+        """The plan's `Motion` and its canonical JSON, made once per distinct motion."""
         m = self._motions.get(motion)
         if m is None:
             zoom, angle, x, y, turn, tilt, fov = motion
-            m = Motion.model_construct(zoom=zoom, angle=angle, x=x, y=y, turn=turn, tilt=tilt, fov=fov)
+            d = {"zoom": zoom, "angle": angle, "x": x, "y": y, "turn": turn, "tilt": tilt, "fov": fov}
+            m = (construct(Motion, d), canonical_json(motion))
             self._motions[motion] = m
         return m
 
-    def prompts(self, pairs: tuple) -> list[WeightedPrompt]:
+    def prompts(self, pairs: tuple) -> tuple[list[WeightedPrompt], str]:
         lst = self._prompts.get(pairs)
         if lst is None:
-            lst = [WeightedPrompt.model_construct(text=t, weight=w) for t, w in pairs]
+            lst = ([construct(WeightedPrompt, {"text": t, "weight": w}) for t, w in pairs], canonical_json(pairs))
             self._prompts[pairs] = lst
         return lst
 
@@ -204,34 +210,38 @@ class _Compiler:
         p = self.p
         film = p.film
         fps = film.fps
-        film_ident = [film.width, film.height, film.model, film.prior, film.inpaint]
+        film_json = canonical_json([film.width, film.height, film.model, film.prior, film.inpaint])
         frames: list[Frame] = []
         scenes: list[SceneInfo] = []
         keys: list[str] = []
         prev_last: int | None = None
+        sha256 = hashlib.sha256
         for scene in p.scenes:
             n = scene.frame_count
             s0 = scene.start_frame
             dur = scene.duration
             last = n - 1
-            ctxs = [
-                (f / fps, float(f), (f / last if last else 0.0), (s0 + f) / fps, float(s0 + f), dur, (f / last if last else 0.0))
-                for f in range(n)
-            ]
-            vals = {name: self.channel(scene, name, ctxs) for name in CHANNELS}
+            ctxs = _LazyContexts(n, s0, fps, dur)
+            vals = {name: _rounded(self.channel(scene, name, ctxs)) for name in CHANNELS}
             zoom, angle, xs, ys, turn, tilt, fov = (vals[c] for c in ("zoom", "angle", "x", "y", "turn", "tilt", "fov"))
             strength, guidance, steps, noise, seeds, cadence = (
                 vals[c] for c in ("strength", "guidance", "steps", "noise", "seed", "cadence")
             )
+            motions = list(zip(zoom, angle, xs, ys, turn, tilt, fov))
             negative = scene.negative
             coherence = scene.coherence
+            scene_json = canonical_json([negative, coherence])
             xfade = scene.transition == "crossfade" and prev_last is not None
             nx = scene.transition_frames
-            prompt_cache: dict[float, tuple] = {}
+            name = scene.name
+            prompt_list = scene.prompts
+            last_pairs: tuple | None = None
+            single = ((prompt_list[0].text, 1.0),) if len(prompt_list) == 1 else None
+            pw: tuple = ()
             for f in range(n):
                 index = s0 + f
-                mot = (_r(zoom[f]), _r(angle[f]), _r(xs[f]), _r(ys[f]), _r(turn[f]), _r(tilt[f]), _r(fov[f]))
-                st = _r(strength[f])
+                mot = motions[f]
+                st = strength[f]
                 stp = int(steps[f])
                 if f == 0:
                     if scene.continues and prev_last is not None:
@@ -244,60 +254,76 @@ class _Compiler:
                     cad = int(cadence[f])
                     op = "warp" if st <= 0 or (cad > 1 and f % cad) else "animate"
                     inputs = [index - 1]
-                if op in ("animate", "continue") and int(stp * st) < 1:
-                    stp = max(stp, int(math.ceil(1.0 / st)))
-                    while int(stp * st) < 1:
-                        stp += 1
-                inpaint = op != "generate" and self.reveals(mot)
+                if op == "animate" or op == "continue":
+                    if int(stp * st) < 1:
+                        stp = max(stp, int(math.ceil(1.0 / st)))
+                        while int(stp * st) < 1:
+                            stp += 1
+                    inpaint = self.reveals(mot)
+                elif op == "warp":
+                    inpaint = self.reveals(mot)
+                else:
+                    inpaint = False
                 seed = int(seeds[f]) if seeds is not None else film.seed + f
-                t = f / fps
-                pairs = prompt_weights(scene.prompts, t)
+                pairs = single if single is not None else prompt_weights(prompt_list, f / fps)
+                if pairs != last_pairs:
+                    pw = self.prompts(pairs)
+                    last_pairs = pairs
                 cref = s0 if coherence != "none" and f > 0 else None
                 cross = None
+                cross_json = "null"
                 if xfade and f < nx:
-                    cross = Crossfade.model_construct(from_frame=prev_last, weight=_r((f + 1) / (nx + 1)))
-                g = _r(guidance[f])
-                nz = _r(noise[f])
-                own = {
-                    "op": op,
-                    "motion": mot,
-                    "strength": st,
-                    "guidance": g,
-                    "steps": stp,
-                    "seed": seed,
-                    "noise": nz,
-                    "prompts": pairs,
-                    "negative": negative,
-                    "coherence": coherence,
-                    "inpaint": inpaint,
-                    "film": film_ident,
-                    "inputs": [keys[i] for i in inputs],
-                    "coherence_ref": keys[cref] if cref is not None and cref != index else None,
-                    "crossfade": [keys[cross.from_frame], cross.weight] if cross is not None else None,
-                }
-                key = content_key(own)
+                    w = _r((f + 1) / (nx + 1))
+                    cross = construct(Crossfade, {"from_frame": prev_last, "weight": w})
+                    cross_json = canonical_json([keys[prev_last], w])  # type: ignore[index]
+                g = guidance[f]
+                nz = noise[f]
+                motion_obj, motion_json = self.motion(mot)
+                # The content key: canonical JSON of `frame_key_data(...)`, written out
+                # directly because json.dumps per frame was most of the compile time
+                # (tests/test_compile_keys.py checks the two agree).
+                text = _KEY_TEMPLATE % (
+                    scene_json,
+                    f'"{keys[cref]}"' if cref is not None else "null",
+                    cross_json,
+                    film_json,
+                    repr(g),
+                    "true" if inpaint else "false",
+                    '["%s"]' % keys[inputs[0]] if inputs else "[]",  # at most one input
+                    motion_json,
+                    repr(nz),
+                    op,
+                    pw[1],
+                    seed,
+                    stp,
+                    repr(st),
+                )
+                key = sha256(text.encode("utf-8")).hexdigest()
                 keys.append(key)
                 frames.append(
-                    Frame.model_construct(
-                        index=index,
-                        scene=scene.name,
-                        scene_frame=f,
-                        time=_r(index / fps),
-                        op=op,
-                        motion=self.motion(mot),
-                        strength=st,
-                        guidance=g,
-                        steps=stp,
-                        seed=seed,
-                        noise=nz,
-                        prompts=self.prompts(pairs),
-                        negative=negative,
-                        coherence=coherence,
-                        coherence_ref=cref,
-                        inputs=inputs,
-                        inpaint=inpaint,
-                        crossfade=cross,
-                        key=key,
+                    construct(
+                        Frame,
+                        {
+                            "index": index,
+                            "scene": name,
+                            "scene_frame": f,
+                            "time": _r(index / fps),
+                            "op": op,
+                            "motion": motion_obj,
+                            "strength": st,
+                            "guidance": g,
+                            "steps": stp,
+                            "seed": seed,
+                            "noise": nz,
+                            "prompts": pw[0],
+                            "negative": negative,
+                            "coherence": coherence,
+                            "coherence_ref": cref,
+                            "inputs": inputs,
+                            "inpaint": inpaint,
+                            "crossfade": cross,
+                            "key": key,
+                        },
                     )
                 )
             scenes.append(
@@ -338,6 +364,90 @@ class _Compiler:
             duration=_r(total / fps),
         )
         return RenderPlan.model_construct(version=1, film=info, scenes=scenes, frames=frames)
+
+
+# The canonical JSON of `frame_key_data`: keys in sorted order, as canonical_json writes them.
+_KEY_TEMPLATE = (
+    '{"coherence":%s,"coherence_ref":%s,"crossfade":%s,"film":%s,"guidance":%s,"inpaint":%s,'
+    '"inputs":%s,"motion":%s,"noise":%s,"op":"%s","prompts":%s,"seed":%d,"steps":%d,"strength":%s}'
+)
+
+
+def frame_key_data(plan: RenderPlan, frame: Frame) -> dict:
+    """What a frame's key is the hash of (the compiler writes its JSON directly, faster).
+
+    `negative` and `coherence` go in as one pair under "coherence", the film's size and
+    models as "film", the keys of the frames it is made from as "inputs" (and the
+    coherence reference and crossfade source), never its index, time or scene name.
+    """
+    keys = {fr.index: fr.key for fr in plan.frames}
+    m = frame.motion
+    film = plan.film
+    return {
+        "coherence": [frame.negative, frame.coherence],
+        "coherence_ref": keys[frame.coherence_ref] if frame.coherence_ref is not None else None,
+        "crossfade": [keys[frame.crossfade.from_frame], frame.crossfade.weight] if frame.crossfade else None,
+        "film": [film.width, film.height, film.model, film.prior, film.inpaint],
+        "guidance": frame.guidance,
+        "inpaint": frame.inpaint,
+        "inputs": [keys[i] for i in frame.inputs],
+        "motion": [m.zoom, m.angle, m.x, m.y, m.turn, m.tilt, m.fov],
+        "noise": frame.noise,
+        "op": frame.op,
+        "prompts": [[p.text, p.weight] for p in frame.prompts],
+        "seed": frame.seed,
+        "steps": frame.steps,
+        "strength": frame.strength,
+    }
+
+
+class _LazyContexts:
+    """The frame contexts of a scene, made on first use (constant channels never need them)."""
+
+    __slots__ = ("n", "s0", "fps", "dur", "_items")
+
+    def __init__(self, n: int, s0: int, fps: float, dur: float) -> None:
+        self.n, self.s0, self.fps, self.dur = n, s0, fps, dur
+        self._items: list[tuple] | None = None
+
+    def items(self) -> list[tuple]:
+        if self._items is None:
+            n, s0, fps, dur = self.n, self.s0, self.fps, self.dur
+            last = n - 1
+            self._items = [
+                (f / fps, float(f), (f / last if last else 0.0), (s0 + f) / fps, float(s0 + f), dur,
+                 (f / last if last else 0.0))
+                for f in range(n)
+            ]
+        return self._items
+
+
+def _rounded(values: list[float] | None) -> list[float] | None:
+    """Round a channel for the plan, once when it is constant over the scene."""
+    if values is None:
+        return None
+    first = values[0]
+    if values.count(first) == len(values):
+        return [_r(first)] * len(values)
+    return [round(v, 6) + 0.0 for v in values]
+
+
+def construct(cls: type, values: dict) -> object:
+    """`cls.model_construct(**values)` without its per-field loop: `values` has every field.
+
+    The compiler makes tens of thousands of frames from data it has already checked;
+    pydantic's `model_construct` spends most of its time looking for aliases and defaults
+    these models do not have. tests/test_compile_plan.py checks the result validates.
+    """
+    m = cls.__new__(cls)
+    _setattr(m, "__dict__", values)
+    _setattr(m, "__pydantic_fields_set__", set(values))
+    _setattr(m, "__pydantic_extra__", None)
+    _setattr(m, "__pydantic_private__", None)
+    return m
+
+
+_setattr = object.__setattr__
 
 
 def _fmt(x: float) -> str:
