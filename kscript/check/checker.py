@@ -7,8 +7,8 @@ Decisions (documented for users in docs/language.md):
   (E017). Lets and effects are separate namespaces (`effect NAME` only names effects).
 - **Standard effects** (`stdlib_effects/*.kscene`) are visible in every file without an
   import. Their bodies see only the standard library's own lets. A user's effect of the
-  same name shadows the standard one, with warning W001, so an old film keeps working
-  when a new standard effect appears.
+  same name shadows the standard one, silently: a film keeps its meaning when a new
+  standard effect appears, and defining your own `drift` is ordinary, not a mistake.
 - **Imported files** contribute lets and effects; a film block or scenes in an imported
   file are ignored with warning W002.
 - A scene needs a prompt that holds from its start (E027), also with `continue`.
@@ -52,9 +52,13 @@ class Namespace:
     met again while it is being compiled is a cycle (E019).
     """
 
-    def __init__(self, fps: float, report: Callable[[Diagnostic], None]) -> None:
+    def __init__(self, fps: float, report: Callable[[Diagnostic], None],
+                 mark: Callable[[], int] = lambda: 0, taint: Callable[[], None] = lambda: None) -> None:
         self.fps = fps
         self.report = report
+        self.mark = mark  # the checker's error count, to see whether compiling a let failed
+        self.taint = taint  # called when a curve uses a broken let: the curve is broken too
+        self.broken: set[str] = set()
         self.lets: dict[str, n.Let] = {}
         self.compiled: dict[str, Fn] = {}
         self._stack: list[str] = []
@@ -80,6 +84,8 @@ class Namespace:
 
     def let(self, name: str) -> Fn | None:
         if name in self.compiled:
+            if name in self.broken:
+                self.taint()
             return self.compiled[name]
         decl = self.lets.get(name)
         if decl is None:
@@ -98,13 +104,18 @@ class Namespace:
                         hint="a let may use other lets, but not in a circle",
                     )
                 )
+            self.taint()
             return Fn.constant(0.0)
         self._stack.append(name)
+        before = self.mark()
         try:
             fn = self.compiler().curve(decl.value)
         finally:
             self._stack.pop()
         self.compiled[name] = fn
+        if self.mark() > before:
+            self.broken.add(name)
+            self.taint()
         return fn
 
 
@@ -113,6 +124,15 @@ class Checker:
         self.files = files
         self.diags: list[Diagnostic] = list(files.diagnostics)
         self.warnings: list[Diagnostic] = []
+        self._broken: set[int] = set()  # effects whose definitions have errors
+        self._tainted = 0  # uses of broken lets: counted like errors, reported once
+
+    def _mark(self) -> int:
+        """Grows whenever an error is found or a broken definition is used."""
+        return len(self.diags) + self._tainted
+
+    def _taint(self) -> None:
+        self._tainted += 1
 
     def report(self, diag: Diagnostic) -> None:
         if diag.severity == "warning":
@@ -132,8 +152,8 @@ class Checker:
         for src in std_sources:
             self.files.sources.setdefault(src.path, src)
         self.diags.extend(std_diags)
-        self.std = Namespace(fps, self.report)
-        self.user = Namespace(fps, self.report)
+        self.std = Namespace(fps, self.report, self._mark, self._taint)
+        self.user = Namespace(fps, self.report, self._mark, self._taint)
         self.effects: dict[str, EffectInfo] = {}
         std_effects: dict[str, EffectInfo] = {}
         for mod in std_modules:
@@ -150,12 +170,6 @@ class Checker:
                                    severity="warning", hint="an imported file contributes its lets and effects")
                     )
         for name, info in user_effects.items():
-            if name in std_effects:
-                self.report(
-                    Diagnostic("W001", f"effect '{name}' shadows the standard effect of the same name",
-                               info.defn.name_span, severity="warning",
-                               hint="rename it to keep the standard one available")
-                )
             self.effects[name] = info
         for ns in (self.std, self.user):
             ns.effect_names = lambda: self.effects.keys()
@@ -198,8 +212,17 @@ class Checker:
                 continue
             effects[eff.name] = EffectInfo(eff, standard, ns, mod.path)
 
+    def _broken_effect(self, info: EffectInfo) -> bool:
+        return id(info) in self._broken
+
     def _check_effect_body(self, info: EffectInfo) -> None:
         """Check an effect's parameters and body once, with placeholder parameter values."""
+        before = self._mark()
+        self._check_effect_body_(info)
+        if self._mark() > before:
+            self._broken.add(id(info))
+
+    def _check_effect_body_(self, info: EffectInfo) -> None:
         defn = info.defn
         ns: Namespace = info.namespace  # type: ignore[assignment]
         seen: set[str] = set()
@@ -320,10 +343,13 @@ class Checker:
                     self.report(Diagnostic("E022", f"'{name}' is a number, not a duration", v.span,
                                            hint=f"write {_fmt(v.value)} without the unit"))
                     continue
+                before = self._mark()
                 self._check_keys(v, None)
-                film.defaults[name] = (comp.curve(v), _span(v))
+                fn = comp.curve(v)
                 if name == "cadence":
-                    self._cadence(film.defaults[name][0], _span(v))
+                    self._cadence(fn, _span(v))
+                if self._mark() == before:
+                    film.defaults[name] = (fn, _span(v))
             else:
                 self.report(Diagnostic("E011", f"unknown film setting '{name}'", a.name_span,
                                        hint=did_you_mean(name, FILM_SETTINGS + CHANNELS)))
@@ -520,11 +546,13 @@ class Checker:
                         self.report(Diagnostic("E022", f"'{name}' is a number, not a duration", v.span,
                                                hint=f"write {_fmt(v.value)} without the unit"))
                         continue
+                    before = self._mark()
                     self._check_keys(v, duration)
                     fn = comp.curve(v)
                     if name == "cadence":
                         self._cadence(fn, _span(v))
-                    channels[name] = (fn, _span(v))
+                    if self._mark() == before:  # a broken curve is left out: no cascades
+                        channels[name] = (fn, _span(v))
                 else:
                     self.report(Diagnostic("E011", f"unknown scene setting '{name}'", item.name_span,
                                            hint=did_you_mean(name, CHANNELS + SCENE_SETTINGS + ("prompt",))))
@@ -640,6 +668,7 @@ class Checker:
                     window_frames = (f0, f1)
         # Bind: the arguments are compiled where the effect is used (the film's lets), the
         # defaults where it is defined.
+        before = self._mark()
         scene_comp = self.user.compiler()
         ns: Namespace = info.namespace  # type: ignore[assignment]
         bound: dict[str, Fn] = {}
@@ -650,9 +679,9 @@ class Checker:
                 bound[p.name] = ns.compiler().expr(p.default)
             else:
                 bound[p.name] = Fn.constant(0.0)
-        if not ok:
-            return None
         channels = self._effect_channels(defn, ns, bound)
+        if not ok or self._mark() > before or self._broken_effect(info):
+            return None
         return CheckedEffectUse(use.name, channels, window, use.span, window_frames)
 
 
@@ -705,18 +734,32 @@ def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
     return out
 
 
-def check_files(files: LoadedFiles, path: str) -> CheckedProgram:
-    """Check parsed files; raise `ScriptErrors` with every error (and warning) found."""
+def collect(files: LoadedFiles, path: str) -> tuple[CheckedProgram | None, list[Diagnostic], list[Diagnostic]]:
+    """Check parsed files without raising: (program, errors, warnings).
+
+    The program is None only when the film itself could not be parsed. With errors, it
+    is still a usable program: each broken curve, effect use or setting is left out (so
+    the compiler can still look for range errors elsewhere without cascades).
+    """
     checker = Checker(files)
     try:
-        program = checker.run(path)
+        program: CheckedProgram | None = checker.run(path)
     except RecursionError:
         checker.diags.append(Diagnostic("E024", "the script nests too deeply to check", file_span(path)))
         program = None
-    if checker.diags:
-        raise ScriptErrors(_dedupe(checker.diags + checker.warnings), files.sources)
-    program.warnings = _dedupe(program.warnings)  # type: ignore[union-attr]
-    return program  # type: ignore[return-value]
+    main_parsed = bool(files.modules) and files.modules[0].path == path
+    if not main_parsed:
+        program = None
+    return program, _dedupe(checker.diags), _dedupe(checker.warnings)
+
+
+def check_files(files: LoadedFiles, path: str) -> CheckedProgram:
+    """Check parsed files; raise `ScriptErrors` with every error (and warning) found."""
+    program, errors, warnings = collect(files, path)
+    if errors or program is None:
+        raise ScriptErrors(errors + warnings, files.sources)
+    program.warnings = warnings
+    return program
 
 
 def check_source(text: str, path: str = "<string>") -> CheckedProgram:

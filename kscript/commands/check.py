@@ -24,16 +24,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kscript.check import load_program
-    from kscript.compile import compile_program
+    from kscript.compile import load_and_compile
     from kscript.diagnostics import render_all
     from kscript.errors import KscriptError, ScriptErrors, UsageError
 
     status = 0
     for path in args.files:
         try:
-            program = load_program(path)
-            plan = compile_program(program)
+            program, plan = load_and_compile(path)
         except ScriptErrors as err:
             print(err.render(), file=sys.stderr)
             status = max(status, 1)

@@ -72,12 +72,10 @@ def summary(plan) -> str:  # noqa: ANN001 - RenderPlan; kept untyped to import n
 
 
 def run(args: argparse.Namespace) -> int:
-    from kscript.check import load_program
-    from kscript.compile import compile_program
+    from kscript.compile import load_and_compile
     from kscript.diagnostics import render_all
 
-    program = load_program(args.file)
-    plan = compile_program(program)
+    program, plan = load_and_compile(args.file)
     if program.warnings:
         print(render_all(program.warnings, program.files), file=sys.stderr)
     if args.json:

@@ -237,6 +237,8 @@ class _Compiler:
             prompt_list = scene.prompts
             last_pairs: tuple | None = None
             single = ((prompt_list[0].text, 1.0),) if len(prompt_list) == 1 else None
+            if not prompt_list:  # only in a program with errors (E027), compiled for its other errors
+                single = ()
             pw: tuple = ()
             for f in range(n):
                 index = s0 + f
