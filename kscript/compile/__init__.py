@@ -11,6 +11,7 @@ compiled, its broken parts left out, so the user sees everything at once.
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from kscript.check import read_film
@@ -25,18 +26,26 @@ def check_and_compile(text: str, path: str = "<string>") -> tuple[CheckedProgram
     from kscript.check.checker import _dedupe, collect
     from kscript.check.loader import load_files
 
-    files = load_files(text, path)
-    program, errors, warnings = collect(files, path)
-    plan = None
-    if program is not None:
-        try:
-            plan = compile_program(program)
-        except ScriptErrors as err:
-            errors = errors + list(err.diagnostics)
-        except Exception:
-            if not errors:
-                raise  # a bug in kscript: keep the traceback
-            # A program with errors may not compile; its errors already say why.
+    # Parsing and compiling make many long-lived small objects: the cyclic garbage
+    # collector would walk them repeatedly for nothing (a large share of the time).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        files = load_files(text, path)
+        program, errors, warnings = collect(files, path)
+        plan = None
+        if program is not None:
+            try:
+                plan = compile_program(program)
+            except ScriptErrors as err:
+                errors = errors + list(err.diagnostics)
+            except Exception:
+                if not errors:
+                    raise  # a bug in kscript: keep the traceback
+                # A program with errors may not compile; its errors already say why.
+    finally:
+        if enabled:
+            gc.enable()
     if errors or plan is None or program is None:
         raise ScriptErrors(_dedupe(errors) + warnings, files.sources)
     program.warnings = warnings
