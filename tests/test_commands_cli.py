@@ -107,3 +107,12 @@ def test_light_commands_import_no_heavy_library(films, argv):
     )
     proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_check_prints_warnings_but_passes(films, capsys):
+    Path("lib.kscene").write_text('let k = 1\nscene unused 1s {\n  prompt "x"\n}\n')
+    Path("main.kscene").write_text('import "lib.kscene"\nscene a 1s {\n  prompt "a"\n  x: k\n}\n')
+    assert main(["check", "main.kscene"]) == 0
+    out = capsys.readouterr()
+    assert "main.kscene: ok (1 scene, 24 frames)" in out.out
+    assert "lib.kscene:2:7: warning[W001]: the scene 'unused' of an imported file is ignored" in out.err
