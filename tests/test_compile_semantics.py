@@ -293,3 +293,13 @@ def test_any_input_gives_diagnostics_not_exceptions(bad):
 
     with pytest.raises(ScriptErrors):
         compile_source(bad)
+
+
+def test_a_parameter_default_may_use_the_parameters_before_it():
+    plan = plan_of('effect e(a = 2, b = a * 3) { x: b }\nscene s 1s {\n  prompt "p"\n  effect e(a = 1)\n}\n')
+    assert plan.frames[0].motion.x == 3.0
+
+
+def test_effect_arguments_may_be_positional_and_change_with_time():
+    plan = plan_of('effect e(a, b = 0) { x: a\n  y: b }\nscene s 1s {\n  prompt "p"\n  effect e(t, 2)\n}\n')
+    assert plan.frames[12].motion.x == 0.5 and plan.frames[12].motion.y == 2.0

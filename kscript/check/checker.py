@@ -231,9 +231,10 @@ class Checker:
                 self.report(Diagnostic("E017", f"'{p.name}' is a built-in name and cannot be a parameter", p.span))
             elif p.name in seen:
                 self.report(Diagnostic("E017", f"parameter '{p.name}' is declared twice", p.span))
-            seen.add(p.name)
             if p.default is not None:
-                ns.compiler().expr(p.default)
+                # A default may use the parameters before it: `speed = amount`.
+                ns.compiler({q: _PLACEHOLDER for q in seen}).expr(p.default)
+            seen.add(p.name)
         self._effect_channels(defn, ns, {p.name: _PLACEHOLDER for p in defn.params}, report_sets=True)
 
     def _effect_channels(self, defn: n.EffectDef, ns: Namespace, params: dict[str, Fn],
@@ -676,7 +677,7 @@ class Checker:
             if p.name in given:
                 bound[p.name] = scene_comp.expr(given[p.name])
             elif p.default is not None:
-                bound[p.name] = ns.compiler().expr(p.default)
+                bound[p.name] = ns.compiler(dict(bound)).expr(p.default)
             else:
                 bound[p.name] = Fn.constant(0.0)
         channels = self._effect_channels(defn, ns, bound)

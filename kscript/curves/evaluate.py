@@ -239,7 +239,7 @@ class CurveCompiler:
                                    hint=did_you_mean(node.name, names)))
         except (ValueError, TypeError) as err:
             text = str(err)
-            code = "E016" if ("argument" in text or "(got" in text) else "E023"
+            code = "E016" if ("arguments" in text or "numbers (got" in text) else "E023"
             self.report(Diagnostic(code, f"bad easing '{node.name}': {describe_math_error(err)}", node.span))
         return None
 
