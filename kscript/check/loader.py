@@ -81,6 +81,8 @@ def load_files(text: str, path: str) -> LoadedFiles:
             if ident in seen:
                 continue
             try:
+                if imp.path and os.path.isdir(target):
+                    raise IsADirectoryError(target)
                 if not imp.path or not os.path.isfile(target):
                     raise FileNotFoundError(target)
                 with open(target, encoding="utf-8") as fh:
