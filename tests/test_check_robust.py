@@ -93,3 +93,11 @@ def test_mutated_films_give_a_plan_or_diagnostics(src):
         err.render()  # rendering never fails either
     else:
         assert plan.frames
+
+
+def test_a_very_long_chain_of_lets_is_a_diagnostic_not_a_crash():
+    lets = "let a0 = t\n" + "".join(f"let a{i} = a{i - 1} + 1\n" for i in range(1, 1500))
+    try:
+        compile_source(lets + 'scene s 1s {\n  prompt "p"\n  x: a1499\n}\n')
+    except ScriptErrors as err:
+        assert {d.code for d in err.diagnostics} <= {"E024"}

@@ -142,6 +142,10 @@ class _Compiler:
                     else:
                         for f in range(lo, hi + 1):
                             values[f] += g(wctx[f])
+        except RecursionError:
+            self._report("E024", span or scene.span, name,
+                         f"{name} nests too deeply to evaluate (lets or operators hundreds of levels deep)")
+            return [CHANNEL_DEFAULTS.get(name, 0.0)] * n
         except math_errors() as err:
             where = span or scene.span
             self._report("E032", where, name,
