@@ -40,6 +40,7 @@ from kscript.diagnostics import Diagnostic
 from kscript.errors import ScriptErrors
 from kscript.geometry import reveals, warp_matrix
 from kscript.plan import (
+    PLAN_VERSION,
     Crossfade,
     FilmInfo,
     Frame,
@@ -370,7 +371,7 @@ class _Compiler:
             frame_count=total,
             duration=_r(total / fps),
         )
-        return RenderPlan.model_construct(version=1, film=info, scenes=scenes, frames=frames)
+        return RenderPlan.model_construct(version=PLAN_VERSION, film=info, scenes=scenes, frames=frames)
 
 
 # The canonical JSON of `frame_key_data`: keys in sorted order, as canonical_json writes them.
