@@ -115,4 +115,4 @@ def test_check_prints_warnings_but_passes(films, capsys):
     assert main(["check", "main.kscene"]) == 0
     out = capsys.readouterr()
     assert "main.kscene: ok (1 scene, 24 frames)" in out.out
-    assert "lib.kscene:2:7: warning[W001]: the scene 'unused' of an imported file is ignored" in out.err
+    assert "lib.kscene:2:7: warning[W002]: the scene 'unused' of an imported file is ignored" in out.err

@@ -10,7 +10,7 @@ Decisions (documented for users in docs/language.md):
   same name shadows the standard one, silently: a film keeps its meaning when a new
   standard effect appears, and defining your own `drift` is ordinary, not a mistake.
 - **Imported files** contribute lets and effects; a film block or scenes in an imported
-  file are ignored with warning W001.
+  file are ignored with warning W002.
 - A scene needs a prompt that holds from its start (E027), also with `continue`.
 - `transition crossfade` or `continue` in the first scene is E028 (`transition cut`, the
   default, is allowed anywhere).
@@ -166,7 +166,7 @@ class Checker:
                 for item in mod.films + mod.scenes:
                     what = "film block" if isinstance(item, n.FilmBlock) else f"scene '{item.name}'"
                     self.report(
-                        Diagnostic("W001", f"the {what} of an imported file is ignored", _head(item),
+                        Diagnostic("W002", f"the {what} of an imported file is ignored", _head(item),
                                    severity="warning", hint="an imported file contributes its lets and effects")
                     )
         for name, info in user_effects.items():
