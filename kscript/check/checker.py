@@ -608,6 +608,8 @@ class Checker:
         if info is None:
             self.report(Diagnostic("E012", f"unknown effect '{use.name}'", use.name_span,
                                    hint=did_you_mean(use.name, self.effects) or "kscript effects lists the standard effects"))
+            for arg in use.args:  # still check what the arguments say
+                self.user.compiler().expr(arg.value)
             return None
         defn = info.defn
         params = {p.name: p for p in defn.params}
