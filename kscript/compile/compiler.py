@@ -69,6 +69,16 @@ RANGES: dict[str, tuple[float, float, bool, bool, str]] = {
     "cadence": (1.0, 1000.0, True, True, "between 1 and 1000"),
 }
 _INT_CHANNELS = ("steps", "seed", "cadence")
+RANGE_HINTS: dict[str, str] = {
+    "strength": "strength is how much of each frame is redrawn: 0 keeps the warped picture, 1 redraws it all",
+    "noise": "noise is an amount: 0 adds none, 1 the most",
+    "guidance": "how closely the model follows the prompt; 3 to 12 is usual",
+    "steps": "denoising steps; 20 to 50 is usual",
+    "fov": "the field of view in degrees (default 40)",
+    "zoom": "zoom is a factor per frame: 1 stands still, 1.01 moves in, 0.99 moves out",
+    "seed": "seeds are whole numbers from 0",
+    "cadence": "cadence N runs the model on every Nth frame",
+}
 
 
 def _r(x: float) -> float:
@@ -175,6 +185,7 @@ class _Compiler:
                     name,
                     f"{name} is {_fmt(bad)} on frame {f} ({_fmt(round(t, 3))}s) of scene '{scene.name}'; "
                     f"it must stay {words}",
+                    hint=RANGE_HINTS.get(name),
                 )
                 clamp_lo = lo_v if lo_in else (lo_v + 1e-6 if lo_v == 0 else lo_v)
                 clamp_hi = hi_v if hi_in else hi_v - 1e-6
