@@ -56,7 +56,8 @@ CODES: dict[str, str] = {
     "E032": "value is not a finite number",
     "E033": "set twice in the same block",
     # Warnings: the script works, but something in it has no effect.
-    "W002": "ignored in an imported file (W001 is not used: a film effect named like a standard one replaces it silently)",
+    "W001": "an effect replaces the standard effect of the same name",
+    "W002": "ignored in an imported file",
 }
 
 

@@ -116,3 +116,10 @@ def test_check_prints_warnings_but_passes(films, capsys):
     out = capsys.readouterr()
     assert "main.kscene: ok (1 scene, 24 frames)" in out.out
     assert "lib.kscene:2:7: warning[W002]: the scene 'unused' of an imported file is ignored" in out.err
+
+
+def test_an_effect_named_like_a_standard_one_replaces_it_with_a_warning(films, capsys):
+    Path("mine.kscene").write_text('effect zoom_in() { zoom: 2 }\nscene a 1s {\n  prompt "a"\n  effect zoom_in\n}\n')
+    assert main(["check", "mine.kscene"]) == 0
+    assert "mine.kscene:1:8: warning[W001]: effect 'zoom_in' replaces the standard effect" in capsys.readouterr().err
+    assert {f.motion.zoom for f in compile_file("mine.kscene").frames} == {2.0}

@@ -7,8 +7,8 @@ Decisions (documented for users in docs/language.md):
   (E017). Lets and effects are separate namespaces (`effect NAME` only names effects).
 - **Standard effects** (`stdlib_effects/*.kscene`) are visible in every file without an
   import. Their bodies see only the standard library's own lets. A user's effect of the
-  same name shadows the standard one, silently: a film keeps its meaning when a new
-  standard effect appears, and defining your own `drift` is ordinary, not a mistake.
+  same name replaces the standard one for that film, with warning W001: a film keeps its
+  meaning when a new standard effect appears, and the user learns of the clash.
 - **Imported files** contribute lets and effects; a film block or scenes in an imported
   file are ignored with warning W002.
 - A scene needs a prompt that holds from its start (E027), also with `continue`.
@@ -170,6 +170,12 @@ class Checker:
                                    severity="warning", hint="an imported file contributes its lets and effects")
                     )
         for name, info in user_effects.items():
+            if name in std_effects:
+                self.report(
+                    Diagnostic("W001", f"effect '{name}' replaces the standard effect of the same name",
+                               info.defn.name_span, severity="warning",
+                               hint="rename it to keep the standard one available in this film")
+                )
             self.effects[name] = info
         for ns in (self.std, self.user):
             ns.effect_names = lambda: self.effects.keys()
