@@ -88,3 +88,20 @@ def test_the_key_is_the_hash_of_the_frame_key_data():
     plan = compile_source(film(crossfade=True).replace('prompt "the sea"', 'prompt "the sea"\n  coherence: rgb'))
     for f in plan.frames:
         assert f.key == content_key(frame_key_data(plan, f))
+
+
+def test_plans_are_identical_across_processes(tmp_path):
+    """Byte-identical JSON whatever the hash seed of the process (no set or id order leaks in)."""
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "film.kscene"
+    path.write_text(film(crossfade=True))
+    code = "import sys; from kscript.compile import compile_file; sys.stdout.write(compile_file(sys.argv[1]).to_json())"
+    outs = []
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        outs.append(subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
+                                   env=env, check=True).stdout)
+    assert outs[0] == outs[1] and outs[0].startswith("{")
