@@ -769,7 +769,3 @@ def check_files(files: LoadedFiles, path: str) -> CheckedProgram:
         raise ScriptErrors(errors + warnings, files.sources)
     program.warnings = warnings
     return program
-
-
-def check_source(text: str, path: str = "<string>") -> CheckedProgram:
-    return check_files(load_files(text, path), path)

@@ -237,7 +237,6 @@ class _Compiler:
             n = scene.frame_count
             s0 = scene.start_frame
             dur = scene.duration
-            last = n - 1
             ctxs = _LazyContexts(n, s0, fps, dur)
             vals = {name: _rounded(self.channel(scene, name, ctxs)) for name in CHANNELS}
             zoom, angle, xs, ys, turn, tilt, fov = (vals[c] for c in ("zoom", "angle", "x", "y", "turn", "tilt", "fov"))

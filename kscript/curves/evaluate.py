@@ -423,10 +423,6 @@ def _easing_name_span(node: n.Easing) -> Span:
     return s
 
 
-def depends_on_time(fn: Fn) -> bool:
-    return not fn.is_const
-
-
 __all__ = [
     "BUILTIN_NAMES",
     "CTX_DUR",
