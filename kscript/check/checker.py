@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Iterable
 
-from kscript.check.loader import LoadedFiles, file_span, load_files, standard_modules
+from kscript.check.loader import LoadedFiles, file_span, standard_modules
 from kscript.check.program import (
     CHANNELS,
     COHERENCE_MODES,
