@@ -626,9 +626,11 @@ class Checker:
         for arg in use.args:
             if arg.name is None:
                 if positional >= len(order):
-                    self.report(Diagnostic("E016", f"effect '{use.name}' takes {len(order)} argument"
-                                                   f"{'s' if len(order) != 1 else ''}, given more", arg.span,
-                                           hint=_signature(defn)))
+                    if positional == len(order):  # report once, at the first one too many
+                        count = sum(1 for a in use.args if a.name is None)
+                        self.report(Diagnostic("E016", f"effect '{use.name}' takes {len(order)} argument"
+                                                       f"{'s' if len(order) != 1 else ''}, not {count}", arg.span,
+                                               hint=_signature(defn)))
                     ok = False
                     positional += 1
                     continue
