@@ -265,3 +265,64 @@ if __name__ == "__main__":  # pragma: no cover - a manual helper: python tests/t
 
     for name, path in build_all(Path(sys.argv[1])).items():
         print(name, path)
+
+
+_BUILT: dict[str, Path] | None = None
+
+
+def tiny_models() -> dict[str, Path]:
+    """`build_all` once per test process, into a temporary folder removed at exit.
+
+    Test modules wrap this in session-scoped fixtures; the module-level memo makes those
+    share one build even when several modules define their own fixture.
+    """
+    global _BUILT
+    if _BUILT is None:
+        import atexit
+        import shutil
+        import tempfile
+
+        root = Path(tempfile.mkdtemp(prefix="kscript-tiny-models-"))
+        atexit.register(shutil.rmtree, root, ignore_errors=True)
+        _BUILT = build_all(root)
+    return _BUILT
+
+
+#: pipeline classes by the kind of model call they make, per family
+KANDINSKY_CALL_CLASSES = {
+    "text2image": "KandinskyV22Pipeline",
+    "img2img": "KandinskyV22Img2ImgPipeline",
+    "inpaint": "KandinskyV22InpaintPipeline",
+    "prior": "KandinskyV22PriorPipeline",
+}
+SD_CALL_CLASSES = {
+    "text2image": "StableDiffusionPipeline",
+    "img2img": "StableDiffusionImg2ImgPipeline",
+    "inpaint": "StableDiffusionInpaintPipeline",
+}
+
+
+class PipelineCalls:
+    """Counts calls of diffusers pipeline classes, by kind, with hooks on `__call__`.
+
+    Independent of the backend's own counters: it sees what really reached diffusers.
+    Use as `calls = PipelineCalls(monkeypatch, KANDINSKY_CALL_CLASSES)`; `calls.counts`
+    is a dict kind -> calls so far.
+    """
+
+    def __init__(self, monkeypatch, classes: dict[str, str]) -> None:
+        import functools
+
+        import diffusers
+
+        self.counts = {kind: 0 for kind in ("text2image", "img2img", "inpaint", "prior")}
+        for kind, class_name in classes.items():
+            cls = getattr(diffusers, class_name)
+            original = cls.__call__
+
+            def wrapper(pipe, *args, _kind=kind, _original=original, **kwargs):
+                result = _original(pipe, *args, **kwargs)
+                self.counts[_kind] += 1
+                return result
+
+            monkeypatch.setattr(cls, "__call__", functools.wraps(original)(wrapper))

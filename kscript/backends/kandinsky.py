@@ -28,6 +28,7 @@ from kscript.backends.loading import (
     check_inpaint_channels,
     companion,
     load_pipeline,
+    looks_like_hub_id,
     resolve_model,
 )
 from kscript.errors import ModelError
@@ -105,10 +106,13 @@ class KandinskyBackend(Backend):
             try:
                 prior = resolve_model(usual, "prior", base_dir=self.base_dir)
             except ModelError as err:
+                local = not looks_like_hub_id(usual)
+                where = "there is no such folder" if local and "was not found" in err.message else err.message
                 raise ModelError(
                     f"Kandinsky 2.2 decoder '{self.source.spec}' needs a prior; none is named and its usual "
-                    f"companion '{usual}' was not found ({err.message})",
-                    hint=f'name it in the film block, e.g. prior: "{usual}", or {err.hint}',
+                    f"companion '{usual}' was not found ({where})",
+                    hint='name it in the film block, e.g. prior: "kandinsky-community/kandinsky-2-2-prior" '
+                    + (f"(a hub id or a local folder), or put the prior at '{usual}'" if local else f"or {err.hint}"),
                 ) from None
         if prior.kind != "prior":
             raise ModelError(
