@@ -54,7 +54,7 @@ class StableDiffusionBackend(Backend):
         self.img2img_pipe: Any = None
         self.inpaint_pipe: Any = None
         # (id of the pipeline whose text encoder made it, text) -> embeddings
-        self.embeddings: dict[tuple[int, str], dict[str, Any]] = {}
+        self.embeddings: dict[tuple[int, str, bool], dict[str, Any]] = {}
         self.encoder_calls = 0
         if source.kind in ("sd-inpaint", "sdxl-inpaint"):
             raise ModelError(
@@ -147,26 +147,31 @@ class StableDiffusionBackend(Backend):
     def text_embedding(self, pipe: Any, text: str, negative: bool = False) -> dict[str, Any]:
         """The text encoder's output for `text` (keys `embeds` and, for SDXL, `pooled`),
         computed once per build per text encoder."""
-        key = (id(pipe.text_encoder if pipe.text_encoder is not None else pipe), text)
+        zeros = self.xl and negative and text == ""
+        key = (id(pipe.text_encoder if pipe.text_encoder is not None else pipe), text, zeros)
         cached = self.embeddings.get(key)
         if cached is None:
-            if self.xl:
-                if negative and text == "" and getattr(pipe.config, "force_zeros_for_empty_prompt", False):
-                    # SDXL's own convention for "no negative prompt": zeros, not the encoding of "".
-                    ref = self.text_embedding(pipe, " ")
-                    cached = {"embeds": ref["embeds"] * 0, "pooled": ref["pooled"] * 0}
-                else:
-                    embeds, _, pooled, _ = pipe.encode_prompt(
-                        prompt=text, device=self.device, num_images_per_prompt=1, do_classifier_free_guidance=False
-                    )
-                    self.encoder_calls += 1
-                    cached = {"embeds": embeds, "pooled": pooled}
-            else:
-                embeds, _ = pipe.encode_prompt(text, self.device, 1, False)
-                self.encoder_calls += 1
-                cached = {"embeds": embeds}
+            import torch
+
+            with torch.no_grad():  # encode_prompt is not under no_grad by itself
+                cached = self._encode(pipe, text, negative)
             self.embeddings[key] = cached
         return cached
+
+    def _encode(self, pipe: Any, text: str, negative: bool) -> dict[str, Any]:
+        if not self.xl:
+            embeds, _ = pipe.encode_prompt(text, self.device, 1, False)
+            self.encoder_calls += 1
+            return {"embeds": embeds}
+        if negative and text == "" and getattr(pipe.config, "force_zeros_for_empty_prompt", False):
+            # SDXL's own convention for "no negative prompt": zeros, not the encoding of "".
+            ref = self.text_embedding(pipe, " ")
+            return {"embeds": ref["embeds"] * 0, "pooled": ref["pooled"] * 0}
+        embeds, _, pooled, _ = pipe.encode_prompt(
+            prompt=text, device=self.device, num_images_per_prompt=1, do_classifier_free_guidance=False
+        )
+        self.encoder_calls += 1
+        return {"embeds": embeds, "pooled": pooled}
 
     def embedding_kwargs(self, pipe: Any, req: Request) -> dict[str, Any]:
         """`prompt_embeds` (a weighted sum over the request's prompts) and the negative's."""
@@ -184,7 +189,8 @@ class StableDiffusionBackend(Backend):
     # -- calls ------------------------------------------------------------------------------
 
     def _size(self, pipe: Any) -> tuple[int, int]:
-        return common.model_size(self.film.width, self.film.height, int(getattr(pipe, "vae_scale_factor", 8)))
+        # The pipelines check for multiples of 8 whatever the autoencoder's own factor.
+        return common.model_size(self.film.width, self.film.height, max(8, int(getattr(pipe, "vae_scale_factor", 8))))
 
     def text2image(self, req: Request) -> np.ndarray:
         self.load()
