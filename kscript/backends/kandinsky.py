@@ -60,6 +60,7 @@ class KandinskyBackend(Backend):
         self.base_dir = base_dir
         self.prior_seed = film.seed
         self.notes: list[str] = []  # what was decided about companions, for reports
+        self._fingerprint: str | None = None
         self._resolved: tuple[ModelSource | None, ModelSource | None] | None = None
         self._loaded = False
         self.device: Any = None
@@ -153,6 +154,13 @@ class KandinskyBackend(Backend):
 
     @property
     def fingerprint(self) -> str:
+        """Model identities (location + config/weight-size digest), prior settings, dtype,
+        device type, diffusers version. Computed once: it walks the model folders."""
+        if self._fingerprint is None:
+            self._fingerprint = self._make_fingerprint()
+        return self._fingerprint
+
+    def _make_fingerprint(self) -> str:
         from kscript.backends.device import choose_device, choose_dtype
 
         prior, inpaint = self._resolve()

@@ -46,6 +46,7 @@ class StableDiffusionBackend(Backend):
         self.device_name = device
         self.base_dir = base_dir
         self.notes: list[str] = []
+        self._fingerprint: str | None = None
         self._inpaint_source: ModelSource | None | bool = False  # False: not resolved yet
         self._loaded = False
         self.device: Any = None
@@ -91,6 +92,13 @@ class StableDiffusionBackend(Backend):
 
     @property
     def fingerprint(self) -> str:
+        """Model identities (location + config/weight-size digest), prior settings, dtype,
+        device type, diffusers version. Computed once: it walks the model folders."""
+        if self._fingerprint is None:
+            self._fingerprint = self._make_fingerprint()
+        return self._fingerprint
+
+    def _make_fingerprint(self) -> str:
         from kscript.backends.device import choose_device, choose_dtype
 
         inpaint = self._resolve_inpaint()
