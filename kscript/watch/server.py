@@ -260,7 +260,9 @@ class PreviewServer:
         self._httpd.allowed_hosts = {f"127.0.0.1:{self.port}", f"localhost:{self.port}"}
         if self.port == 80:
             self._httpd.allowed_hosts |= {"127.0.0.1", "localhost"}
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="kscript-watch-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="kscript-watch-http", daemon=True
+        )
 
     @property
     def url(self) -> str:

@@ -251,7 +251,8 @@
     let lo = Math.min(base, ...values);
     let hi = Math.max(base, ...values);
     if (!isFinite(lo) || !isFinite(hi)) { lo = base - 1; hi = base + 1; }
-    if (hi - lo < 1e-9) { const m = Math.max(Math.abs(hi) * 0.05, 0.05); lo -= m; hi += m; }
+    const flat = hi - lo < 1e-9;
+    if (flat) { const m = Math.max(Math.abs(hi) * 0.05, 0.05); lo -= m; hi += m; }
     const n = values.length;
     const X = (i) => pad.l + (n > 1 ? (i / (n - 1)) * pw : pw / 2);
     const Y = (v) => pad.t + (1 - (v - lo) / (hi - lo)) * ph;
@@ -290,7 +291,7 @@
     g.fillText(label, pad.l, 4);
     g.fillStyle = '#77736b';
     g.font = '11px ui-monospace, monospace';
-    const range = `${fmtNum(lo)} … ${fmtNum(hi)}  ${unit}`;
+    const range = flat ? `constant ${fmtNum(values.length ? values[0] : base)}  ${unit}` : `${fmtNum(lo)} … ${fmtNum(hi)}  ${unit}`;
     g.fillText(range, W - pad.r - g.measureText(range).width, 5);
     // playhead
     if (frame !== null && n) {
