@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import os
+    import signal
     import sys
     import threading
     import time
@@ -78,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        # A second Ctrl-C while we tidy up must not turn into a traceback; stopping is bounded.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             watcher.stop(timeout=5.0)
         finally:
