@@ -247,3 +247,23 @@ def test_stop_ends_open_event_streams(video):
     rest = f.read()  # the server closes the stream: read returns instead of hanging
     assert b"event:" not in rest
     sock.close()
+
+
+def test_frames_given_as_images_are_encoded_to_png_on_request(server):
+    import cv2
+    import numpy as np
+
+    image = np.zeros((16, 24, 3), dtype=np.uint8)
+    image[..., 0] = 200  # red, in RGB
+    server.state.frame_done(2, 6, 1, image)
+    resp, body = get(server, "/frames/1.png")
+    assert resp.status == 200 and body.startswith(b"\x89PNG")
+    decoded = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+    assert decoded.shape == (16, 24, 3) and tuple(decoded[0, 0]) == (0, 0, 200)  # BGR
+
+
+def test_only_the_latest_frames_are_kept(server):
+    for i in range(20):
+        server.state.frame_done(i + 1, 20, i, b"png %d" % i)
+    assert get(server, "/frames/19.png")[1] == b"png 19"
+    assert get(server, "/frames/3.png")[0].status == 404

@@ -17,7 +17,6 @@ Contract of a pipeline:
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -38,13 +37,14 @@ class Compiled:
 
 @dataclass(frozen=True)
 class FrameDone:
-    """Progress of a render: `done` of `total` frames finished; `image` is a PNG of the
-    latest finished frame when the render engine can give one cheaply (a path or bytes)."""
+    """Progress of a render: `done` of `total` frames finished; `image` is the latest
+    finished frame when there is one: PNG bytes, a PNG file, or an RGB numpy image (encoded
+    only if the page asks for it, so that rendering never waits for PNG encoding)."""
 
     done: int
     total: int
     index: int | None = None
-    image: Path | bytes | None = None
+    image: Any = None
 
 
 @dataclass(frozen=True)
@@ -68,16 +68,13 @@ class Pipeline(Protocol):
     def render(self, compiled: Compiled, *, progress: ProgressFn, should_cancel: CancelFn) -> Rendered: ...
 
 
-def default_output(film: Path) -> Path:
-    """Where `kscript build` writes the video: beside the film, with its name."""
-    return film.with_suffix(".mp4")
-
-
 class KscriptPipeline:
-    """The real pipeline: `kscript.compile.compile_file` and `kscript.render.build.build`.
+    """The real pipeline: `kscript.check` + `kscript.compile`, then `kscript.render.build`.
 
     Imports of the compiler and the render engine happen on first use, so that building the
-    CLI parser stays light.
+    CLI parser stays light. The backend is made and loaded once and kept between builds
+    while the film's model stays the same (loading a diffusers model takes far longer than
+    a one-scene rebuild).
     """
 
     def __init__(
@@ -94,106 +91,71 @@ class KscriptPipeline:
         self.model = model
         self.device = device
         self.cache = cache
+        self._backend: Any = None
+        self._backend_key: tuple | None = None
 
     def compile(self, film: Path) -> Compiled:
-        from kscript.compile import compile_file
+        from kscript.check import load_program
+        from kscript.compile import compile_program
 
-        plan = compile_file(film)
-        return Compiled(film=Path(film), plan=plan, files=frozenset(_program_files(film)))
+        program = load_program(film)  # reads the film and its imports once
+        plan = compile_program(program)
+        files = {Path(film)}
+        for name in getattr(program, "files", {}) or {}:
+            if Path(name).is_file():  # the standard effects ship inside the package: not ours to watch
+                files.add(Path(name))
+        return Compiled(film=Path(film), plan=plan, files=frozenset(files))
 
     def render(self, compiled: Compiled, *, progress: ProgressFn, should_cancel: CancelFn) -> Rendered:
-        from kscript.render import build as build_module
+        from kscript.render.build import BuildOptions, build, default_output as build_output
+        from kscript.render.executor import BuildCancelled
 
         plan = compiled.plan
-        film = compiled.film
-        output = self.output or default_output(film)
-        options = _build_options(
-            build_module,
+        output = Path(self.output) if self.output else build_output(compiled.film)
+        total = len(plan.frames)
+        latest: dict[str, Any] = {}
+
+        def on_progress(event: Any) -> None:
+            if event.phase == "done":
+                progress(FrameDone(event.frames_done, event.frames_total, event.frame, latest.pop("image", None)))
+            elif event.phase == "step" and event.steps:
+                # a slow model frame: report the fraction of the frame, no image yet
+                progress(FrameDone(event.frames_done, event.frames_total, None, None))
+
+        def on_frame(index: int, image: Any) -> None:
+            latest["image"] = image  # a numpy image; encoded to PNG only if the page asks
+
+        options = BuildOptions(
             preview=self.preview,
             model=self.model,
             device=self.device,
-            cache=self.cache,
-            film=film,
-            progress=_progress_adapter(progress, len(plan.frames)),
+            cache_dir=self.cache,
+            progress=on_progress,
             should_cancel=should_cancel,
+            on_frame=on_frame,
+            backend=self._backend_for(plan, BuildOptions),
         )
-        started = time.perf_counter()
         try:
-            report = build_module.build(plan, output, options)
-        except getattr(build_module, "BuildCancelled", RenderCancelled) as err:
+            report = build(plan, output, options)
+        except BuildCancelled as err:
             raise RenderCancelled(str(err)) from err
-        seconds = time.perf_counter() - started
-        data = _report_dict(report)
-        video = Path(output) if Path(output).is_file() else None
+        video = Path(report.output)
         return Rendered(
-            video=video,
-            frames_rendered=data.get("frames_rendered"),
-            frames_cached=data.get("frames_cached"),
-            seconds=float(data.get("seconds", seconds)),
-            report=data,
+            video=video if video.is_file() else None,
+            frames_rendered=report.frames_rendered,
+            frames_cached=report.frames_cached,
+            seconds=report.seconds,
+            report={"frames_total": total, "model_calls": dict(report.model_calls), "backend": report.backend},
         )
 
+    def _backend_for(self, plan: Any, options_cls: Any) -> Any:
+        """The loaded backend for this plan's model, reused while the model stays the same."""
+        from kscript.render.build import make_backend
 
-def _program_files(film: Path) -> set[Path]:
-    """The film and every file it imports, as the checker read them."""
-    files = {Path(film)}
-    try:
-        from kscript.check import load_program
-
-        program = load_program(film)
-        files.update(Path(f) for f in getattr(program, "files", ()) or ())
-    except Exception:  # the plan compiled; a failure here only narrows what we watch
-        pass
-    return files
-
-
-def _build_options(module: Any, **kwargs: Any) -> Any:
-    """`BuildOptions` with the fields this version of the render engine knows."""
-    import dataclasses
-    import inspect
-
-    cls = module.BuildOptions
-    try:
-        names = {f.name for f in dataclasses.fields(cls)}
-    except TypeError:
-        names = set(getattr(cls, "model_fields", {})) or set(inspect.signature(cls).parameters)
-    return cls(**{k: v for k, v in kwargs.items() if k in names and v is not None})
-
-
-def _progress_adapter(progress: ProgressFn, total: int) -> Callable[..., None]:
-    def callback(*args: Any, **kwargs: Any) -> None:
-        event = args[0] if args else kwargs
-        done = _field(event, "done", "frames_done", "completed")
-        index = _field(event, "index", "frame", "frame_index")
-        tot = _field(event, "total", "frames_total") or total
-        image = _field(event, "image_path", "path", "png")
-        if done is None and index is not None:
-            done = int(index) + 1
-        progress(FrameDone(done=int(done or 0), total=int(tot), index=index, image=image))
-
-    return callback
-
-
-def _field(obj: Any, *names: str) -> Any:
-    for name in names:
-        if isinstance(obj, dict) and name in obj:
-            return obj[name]
-        if hasattr(obj, name):
-            return getattr(obj, name)
-    return None
-
-
-def _report_dict(report: Any) -> dict:
-    if report is None:
-        return {}
-    if isinstance(report, dict):
-        return report
-    for method in ("model_dump", "as_dict", "to_dict"):
-        if hasattr(report, method):
-            return dict(getattr(report, method)())
-    try:
-        import dataclasses
-
-        return dataclasses.asdict(report)
-    except TypeError:
-        return dict(getattr(report, "__dict__", {}))
+        options = options_cls(preview=self.preview, model=self.model, device=self.device)
+        key = (self.preview, self.model or plan.film.model, plan.film.prior, plan.film.inpaint, self.device)
+        if self._backend is None or key != self._backend_key:
+            backend = make_backend(plan, options)
+            backend.load()
+            self._backend, self._backend_key = backend, key
+        return self._backend

@@ -170,18 +170,10 @@ class _Handler(BaseHTTPRequestHandler):
                 left -= len(chunk)
 
     def _frame(self, index: int, head: bool) -> None:
-        image = self.server.state.frame(index)
-        if image is None:
+        body = self.server.state.frame(index)
+        if body is None:
             self._not_found(head)
             return
-        if isinstance(image, (bytes, bytearray)):
-            body = bytes(image)
-        else:
-            try:
-                body = Path(image).read_bytes()
-            except OSError:
-                self._not_found(head)
-                return
         self._send_bytes(body, "image/png", head)
 
     def _events(self, head: bool) -> None:

@@ -18,6 +18,11 @@ from typing import Any
 # How many good videos stay reachable under /video/<id>.mp4 (a player still streaming the
 # previous one must not have it pulled away the moment a new build lands).
 KEEP_VIDEOS = 3
+# Finished frames kept for /frames/<n>.png: the page shows the latest; a few more cover a
+# request that arrives after the next frame finished. (Frames can be 1 MB each as arrays.)
+KEEP_FRAMES = 8
+# Progress events are sent at most this often (a preview render finishes ~100 frames/s).
+PROGRESS_INTERVAL_S = 0.05
 
 
 @dataclass
@@ -55,7 +60,8 @@ class LiveState:
     diagnostics: dict[str, Any] | None = None
     last_result: dict[str, Any] | None = None
     _videos: list[VideoEntry] = field(default_factory=list)
-    _frames: dict[int, Path | bytes] = field(default_factory=dict)
+    _frames: dict[int, Any] = field(default_factory=dict)
+    _last_progress: float = 0.0
     _latest_frame: int | None = None
     _subs: list[Subscription] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -93,9 +99,18 @@ class LiveState:
                 return self._videos[-1] if self._videos else None
             return next((v for v in self._videos if v.id == video_id), None)
 
-    def frame(self, index: int) -> Path | bytes | None:
+    def frame(self, index: int) -> bytes | None:
+        """Frame `index` of the current render as PNG, while it is kept."""
         with self._lock:
-            return self._frames.get(index)
+            image = self._frames.get(index)
+        if image is None:
+            return None
+        png = frame_png(image)
+        if png is not None and not isinstance(image, bytes):
+            with self._lock:  # encode once, however many times it is asked for
+                if index in self._frames:
+                    self._frames[index] = png
+        return png
 
     # -- writers (the build thread) ------------------------------------------------------
     def begin(self) -> int:
@@ -118,12 +133,18 @@ class LiveState:
             self.progress = {"done": 0, "total": total}
             self._emit("compiled", {"build": self.build})
 
-    def frame_done(self, done: int, total: int, index: int | None, image: Path | bytes | None) -> None:
+    def frame_done(self, done: int, total: int, index: int | None, image: Any) -> None:
         with self._lock:
             self.progress = {"done": done, "total": total}
             if index is not None and image is not None:
                 self._frames[int(index)] = image
                 self._latest_frame = int(index)
+                for old in sorted(self._frames)[:-KEEP_FRAMES]:
+                    del self._frames[old]
+            now = time.monotonic()
+            if done < total and now - self._last_progress < PROGRESS_INTERVAL_S:
+                return
+            self._last_progress = now
             self._emit(
                 "progress",
                 {"build": self.build, "done": done, "total": total, "frame": self._latest_frame},
@@ -191,6 +212,26 @@ class LiveState:
         data = dict(data, seq=self.seq, status=self.status)
         for sub in list(self._subs):
             _put(sub, (event, data))
+
+
+def frame_png(image: Any) -> bytes | None:
+    """PNG bytes of a frame given as bytes, a PNG file or an RGB numpy image."""
+    if isinstance(image, (bytes, bytearray)):
+        return bytes(image)
+    if isinstance(image, (str, Path)):
+        try:
+            return Path(image).read_bytes()
+        except OSError:
+            return None
+    try:
+        import cv2
+        import numpy as np
+
+        array = np.ascontiguousarray(image)
+        ok, data = cv2.imencode(".png", cv2.cvtColor(array, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        return data.tobytes() if ok else None
+    except Exception:  # an image we cannot encode is simply not shown
+        return None
 
 
 def _put(sub: Subscription, item: Any) -> None:
