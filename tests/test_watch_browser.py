@@ -176,3 +176,36 @@ def test_the_page_reconnects_after_a_server_restart(browser, tmp_path):
     finally:
         watcher.stop()
         server.stop()
+
+
+def test_a_real_film_plays_and_its_errors_show_on_the_page(browser, tmp_path):
+    pytest.importorskip("kscript.compile.compiler", reason="needs the compiler (kscript.compile)")
+    pytest.importorskip("kscript.render.build", reason="needs the render engine (kscript.render.build)")
+    from kscript.watch.pipeline import KscriptPipeline
+    from test_watch_real import FILM, MOVES
+
+    (tmp_path / "moves.kscene").write_text(MOVES)
+    film = tmp_path / "film.kscene"
+    film.write_text(FILM)
+    session = Live(tmp_path, KscriptPipeline(preview=True))
+    session.watcher.start()
+    try:
+        browser.get(session.server.url)
+        until(browser, "window.kscript.state && window.kscript.state.status === 'idle' && window.kscript.videoId", 60)
+        duration = until(browser, "document.getElementById('video').duration")
+        assert duration == pytest.approx(2.0, abs=0.1)  # 24 frames at 12 fps
+        until(browser, "document.getElementById('video').currentTime > 0.1")
+        assert canvas_ink(browser, "plot-x") > 50
+        names = browser.execute_script("return [...document.querySelectorAll('#timeline .scene')].map(e => e.textContent)")
+        assert names == ["park", "street"]
+
+        film.write_text(FILM.replace('prompt "a neon city street at night"', 'prompt "a neon city street at night" oops'))
+        until(browser, "!document.getElementById('overlay').hidden", 30)
+        text = browser.execute_script("return document.getElementById('diagnostics').textContent")
+        assert text in session.lines
+        assert f"{film}:14:" in text.splitlines()[0]  # the line of the mistake
+
+        film.write_text(FILM)
+        until(browser, "document.getElementById('overlay').hidden && window.kscript.state.status === 'idle'", 30)
+    finally:
+        session.close()
