@@ -1,0 +1,303 @@
+"""From Lark's parse tree to the AST of `kscript.syntax.nodes`.
+
+The grammar is deliberately lenient in a few places so that mistakes get precise words
+instead of a generic syntax error: a bare number where a duration belongs (`scene park 4 {`)
+and a film `size:` that is not `WIDTHxHEIGHT` parse fine, and this builder reports them
+(E004, E005), as well as a second `film` block (E006). It collects diagnostics instead of
+raising, so that one pass reports all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lark import Token, Transformer, Tree, v_args
+
+from kscript.diagnostics import Diagnostic
+from kscript.source import Span
+from kscript.syntax import nodes as n
+
+DURATION_HINT = "durations need a unit: 4s, 500ms or 96f"
+
+# The words for "after what" in E004, by the rule that holds the duration.
+_DURATION_PLACE = {
+    "scene": ("4s", "after the scene name"),
+    "at": ("2s", "after 'at'"),
+    "blend": ("1s", "after 'blend'"),
+    "from": ("1s", "after 'from'"),
+    "to": ("3s", "after 'to'"),
+    "transition": ("12f", "after the transition name"),
+    "key": ("2s", "as the keyframe time"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _BareNumber:
+    """A number where a duration belongs; the parent rule words the error."""
+
+    value: float
+    span: Span
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except (ValueError, OverflowError):  # pragma: no cover - the lexer only passes numerals
+        return float("nan")
+
+
+def unescape(literal: str) -> str:
+    """The text of a string literal: quotes removed, `\\"` and `\\\\` resolved.
+
+    Other backslash pairs are kept as written (a prompt may well contain a backslash).
+    """
+    body = literal[1:-1]
+    if "\\" not in body:
+        return body
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" and i + 1 < len(body) and body[i + 1] in '"\\':
+            out.append(body[i + 1])
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def comment_doc(lines: list[str], line: int) -> str | None:
+    """The `#` comment lines directly above 1-based `line`, without the `#`, or None."""
+    docs: list[str] = []
+    i = line - 2
+    while i >= 0:
+        stripped = lines[i].strip()
+        if not stripped.startswith("#"):
+            break
+        docs.append(stripped[1:].strip())
+        i -= 1
+    if not docs:
+        return None
+    docs.reverse()
+    return "\n".join(docs).strip() or None
+
+
+@v_args(meta=True)
+class Builder(Transformer):
+    """A Lark transformer that makes AST nodes and collects diagnostics."""
+
+    def __init__(self, path: str, text: str) -> None:
+        super().__init__(visit_tokens=False)
+        self.path = path
+        self.lines = text.split("\n")
+        self.diagnostics: list[Diagnostic] = []
+        self._film_seen: Span | None = None
+
+    # ------------------------------------------------------------------ helpers
+    def span(self, meta) -> Span:
+        return Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def tspan(self, tok: Token) -> Span:
+        return Span(self.path, tok.line, tok.column, tok.end_line, tok.end_column)
+
+    def error(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
+        self.diagnostics.append(Diagnostic(code, message, span, hint))
+
+    def as_duration(self, value, place: str) -> n.Duration | None:
+        """A `dur` child as a Duration; a bare number is reported (E004) and kept in seconds."""
+        if value is None or isinstance(value, n.Duration):
+            return value
+        example, where = _DURATION_PLACE[place]
+        self.error("E004", f"expected a duration such as {example} {where}", value.span, DURATION_HINT)
+        return n.Duration(value.value, "s", value.span)
+
+    @staticmethod
+    def nodes(children) -> list:
+        return [c for c in children if c is not None and not isinstance(c, Token)]
+
+    # ------------------------------------------------------------------ top level
+    def start(self, meta, children):
+        items = tuple(self.nodes(children))
+        last = len(self.lines)
+        span = Span(self.path, 1, 1, last, len(self.lines[-1]) + 1)
+        return n.Module(self.path, items, span)
+
+    def film(self, meta, children):
+        title = unescape(children[1].value)
+        settings = tuple(self.nodes(children))
+        span = self.span(meta)
+        if self._film_seen is not None:
+            self.error(
+                "E006",
+                "a second film block; a film has one",
+                self.tspan(children[0]),
+                f"merge its settings into the film block at line {self._film_seen.line}",
+            )
+        else:
+            self._film_seen = span
+        for setting in settings:
+            if setting.name == "size" and not isinstance(setting.value, n.SizeLit):
+                self.error(
+                    "E005",
+                    "expected a size such as 640x640",
+                    setting.value.span,
+                    "write the width and height joined by an x, without spaces: size: 640x640",
+                )
+        return n.FilmBlock(title, settings, span)
+
+    def import_(self, meta, children):
+        return n.Import(unescape(children[1].value), self.span(meta))
+
+    def let(self, meta, children):
+        name = children[1]
+        return n.Let(name.value, children[3], self.span(meta), self.tspan(name))
+
+    def effect_def(self, meta, children):
+        name = children[1]
+        params: tuple = ()
+        body = []
+        for c in self.nodes(children):
+            if isinstance(c, tuple):
+                params = c
+            else:
+                body.append(c)
+        doc = comment_doc(self.lines, children[0].line)
+        return n.EffectDef(name.value, params, tuple(body), self.span(meta), self.tspan(name), doc)
+
+    def params(self, meta, children):
+        return tuple(self.nodes(children))
+
+    def param(self, meta, children):
+        name, _eq, default = children
+        return n.Param(name.value, default, self.span(meta))
+
+    def scene(self, meta, children):
+        name = children[1]
+        duration = self.as_duration(children[2], "scene")
+        items = tuple(self.nodes(children[3:]))
+        return n.Scene(name.value, duration, items, self.span(meta), self.tspan(name))
+
+    # ------------------------------------------------------------------ scene items
+    def prompt(self, meta, children):
+        _kw, text, _at, at, _blend, blend = children
+        return n.Prompt(
+            unescape(text.value),
+            self.as_duration(at, "at"),
+            self.as_duration(blend, "blend"),
+            self.span(meta),
+        )
+
+    def negative(self, meta, children):
+        return n.Negative(unescape(children[1].value), self.span(meta))
+
+    def effect_use(self, meta, children):
+        _kw, name, args, _from, start, _to, end = children
+        return n.EffectUse(
+            name.value,
+            args or (),
+            self.as_duration(start, "from"),
+            self.as_duration(end, "to"),
+            self.span(meta),
+            self.tspan(name),
+        )
+
+    def args(self, meta, children):
+        return tuple(self.nodes(children))
+
+    def named_arg(self, meta, children):
+        return n.Arg(children[0].value, children[2], self.span(meta))
+
+    def positional_arg(self, meta, children):
+        return n.Arg(None, children[0], self.span(meta))
+
+    def continue_(self, meta, children):
+        return n.Continue(self.span(meta))
+
+    def transition(self, meta, children):
+        _kw, kind, duration = children
+        return n.Transition(kind.value, self.as_duration(duration, "transition"), self.span(meta), self.tspan(kind))
+
+    def assign(self, meta, children):
+        key = children[0]
+        name = key.value.rstrip(":").rstrip()
+        name_span = Span(self.path, key.line, key.column, key.line, key.column + len(name))
+        return n.Assign(name, children[1], self.span(meta), name_span)
+
+    def size(self, meta, children):
+        tok = children[0]
+        width, _, height = tok.value.partition("x")
+        span = self.tspan(tok)
+        try:
+            return n.SizeLit(int(width), int(height), span)
+        except ValueError:  # more digits than Python converts: absurd anyway
+            self.error("E005", "expected a size such as 640x640", span, "this size has far too many digits")
+            return n.SizeLit(0, 0, span)
+
+    def string(self, meta, children):
+        return n.StringLit(unescape(children[0].value), self.span(meta))
+
+    # ------------------------------------------------------------------ curves
+    def ramp(self, meta, children):
+        start, _arrow, end, easing = children
+        return n.Ramp(start, end, easing, self.span(meta))
+
+    def keys(self, meta, children):
+        return n.Keys(tuple(self.nodes(children)), self.span(meta))
+
+    def key(self, meta, children):
+        time, _colon, value, easing = children
+        return n.Key(self.as_duration(time, "key"), value, easing, self.span(meta))
+
+    def easing(self, meta, children):
+        name = children[0]
+        return n.Easing(name.value, tuple(self.nodes(children[1:])), self.span(meta))
+
+    def dur(self, meta, children):
+        tok = children[0]
+        if tok.type == "NUMBER":
+            return _BareNumber(_number(tok.value), self.tspan(tok))
+        return self._duration_token(tok)
+
+    def _duration_token(self, tok: Token) -> n.Duration:
+        text = tok.value
+        unit = "ms" if text.endswith("ms") else text[-1]
+        return n.Duration(_number(text[: -len(unit)]), unit, self.tspan(tok))
+
+    # ------------------------------------------------------------------ expressions
+    def if_expr(self, meta, children):
+        _if, cond, _then, then, _else, otherwise = children
+        return n.IfExpr(cond, then, otherwise, self.span(meta))
+
+    def binary(self, meta, children):
+        left, op, right = children
+        return n.Binary(op.value, left, right, self.span(meta))
+
+    def unary(self, meta, children):
+        op, operand = children
+        return n.Unary(op.value, operand, self.span(meta))
+
+    def number(self, meta, children):
+        tok = children[0]
+        return n.Number(_number(tok.value), self.tspan(tok))
+
+    def duration(self, meta, children):
+        return self._duration_token(children[0])
+
+    def name(self, meta, children):
+        tok = children[0]
+        return n.Name(tok.value, self.tspan(tok))
+
+    def group(self, meta, children):
+        return children[1]
+
+    def call(self, meta, children):
+        func = children[0]
+        return n.Call(func.value, tuple(self.nodes(children[1:])), self.span(meta), self.tspan(func))
+
+
+def build(tree: Tree, path: str, text: str) -> tuple[n.Module, list[Diagnostic]]:
+    """The Module of a parse tree and the diagnostics found while building it."""
+    builder = Builder(path, text)
+    module = builder.transform(tree)
+    return module, builder.diagnostics
