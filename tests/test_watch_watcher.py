@@ -234,3 +234,17 @@ def test_stop_is_clean_even_during_a_render(tmp_path):
     s.stop()
     assert time.monotonic() - started < 2.0
     assert not s.watcher._thread.is_alive()
+
+
+def test_a_long_render_reports_progress_in_the_terminal(tmp_path, monkeypatch):
+    import kscript.watch.watcher as watcher_module
+
+    monkeypatch.setattr(watcher_module, "PROGRESS_LOG_S", 0.1)
+    s = Session(tmp_path, "Long\nframes 12\n", frame_delay=0.05).start()
+    try:
+        assert wait_for(lambda: s.state.status == "idle" and s.state.video() is not None)
+        progress = [line for line in s.lines if line.startswith("rendering: ")]
+        assert progress and all(line.endswith("of 12 frames done") for line in progress)
+        assert s.state.progress == {"done": 12, "total": 12}
+    finally:
+        s.stop()

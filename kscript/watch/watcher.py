@@ -49,6 +49,8 @@ from kscript.watch.state import LiveState
 from kscript.watch.summary import diagnostics_payload, plan_summary
 
 DEBOUNCE_S = 0.15
+# A long render (a real model) says how far it got in the terminal this often.
+PROGRESS_LOG_S = 5.0
 
 # Events that mean "the content may have changed". Opened / closed-without-write / attrib
 # are left out on purpose: our own compile reads the files, and reacting to that would
@@ -111,6 +113,7 @@ class FilmWatcher:
         self._stopping = False
         self._missing_reported = False
         self._last_failed = False
+        self._progress_logged = 0.0
         self._files: set[str] = {_norm(self.film)}
         self._watch_names: set[str] = set()
         self._scheduled: dict[str, object] = {}
@@ -246,6 +249,7 @@ class FilmWatcher:
             self.state.cancelled()
             return
         self.renders += 1
+        self._progress_logged = time.monotonic()
         try:
             rendered = self.pipeline.render(compiled, progress=self._progress, should_cancel=self._should_cancel)
         except RenderCancelled:
@@ -262,6 +266,10 @@ class FilmWatcher:
 
     def _progress(self, event: FrameDone) -> None:
         self.state.frame_done(event.done, event.total, event.index, event.image)
+        now = time.monotonic()
+        if now - self._progress_logged >= PROGRESS_LOG_S and event.total:
+            self._progress_logged = now
+            self.log(f"rendering: {event.done} of {event.total} frames done")
 
     def _finish(self, compiled: Compiled, rendered: Rendered, seconds: float) -> None:
         video = self._snapshot(rendered.video) if rendered.video is not None else None
