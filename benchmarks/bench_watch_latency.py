@@ -123,7 +123,7 @@ def main() -> int:
             driver = _browser(server.url, work)
         base = state.build
         text = film.read_text(encoding="utf-8")
-        sse, page, rebuilt = [], [], []
+        sse, page, rebuilt, compiled, first_frame = [], [], [], [], []
         for n in range(1, args.runs + 1):
             time.sleep(0.3)
             video_id = state.video().id if state.video() else 0
@@ -131,6 +131,8 @@ def main() -> int:
             save_atomically(film, edit_last_prompt(text, n))
             stamp, data = clock.wait("finished", base, timeout=300)
             sse.append(stamp - started)
+            compiled.append(clock.wait("compiled", base)[0] - started)
+            first_frame.append(clock.wait("progress", base)[0] - started)
             base = data["build"]
             result = state.last_result or {}
             rebuilt.append((result.get("frames_rendered"), result.get("frames_cached")))
@@ -138,6 +140,8 @@ def main() -> int:
                 _wait_js(driver, f"window.kscript.videoId > {video_id} && document.getElementById('video').readyState >= 1")
                 page.append(time.perf_counter() - started)
         ms = lambda xs: ", ".join(f"{x * 1000:.0f}" for x in xs)  # noqa: E731
+        print(f"save -> SSE 'compiled' (new timeline and curves on the page) (ms): {ms(compiled)}")
+        print(f"save -> SSE first 'progress' (the render under way) (ms): {ms(first_frame)}")
         print(f"save -> SSE 'finished' (ms): {ms(sse)}; median {statistics.median(sse) * 1000:.0f} ms")
         if page:
             print(f"save -> new video loaded in Chromium (ms): {ms(page)}; median {statistics.median(page) * 1000:.0f} ms")

@@ -41,8 +41,8 @@ def plan_summary(plan: Any) -> dict[str, Any]:
     ops: list[str] = []
     for fr in plan.frames:
         for name in CURVES[:-1]:
-            curves[name].append(float(getattr(fr.motion, name)))
-        curves["strength"].append(float(fr.strength))
+            curves[name].append(round(float(getattr(fr.motion, name)), 7))
+        curves["strength"].append(round(float(fr.strength), 7))
         ops.append(fr.op)
     return {
         "film": {
