@@ -62,6 +62,25 @@ def test_ctrl_c_ends_cleanly_while_waiting_for_a_missing_film(tmp_path):
     assert "stopped" in err
 
 
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT ignored by the parent shell"])
+def test_kill_ends_cleanly_too(tmp_path, how):
+    preexec = None
+    if how.startswith("SIGINT"):
+        preexec = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)  # noqa: E731 - like `cmd &` in a script
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kscript", "watch", "film.kscene", "--port", "0"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=preexec,
+    )
+    assert "http://127.0.0.1:" in proc.stdout.readline()
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM if how == "SIGTERM" else signal.SIGINT)
+    out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert err.rstrip().endswith("stopped")
+
+
 def test_a_missing_folder_is_a_usage_error(tmp_path, capsys):
     assert main(["watch", str(tmp_path / "nowhere" / "film.kscene"), "--port", "0"]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -64,6 +64,15 @@ def run(args: argparse.Namespace) -> int:
                 print(line, file=sys.stderr)
             sys.stderr.flush()
 
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # Ctrl-C, and `kill` (SIGTERM), end the session cleanly. SIGINT is set explicitly: a
+    # process started in the background by a shell inherits it ignored.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, interrupt)
+        signal.signal(signal.SIGTERM, interrupt)
+
     state = LiveState()
     server = PreviewServer(state, port=args.port).start()
     watcher = FilmWatcher(film, pipeline, state, log=log)
