@@ -291,12 +291,13 @@ class Executor:
         else:
             src = self.mem[self.deps[fr.index][0]]
             if fr.op == "warp":
-                image, _ = warp.warp_and_fill(src, fr.motion, mode="reflect")
+                image, _ = warp.warp_and_fill(src, fr.motion, mode="reflect", with_mask=False)
             else:
                 use_model = fr.inpaint and be.has_inpaint
                 # Without an inpainting model img2img redraws the fill: give it an
                 # edge-aware start rather than mirrored content it would copy.
-                image, _ = warp.warp_and_fill(src, fr.motion, mode="reflect" if use_model or not fr.inpaint else "telea")
+                mode = "reflect" if use_model or not fr.inpaint else "telea"
+                image, _ = warp.warp_and_fill(src, fr.motion, mode=mode, with_mask=False)
                 if use_model:
                     h, w = image.shape[:2]
                     soft = warp.soft_revealed(warp.matrix(fr.motion, w, h), w, h)
