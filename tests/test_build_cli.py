@@ -158,3 +158,15 @@ def test_progress_bar_follows_frames_and_steps():
         steps = bar.progress.tasks[bar.steps]
         assert task.completed == 1 and task.total == 3
         assert steps.completed == 2 and steps.total == 4 and steps.visible
+
+
+def test_one_scene_goes_beside_the_film_under_its_own_name(tmp_path):
+    film = write_plan(tmp_path / "film.json", three_scenes())
+    assert main(["build", str(film), "-q"]) == 0
+    whole = (tmp_path / "film.mp4").read_bytes()
+    assert main(["build", str(film), "-q", "--scene", "sea"]) == 0
+    assert (tmp_path / "film.mp4").read_bytes() == whole
+    import av
+
+    with av.open(str(tmp_path / "film.sea.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 6

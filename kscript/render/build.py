@@ -101,9 +101,11 @@ def film_path(plan: RenderPlan) -> Path | None:
     return None
 
 
-def default_output(film: str | Path) -> Path:
-    """The video beside the film: `film.kscene` → `film.mp4`."""
-    return Path(film).with_suffix(".mp4")
+def default_output(film: str | Path, scene: str | None = None) -> Path:
+    """The video beside the film: `film.kscene` → `film.mp4`; one scene alone goes to
+    `film.NAME.mp4`, so a draft of one scene never replaces the whole film's video."""
+    path = Path(film)
+    return path.with_name(f"{path.stem}.{scene}.mp4") if scene else path.with_suffix(".mp4")
 
 
 def is_preview(plan: RenderPlan, options: BuildOptions) -> bool:
@@ -149,7 +151,7 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
     if output is None:
         if source is None:
             raise UsageError("no output path given and the plan names no film file", hint="pass -o OUT")
-        output = default_output(source)
+        output = default_output(source, options.scene)
     output_text = str(output)
 
     cache = None
