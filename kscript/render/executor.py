@@ -226,13 +226,19 @@ class Executor:
         order, last_use = self._needs()
         targets = set(self.targets)
         self._writer = BackgroundWriter(self.cache) if self.cache is not None else None
+        writer = self._writer
         try:
             self._run(order, last_use, targets, sink)
+        except BaseException:
+            # Frames finished before a failure or a cancel stay cached; a cache write error
+            # must not hide the reason the build stopped.
+            if writer is not None:
+                writer.close(raise_error=False)
+            raise
         finally:
-            # Frames finished before a failure or a cancel stay cached.
-            if self._writer is not None:
-                writer, self._writer = self._writer, None
-                writer.close()
+            self._writer = None
+        if writer is not None:
+            writer.close()
         return self.stats
 
     def _run(self, order: list[int], last_use: dict[int, int], targets: set[int], sink: FrameSink) -> None:
