@@ -33,14 +33,17 @@ import numpy as np
 
 from kscript.render.backend import Backend, Request
 
-PREVIEW_VERSION = "preview-2"
+PREVIEW_VERSION = "preview-3"
 
 #: per unit of strength, how far img2img moves colour statistics toward the painting's, how
 #: much it cross-fades toward the painting's layout, and how much detail it sharpens back
 #: (see `PreviewBackend.img2img`; a real img2img call at strength <= 0.5 keeps the layout)
 PULL_COLOUR = 0.5
 PULL_LAYOUT = 0.1
-SHARPEN = 0.5
+#: no more than PULL_LAYOUT: content that does not move (the centre of a zoom) is never
+#: blurred by resampling, so a stronger unsharp mask would grow it frame after frame into
+#: streaks; at (1 - PULL_LAYOUT s)(1 + SHARPEN s) <= 1 it stays as it is
+SHARPEN = 0.1
 SHARPEN_SIGMA = 1.2
 
 # Words that steer the palette: (hue 0..1, saturation, value) hints, and motifs.
