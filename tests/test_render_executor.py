@@ -277,3 +277,19 @@ def test_chain_keys_follow_what_makes_the_chain_image():
     frames[street0 + 1] = frames[street0 + 1].model_copy(update={"strength": 0.5})
     changed = [i for i, (a, b) in enumerate(zip(keys, chain_keys(plan.model_copy(update={"frames": frames})))) if a != b]
     assert changed == list(range(street0 + 1, len(keys)))
+
+
+def test_without_an_inpaint_model_the_border_is_filled_before_img2img():
+    seen = []
+
+    class NoInpaint(Recorder):
+        def img2img(self, image, req):
+            seen.append(image.copy())
+            return super().img2img(image, req)
+
+    plan = make_plan([SceneSpec("s", 4, motion=Motion(zoom=0.85))])
+    run(plan, NoInpaint(has_inpaint=False))
+    # What img2img gets has no black (unfilled) border: the edge-aware fill covered it.
+    for image in seen:
+        border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+        assert border.max(axis=1).min() > 20
