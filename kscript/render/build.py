@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -68,7 +68,17 @@ class BuildOptions:
 
 @dataclass
 class BuildReport:
-    """What a build did; `kscript build --report FILE` writes `to_json()`."""
+    """What a build did; `kscript build --report FILE` writes `to_json()`.
+
+    Attributes:
+        frames_total: frames in the output (one scene's with `--scene`).
+        frames_rendered: chain images made in this build (model calls or warps).
+        frames_cached: chain images loaded from the frame cache. With `--scene`, both may
+            count frames of earlier scenes that the scene is made from.
+        model_calls: calls made by kind (text2image, img2img, inpaint, prior).
+        seconds: wall time of `build()`.
+        evicted: cache entries removed afterwards to stay under the size limit.
+    """
 
     frames_total: int
     frames_rendered: int
@@ -83,7 +93,6 @@ class BuildReport:
     width: int = 0
     height: int = 0
     evicted: int = 0
-    extra: dict[str, object] = field(default_factory=dict)
 
     @property
     def video_seconds(self) -> float:
