@@ -137,3 +137,19 @@ def test_the_mini_film_example_at_full_size(tmp_path):
     assert info["frames"] == len(plan.frames) == report["frames_total"]
     assert info["size"] == (plan.film.width, plan.film.height)
     assert info["rate"] == Fraction(plan.film.fps).limit_denominator(1001)
+
+
+def test_a_script_with_errors_exits_1_with_diagnostics_and_no_video(tmp_path, capsys):
+    film = tmp_path / "broken.kscene"
+    film.write_text(FILM.replace("effect zoom_in", "effect zoomin"), encoding="utf-8")
+    assert main(["build", str(film), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "broken.kscene:" in err and "zoom_in" in err and "Traceback" not in err
+    assert not (tmp_path / "broken.mp4").exists()
+
+
+def test_cache_folder_option(film, tmp_path):
+    report = build(film, "--cache", str(tmp_path / "elsewhere"))
+    assert report["cache_dir"] == str(tmp_path / "elsewhere")
+    assert any((tmp_path / "elsewhere" / "frames").rglob("*.frame"))
+    assert not (film.parent / ".kscript").exists()
