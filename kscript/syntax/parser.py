@@ -93,6 +93,8 @@ def parse_file(path: str | Path) -> Module:
         raise UsageError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
     except OSError as err:
         raise UsageError(f"cannot read {path}: {err.strerror or err}") from None
+    except ValueError:  # a path with a NUL byte in it
+        raise UsageError(f"not a usable file name: {str(path)!r}") from None
     return parse_source(text, str(path))
 
 
@@ -134,7 +136,11 @@ def _parse(text: str, path: str) -> tuple[Module | None, list[Diagnostic]]:
             diagnostics.append(diag)
             if error_pos is None:
                 break
-            restart = recovery.plan(text, stack, error_pos, at_sync, offset, blanked)
+            # The block could have closed before a token that starts its line: the item
+            # before it is whole, and the broken one starts at the error.
+            line_head = text[text.rfind("\n", 0, error_pos) + 1 : error_pos]
+            item_done = not line_head.strip() and "RBRACE" in messages.accepted(err)
+            restart = recovery.plan(text, stack, error_pos, at_sync, offset, blanked, item_done)
             if restart is None:
                 break
             offset = restart.start
