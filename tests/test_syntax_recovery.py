@@ -76,3 +76,18 @@ def test_unitless_durations_everywhere_are_each_reported():
     found = errors_of(broken)
     assert {code for code, _l, _c in found} == {"E004"}
     assert sorted((line, col) for _code, line, col in found) == sorted(expected)
+
+
+def test_errors_carry_the_items_that_did_parse():
+    text = 'import "moves.kscene"\nlet a = 1\nscene one 4 {\n  prompt "x"\n}\nscene two 2s {\n  prompt "y"\n  zoom 2\n}\nlet b = 2\n'
+    try:
+        parse_source(text, "partial.kscene")
+    except ScriptErrors as err:
+        partial = err.partial
+    else:  # pragma: no cover
+        raise AssertionError("expected syntax errors")
+    # Scene `one` keeps its (reported) bare-number length; `two` loses its broken item.
+    assert [type(i).__name__ for i in partial.items] == ["Import", "Let", "Scene", "Scene", "Let"]
+    assert [len(s.items) for s in partial.scenes] == [1, 1]
+    assert partial.imports[0].path == "moves.kscene"
+    assert [i.name for i in partial.lets] == ["a", "b"]

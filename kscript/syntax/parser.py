@@ -14,7 +14,7 @@ import threading
 from importlib import resources
 from pathlib import Path
 
-from lark import Lark, Token
+from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedInput
 
 from kscript.diagnostics import Diagnostic
@@ -22,6 +22,7 @@ from kscript.errors import ScriptErrors, UsageError
 from kscript.source import SourceFile, Span
 from kscript.syntax import messages, recovery
 from kscript.syntax.builder import BareNumber, Builder
+from kscript.syntax import nodes as n
 from kscript.syntax.nodes import Module
 
 MAX_ERRORS = 25
@@ -71,7 +72,11 @@ def parse_source(text: str, path: str = "<string>") -> Module:
     if diagnostics or module is None:
         if not diagnostics:  # pragma: no cover - defensive: a failed parse always says why
             diagnostics = [Diagnostic("E001", "syntax error", Span.point(path, 1, 1))]
-        raise ScriptErrors(diagnostics, {path: SourceFile(path, text)})
+        err = ScriptErrors(diagnostics, {path: SourceFile(path, text)})
+        # The top-level items that did parse (see parse_collecting), for a caller that wants
+        # to read on: the imports of a file with a syntax error can still be checked.
+        err.partial = module  # type: ignore[attr-defined]
+        raise err
     return module
 
 
@@ -99,7 +104,11 @@ def parse_file(path: str | Path) -> Module:
 
 
 def parse_collecting(text: str, path: str) -> tuple[Module | None, list[Diagnostic]]:
-    """The Module (None when the text does not parse) and all diagnostics found."""
+    """The Module and all diagnostics found.
+
+    With diagnostics, the Module holds the top-level items that parsed, the broken items
+    inside them left out (it is None only for input too deeply nested to read at all).
+    """
     try:
         with _LOCK:
             return _parse(text, path)
@@ -123,6 +132,7 @@ def _parse(text: str, path: str) -> tuple[Module | None, list[Diagnostic]]:
     module: Module | None = None
     offset = 0
     blanked: list[tuple[int, int]] = []
+    whole: dict[tuple[str, Span], n.TopItem] = {}  # top-level items that parsed, by place
     while len(diagnostics) < MAX_ERRORS:
         chunk = recovery.blank(text, offset, blanked)
         try:
@@ -132,6 +142,8 @@ def _parse(text: str, path: str) -> tuple[Module | None, list[Diagnostic]]:
             # header of a scene left open was not.
             stack = messages.value_stack(err)
             _check_open_scene_header(builder, stack)
+            for item in _top_items(stack):
+                whole.setdefault((type(item).__name__, item.span), item)
             diag, error_pos, at_sync = messages.describe(err, text, path)
             diagnostics.append(diag)
             if error_pos is None:
@@ -152,9 +164,29 @@ def _parse(text: str, path: str) -> tuple[Module | None, list[Diagnostic]]:
             break
         if not diagnostics:
             module = built
+        else:
+            for item in built.items:
+                whole.setdefault((type(item).__name__, item.span), item)
         break
+    if diagnostics:
+        items = sorted(whole.values(), key=lambda i: (i.span.line, i.span.col))
+        module = n.Module(path, tuple(items), Span(path, 1, 1, 1, 1))
     # A block parsed again after an error rebuilds its good items: report each finding once.
     return module, list(dict.fromkeys(builder.diagnostics + diagnostics))
+
+
+_TOP_TYPES = (n.FilmBlock, n.Import, n.Let, n.EffectDef, n.Scene)
+
+
+def _top_items(stack: list) -> list:
+    """The top-level items the parser finished before an error (on its value stack)."""
+    found = []
+    for item in stack:
+        if isinstance(item, _TOP_TYPES):
+            found.append(item)
+        elif isinstance(item, Tree) and item.data.startswith("__start_star"):
+            found.extend(c for c in item.children if isinstance(c, _TOP_TYPES))
+    return found
 
 
 def _check_open_scene_header(builder: Builder, stack: list) -> None:
