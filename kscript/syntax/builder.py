@@ -279,7 +279,11 @@ class Builder:
         return n.Ramp(start, end, easing, self.span(children))
 
     def keys(self, children):
-        return n.Keys(tuple(self.nodes(children)), self.span(children))
+        span = self.span(children)
+        keys = tuple(self.nodes(children))
+        if not keys:
+            self.error("E001", "keyframes need at least one key", span, "for example: keys { 0s: 1.0, 2s: 1.05 }")
+        return n.Keys(keys, span)
 
     def key(self, children):
         time, _colon, value, easing = children

@@ -341,6 +341,10 @@ def _bad_character(err: UnexpectedCharacters, text: str, path: str) -> Diagnosti
     hint = None
     if ch == "'":
         hint = 'strings use double quotes: "like this"'
+    elif ch in "\u201c\u201d\u201e\u00ab\u00bb\u2018\u2019":
+        hint = 'curly quotes (from a word processor?): strings use straight double quotes "like this"'
+    elif ch.isspace():
+        hint = "an unusual space character (a non-breaking space?): replace it with a plain space"
     elif ch.isalpha():
         hint = "names use the letters a-z and A-Z, digits and _"
     elif ch == ";":
