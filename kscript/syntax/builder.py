@@ -1,6 +1,7 @@
-"""From Lark's parse tree to the AST of `kscript.syntax.nodes`.
+"""From the grammar's rules to the AST of `kscript.syntax.nodes`.
 
-The grammar is deliberately lenient in a few places so that mistakes get precise words
+`Builder` has one method per grammar rule; Lark calls it as the LALR parser reduces that
+rule, so the AST is made while parsing, without an intermediate parse tree. The grammar is deliberately lenient in a few places so that mistakes get precise words
 instead of a generic syntax error: a bare number where a duration belongs (`scene park 4 {`)
 and a film `size:` that is not `WIDTHxHEIGHT` parse fine, and this builder reports them
 (E004, E005), as well as a second `film` block (E006). It collects diagnostics instead of
