@@ -217,3 +217,12 @@ def test_byte_order_mark_and_crlf(tmp_path):
     scene = parse_file(path).scenes[0]
     assert scene.span == Span(str(path), 1, 1, 3, 2)
     assert scene.items[0].text == "x"
+
+
+def test_keywords_are_whole_words_only():
+    module = parse_source(
+        'let letter = 1\neffect effects { x: letter }\nscene scenery 1s { prompt "x" effect effects continued: 2 }',
+        "k.kscene",
+    )
+    assert [getattr(i, "name") for i in module.items] == ["letter", "effects", "scenery"]
+    assert module.scenes[0].items[2].name == "continued"
