@@ -22,7 +22,7 @@ def test_every_standard_effect_is_in_the_docs():
 
 
 def test_every_error_code_is_in_the_docs():
-    documented = set(re.findall(r"^\| (E\d{3}) \|", DOC, re.MULTILINE))
+    documented = set(re.findall(r"^\| ([EW]\d{3}) \|", DOC, re.MULTILINE))
     assert set(CODES) == documented
 
 

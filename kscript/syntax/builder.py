@@ -110,6 +110,9 @@ class Builder:
         self.lines = text.split("\n")
         self.diagnostics: list[Diagnostic] = []
         self._film_seen: Span | None = None
+        # Expressions written in parentheses: id -> the extent with the parentheses. The
+        # AST keeps no node for them, but an enclosing node's span must cover them.
+        self._parens: dict[int, tuple[int, int, int, int]] = {}
 
     # ------------------------------------------------------------------ helpers
     def span(self, children) -> Span:
@@ -127,10 +130,14 @@ class Builder:
             return Span.point(self.path, 1, 1)
         if isinstance(first, Token):
             line, col = first.line, first.column
+        elif id(first) in self._parens:
+            line, col = self._parens[id(first)][:2]
         else:
             line, col = first.span.line, first.span.col
         if isinstance(last, Token):
             end_line, end_col = last.end_line, last.end_column
+        elif id(last) in self._parens:
+            end_line, end_col = self._parens[id(last)][2:]
         else:
             end_line, end_col = last.span.end_line, last.span.end_col
         return Span(self.path, line, col, end_line, end_col)
@@ -330,7 +337,9 @@ class Builder:
         return n.Name(tok.value, self.tspan(tok))
 
     def group(self, children):
-        return children[1]
+        opening, inner, closing = children
+        self._parens[id(inner)] = (opening.line, opening.column, closing.end_line, closing.end_column)
+        return inner
 
     def call(self, children):
         func = children[0]
