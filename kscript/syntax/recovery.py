@@ -6,8 +6,9 @@ position stays exact). This module decides which parts:
 
 - **Item level.** An error inside a `film`, `scene` or `effect` block blanks the item it
   is in — from the item's first token to the next line that starts another item of that
-  block (`prompt`, `negative`, `effect`, `continue`, `transition`, `name:`) or to the
-  block's closing `}` — and the block is parsed again from its start. Braces inside the
+  block (`prompt`, `negative`, `effect`, `continue`, `transition`, `name:`, or a bare
+  name where the line before does not continue an expression) or to the block's
+  closing `}` — and the block is parsed again from its start. Braces inside the
   item are matched, so a broken `keys { ... }` spread over lines goes as a whole. The
   next error of the same scene is then found too.
 - **Top level.** Otherwise parsing resumes at the next line that starts a top-level item
@@ -32,8 +33,6 @@ _ITEM_START = {
     "FILM": re.compile(r"[ \t]*[A-Za-z_]\w*[ \t]*:"),
     "EFFECT": re.compile(r"[ \t]*[A-Za-z_]\w*[ \t]*:"),
 }
-
-
 # A line starting with a name begins a (perhaps broken: `zoom 1.02`) item, unless the
 # line before it ends in a way that continues an expression onto it.
 _LOOSE_START = re.compile(r"[ \t]*[A-Za-z_]\w*")
@@ -64,7 +63,6 @@ class Offsets:
 
     def of(self, line: int, col: int) -> int:
         return self.starts[min(max(line, 1), len(self.starts)) - 1] + col - 1
-
 
 
 def plan(
@@ -187,7 +185,7 @@ def _item_end(text: str, start: int, error_pos: int, item_start: re.Pattern[str]
             match = (
                 item_start.match(text, line)
                 or _TOP_KEYWORD_LINE.match(text, line)
-                or (_continues(text, start, i) is False and _LOOSE_START.match(text, line))
+                or (not _continues(text, start, i) and _LOOSE_START.match(text, line))
             )
             # The next item may begin on the error's own token (a `)` was missing before it).
             if match and line + len(match.group(0)) - len(match.group(0).lstrip(" \t")) >= error_pos:
