@@ -1,7 +1,8 @@
 """`build(plan, output, options)`: the one front door from a render plan to a video.
 
 It picks the backend (the preview painter for `model: "preview"` or `--preview`, else
-`kscript.backends.create_backend`), loads it before any frame, runs the executor through
+`kscript.backends.create_backend`), loads it before the first frame that must be rendered
+(not at all when every frame is in the cache), runs the executor through
 the frame cache, streams the frames into the encoder, and reports what it did. The CLI
 (`kscript build`) and watch mode both call it.
 """
@@ -178,8 +179,6 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
 
     backend = options.backend or make_backend(plan, options)
     before = backend.calls.as_dict()
-    if options.backend is None:
-        backend.load()
     executor = Executor(
         plan,
         backend,
@@ -188,6 +187,8 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
         progress=options.progress,
         should_cancel=options.should_cancel,
         on_frame=options.on_frame,
+        # Loaded before the first frame that needs it; never when every frame is cached.
+        prepare=backend.load if options.backend is None else None,
     )
     film = plan.film
     # The preview renders a frame in a few milliseconds, so libx264's "medium" would take

@@ -161,6 +161,9 @@ class Executor:
             `BuildCancelled`.
         on_frame: called with (plan index, image) for every frame of the output as it is
             written (the watch page shows frames as they finish).
+        prepare: called once before the first frame is rendered, and not at all when every
+            frame comes from the cache (`build` passes `backend.load`: a rebuild of an
+            unchanged film does not even load the model).
     """
 
     def __init__(
@@ -173,6 +176,7 @@ class Executor:
         progress: ProgressCallback | None = None,
         should_cancel: Callable[[], bool] | None = None,
         on_frame: FrameSink | None = None,
+        prepare: Callable[[], None] | None = None,
     ) -> None:
         self.plan = plan
         self.backend = backend
@@ -195,6 +199,7 @@ class Executor:
         self._done = 0
         self._current: int | None = None
         self._writer: BackgroundWriter | None = None
+        self._prepare = prepare
 
     # -- planning ------------------------------------------------------------------------------
 
@@ -225,6 +230,8 @@ class Executor:
         """Make every output frame in order and hand it to `sink(index, image)`."""
         order, last_use = self._needs()
         targets = set(self.targets)
+        if any(i not in self.cached for i in order):
+            self._prepared()  # load the model before any frame, so a bad model fails at once
         self._writer = BackgroundWriter(self.cache) if self.cache is not None else None
         writer = self._writer
         try:
@@ -279,6 +286,7 @@ class Executor:
                 stack.extend(missing)
                 continue
             self._check_cancel()
+            self._prepared()  # a corrupt entry may need the model after all
             image = self._render(self.frames[j])
             if self._writer is not None:
                 self._writer.put(self.addr[j], image)
@@ -288,6 +296,11 @@ class Executor:
             self.stats.frames_rendered += 1
             stack.pop()
         return self.mem[i]
+
+    def _prepared(self) -> None:
+        if self._prepare is not None:
+            prepare, self._prepare = self._prepare, None
+            prepare()
 
     def _render(self, fr: Frame) -> np.ndarray:
         req = self._request(fr)
