@@ -1,9 +1,6 @@
-"""End to end with the compiler: .kscene films built with the preview backend.
-
-These run once `kscript.compile.compile_file` is on the branch (it is written in parallel);
-until then they skip, and the same paths are covered with hand-made plans
-(tests/plan_factory.py) in the other test_build_*/test_render_* files.
-"""
+"""End to end with the compiler: .kscene films built with the preview backend, through
+`kscript build` as users run it (the other test_build_*/test_render_* files use hand-made
+plans from tests/plan_factory.py)."""
 
 from __future__ import annotations
 
