@@ -2,7 +2,7 @@
 
 One definition of the warp (`kscript.geometry.warp_matrix`) serves the compiler and the
 executor, so the plan's `Frame.inpaint` flag (`geometry.reveals`) and the pixels agree.
-OpenCV's `warpPerspective` is used on the CPU: it is about 8x faster than torch's
+OpenCV's `warpPerspective` is used on the CPU: it is about 10x faster than torch's
 `grid_sample` at 640x640 here (see `benchmarks/bench_warp.py` and docs/rendering.md) and
 gives the same image within one grey level.
 
