@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import av
-import numpy as np
 import pytest
 
 from kscript.errors import ModelError

@@ -119,9 +119,6 @@ def test_two_builds_give_identical_frames(film, tmp_path):
     assert names and all((a / n).read_bytes() == (b / n).read_bytes() for n in names)
 
 
-EXAMPLES = sorted((ROOT / "examples").glob("*.kscene")) if (ROOT / "examples").is_dir() else []
-
-
 @pytest.mark.skipif(not (ROOT / "examples" / "mini_film.kscene").exists(), reason="examples/mini_film.kscene is not on this branch yet")
 def test_the_mini_film_example_at_full_size(tmp_path):
     src = ROOT / "examples"

@@ -26,8 +26,6 @@ DILATE_PX = 4
 #: Gaussian feather of the mask edge (pixels at 640 wide, scaled with the frame)
 FEATHER_PX = 3.0
 
-FILL_MODES = ("reflect", "telea")
-
 
 def matrix(motion: Motion, width: int, height: int) -> np.ndarray:
     """The 3x3 float64 matrix taking the previous frame's pixels to the new frame's."""
