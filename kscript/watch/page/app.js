@@ -133,6 +133,8 @@
     $('novideo').hidden = !!v;
     if (!v || v.id === app.videoId) return;
     const t = video.currentTime;
+    // The first video starts by itself (muted, so browsers allow it); later ones carry on
+    // as the viewer left the player: playing or paused, at the same time.
     const wasPlaying = app.videoId === null || !video.paused;
     app.videoId = v.id;
     const restore = () => {
