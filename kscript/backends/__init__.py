@@ -1,0 +1,61 @@
+"""The real model backends: Kandinsky 2.2 and Stable Diffusion through diffusers.
+
+`create_backend` is the front door for every `model:` that is not "preview". Importing
+this package is cheap (no torch, no diffusers): they are imported when a backend loads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kscript.plan import FilmInfo
+    from kscript.render.backend import Backend
+
+__all__ = ["create_backend"]
+
+
+def create_backend(
+    film: "FilmInfo",
+    *,
+    device: str | None = None,
+    model: str | None = None,
+    base_dir: str | Path | None = None,
+) -> "Backend":
+    """The backend for `film`'s model (or `model`, from `--model`), not loaded yet.
+
+    The model is found and its kind read from its `model_index.json` here (cheap: no
+    weights are read); `Backend.load()` then loads the weights. Both raise `ModelError`
+    for a model that is missing or of the wrong kind, before any frame is rendered.
+
+    Args:
+        film: the plan's film: model, prior and inpaint names, size, seed.
+        device: "cuda", "cuda:N", "mps" or "cpu"; None picks the first available.
+        model: overrides `film.model` (the `--model` option).
+        base_dir: the folder relative model paths are read from first (the film's folder);
+            the working directory is tried after it.
+
+    Raises:
+        ModelError: the model is not there, or is not a kind kscript renders with.
+    """
+    from kscript.backends.loading import resolve_model
+    from kscript.errors import ModelError
+
+    spec = model if model is not None else film.model
+    if spec.strip().lower() == "preview":
+        raise ModelError(
+            "create_backend is for diffusers models; 'preview' is the built-in painter",
+            hint="use kscript.render's preview backend for model: \"preview\"",
+        )
+    if model is not None and model != film.model:
+        film = film.model_copy(update={"model": model})
+    base = Path(base_dir) if base_dir is not None else None
+    source = resolve_model(spec, "model", base_dir=base)
+    if source.family == "kandinsky2.2":
+        from kscript.backends.kandinsky import KandinskyBackend
+
+        return KandinskyBackend(film, source, device=device, base_dir=base)
+    from kscript.backends.sd import StableDiffusionBackend
+
+    return StableDiffusionBackend(film, source, device=device, base_dir=base)

@@ -1,0 +1,82 @@
+"""Where the models run, in which precision, and the random generators they draw from.
+
+The first available of cuda, mps, cpu, unless the user names one (`--device`). Half
+precision on a GPU (twice as fast, half the memory, the way these models are published),
+full precision on the CPU (float16 matmuls there are slow or missing).
+
+Generators live on the CPU whatever the device: diffusers draws the initial noise there
+and moves it, so a seed gives the same noise on every machine, and a frame's pixels depend
+on its seed, not on which GPU rendered it (up to the device's own arithmetic).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kscript.errors import UsageError
+
+KNOWN_DEVICES = ("cuda", "mps", "cpu")
+
+
+def choose_device(name: str | None = None) -> Any:
+    """The `torch.device` to run on: `name` when given ("cpu", "cuda", "cuda:1", "mps"),
+    else the first available of cuda, mps, cpu.
+
+    Raises:
+        UsageError: `name` is not a device, or that device is not available here.
+    """
+    import torch
+
+    if name is None or name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise UsageError(
+            f"unknown device '{name}'",
+            hint=f"use one of {', '.join(KNOWN_DEVICES)} (or cuda:N for the N-th GPU), or leave --device out",
+        ) from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(
+                f"device '{name}' is not available: this torch has no CUDA GPU to use",
+                hint="leave --device out to use what is there, or install a CUDA build of torch",
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UsageError(
+                f"device '{name}' is not available: there are {torch.cuda.device_count()} CUDA devices",
+                hint="count from cuda:0",
+            )
+    elif device.type == "mps":
+        if not _mps_available():
+            raise UsageError(f"device '{name}' is not available here", hint="mps needs Apple silicon; try cpu")
+    elif device.type != "cpu":
+        raise UsageError(f"device '{name}' is not supported", hint=f"use one of {', '.join(KNOWN_DEVICES)}")
+    return device
+
+
+def _mps_available() -> bool:
+    import torch
+
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def choose_dtype(device: Any) -> Any:
+    """float16 on a GPU, float32 on the CPU."""
+    import torch
+
+    return torch.float32 if device.type == "cpu" else torch.float16
+
+
+def generator(seed: int) -> Any:
+    """A CPU `torch.Generator` seeded with `seed` (a new one per call: the same request
+    gives the same image whatever ran before it)."""
+    import torch
+
+    # torch seeds are unsigned 64-bit; fold anything else into that range deterministically.
+    return torch.Generator(device="cpu").manual_seed(int(seed) % (2**64))

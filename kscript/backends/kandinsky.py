@@ -1,0 +1,363 @@
+"""Kandinsky 2.2: a prior that turns text into CLIP image embeddings, and a decoder
+(UNet + MoVQ) that paints from them.
+
+What kscript does differently from running the Combined pipeline per frame (as
+Deforum-Kandinsky does): the prior, a whole diffusion of its own, runs once per distinct
+prompt (and negative) per build, not once per frame; blends interpolate those embeddings
+along the sphere (slerp), which is what a blend of two images "means" to the decoder. The
+decoder's modules are loaded once and shared by the text-to-image and image-to-image
+pipelines; an inpainting decoder (9-channel UNet) outpaints revealed borders when there is
+one.
+
+The prior draws its noise from the film's seed, not the frame's: a prompt's embedding is
+the same on every frame, which is what lets it be computed once, and keeps a still prompt
+from flickering.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kscript.backends import common
+from kscript.backends.loading import (
+    KANDINSKY_INPAINT_COMBINED,
+    ModelSource,
+    check_inpaint_channels,
+    companion,
+    load_pipeline,
+    looks_like_hub_id,
+    resolve_model,
+)
+from kscript.errors import ModelError
+from kscript.plan import FilmInfo
+from kscript.render.backend import Backend, Request
+
+BACKEND_VERSION = "kandinsky2.2/1"
+PRIOR_STEPS = 25
+PRIOR_GUIDANCE = 4.0
+
+
+class KandinskyBackend(Backend):
+    """Kandinsky 2.2 through diffusers: prior + decoder (+ inpainting decoder)."""
+
+    name = "kandinsky2.2"
+
+    def __init__(
+        self,
+        film: FilmInfo,
+        source: ModelSource,
+        *,
+        device: str | None = None,
+        base_dir: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.film = film
+        self.source = source
+        self.device_name = device
+        self.base_dir = base_dir
+        self.prior_seed = film.seed
+        self.notes: list[str] = []  # what was decided about companions, for reports
+        self._fingerprint: str | None = None
+        self._resolved: tuple[ModelSource | None, ModelSource | None] | None = None
+        self._loaded = False
+        self.device: Any = None
+        self.dtype: Any = None
+        self.prior: Any = None
+        self.decoder: Any = None
+        self.img2img_pipe: Any = None
+        self.inpaint_pipe: Any = None
+        # (text, negative) -> (image_embeds, negative_image_embeds), for the whole build
+        self.embeddings: dict[tuple[str, str], tuple[Any, Any]] = {}
+        if source.kind == "prior":
+            raise ModelError(
+                f"model '{source.spec}' is a Kandinsky 2.2 prior, which cannot paint by itself",
+                hint="name the decoder (e.g. kandinsky-community/kandinsky-2-2-decoder) as model: and this one as prior:",
+            )
+        if source.kind == "inpaint":
+            raise ModelError(
+                f"model '{source.spec}' is a Kandinsky 2.2 inpainting decoder, which only fills masks",
+                hint="name the decoder (e.g. kandinsky-community/kandinsky-2-2-decoder) as model: and this one as inpaint:",
+            )
+
+    # -- finding the companions -------------------------------------------------------------
+
+    def _resolve(self) -> tuple[ModelSource | None, ModelSource | None]:
+        """The prior (None when the main model is a Combined pipeline that holds one) and the
+        inpainting decoder (None when there is none)."""
+        if self._resolved is None:
+            self._resolved = (self._resolve_prior(), self._resolve_inpaint())
+        return self._resolved
+
+    def _resolve_prior(self) -> ModelSource | None:
+        film = self.film
+        if film.prior:
+            prior = resolve_model(film.prior, "prior", base_dir=self.base_dir)
+        elif self.source.kind == "combined":
+            return None
+        else:
+            usual = companion(self.source.spec, "prior")
+            if usual is None:
+                raise ModelError(
+                    f"Kandinsky 2.2 decoder '{self.source.spec}' needs a prior, and none is named",
+                    hint='name it in the film block, e.g. prior: "kandinsky-community/kandinsky-2-2-prior"',
+                )
+            try:
+                prior = resolve_model(usual, "prior", base_dir=self.base_dir)
+            except ModelError as err:
+                local = not looks_like_hub_id(usual)
+                where = "there is no such folder" if local and "was not found" in err.message else err.message
+                raise ModelError(
+                    f"Kandinsky 2.2 decoder '{self.source.spec}' needs a prior; none is named and its usual "
+                    f"companion '{usual}' was not found ({where})",
+                    hint='name it in the film block, e.g. prior: "kandinsky-community/kandinsky-2-2-prior" '
+                    + (f"(a hub id or a local folder), or put the prior at '{usual}'" if local else f"or {err.hint}"),
+                ) from None
+        if prior.kind != "prior":
+            raise ModelError(
+                f"prior '{prior.spec}' is a {prior.class_name}, not a Kandinsky 2.2 prior",
+                hint='name a KandinskyV22PriorPipeline, e.g. prior: "kandinsky-community/kandinsky-2-2-prior"',
+            )
+        return prior
+
+    def _resolve_inpaint(self) -> ModelSource | None:
+        film = self.film
+        if film.inpaint:
+            inpaint = resolve_model(film.inpaint, "inpaint", base_dir=self.base_dir)
+            explicit = True
+        else:
+            usual = companion(self.source.spec, "inpaint")
+            if usual is None:
+                self.notes.append("no inpainting decoder: revealed borders are filled, then redrawn by img2img")
+                return None
+            try:
+                inpaint = resolve_model(usual, "inpaint", base_dir=self.base_dir)
+            except ModelError:
+                # The companion is optional: without it borders are filled and redrawn.
+                self.notes.append(f"inpainting decoder '{usual}' not found: borders are filled, then redrawn")
+                return None
+            explicit = False
+        if inpaint.kind != "inpaint":
+            if not explicit:
+                self.notes.append(f"'{inpaint.spec}' is not an inpainting decoder: not used")
+                return None
+            raise ModelError(
+                f"inpaint '{inpaint.spec}' is a {inpaint.class_name}, not a Kandinsky 2.2 inpainting decoder",
+                hint='name one, e.g. inpaint: "kandinsky-community/kandinsky-2-2-decoder-inpaint", or leave inpaint: out',
+            )
+        check_inpaint_channels(inpaint)
+        return inpaint
+
+    # -- Backend ----------------------------------------------------------------------------
+
+    @property
+    def fingerprint(self) -> str:
+        """Model identities (location + config/weight-size digest), prior settings, dtype,
+        device type, diffusers version. Computed once: it walks the model folders."""
+        if self._fingerprint is None:
+            self._fingerprint = self._make_fingerprint()
+        return self._fingerprint
+
+    def _make_fingerprint(self) -> str:
+        from kscript.backends.device import choose_device, choose_dtype
+
+        prior, inpaint = self._resolve()
+        device = self.device if self.device is not None else choose_device(self.device_name)
+        dtype = self.dtype if self.dtype is not None else choose_dtype(device)
+        parts = [
+            BACKEND_VERSION,
+            self.source.identity(),
+            prior.identity() if prior else "prior:combined",
+            inpaint.identity() if inpaint else "inpaint:none",
+            f"prior_steps={PRIOR_STEPS}",
+            f"prior_guidance={PRIOR_GUIDANCE}",
+            f"prior_seed={self.prior_seed}",
+            str(dtype),
+            device.type,
+            _diffusers_version(),
+        ]
+        return "|".join(parts)
+
+    @property
+    def has_inpaint(self) -> bool:
+        return self._resolve()[1] is not None
+
+    def load(self) -> None:
+        if self._loaded:
+            return
+        prior_source, inpaint_source = self._resolve()
+        from diffusers import (
+            KandinskyV22CombinedPipeline,
+            KandinskyV22Img2ImgCombinedPipeline,
+            KandinskyV22Img2ImgPipeline,
+            KandinskyV22InpaintCombinedPipeline,
+            KandinskyV22InpaintPipeline,
+            KandinskyV22Pipeline,
+            KandinskyV22PriorPipeline,
+        )
+
+        from kscript.backends.device import choose_device, choose_dtype
+
+        self.device = choose_device(self.device_name)
+        self.dtype = choose_dtype(self.device)
+        kw = {"dtype": self.dtype, "device": self.device}
+        if self.source.kind == "combined":
+            cls = (
+                KandinskyV22Img2ImgCombinedPipeline
+                if self.source.class_name == "KandinskyV22Img2ImgCombinedPipeline"
+                else KandinskyV22CombinedPipeline
+            )
+            combined = load_pipeline(self.source, cls, **kw)
+            self.decoder = KandinskyV22Pipeline(
+                unet=combined.unet, scheduler=combined.scheduler, movq=combined.movq
+            )
+            self.prior = combined.prior_pipe
+        else:
+            self.decoder = load_pipeline(self.source, KandinskyV22Pipeline, **kw)
+        if prior_source is not None:
+            self.prior = load_pipeline(prior_source, KandinskyV22PriorPipeline, **kw)
+        # One set of weights for both: the img2img pipeline is built from the decoder's modules.
+        self.img2img_pipe = KandinskyV22Img2ImgPipeline(**self.decoder.components)
+        if inpaint_source is not None:
+            if inpaint_source.class_name in KANDINSKY_INPAINT_COMBINED:
+                combined = load_pipeline(inpaint_source, KandinskyV22InpaintCombinedPipeline, **kw)
+                self.inpaint_pipe = combined.decoder_pipe
+            else:
+                self.inpaint_pipe = load_pipeline(inpaint_source, KandinskyV22InpaintPipeline, **kw)
+        for pipe in (self.decoder, self.img2img_pipe, self.prior, self.inpaint_pipe):
+            if pipe is not None:
+                pipe.set_progress_bar_config(disable=True)
+        self._loaded = True
+
+    def close(self) -> None:
+        self.prior = self.decoder = self.img2img_pipe = self.inpaint_pipe = None
+        self.embeddings.clear()
+        self._loaded = False
+
+    # -- embeddings -------------------------------------------------------------------------
+
+    def prompt_embedding(self, text: str, negative: str) -> tuple[Any, Any]:
+        """The prior's image embedding of `text` (and of `negative`, or the embedding of an
+        empty image when there is none, as the Combined pipeline does), made once per build."""
+        key = (text, negative)
+        cached = self.embeddings.get(key)
+        if cached is None:
+            self.load()
+            from kscript.backends.device import generator
+
+            out = self.prior(
+                prompt=text,
+                negative_prompt=negative or None,
+                num_inference_steps=PRIOR_STEPS,
+                guidance_scale=PRIOR_GUIDANCE,
+                generator=generator(self.prior_seed),
+                output_type="pt",
+                return_dict=True,
+            )
+            self.calls.prior += 1
+            cached = (out.image_embeds, out.negative_image_embeds)
+            self.embeddings[key] = cached
+        return cached
+
+    def embeddings_for(self, req: Request) -> tuple[Any, Any]:
+        """The frame's (image_embeds, negative_image_embeds): its prompts' embeddings blended
+        by slerp with the request's weights."""
+        pairs = [(self.prompt_embedding(text, req.negative), weight) for text, weight in req.prompts]
+        positive = common.blend_slerp([(p[0], w) for p, w in pairs])
+        negative = common.blend_slerp([(p[1], w) for p, w in pairs])
+        return positive, negative
+
+    # -- calls ------------------------------------------------------------------------------
+
+    def _size(self, pipe: Any) -> tuple[int, int]:
+        factor = getattr(pipe, "movq_scale_factor", 8)
+        return common.model_size(self.film.width, self.film.height, factor * factor)
+
+    def text2image(self, req: Request) -> np.ndarray:
+        self.load()
+        from kscript.backends.device import generator
+
+        image_embeds, negative_embeds = self.embeddings_for(req)
+        width, height = self._size(self.decoder)
+        steps = max(1, int(req.steps))
+        out = self.decoder(
+            image_embeds=image_embeds,
+            negative_image_embeds=negative_embeds,
+            width=width,
+            height=height,
+            num_inference_steps=steps,
+            guidance_scale=req.guidance,
+            generator=generator(req.seed),
+            output_type="np",
+            callback_on_step_end=common.step_callback(req.on_step, steps),
+        )
+        self.calls.text2image += 1
+        return common.from_output(out.images, req.width, req.height)
+
+    def img2img(self, image: np.ndarray, req: Request) -> np.ndarray:
+        self.load()
+        if req.strength <= 0:
+            return image.copy()  # nothing to redraw: no model call
+        from kscript.backends.device import generator
+
+        image_embeds, negative_embeds = self.embeddings_for(req)
+        width, height = self._size(self.img2img_pipe)
+        strength = min(1.0, float(req.strength))
+        steps = common.effective_steps(req.steps, strength)
+        out = self.img2img_pipe(
+            image_embeds=image_embeds,
+            negative_image_embeds=negative_embeds,
+            image=common.to_pil(image, (width, height)),
+            width=width,
+            height=height,
+            num_inference_steps=steps,
+            strength=strength,
+            guidance_scale=req.guidance,
+            generator=generator(req.seed),
+            output_type="np",
+            callback_on_step_end=common.step_callback(req.on_step, int(steps * strength)),
+        )
+        self.calls.img2img += 1
+        return common.from_output(out.images, req.width, req.height)
+
+    def inpaint(self, image: np.ndarray, mask: np.ndarray, req: Request) -> np.ndarray:
+        """Paint where `mask` is 1 (diffusers >= 0.19 repaints white, keeps black; its
+        pipeline binarises at 0.5 and has no strength: it runs all steps). The result keeps
+        the original outside the mask and mixes along the feathered edge."""
+        self.load()
+        if self.inpaint_pipe is None:
+            raise RuntimeError("KandinskyBackend.inpaint called without an inpainting decoder (check has_inpaint)")
+        from kscript.backends.device import generator
+
+        image_embeds, negative_embeds = self.embeddings_for(req)
+        width, height = self._size(self.inpaint_pipe)
+        steps = max(1, int(req.steps))
+        model_image = common.resize_array(np.asarray(image, dtype=np.uint8), width, height)
+        model_mask = common.resize_array(np.asarray(mask, dtype=np.float32), width, height)
+        out = self.inpaint_pipe(
+            image_embeds=image_embeds,
+            negative_image_embeds=negative_embeds,
+            image=np.ascontiguousarray(model_image),
+            mask_image=np.ascontiguousarray(np.clip(model_mask, 0.0, 1.0)),
+            width=width,
+            height=height,
+            num_inference_steps=steps,
+            guidance_scale=req.guidance,
+            generator=generator(req.seed),
+            output_type="np",
+            callback_on_step_end=common.step_callback(req.on_step, steps),
+        )
+        self.calls.inpaint += 1
+        painted = common.from_output(out.images, req.width, req.height)
+        return common.composite(painted, image, mask)
+
+
+def _diffusers_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return "diffusers " + version("diffusers")
+    except Exception:  # pragma: no cover
+        return "diffusers ?"

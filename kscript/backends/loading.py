@@ -1,0 +1,432 @@
+"""Finding a model the user named, telling what kind it is, and loading it.
+
+A film's `model:` (and `prior:`, `inpaint:`) is either a local folder written by
+`save_pretrained` (it has a `model_index.json`) or a Hugging Face Hub id (`org/name`). This
+module turns that text into a `ModelSource` (where it is, which pipeline class its
+`model_index.json` names, which family that is) without importing torch, then loads it with
+`from_pretrained` when the backend asks.
+
+Every way this can go wrong for a user (a folder that is not there, a folder that is not a
+diffusers model, a model of the wrong kind, a hub id that is not cached while the network is
+off, an inpainting model whose UNet does not take a mask) is a `ModelError` that says what
+was looked for and how to fix it. Library exceptions are caught here and wrapped, so no
+traceback reaches a user for their own mistake. Nothing here falls back to another model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from kscript.errors import ModelError
+
+Family = Literal["kandinsky2.2", "stable-diffusion"]
+Kind = Literal["decoder", "combined", "prior", "inpaint", "sd", "sdxl", "sd-inpaint", "sdxl-inpaint"]
+
+#: Pipeline classes by what kscript does with them. A class not named here is refused.
+KANDINSKY_DECODERS = {"KandinskyV22Pipeline", "KandinskyV22Img2ImgPipeline"}
+KANDINSKY_INPAINT = {"KandinskyV22InpaintPipeline"}
+KANDINSKY_COMBINED = {"KandinskyV22CombinedPipeline", "KandinskyV22Img2ImgCombinedPipeline"}
+KANDINSKY_INPAINT_COMBINED = {"KandinskyV22InpaintCombinedPipeline"}
+KANDINSKY_PRIORS = {"KandinskyV22PriorPipeline", "KandinskyV22PriorEmb2EmbPipeline"}
+SD_CLASSES = {
+    "StableDiffusionPipeline",
+    "StableDiffusionImg2ImgPipeline",
+    "StableDiffusionInpaintPipeline",
+}
+SDXL_CLASSES = {
+    "StableDiffusionXLPipeline",
+    "StableDiffusionXLImg2ImgPipeline",
+    "StableDiffusionXLInpaintPipeline",
+}
+
+#: Libraries a model_index.json may name for its components. Anything else is a model's own
+#: code, which kscript never runs (`trust_remote_code` stays off).
+_TRUSTED_LIBRARIES = {"diffusers", "transformers", None}
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+KANDINSKY_DECODER_HUB = "kandinsky-community/kandinsky-2-2-decoder"
+
+
+def is_offline() -> bool:
+    """Whether the Hub must not be contacted: `HF_HUB_OFFLINE` set now or when the hub was
+    imported (huggingface_hub reads it once, at import)."""
+    value = os.environ.get("HF_HUB_OFFLINE", "")
+    if value.strip().lower() in {"1", "true", "yes", "on"}:
+        return True
+    try:
+        from huggingface_hub import constants
+
+        return bool(constants.HF_HUB_OFFLINE)
+    except Exception:  # pragma: no cover - huggingface_hub is a dependency of diffusers
+        return False
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A model found, not yet loaded.
+
+    Attributes:
+        spec: what the user wrote (`model:`, `prior:`, `inpaint:` or `--model`).
+        role: which of those it was, for messages ("model", "prior", "inpaint").
+        location: what `from_pretrained` gets: the local folder, or the hub id.
+        folder: where its files are on disk now (the folder, or the hub cache snapshot);
+            None for a hub id that is not downloaded yet.
+        local: whether `location` is a folder (then loading never touches the network).
+        class_name: `_class_name` of its `model_index.json`.
+        index: the whole `model_index.json`.
+    """
+
+    spec: str
+    role: str
+    location: str
+    folder: Path | None
+    local: bool
+    class_name: str
+    index: dict[str, Any] = field(compare=False, repr=False)
+
+    @property
+    def kind(self) -> Kind:
+        name = self.class_name
+        if name in KANDINSKY_DECODERS:
+            return "decoder"
+        if name in KANDINSKY_COMBINED:
+            return "combined"
+        if name in KANDINSKY_PRIORS:
+            return "prior"
+        if name in KANDINSKY_INPAINT or name in KANDINSKY_INPAINT_COMBINED:
+            return "inpaint"
+        if name in SD_CLASSES:
+            return "sd-inpaint" if self.unet_in_channels() == 9 else "sd"
+        if name in SDXL_CLASSES:
+            return "sdxl-inpaint" if self.unet_in_channels() == 9 else "sdxl"
+        raise ModelError(  # resolve_model refuses these first; kept for safety
+            f"{self.role} '{self.spec}' is a {name}, which kscript cannot render with",
+            hint=_SUPPORTED_HINT,
+        )
+
+    @property
+    def family(self) -> Family:
+        return "kandinsky2.2" if self.class_name.startswith("KandinskyV22") else "stable-diffusion"
+
+    def unet_in_channels(self) -> int | None:
+        """The UNet's input channels from `unet/config.json` (9 for inpainting models), or
+        None when the file is not on disk yet."""
+        config = self._read_json("unet/config.json")
+        if config is None:
+            return None
+        return int(config.get("in_channels", 4))
+
+    def _read_json(self, relative: str) -> dict[str, Any] | None:
+        if self.folder is not None and (self.folder / relative).is_file():
+            return _load_json(self.folder / relative, self)
+        if not self.local:
+            path = _hub_cached_file(self.location, relative)
+            if path is not None:
+                return _load_json(Path(path), self)
+        return None
+
+    def identity(self) -> str:
+        """What identifies these weights for the frame cache: the location, and a digest of
+        the configs and the weight files' names and sizes (cheap; no weight is read)."""
+        digest = hashlib.sha256()
+        digest.update(self.location.encode())
+        if self.folder is not None and self.folder.is_dir():
+            for path in sorted(self.folder.rglob("*")):
+                if not path.is_file():
+                    continue
+                rel = path.relative_to(self.folder).as_posix()
+                digest.update(rel.encode())
+                if path.suffix == ".json":
+                    digest.update(path.read_bytes())
+                else:
+                    digest.update(str(path.stat().st_size).encode())
+        return f"{self.location}@{digest.hexdigest()[:16]}"
+
+
+_SUPPORTED_HINT = (
+    "kscript renders with Kandinsky 2.2 (a decoder such as kandinsky-community/kandinsky-2-2-decoder, "
+    "with its prior) and Stable Diffusion 1.x/2.x/XL checkpoints in diffusers format, or `model: \"preview\"`"
+)
+
+
+def _load_json(path: Path, source: ModelSource | None = None, spec: str = "", role: str = "model") -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        spec = source.spec if source else spec
+        role = source.role if source else role
+        raise ModelError(
+            f"{role} '{spec}': cannot read {path}: {err}",
+            hint="the model folder looks damaged; download or save it again",
+        ) from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{role} '{spec}': {path} is not a JSON object", hint="download or save the model again")
+    return data
+
+
+def _hub_cached_file(repo_id: str, filename: str) -> str | None:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(repo_id, filename)
+    except Exception:
+        return None
+    return found if isinstance(found, str) else None
+
+
+def looks_like_hub_id(spec: str) -> bool:
+    """`org/name` with no path-like start: what the Hub accepts as a repository id."""
+    return bool(_HUB_ID.match(spec)) and not spec.startswith((".", "~"))
+
+
+def resolve_model(spec: str, role: str = "model", *, base_dir: Path | None = None) -> ModelSource:
+    """Find the model `spec` names and read its `model_index.json`.
+
+    A spec that is an existing path is a local folder; an `org/name` that is not is a hub
+    id; anything else is a folder that is missing. Relative folders are looked up from
+    `base_dir` (the film's folder) first, then from the working directory.
+
+    Raises:
+        ModelError: the folder is missing or not a diffusers model, the hub id is not cached
+            and the network is off or failing, or its components name code kscript will not run.
+    """
+    spec = spec.strip()
+    if not spec:
+        raise ModelError(f"{role} is empty", hint='name a local model folder, a hub id (org/name) or "preview"')
+    candidates = []
+    expanded = Path(os.path.expanduser(spec))
+    if base_dir is not None and not expanded.is_absolute():
+        candidates.append(Path(base_dir) / expanded)
+    candidates.append(expanded)
+    for path in candidates:
+        if path.exists():
+            return _resolve_folder(spec, role, path)
+    if looks_like_hub_id(spec):
+        return _resolve_hub(spec, role)
+    where = ", ".join(f"'{c}'" for c in dict.fromkeys(str(c) for c in candidates))
+    raise ModelError(
+        f"{role} '{spec}' was not found: there is no folder {where}",
+        hint=f"point {role}: at a folder written by diffusers' save_pretrained (it has a model_index.json), "
+        'name a Hugging Face Hub id such as "kandinsky-community/kandinsky-2-2-decoder", or use "preview"',
+    )
+
+
+def _resolve_folder(spec: str, role: str, path: Path) -> ModelSource:
+    path = path.resolve()
+    if path.is_file():
+        hint = "kscript loads diffusers folders (save_pretrained); point at the folder that holds model_index.json"
+        if path.suffix in {".safetensors", ".ckpt", ".bin", ".pt"}:
+            hint = (
+                "single-file checkpoints are not loaded directly; convert it once with "
+                "`StableDiffusionPipeline.from_single_file(path).save_pretrained(folder)` and point at the folder"
+            )
+        raise ModelError(f"{role} '{spec}' is a file ({path}), not a model folder", hint=hint)
+    index_path = path / "model_index.json"
+    if not index_path.is_file():
+        raise ModelError(
+            f"{role} '{spec}' is not a diffusers model: {path} has no model_index.json",
+            hint="point at a folder written by diffusers' save_pretrained, or at a Hugging Face Hub id",
+        )
+    index = _load_json(index_path, spec=spec, role=role)
+    return _checked(ModelSource(spec, role, str(path), path, True, _class_name(index, spec, role, index_path), index))
+
+
+def _resolve_hub(spec: str, role: str) -> ModelSource:
+    cached = _hub_cached_file(spec, "model_index.json")
+    if cached is None:
+        if is_offline():
+            raise ModelError(
+                f"{role} '{spec}' is not a local folder, and not in the local Hugging Face cache while the "
+                "network is off (HF_HUB_OFFLINE=1)",
+                hint=f"download it once with `huggingface-cli download {spec}`, or point {role}: at a local folder",
+            )
+        try:
+            from huggingface_hub import hf_hub_download
+
+            cached = hf_hub_download(spec, "model_index.json")
+        except Exception as err:  # network, missing repository, gated model: all wrapped
+            reason = _hub_reason(err)
+            raise ModelError(
+                f"{role} '{spec}' could not be fetched from the Hugging Face Hub: {reason}",
+                hint=f"check the id and your connection, download it once with `huggingface-cli download {spec}`, "
+                f"or point {role}: at a local folder",
+            ) from None
+    index_path = Path(cached)
+    index = _load_json(index_path, spec=spec, role=role)
+    return _checked(ModelSource(spec, role, spec, index_path.parent, False, _class_name(index, spec, role, index_path), index))
+
+
+def _hub_reason(err: Exception) -> str:
+    name = type(err).__name__
+    if "RepositoryNotFound" in name:
+        return "no such repository (or it is private)"
+    if "GatedRepo" in name:
+        return "the repository is gated: accept its licence on huggingface.co and log in"
+    if "EntryNotFound" in name and "LocalEntry" not in name:
+        return "the repository has no model_index.json (not a diffusers model)"
+    if "LocalEntryNotFound" in name or "Connection" in name or "Timeout" in name:
+        return "the Hub could not be reached and the model is not in the local cache"
+    return str(err).splitlines()[0][:200] if str(err) else name
+
+
+def _class_name(index: dict[str, Any], spec: str, role: str, where: Path) -> str:
+    name = index.get("_class_name")
+    if not isinstance(name, str):
+        raise ModelError(
+            f"{role} '{spec}': {where} names no pipeline class (_class_name)",
+            hint="this folder was not written by diffusers' save_pretrained; save or download the model again",
+        )
+    return name
+
+
+def _checked(source: ModelSource) -> ModelSource:
+    known = (
+        KANDINSKY_DECODERS
+        | KANDINSKY_INPAINT
+        | KANDINSKY_COMBINED
+        | KANDINSKY_INPAINT_COMBINED
+        | KANDINSKY_PRIORS
+        | SD_CLASSES
+        | SDXL_CLASSES
+    )
+    if source.class_name not in known:
+        raise ModelError(
+            f"{source.role} '{source.spec}' is a {source.class_name}, which kscript cannot render with",
+            hint=_SUPPORTED_HINT,
+        )
+    for key, value in source.index.items():
+        if key.startswith("_") or not isinstance(value, list) or len(value) != 2:
+            continue
+        library = value[0]
+        if library not in _TRUSTED_LIBRARIES:
+            raise ModelError(
+                f"{source.role} '{source.spec}': its component '{key}' comes from '{library}', code shipped with "
+                "the model, which kscript never runs",
+                hint="use a model whose components are all diffusers/transformers classes",
+            )
+    return source
+
+
+def companion(spec: str, part: Literal["prior", "inpaint"]) -> str | None:
+    """The usual name of a Kandinsky 2.2 decoder's prior or inpainting decoder.
+
+    `kandinsky-community/kandinsky-2-2-decoder` has `...-2-2-prior` and
+    `...-2-2-decoder-inpaint` beside it on the Hub; a local folder named like it has them as
+    sibling folders. None when the name says nothing (no "decoder" in its last part).
+    """
+    head, sep, last = spec.rstrip("/\\").rpartition("/")
+    if "decoder" not in last or last.endswith("-inpaint"):
+        return None
+    new_last = last.replace("decoder", "prior", 1) if part == "prior" else last + "-inpaint"
+    return f"{head}{sep}{new_last}"
+
+
+def check_inpaint_channels(source: ModelSource) -> None:
+    """An inpainting model's UNet takes latents, masked latents and the mask: 9 channels.
+    Anything else fails deep inside diffusers at the first call; say it now instead."""
+    channels = source.unet_in_channels()
+    if channels is not None and channels != 9:
+        raise ModelError(
+            f"inpaint '{source.spec}' is not an inpainting model: its UNet takes {channels} input channels, "
+            "an inpainting UNet takes 9",
+            hint="name an inpainting checkpoint (e.g. kandinsky-community/kandinsky-2-2-decoder-inpaint or "
+            "runwayml/stable-diffusion-inpainting) as inpaint:, or leave inpaint: out",
+        )
+
+
+def load_pipeline(source: ModelSource, cls: Any, *, dtype: Any, device: Any) -> Any:
+    """`cls.from_pretrained(source)` on `device` in `dtype`, every failure a `ModelError`.
+
+    safetensors weights are required when the folder has them (never a pickle beside
+    them); `local_files_only` when the model is a folder or the network is off;
+    `trust_remote_code` is never passed (it stays off).
+    """
+    kwargs: dict[str, Any] = {_dtype_keyword(): dtype}
+    if source.local or is_offline():
+        kwargs["local_files_only"] = True
+    if source.folder is not None and any(source.folder.rglob("*.safetensors")):
+        kwargs["use_safetensors"] = True
+    try:
+        with _quiet_loading():
+            pipe = cls.from_pretrained(source.location, **kwargs)
+    except ModelError:
+        raise
+    except Exception as err:
+        offline = not source.local and is_offline()
+        hint = (
+            f"download it once with `huggingface-cli download {source.spec}`, or point {source.role}: at a local folder"
+            if offline
+            else "check that the model is complete (download or save it again) and that it is the right kind "
+            f"for {source.role}:"
+        )
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelError(
+            f"{source.role} '{source.spec}' could not be loaded as {cls.__name__}: {first[:300]}", hint=hint
+        ) from None
+    try:
+        pipe = pipe.to(device)
+    except Exception as err:
+        raise ModelError(
+            f"{source.role} '{source.spec}' could not be moved to {device}: {str(err)[:300]}",
+            hint="choose another device with --device (cpu always works)",
+        ) from None
+    if hasattr(pipe, "set_progress_bar_config"):
+        pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _dtype_keyword() -> str:
+    """diffusers 0.42 renamed `torch_dtype` to `dtype` (the old name warns); older ones
+    only know `torch_dtype`."""
+    import inspect
+
+    try:
+        from diffusers.utils import deprecation_utils
+
+        if hasattr(deprecation_utils, "_resolve_dtype"):
+            return "dtype"
+    except Exception:
+        pass
+    from diffusers import DiffusionPipeline
+
+    params = inspect.signature(DiffusionPipeline.from_pretrained).parameters
+    return "dtype" if "dtype" in params else "torch_dtype"
+
+
+class _quiet_loading:
+    """Hide diffusers' and transformers' loading progress bars and notices while a model
+    loads: the build's own progress display owns the terminal. Restores what was there."""
+
+    def __enter__(self) -> None:
+        from diffusers.utils import logging as dlog
+        from transformers.utils import logging as tlog
+
+        self._state = (
+            dlog.is_progress_bar_enabled(),
+            tlog.is_progress_bar_enabled(),
+            dlog.get_verbosity(),
+            tlog.get_verbosity(),
+        )
+        dlog.disable_progress_bar()
+        tlog.disable_progress_bar()
+        dlog.set_verbosity_error()
+        tlog.set_verbosity_error()
+
+    def __exit__(self, *exc: object) -> None:
+        from diffusers.utils import logging as dlog
+        from transformers.utils import logging as tlog
+
+        d_bar, t_bar, d_level, t_level = self._state
+        if d_bar:
+            dlog.enable_progress_bar()
+        if t_bar:
+            tlog.enable_progress_bar()
+        dlog.set_verbosity(d_level)
+        tlog.set_verbosity(t_level)

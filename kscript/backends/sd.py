@@ -1,0 +1,276 @@
+"""Stable Diffusion 1.x / 2.x / XL through diffusers' AutoPipelines.
+
+One checkpoint is loaded once: `AutoPipelineForText2Image` for a scene's first frame and
+`AutoPipelineForImage2Image.from_pipe` (the same modules, no second copy in memory) for
+every animated frame. An inpainting checkpoint (9-channel UNet) named as `inpaint:` is
+loaded with `AutoPipelineForInpainting` to outpaint revealed borders; without one the
+executor fills the border and img2img redraws it.
+
+The text encoder runs once per distinct prompt text per build: embeddings are cached and
+a blend is the weighted sum of its prompts' embeddings, passed as `prompt_embeds`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kscript.backends import common
+from kscript.backends.kandinsky import _diffusers_version
+from kscript.backends.loading import ModelSource, check_inpaint_channels, load_pipeline, resolve_model
+from kscript.errors import ModelError
+from kscript.plan import FilmInfo
+from kscript.render.backend import Backend, Request
+
+BACKEND_VERSION = "stable-diffusion/1"
+
+
+class StableDiffusionBackend(Backend):
+    """A Stable-Diffusion-family checkpoint (+ an optional inpainting checkpoint)."""
+
+    name = "stable-diffusion"
+
+    def __init__(
+        self,
+        film: FilmInfo,
+        source: ModelSource,
+        *,
+        device: str | None = None,
+        base_dir: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.film = film
+        self.source = source
+        self.device_name = device
+        self.base_dir = base_dir
+        self.notes: list[str] = []
+        self._fingerprint: str | None = None
+        self._inpaint_source: ModelSource | None | bool = False  # False: not resolved yet
+        self._loaded = False
+        self.device: Any = None
+        self.dtype: Any = None
+        self.text2image_pipe: Any = None
+        self.img2img_pipe: Any = None
+        self.inpaint_pipe: Any = None
+        # (id of the pipeline whose text encoder made it, text) -> embeddings
+        self.embeddings: dict[tuple[int, str, bool], dict[str, Any]] = {}
+        self.encoder_calls = 0
+        if source.kind in ("sd-inpaint", "sdxl-inpaint"):
+            raise ModelError(
+                f"model '{source.spec}' is an inpainting checkpoint (its UNet takes 9 channels), which only fills masks",
+                hint="name a text-to-image checkpoint as model: and this one as inpaint:",
+            )
+
+    @property
+    def xl(self) -> bool:
+        return self.source.kind == "sdxl"
+
+    def _resolve_inpaint(self) -> ModelSource | None:
+        if self._inpaint_source is False:
+            source = None
+            if self.film.inpaint:
+                source = resolve_model(self.film.inpaint, "inpaint", base_dir=self.base_dir)
+                if source.family != "stable-diffusion":
+                    raise ModelError(
+                        f"inpaint '{source.spec}' is a {source.class_name}, not a Stable Diffusion inpainting model",
+                        hint="name an inpainting checkpoint of the same family as model:, or leave inpaint: out",
+                    )
+                check_inpaint_channels(source)
+                want_xl = self.xl
+                if source.kind.startswith("sdxl") != want_xl:
+                    raise ModelError(
+                        f"inpaint '{source.spec}' is {'an SDXL' if not want_xl else 'an SD 1.x/2.x'} checkpoint "
+                        f"and model '{self.source.spec}' is not",
+                        hint="name an inpainting checkpoint of the same family as model:",
+                    )
+            else:
+                self.notes.append("no inpainting checkpoint: revealed borders are filled, then redrawn by img2img")
+            self._inpaint_source = source
+        return self._inpaint_source  # type: ignore[return-value]
+
+    @property
+    def fingerprint(self) -> str:
+        """Model identities (location + config/weight-size digest), prior settings, dtype,
+        device type, diffusers version. Computed once: it walks the model folders."""
+        if self._fingerprint is None:
+            self._fingerprint = self._make_fingerprint()
+        return self._fingerprint
+
+    def _make_fingerprint(self) -> str:
+        from kscript.backends.device import choose_device, choose_dtype
+
+        inpaint = self._resolve_inpaint()
+        device = self.device if self.device is not None else choose_device(self.device_name)
+        dtype = self.dtype if self.dtype is not None else choose_dtype(device)
+        return "|".join(
+            [
+                BACKEND_VERSION,
+                self.source.identity(),
+                inpaint.identity() if inpaint else "inpaint:none",
+                str(dtype),
+                device.type,
+                _diffusers_version(),
+            ]
+        )
+
+    @property
+    def has_inpaint(self) -> bool:
+        return self._resolve_inpaint() is not None
+
+    def load(self) -> None:
+        if self._loaded:
+            return
+        inpaint_source = self._resolve_inpaint()
+        from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
+
+        from kscript.backends.device import choose_device, choose_dtype
+
+        self.device = choose_device(self.device_name)
+        self.dtype = choose_dtype(self.device)
+        kw = {"dtype": self.dtype, "device": self.device}
+        self.text2image_pipe = load_pipeline(self.source, AutoPipelineForText2Image, **kw)
+        try:
+            self.img2img_pipe = AutoPipelineForImage2Image.from_pipe(self.text2image_pipe)
+        except Exception as err:
+            raise ModelError(
+                f"model '{self.source.spec}' has no image-to-image pipeline: {str(err)[:200]}",
+                hint="kscript animates by image-to-image; name a Stable Diffusion 1.x/2.x/XL checkpoint",
+            ) from None
+        if inpaint_source is not None:
+            self.inpaint_pipe = load_pipeline(inpaint_source, AutoPipelineForInpainting, **kw)
+        for pipe in (self.text2image_pipe, self.img2img_pipe, self.inpaint_pipe):
+            if pipe is not None:
+                pipe.set_progress_bar_config(disable=True)
+        self._loaded = True
+
+    def close(self) -> None:
+        self.text2image_pipe = self.img2img_pipe = self.inpaint_pipe = None
+        self.embeddings.clear()
+        self._loaded = False
+
+    # -- embeddings -------------------------------------------------------------------------
+
+    def text_embedding(self, pipe: Any, text: str, negative: bool = False) -> dict[str, Any]:
+        """The text encoder's output for `text` (keys `embeds` and, for SDXL, `pooled`),
+        computed once per build per text encoder."""
+        zeros = self.xl and negative and text == ""
+        key = (id(pipe.text_encoder if pipe.text_encoder is not None else pipe), text, zeros)
+        cached = self.embeddings.get(key)
+        if cached is None:
+            import torch
+
+            with torch.no_grad():  # encode_prompt is not under no_grad by itself
+                cached = self._encode(pipe, text, negative)
+            self.embeddings[key] = cached
+        return cached
+
+    def _encode(self, pipe: Any, text: str, negative: bool) -> dict[str, Any]:
+        if not self.xl:
+            embeds, _ = pipe.encode_prompt(text, self.device, 1, False)
+            self.encoder_calls += 1
+            return {"embeds": embeds}
+        if negative and text == "" and getattr(pipe.config, "force_zeros_for_empty_prompt", False):
+            # SDXL's own convention for "no negative prompt": zeros, not the encoding of "".
+            ref = self.text_embedding(pipe, " ")
+            return {"embeds": ref["embeds"] * 0, "pooled": ref["pooled"] * 0}
+        embeds, _, pooled, _ = pipe.encode_prompt(
+            prompt=text, device=self.device, num_images_per_prompt=1, do_classifier_free_guidance=False
+        )
+        self.encoder_calls += 1
+        return {"embeds": embeds, "pooled": pooled}
+
+    def embedding_kwargs(self, pipe: Any, req: Request) -> dict[str, Any]:
+        """`prompt_embeds` (a weighted sum over the request's prompts) and the negative's."""
+        parts = [(self.text_embedding(pipe, text), weight) for text, weight in req.prompts]
+        negative = self.text_embedding(pipe, req.negative, negative=True)
+        kwargs = {
+            "prompt_embeds": common.blend_linear([(p["embeds"], w) for p, w in parts]),
+            "negative_prompt_embeds": negative["embeds"],
+        }
+        if self.xl:
+            kwargs["pooled_prompt_embeds"] = common.blend_linear([(p["pooled"], w) for p, w in parts])
+            kwargs["negative_pooled_prompt_embeds"] = negative["pooled"]
+        return kwargs
+
+    # -- calls ------------------------------------------------------------------------------
+
+    def _size(self, pipe: Any) -> tuple[int, int]:
+        # The pipelines check for multiples of 8 whatever the autoencoder's own factor.
+        return common.model_size(self.film.width, self.film.height, max(8, int(getattr(pipe, "vae_scale_factor", 8))))
+
+    def text2image(self, req: Request) -> np.ndarray:
+        self.load()
+        from kscript.backends.device import generator
+
+        pipe = self.text2image_pipe
+        width, height = self._size(pipe)
+        steps = max(1, int(req.steps))
+        out = pipe(
+            **self.embedding_kwargs(pipe, req),
+            width=width,
+            height=height,
+            num_inference_steps=steps,
+            guidance_scale=req.guidance,
+            generator=generator(req.seed),
+            output_type="np",
+            callback_on_step_end=common.step_callback(req.on_step, steps),
+        )
+        self.calls.text2image += 1
+        return common.from_output(out.images, req.width, req.height)
+
+    def img2img(self, image: np.ndarray, req: Request) -> np.ndarray:
+        self.load()
+        if req.strength <= 0:
+            return image.copy()  # nothing to redraw: no model call
+        from kscript.backends.device import generator
+
+        pipe = self.img2img_pipe
+        width, height = self._size(pipe)
+        strength = min(1.0, float(req.strength))
+        steps = common.effective_steps(req.steps, strength)
+        out = pipe(
+            **self.embedding_kwargs(pipe, req),
+            image=common.to_pil(image, (width, height)),
+            strength=strength,
+            num_inference_steps=steps,
+            guidance_scale=req.guidance,
+            generator=generator(req.seed),
+            output_type="np",
+            callback_on_step_end=common.step_callback(req.on_step, int(steps * strength)),
+        )
+        self.calls.img2img += 1
+        return common.from_output(out.images, req.width, req.height)
+
+    def inpaint(self, image: np.ndarray, mask: np.ndarray, req: Request) -> np.ndarray:
+        """Paint where `mask` is 1, at full strength (the revealed border has no content to
+        keep); the original stays outside the mask and mixes along the feathered edge."""
+        self.load()
+        if self.inpaint_pipe is None:
+            raise RuntimeError("StableDiffusionBackend.inpaint called without an inpainting model (check has_inpaint)")
+        from PIL import Image
+
+        from kscript.backends.device import generator
+
+        pipe = self.inpaint_pipe
+        width, height = self._size(pipe)
+        steps = max(1, int(req.steps))
+        mask8 = (np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        mask_image = Image.fromarray(common.resize_array(mask8, width, height), "L")
+        out = pipe(
+            **self.embedding_kwargs(pipe, req),
+            image=common.to_pil(image, (width, height)),
+            mask_image=mask_image,
+            width=width,
+            height=height,
+            strength=1.0,
+            num_inference_steps=steps,
+            guidance_scale=req.guidance,
+            generator=generator(req.seed),
+            output_type="np",
+            callback_on_step_end=common.step_callback(req.on_step, steps),
+        )
+        self.calls.inpaint += 1
+        painted = common.from_output(out.images, req.width, req.height)
+        return common.composite(painted, image, mask)

@@ -1,0 +1,249 @@
+"""Finding and loading models: every user mistake is a ModelError that says what was looked
+for and how to fix it, raised before any frame is rendered; never another exception."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kscript.backends import create_backend
+from kscript.backends.loading import companion, looks_like_hub_id, resolve_model
+from kscript.errors import ModelError, UsageError
+from kscript.plan import FilmInfo
+
+from tiny_pipelines import tiny_models
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def tiny() -> dict[str, Path]:
+    return tiny_models()
+
+
+def film(model: str, **extra) -> FilmInfo:
+    return FilmInfo(title="t", width=64, height=64, fps=8, seed=1, model=model, frame_count=8, duration=1.0, **extra)
+
+
+def open_backend(info: FilmInfo, **kwargs):
+    """create_backend + load: where a build meets a model, before any frame."""
+    backend = create_backend(info, **kwargs)
+    backend.load()
+    return backend
+
+
+def test_missing_folder_names_the_path_and_the_fix(tmp_path):
+    missing = tmp_path / "models" / "my-decoder"
+    with pytest.raises(ModelError) as err:
+        open_backend(film(str(missing)))
+    assert "was not found" in err.value.message
+    assert str(missing) in err.value.message
+    assert "model_index.json" in err.value.hint and "preview" in err.value.hint
+    assert err.value.render().startswith("error: ")
+
+
+def test_folder_without_model_index_is_not_a_diffusers_model(tmp_path):
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "unet.safetensors").write_bytes(b"\0" * 16)
+    with pytest.raises(ModelError, match="is not a diffusers model: .* has no model_index.json"):
+        open_backend(film(str(tmp_path / "weights")))
+
+
+def test_a_checkpoint_file_is_not_a_folder(tmp_path):
+    ckpt = tmp_path / "model.safetensors"
+    ckpt.write_bytes(b"\0" * 16)
+    with pytest.raises(ModelError, match="is a file") as err:
+        open_backend(film(str(ckpt)))
+    assert "from_single_file" in err.value.hint
+
+
+def test_damaged_model_index_is_a_model_error(tmp_path):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "model_index.json").write_text("{not json")
+    with pytest.raises(ModelError, match="cannot read"):
+        open_backend(film(str(tmp_path / "broken")))
+
+
+def test_unsupported_pipeline_class_is_refused(tmp_path):
+    (tmp_path / "flux").mkdir()
+    (tmp_path / "flux" / "model_index.json").write_text(json.dumps({"_class_name": "FluxPipeline"}))
+    with pytest.raises(ModelError, match="is a FluxPipeline, which kscript cannot render with") as err:
+        open_backend(film(str(tmp_path / "flux")))
+    assert "Kandinsky 2.2" in err.value.hint
+
+
+def test_a_model_with_its_own_code_is_never_run(tmp_path, tiny):
+    folder = tmp_path / "custom"
+    shutil.copytree(tiny["sd"], folder)
+    index = json.loads((folder / "model_index.json").read_text())
+    index["unet"] = ["my_pipeline_code", "MyUNet"]
+    (folder / "model_index.json").write_text(json.dumps(index))
+    with pytest.raises(ModelError, match="never runs"):
+        open_backend(film(str(folder)))
+
+
+def test_offline_hub_id_not_in_cache_says_how_to_download(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    spec = "kandinsky-community/kandinsky-2-2-decoder-not-cached-here"
+    with pytest.raises(ModelError) as err:
+        open_backend(film(spec))
+    assert "not in the local Hugging Face cache" in err.value.message
+    assert "network is off" in err.value.message
+    assert f"huggingface-cli download {spec}" in err.value.hint
+
+
+def test_decoder_without_a_prior_names_the_usual_companion(tmp_path, tiny):
+    decoder = tmp_path / "kandinsky-2-2-decoder"
+    shutil.copytree(tiny["kandinsky_decoder"], decoder)
+    with pytest.raises(ModelError) as err:
+        open_backend(film(str(decoder)))
+    assert "needs a prior" in err.value.message
+    assert str(tmp_path / "kandinsky-2-2-prior") in err.value.message
+    assert "prior:" in err.value.hint
+
+
+def test_decoder_with_an_unusual_name_and_no_prior(tmp_path, tiny):
+    decoder = tmp_path / "my-painter"
+    shutil.copytree(tiny["kandinsky_decoder"], decoder)
+    with pytest.raises(ModelError, match="needs a prior, and none is named"):
+        open_backend(film(str(decoder)))
+
+
+def test_named_prior_that_is_not_a_prior(tiny):
+    with pytest.raises(ModelError, match="is a KandinskyV22Pipeline, not a Kandinsky 2.2 prior"):
+        open_backend(film(str(tiny["kandinsky_decoder"]), prior=str(tiny["kandinsky_decoder"])))
+
+
+def test_prior_as_the_model_says_which_is_which(tiny):
+    with pytest.raises(ModelError, match="is a Kandinsky 2.2 prior") as err:
+        open_backend(film(str(tiny["kandinsky_prior"])))
+    assert "as prior:" in err.value.hint
+
+
+def test_inpainting_decoder_as_the_model(tiny):
+    with pytest.raises(ModelError, match="inpainting decoder") as err:
+        open_backend(film(str(tiny["kandinsky_inpaint"])))
+    assert "as inpaint:" in err.value.hint
+
+
+def test_sd_img2img_checkpoint_used_as_inpaint_is_refused_before_loading(tiny):
+    with pytest.raises(ModelError) as err:
+        open_backend(film(str(tiny["sd"]), inpaint=str(tiny["sd"])))
+    assert "is not an inpainting model" in err.value.message
+    assert "4 input channels" in err.value.message and "9" in err.value.message
+
+
+def test_kandinsky_decoder_used_as_inpaint_is_refused(tiny):
+    with pytest.raises(ModelError, match="not a Kandinsky 2.2 inpainting decoder"):
+        open_backend(film(str(tiny["kandinsky_decoder"]), inpaint=str(tiny["kandinsky_decoder"])))
+
+
+def test_sd_inpainting_checkpoint_as_the_model(tiny):
+    with pytest.raises(ModelError, match="inpainting checkpoint"):
+        open_backend(film(str(tiny["sd_inpaint"])))
+
+
+def test_damaged_weights_are_a_model_error_from_load(tmp_path, tiny):
+    folder = tmp_path / "sd"
+    shutil.copytree(tiny["sd"], folder)
+    weights = next((folder / "unet").glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:100])
+    backend = create_backend(film(str(folder)))  # finding it works: the files are there
+    with pytest.raises(ModelError, match="could not be loaded as") as err:
+        backend.load()
+    assert "download or save it again" in err.value.hint
+
+
+def test_companions_found_beside_the_decoder(tiny):
+    backend = open_backend(film(str(tiny["kandinsky_decoder"])))
+    assert backend.name == "kandinsky2.2"
+    assert backend.has_inpaint
+    assert str(tiny["kandinsky_prior"]) in backend.fingerprint
+    assert str(tiny["kandinsky_inpaint"]) in backend.fingerprint
+
+
+def test_relative_model_folder_is_read_from_the_films_folder(tiny):
+    base = tiny["sd"].parent
+    backend = create_backend(film("sd"), base_dir=base)
+    assert backend.name == "stable-diffusion"
+    assert backend.source.folder == tiny["sd"].resolve()
+
+
+def test_model_option_overrides_the_film(tiny):
+    backend = create_backend(film("preview"), model=str(tiny["sd"]))
+    assert backend.name == "stable-diffusion"
+    assert backend.film.model == str(tiny["sd"])
+
+
+def test_fingerprint_changes_with_the_weights(tmp_path, tiny):
+    a = tmp_path / "a"
+    shutil.copytree(tiny["sd"], a)
+    before = create_backend(film(str(a))).fingerprint
+    assert create_backend(film(str(a))).fingerprint == before
+    config = json.loads((a / "unet" / "config.json").read_text())
+    config["sample_size"] = 16
+    (a / "unet" / "config.json").write_text(json.dumps(config))
+    assert create_backend(film(str(a))).fingerprint != before
+
+
+def test_unknown_device_is_a_usage_error(tiny):
+    backend = create_backend(film(str(tiny["sd"])), device="gpu7")
+    with pytest.raises(UsageError, match="unknown device 'gpu7'"):
+        backend.load()
+
+
+def test_unavailable_cuda_is_a_usage_error(tiny):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    backend = create_backend(film(str(tiny["sd"])), device="cuda")
+    with pytest.raises(UsageError, match="not available"):
+        backend.load()
+
+
+def test_cpu_runs_in_float32(tiny):
+    import torch
+
+    backend = open_backend(film(str(tiny["sd"])), device="cpu")
+    assert backend.device.type == "cpu" and backend.dtype == torch.float32
+    assert backend.text2image_pipe.unet.dtype == torch.float32
+
+
+@pytest.mark.parametrize(
+    ("spec", "part", "expected"),
+    [
+        ("kandinsky-community/kandinsky-2-2-decoder", "prior", "kandinsky-community/kandinsky-2-2-prior"),
+        ("kandinsky-community/kandinsky-2-2-decoder", "inpaint", "kandinsky-community/kandinsky-2-2-decoder-inpaint"),
+        ("models/kandinsky-2-2-decoder/", "prior", "models/kandinsky-2-2-prior"),
+        ("kandinsky-community/kandinsky-2-2-decoder-inpaint", "prior", None),
+        ("my/painter", "prior", None),
+    ],
+)
+def test_usual_companion_names(spec, part, expected):
+    assert companion(spec, part) == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "hub"),
+    [("org/name", True), ("kandinsky-community/kandinsky-2-2-decoder", True), ("./org/name", False), ("a/b/c", False), ("name", False)],
+)
+def test_what_counts_as_a_hub_id(spec, hub):
+    assert looks_like_hub_id(spec) is hub
+
+
+def test_single_word_that_is_no_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelError, match="'mymodel' was not found"):
+        resolve_model("mymodel")
+
+
+def test_importing_backends_is_cheap():
+    code = "import sys, kscript.backends; bad = {'torch', 'diffusers', 'transformers'} & set(sys.modules); print(sorted(bad)); sys.exit(bool(bad))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

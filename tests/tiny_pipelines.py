@@ -1,0 +1,328 @@
+"""Tiny random-weight diffusers pipelines, built from configs and saved to folders.
+
+Why: the diffusers backends must be tested through the same `from_pretrained` path as real
+models, offline, in seconds. These builders make Kandinsky 2.2 (prior, decoder,
+decoder-inpaint) and Stable Diffusion (4-channel img2img and 9-channel inpainting)
+pipelines with a few thousand parameters each, seeded so that two builds give the same
+weights, and `save_pretrained` them into a folder that a `.kscene` can name as its model.
+
+The configurations are the ones measured to work offline here
+(`/work/shared/notes/tiny-pipelines.md`); the tokenizer is made locally (byte-level vocab)
+because a real one comes from the hub.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SIZE = 64  # pixels: images the tiny models are exercised at
+
+
+def _byte_chars() -> list[str]:
+    """The 256 printable stand-ins for bytes that byte-level BPE vocabularies use (GPT-2)."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return [chr(c) for c in cs]
+
+
+def tiny_tokenizer():
+    """A CLIP tokenizer with a byte-level vocab: bos 0, eos 1 (also pad), max length 77."""
+    from transformers import CLIPTokenizer
+
+    chars = _byte_chars()
+    vocab: dict[str, int] = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for ch in chars:
+        vocab.setdefault(ch, len(vocab))
+    for ch in chars:
+        vocab.setdefault(ch + "</w>", len(vocab))
+    merges = [("t", "h"), ("th", "e</w>"), ("a", "n"), ("i", "n"), ("o", "n</w>")]
+    for a, b in merges:
+        vocab.setdefault(a + b, len(vocab))
+    return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
+
+
+def _clip_text_config():
+    from transformers import CLIPTextConfig
+
+    return CLIPTextConfig(
+        bos_token_id=0,
+        eos_token_id=1,
+        pad_token_id=1,
+        hidden_size=32,
+        projection_dim=32,
+        intermediate_size=37,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        vocab_size=1000,
+        max_position_embeddings=77,
+        layer_norm_eps=1e-5,
+    )
+
+
+def build_kandinsky_prior(folder: Path, seed: int = 0) -> Path:
+    """A `KandinskyV22PriorPipeline` with random weights, saved into `folder`."""
+    import torch
+    from diffusers import KandinskyV22PriorPipeline, PriorTransformer, UnCLIPScheduler
+    from transformers import (
+        CLIPImageProcessor,
+        CLIPTextModelWithProjection,
+        CLIPVisionConfig,
+        CLIPVisionModelWithProjection,
+    )
+
+    torch.manual_seed(seed)
+    prior = PriorTransformer(num_attention_heads=2, attention_head_dim=12, embedding_dim=32, num_layers=1)
+    # Without a real std every output collapses to zero (post_process_latents multiplies by it).
+    prior.clip_std = torch.nn.Parameter(torch.ones(prior.clip_std.shape))
+    torch.manual_seed(seed + 1)
+    text_encoder = CLIPTextModelWithProjection(_clip_text_config())
+    torch.manual_seed(seed + 2)
+    image_encoder = CLIPVisionModelWithProjection(
+        CLIPVisionConfig(
+            hidden_size=32,
+            image_size=224,
+            projection_dim=32,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_channels=3,
+            num_hidden_layers=2,
+            patch_size=14,
+        )
+    )
+    image_processor = CLIPImageProcessor(
+        crop_size=224,
+        do_center_crop=True,
+        do_normalize=True,
+        do_resize=True,
+        image_mean=[0.48145466, 0.4578275, 0.40821073],
+        image_std=[0.26862954, 0.26130258, 0.27577711],
+        resample=3,
+        size=224,
+    )
+    scheduler = UnCLIPScheduler(
+        variance_type="fixed_small_log",
+        prediction_type="sample",
+        num_train_timesteps=1000,
+        clip_sample=True,
+        clip_sample_range=10.0,
+    )
+    pipe = KandinskyV22PriorPipeline(
+        prior=prior,
+        image_encoder=image_encoder,
+        text_encoder=text_encoder,
+        tokenizer=tiny_tokenizer(),
+        scheduler=scheduler,
+        image_processor=image_processor,
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return Path(folder)
+
+
+def _kandinsky_unet(in_channels: int):
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(
+        in_channels=in_channels,
+        out_channels=8,
+        addition_embed_type="image",
+        down_block_types=("ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D"),
+        up_block_types=("SimpleCrossAttnUpBlock2D", "ResnetUpsampleBlock2D"),
+        mid_block_type="UNetMidBlock2DSimpleCrossAttn",
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        encoder_hid_dim=32,
+        encoder_hid_dim_type="image_proj",
+        cross_attention_dim=32,
+        attention_head_dim=4,
+        resnet_time_scale_shift="scale_shift",
+        class_embed_type=None,
+    )
+
+
+def _movq():
+    from diffusers import VQModel
+
+    return VQModel(
+        block_out_channels=[32, 64],
+        down_block_types=["DownEncoderBlock2D", "AttnDownEncoderBlock2D"],
+        in_channels=3,
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=8,
+        norm_type="spatial",
+        num_vq_embeddings=12,
+        out_channels=3,
+        up_block_types=["AttnUpDecoderBlock2D", "UpDecoderBlock2D"],
+        vq_embed_dim=4,
+    )
+
+
+def _ddim():
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler(
+        num_train_timesteps=1000,
+        beta_schedule="linear",
+        beta_start=0.00085,
+        beta_end=0.012,
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+        prediction_type="epsilon",
+        thresholding=False,
+    )
+
+
+def build_kandinsky_decoder(folder: Path, seed: int = 0, inpaint: bool = False) -> Path:
+    """A `KandinskyV22Pipeline` (or, with `inpaint`, a `KandinskyV22InpaintPipeline` with a
+    9-channel UNet) with random weights, saved into `folder`."""
+    import torch
+    from diffusers import KandinskyV22InpaintPipeline, KandinskyV22Pipeline
+
+    torch.manual_seed(seed)
+    unet = _kandinsky_unet(9 if inpaint else 4)
+    torch.manual_seed(seed + 1)
+    movq = _movq()
+    cls = KandinskyV22InpaintPipeline if inpaint else KandinskyV22Pipeline
+    cls(unet=unet, scheduler=_ddim(), movq=movq).save_pretrained(folder, safe_serialization=True)
+    return Path(folder)
+
+
+def build_stable_diffusion(folder: Path, seed: int = 0, inpaint: bool = False) -> Path:
+    """A Stable Diffusion pipeline with random weights (a 4-channel UNet, or a 9-channel one
+    for an inpainting checkpoint), saved into `folder`."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        StableDiffusionInpaintPipeline,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextModel
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=2,
+        sample_size=32,
+        in_channels=9 if inpaint else 4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+    )
+    torch.manual_seed(seed + 1)
+    vae = AutoencoderKL(
+        block_out_channels=[32, 64],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+        latent_channels=4,
+    )
+    torch.manual_seed(seed + 2)
+    text_encoder = CLIPTextModel(_clip_text_config())
+    cls = StableDiffusionInpaintPipeline if inpaint else StableDiffusionPipeline
+    pipe = cls(
+        unet=unet,
+        scheduler=_ddim(),
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tiny_tokenizer(),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return Path(folder)
+
+
+def build_all(root: Path) -> dict[str, Path]:
+    """Every tiny pipeline the tests use, each in its own folder under `root`.
+
+    Kandinsky folders follow the hub's naming, so the decoder's companions can be found by
+    their usual names beside it: `kandinsky-2-2-decoder`, `kandinsky-2-2-prior`,
+    `kandinsky-2-2-decoder-inpaint`.
+    """
+    root = Path(root)
+    return {
+        "kandinsky_prior": build_kandinsky_prior(root / "kandinsky-2-2-prior"),
+        "kandinsky_decoder": build_kandinsky_decoder(root / "kandinsky-2-2-decoder"),
+        "kandinsky_inpaint": build_kandinsky_decoder(root / "kandinsky-2-2-decoder-inpaint", inpaint=True),
+        "sd": build_stable_diffusion(root / "sd"),
+        "sd_inpaint": build_stable_diffusion(root / "sd-inpaint", inpaint=True),
+    }
+
+
+if __name__ == "__main__":  # pragma: no cover - a manual helper: python tests/tiny_pipelines.py DIR
+    import sys
+
+    for name, path in build_all(Path(sys.argv[1])).items():
+        print(name, path)
+
+
+_BUILT: dict[str, Path] | None = None
+
+
+def tiny_models() -> dict[str, Path]:
+    """`build_all` once per test process, into a temporary folder removed at exit.
+
+    Test modules wrap this in session-scoped fixtures; the module-level memo makes those
+    share one build even when several modules define their own fixture.
+    """
+    global _BUILT
+    if _BUILT is None:
+        import atexit
+        import shutil
+        import tempfile
+
+        root = Path(tempfile.mkdtemp(prefix="kscript-tiny-models-"))
+        atexit.register(shutil.rmtree, root, ignore_errors=True)
+        _BUILT = build_all(root)
+    return _BUILT
+
+
+#: pipeline classes by the kind of model call they make, per family
+KANDINSKY_CALL_CLASSES = {
+    "text2image": "KandinskyV22Pipeline",
+    "img2img": "KandinskyV22Img2ImgPipeline",
+    "inpaint": "KandinskyV22InpaintPipeline",
+    "prior": "KandinskyV22PriorPipeline",
+}
+SD_CALL_CLASSES = {
+    "text2image": "StableDiffusionPipeline",
+    "img2img": "StableDiffusionImg2ImgPipeline",
+    "inpaint": "StableDiffusionInpaintPipeline",
+}
+
+
+class PipelineCalls:
+    """Counts calls of diffusers pipeline classes, by kind, with hooks on `__call__`.
+
+    Independent of the backend's own counters: it sees what really reached diffusers.
+    Use as `calls = PipelineCalls(monkeypatch, KANDINSKY_CALL_CLASSES)`; `calls.counts`
+    is a dict kind -> calls so far.
+    """
+
+    def __init__(self, monkeypatch, classes: dict[str, str]) -> None:
+        import functools
+
+        import diffusers
+
+        self.counts = {kind: 0 for kind in ("text2image", "img2img", "inpaint", "prior")}
+        for kind, class_name in classes.items():
+            cls = getattr(diffusers, class_name)
+            original = cls.__call__
+
+            def wrapper(pipe, *args, _kind=kind, _original=original, **kwargs):
+                result = _original(pipe, *args, **kwargs)
+                self.counts[_kind] += 1
+                return result
+
+            monkeypatch.setattr(cls, "__call__", functools.wraps(original)(wrapper))
