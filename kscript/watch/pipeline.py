@@ -52,6 +52,7 @@ class Rendered:
     """A finished render: the video (or None for an output that is not one file)."""
 
     video: Path | None
+    output: Path | None = None  # what was written: the video, or a folder of PNG frames
     frames_rendered: int | None = None
     frames_cached: int | None = None
     seconds: float = 0.0
@@ -152,6 +153,7 @@ class KscriptPipeline:
         video = Path(report.output)
         return Rendered(
             video=video if video.is_file() else None,
+            output=video,
             frames_rendered=report.frames_rendered,
             frames_cached=report.frames_cached,
             seconds=report.seconds,

@@ -72,8 +72,8 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
-    server_version = "kscript-watch"
-    sys_version = ""
+    def version_string(self) -> str:
+        return "kscript-watch"
 
     # -- dispatch ------------------------------------------------------------------------
     def do_GET(self) -> None:

@@ -50,7 +50,7 @@
     showStatus(s);
     showProgress(s.progress, s.status, s.frame);
     showDiagnostics(s.diagnostics);
-    showVideo(s.video);
+    showVideo(s.video, s.result);
     showResult(s);
     if (summaryChanged) {
       showTimeline(s.summary);
@@ -129,8 +129,11 @@
 
   // ---- video ---------------------------------------------------------------------------
   const video = $('video');
-  function showVideo(v) {
+  function showVideo(v, result) {
     $('novideo').hidden = !!v;
+    $('novideo').textContent = !v && result && result.output
+      ? `written to ${result.output} (not a video the page can play)`
+      : 'no video yet';
     if (!v || v.id === app.videoId) return;
     const t = video.currentTime;
     // The first video starts by itself (muted, so browsers allow it); later ones carry on
