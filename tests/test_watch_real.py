@@ -113,3 +113,36 @@ def test_errors_show_the_exact_text_of_kscript_check_and_a_fix_clears_them(real)
     film.write_text(FILM)
     assert wait_for(lambda: state.status == "idle" and state.diagnostics is None)
     assert state.video().id > good.id
+
+
+class SlowPipeline(KscriptPipeline):
+    """The real pipeline, each finished frame held up a little so a save lands mid-render."""
+
+    def render(self, compiled, *, progress, should_cancel):
+        def slow(event):
+            time.sleep(0.03)
+            progress(event)
+
+        return super().render(compiled, progress=slow, should_cancel=should_cancel)
+
+
+def test_a_save_mid_render_cancels_it_and_the_finished_frames_are_reused(tmp_path):
+    (tmp_path / "moves.kscene").write_text(MOVES)
+    film = tmp_path / "film.kscene"
+    film.write_text(FILM)
+    state = LiveState()
+    events = state.subscribe()
+    watcher = FilmWatcher(film, SlowPipeline(preview=True), state, log=lambda _: None).start()
+    try:
+        assert wait_for(lambda: state.status == "rendering" and state.progress["done"] >= 4)
+        film.write_text(FILM.replace("neon city street at night", "neon city street in fog"))
+        assert wait_for(lambda: state.status == "idle" and state.video() is not None)
+        kinds = []
+        while (item := events.get(0)) not in (False, None):
+            kinds.append(item[0])
+        assert kinds.count("cancelled") == 1 and kinds.count("finished") == 1
+        assert state.video().id == 2  # build 1 never finished: build 2 made the first video
+        assert state.last_result["frames_cached"] >= 4  # what build 1 finished was kept
+        assert state.last_result["frames_rendered"] + state.last_result["frames_cached"] == 24
+    finally:
+        watcher.stop()
