@@ -69,13 +69,6 @@ class Pipeline(Protocol):
     def render(self, compiled: Compiled, *, progress: ProgressFn, should_cancel: CancelFn) -> Rendered: ...
 
 
-# x264's fastest preset: the watch loop re-encodes the whole film on every save. Measured
-# here on the 288-frame mini film, all frames from the cache: 4.5 s at build's "medium",
-# 1.4 s at "ultrafast" (on a busy 2-core machine). Same CRF, so about the same quality in a
-# bigger file; `kscript build` makes the final encode.
-WATCH_PRESET = "ultrafast"
-
-
 class KscriptPipeline:
     """The real pipeline: `kscript.check` + `kscript.compile`, then `kscript.render.build`.
 
@@ -93,7 +86,7 @@ class KscriptPipeline:
         model: str | None = None,
         device: str | None = None,
         cache: Path | None = None,
-        preset: str | None = WATCH_PRESET,
+        preset: str | None = None,
     ) -> None:
         self.output = output
         self.preset = preset
