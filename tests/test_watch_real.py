@@ -146,3 +146,46 @@ def test_a_save_mid_render_cancels_it_and_the_finished_frames_are_reused(tmp_pat
         assert state.last_result["frames_rendered"] + state.last_result["frames_cached"] == 24
     finally:
         watcher.stop()
+
+
+def test_a_model_that_is_not_there_is_shown_and_the_watcher_goes_on(tmp_path):
+    (tmp_path / "moves.kscene").write_text(MOVES)
+    film = tmp_path / "film.kscene"
+    missing = tmp_path / "no-such-model"
+    film.write_text(FILM.replace("  fps: 12\n", f'  fps: 12\n  model: "{missing}"\n'))
+    state = LiveState()
+    lines: list[str] = []
+    watcher = FilmWatcher(film, KscriptPipeline(), state, log=lines.append).start()
+    try:
+        assert wait_for(lambda: state.status == "error")
+        text = state.diagnostics["text"]
+        assert text.startswith("error: ") and "no-such-model" in text
+        assert "Traceback" not in text and text in lines
+        film.write_text(FILM)  # back to the preview painter
+        assert wait_for(lambda: state.status == "idle" and state.video() is not None)
+        assert state.diagnostics is None
+    finally:
+        watcher.stop()
+
+
+@pytest.mark.slow
+def test_a_diffusers_model_is_loaded_once_for_many_rebuilds(tmp_path):
+    from tiny_pipelines import tiny_models
+
+    sd = tiny_models()["sd"]
+    film = tmp_path / "film.kscene"
+    text = f'film "Tiny" {{\n  size: 64x64\n  fps: 4\n  steps: 2\n  model: "{sd}"\n}}\n\nscene a 1s {{\n  prompt "a red house"\n}}\n'
+    film.write_text(text)
+    pipeline = KscriptPipeline()
+    state = LiveState()
+    lines: list[str] = []
+    watcher = FilmWatcher(film, pipeline, state, log=lines.append).start()
+    try:
+        assert wait_for(lambda: state.status == "idle" and state.video() is not None, 120), lines
+        backend = pipeline._backend
+        film.write_text(text.replace("a red house", "a blue house"))
+        assert wait_for(lambda: state.status == "idle" and state.video() is not None and state.video().id == 2, 120), lines
+        assert pipeline._backend is backend  # same model: kept loaded
+        assert state.last_result["frames_rendered"] == 4
+    finally:
+        watcher.stop()
