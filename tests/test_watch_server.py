@@ -281,3 +281,24 @@ def test_a_client_that_drops_the_connection_leaves_no_traceback(server, capfd):
     time.sleep(0.2)
     assert get(server, "/api/state")[0].status == 200  # still serving
     assert "Traceback" not in capfd.readouterr().err
+
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+
+@given(
+    size=st.integers(min_value=0, max_value=10_000),
+    first=st.one_of(st.none(), st.integers(min_value=0, max_value=12_000)),
+    last=st.one_of(st.none(), st.integers(min_value=0, max_value=12_000)),
+)
+def test_any_range_header_gives_bytes_inside_the_file_or_none(size, first, last):
+    header = f"bytes={'' if first is None else first}-{'' if last is None else last}"
+    got = _parse_range(header, size)
+    if got is None:
+        return
+    a, b = got
+    assert 0 <= a <= b < size
+    if first is not None:
+        assert a == first and b == (size - 1 if last is None else min(last, size - 1))
+    else:  # a suffix: the last `last` bytes
+        assert b == size - 1 and b - a + 1 == min(last, size)
