@@ -72,6 +72,8 @@ def real(tmp_path):
 def test_the_first_build_makes_the_video_and_the_plan_summary(real):
     film, state, watcher, _ = real
     assert state.video() is not None and (film.parent / "film.mp4").is_file()
+    # a preview draft, encoded with x264's ultrafast preset (its settings are in the stream)
+    assert b"subme=0" in (film.parent / "film.mp4").read_bytes()
     summary = state.summary
     assert [s["name"] for s in summary["scenes"]] == ["park", "street"]
     assert summary["scenes"][1]["start"] == pytest.approx(1.0) and summary["scenes"][1]["end"] == pytest.approx(2.0)
@@ -189,3 +191,15 @@ def test_a_diffusers_model_is_loaded_once_for_many_rebuilds(tmp_path):
         assert state.last_result["frames_rendered"] == 4
     finally:
         watcher.stop()
+
+
+def test_preview_drafts_encode_fast_and_real_models_as_build_does():
+    from kscript.watch.pipeline import WATCH_DRAFT_PRESET
+    from test_watch_fakes import toy_plan
+
+    plan = toy_plan("P", 2)  # model "preview"
+    assert WATCH_DRAFT_PRESET == "ultrafast"
+    assert KscriptPipeline()._is_draft(plan)
+    assert KscriptPipeline(preview=True)._is_draft(plan.model_copy(update={"film": plan.film.model_copy(update={"model": "x/y"})}))
+    assert not KscriptPipeline()._is_draft(plan.model_copy(update={"film": plan.film.model_copy(update={"model": "x/y"})}))
+    assert not KscriptPipeline(model="some/model")._is_draft(plan)
