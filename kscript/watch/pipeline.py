@@ -118,8 +118,7 @@ class KscriptPipeline:
         return Compiled(film=Path(film), plan=plan, files=frozenset(files))
 
     def render(self, compiled: Compiled, *, progress: ProgressFn, should_cancel: CancelFn) -> Rendered:
-        from kscript.render.build import BuildOptions, build, default_output as build_output
-        from kscript.render.executor import BuildCancelled
+        from kscript.render.build import BuildCancelled, BuildOptions, build, default_output as build_output
 
         plan = compiled.plan
         output = Path(self.output) if self.output else build_output(compiled.film)
