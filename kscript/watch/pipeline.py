@@ -106,11 +106,11 @@ class KscriptPipeline:
         self._backend_key: tuple | None = None
 
     def compile(self, film: Path) -> Compiled:
-        from kscript.check import load_program
-        from kscript.compile import compile_program
+        from kscript.compile import load_and_compile
 
-        program = load_program(film)  # reads the film and its imports once
-        plan = compile_program(program)
+        # The same front door as `kscript check`: every error of every file in one run
+        # (name errors and range errors together), read once.
+        program, plan = load_and_compile(film)
         files = {Path(film)}
         for name in getattr(program, "files", {}) or {}:
             if Path(name).is_file():  # the standard effects ship inside the package: not ours to watch
