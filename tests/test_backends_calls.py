@@ -324,3 +324,38 @@ def test_blend_slerp_weights_one_and_zero():
     assert torch.equal(blend_slerp([(a, 0.0), (b, 1.0)]), b)
     assert torch.equal(blend_slerp([(a, 0.0), (b, 0.0), (c, 1.0)]), c)
     assert torch.allclose(blend_slerp([(a, 0.5), (b, 0.5)]), slerp(a, b, 0.5))
+
+
+# -- Kandinsky's inpaint mask, vectorised -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fast_kandinsky_mask_equals_diffusers_own(seed):
+    import copy
+
+    import torch
+    from diffusers.pipelines.kandinsky2_2 import pipeline_kandinsky2_2_inpainting as module
+
+    from kscript.backends.common import prepare_mask_fast
+
+    rng = np.random.default_rng(seed)
+    height, width = rng.integers(1, 14, size=2)
+    density = [0.05, 0.5, 0.95][seed % 3]
+    masks = torch.from_numpy((rng.random((2, 1, height, width)) > density).astype(np.float32))
+    if seed == 0:
+        masks[0] = 1.0  # nothing to paint
+    assert torch.equal(prepare_mask_fast(copy.deepcopy(masks)), module.prepare_mask(copy.deepcopy(masks)))
+
+
+def test_fast_mask_is_used_only_inside_the_inpaint_call(kandinsky, monkeypatch):
+    from diffusers.pipelines.kandinsky2_2 import pipeline_kandinsky2_2_inpainting as module
+
+    from kscript.backends import common
+
+    original = module.prepare_mask
+    used = []
+    real_fast = common.prepare_mask_fast
+    monkeypatch.setattr(common, "prepare_mask_fast", lambda masks: used.append(1) or real_fast(masks))
+    kandinsky.inpaint(start_image(), border_mask(), req(steps=2))
+    assert used == [1]
+    assert module.prepare_mask is original

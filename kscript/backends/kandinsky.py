@@ -329,14 +329,24 @@ class KandinskyBackend(Backend):
         self.load()
         if self.inpaint_pipe is None:
             raise RuntimeError("KandinskyBackend.inpaint called without an inpainting decoder (check has_inpaint)")
-        from kscript.backends.device import generator
-
         image_embeds, negative_embeds = self.embeddings_for(req)
         width, height = self._size(self.inpaint_pipe)
         steps = max(1, int(req.steps))
         model_image = common.resize_array(np.asarray(image, dtype=np.uint8), width, height)
         model_mask = common.resize_array(np.asarray(mask, dtype=np.float32), width, height)
-        out = self.inpaint_pipe(
+        with common.fast_kandinsky_mask():
+            out = self._inpaint_call(image_embeds, negative_embeds, model_image, model_mask, width, height, steps, req)
+        self.calls.inpaint += 1
+        painted = common.from_output(out.images, req.width, req.height)
+        return common.composite(painted, image, mask)
+
+    def _inpaint_call(
+        self, image_embeds: Any, negative_embeds: Any, model_image: np.ndarray, model_mask: np.ndarray,
+        width: int, height: int, steps: int, req: Request,
+    ) -> Any:
+        from kscript.backends.device import generator
+
+        return self.inpaint_pipe(
             image_embeds=image_embeds,
             negative_image_embeds=negative_embeds,
             image=np.ascontiguousarray(model_image),
@@ -349,9 +359,6 @@ class KandinskyBackend(Backend):
             output_type="np",
             callback_on_step_end=common.step_callback(req.on_step, steps),
         )
-        self.calls.inpaint += 1
-        painted = common.from_output(out.images, req.width, req.height)
-        return common.composite(painted, image, mask)
 
 
 def _diffusers_version() -> str:
