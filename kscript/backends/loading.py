@@ -260,6 +260,15 @@ def _resolve_hub(spec: str, role: str) -> ModelSource:
             ) from None
     index_path = Path(cached)
     index = _load_json(index_path, spec=spec, role=role)
+    if "unet" in index and _hub_cached_file(spec, "unet/config.json") is None and not is_offline():
+        # The UNet's input channels tell an inpainting checkpoint from a text-to-image one;
+        # fetch that small file now so a wrong kind is refused before gigabytes of weights.
+        try:
+            from huggingface_hub import hf_hub_download
+
+            hf_hub_download(spec, "unet/config.json")
+        except Exception:
+            pass  # judged again when the weights load
     return _checked(ModelSource(spec, role, spec, index_path.parent, False, _class_name(index, spec, role, index_path), index))
 
 
