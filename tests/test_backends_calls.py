@@ -359,3 +359,19 @@ def test_fast_mask_is_used_only_inside_the_inpaint_call(kandinsky, monkeypatch):
     kandinsky.inpaint(start_image(), border_mask(), req(steps=2))
     assert used == [1]
     assert module.prepare_mask is original
+
+
+def test_combined_pipeline_folder_brings_its_own_prior(tiny):
+    backend = create_backend(film(str(tiny["kandinsky_combined"])), device="cpu")
+    backend.load()
+    assert backend.name == "kandinsky2.2" and not backend.has_inpaint  # "combined" has no usual companions
+    image = backend.text2image(req(("a fox", 1.0)))
+    assert image.shape == (64, 64, 3)
+    assert backend.calls.prior == 1
+    assert backend.img2img_pipe.unet is backend.decoder.unet
+
+
+def test_combined_folder_paints_like_its_parts(tiny, kandinsky):
+    """The same weights loaded as one Combined folder or as decoder + prior give the same image."""
+    combined = create_backend(film(str(tiny["kandinsky_combined"])), device="cpu")
+    assert np.array_equal(combined.text2image(req(("a fox", 1.0))), kandinsky.text2image(req(("a fox", 1.0))))

@@ -243,6 +243,27 @@ def build_stable_diffusion(folder: Path, seed: int = 0, inpaint: bool = False) -
     return Path(folder)
 
 
+def build_kandinsky_combined(folder: Path, decoder: Path, prior: Path) -> Path:
+    """A `KandinskyV22CombinedPipeline` (decoder and prior in one folder) made of the saved
+    tiny decoder and prior, saved into `folder`."""
+    from diffusers import KandinskyV22CombinedPipeline, KandinskyV22Pipeline, KandinskyV22PriorPipeline
+
+    dec = KandinskyV22Pipeline.from_pretrained(decoder, local_files_only=True)
+    pri = KandinskyV22PriorPipeline.from_pretrained(prior, local_files_only=True)
+    KandinskyV22CombinedPipeline(
+        unet=dec.unet,
+        scheduler=dec.scheduler,
+        movq=dec.movq,
+        prior_prior=pri.prior,
+        prior_image_encoder=pri.image_encoder,
+        prior_text_encoder=pri.text_encoder,
+        prior_tokenizer=pri.tokenizer,
+        prior_scheduler=pri.scheduler,
+        prior_image_processor=pri.image_processor,
+    ).save_pretrained(folder, safe_serialization=True)
+    return Path(folder)
+
+
 def build_all(root: Path) -> dict[str, Path]:
     """Every tiny pipeline the tests use, each in its own folder under `root`.
 
@@ -251,13 +272,17 @@ def build_all(root: Path) -> dict[str, Path]:
     `kandinsky-2-2-decoder-inpaint`.
     """
     root = Path(root)
-    return {
+    built = {
         "kandinsky_prior": build_kandinsky_prior(root / "kandinsky-2-2-prior"),
         "kandinsky_decoder": build_kandinsky_decoder(root / "kandinsky-2-2-decoder"),
         "kandinsky_inpaint": build_kandinsky_decoder(root / "kandinsky-2-2-decoder-inpaint", inpaint=True),
         "sd": build_stable_diffusion(root / "sd"),
         "sd_inpaint": build_stable_diffusion(root / "sd-inpaint", inpaint=True),
     }
+    built["kandinsky_combined"] = build_kandinsky_combined(
+        root / "combined", built["kandinsky_decoder"], built["kandinsky_prior"]
+    )
+    return built
 
 
 if __name__ == "__main__":  # pragma: no cover - a manual helper: python tests/tiny_pipelines.py DIR
