@@ -24,10 +24,24 @@ the first N frames of a scene with `transition crossfade N` have `crossfade` set
 frame shown in the video is ``(1 - w) * previous + w * own`` with
 ``w = crossfade.weight``. The chain (what the next frame warps) stays the scene's own image.
 
+Values the compiler guarantees (kscript/compile/compiler.py says why):
+
+- ``steps``: an img2img call runs ``int(steps * strength)`` denoising steps; for an
+  ``animate``/``continue`` frame where that would be 0, ``steps`` is raised to the smallest
+  value giving 1, so every model call does some work.
+- ``crossfade.weight`` of a scene's frame f (f < N, `transition crossfade N`) is
+  ``(f + 1) / (N + 1)``: never 0 (the first frame already shows some of the new scene)
+  and never 1 inside the fade.
+- ``seed``: the `seed` channel where set, else film seed + `scene_frame` (not the film
+  index, so lengthening one scene does not change every later frame's seed and key).
+- ``prompts``: weights sum to 1 (to 6 decimals); zero weights are left out.
+- Floats are rounded to 6 decimals.
+
 `Frame.key` is SHA-256 over canonical JSON of the frame's own inputs (op, motion,
 generation values, prompts, negative, seed, size, model, coherence) and the keys of the
-frames in `inputs`; not its index or time, so an edit changes exactly the keys of the
-frames it affects.
+frames in `inputs` (and of its `coherence_ref` and `crossfade.from_frame`); not its index,
+time or scene name, so an edit changes exactly the keys of the frames it affects.
+`kscript.compile.compiler.frame_key_data` shows exactly what is hashed.
 """
 
 from __future__ import annotations

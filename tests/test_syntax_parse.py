@@ -209,3 +209,11 @@ def test_syntax_errors_carry_their_source():
     assert [d.code for d in err.diagnostics] == ["E004"]
     assert err.diagnostics[0].span == Span("park.kscene", 1, 12, 1, 13)
     assert "park.kscene" in err.sources
+
+
+def test_byte_order_mark_and_crlf(tmp_path):
+    path = tmp_path / "bom.kscene"
+    path.write_bytes(b'\xef\xbb\xbfscene a 1s {\r\n  prompt "x"\r\n}\r\n')
+    scene = parse_file(path).scenes[0]
+    assert scene.span == Span(str(path), 1, 1, 3, 2)
+    assert scene.items[0].text == "x"

@@ -1,17 +1,169 @@
-"""`kscript build` (not implemented yet)."""
+"""`kscript build FILM`: compile a film and render it to a video.
+
+A thin layer over `kscript.compile.compile_file` and `kscript.render.build.build`: options
+in, a progress bar on stderr while it runs (when stderr is a terminal), a closing summary,
+and optionally the same as JSON (`--report FILE`). FILM may also be a plan saved by
+`kscript plan --json` (a `.json` file).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
 
-HELP = "build (not implemented yet)"
+HELP = "render a film to a video (H.264 .mp4, VP9 .webm or PNG frames)"
+DESCRIPTION = (
+    "Compile FILM and render it: the preview painter for model \"preview\" (or --preview), "
+    "else the film's diffusers model. Finished frames are cached in .kscript/ beside the film, "
+    "so a rebuild renders only what changed and an interrupted build resumes. The video goes "
+    "beside the film (film.kscene -> film.mp4) unless -o says otherwise: .mp4 (H.264), "
+    ".webm (VP9), or a folder ending in / for PNG frames."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("film", metavar="FILM", help="the .kscene film (or a plan .json from 'kscript plan --json')")
+    parser.add_argument("-o", "--output", metavar="OUT", help="output video or PNG folder (default: FILM with .mp4)")
+    parser.add_argument("--preview", action="store_true", help="draft with the weightless preview painter whatever model the film names")
+    parser.add_argument("--model", metavar="M", help="render with this model instead of the film's (folder, hub id or 'preview')")
+    parser.add_argument("--device", metavar="D", help="cuda, mps or cpu (default: the best available)")
+    parser.add_argument("--scene", metavar="NAME", help="render only this scene")
+    parser.add_argument("--cache", metavar="DIR", help="frame cache folder (default: .kscript/ beside the film)")
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the frame cache")
+    parser.add_argument("--cache-limit", metavar="SIZE", default="2GB", help="cache size limit, least recently used frames go first (default: 2GB)")
+    parser.add_argument("--crf", type=int, metavar="N", help="encoder quality, lower is better (default: H.264 18, or 23 for preview drafts; VP9 32)")
+    parser.add_argument("--preset", metavar="P", help="encoder speed preset: ultrafast ... veryslow (default: superfast for preview drafts, medium for models)")
+    parser.add_argument("--report", metavar="FILE", help="write what the build did as JSON")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
+
+
+def _load_plan(path: Path):
+    if path.suffix.lower() == ".json":
+        from pydantic import ValidationError
+
+        from kscript.errors import UsageError
+        from kscript.plan import RenderPlan
+
+        try:
+            return RenderPlan.model_validate_json(path.read_text(encoding="utf-8"))
+        except (ValidationError, ValueError) as err:
+            raise UsageError(f"'{path}' is not a render plan: {str(err).splitlines()[0]}") from err
+    from kscript.compile import compile_file
+
+    return compile_file(path)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+class _Bar:
+    """A rich progress bar on stderr: frames of the film, steps of the current frame, ETA."""
+
+    def __init__(self, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self.frames = self.progress.add_task("frames", total=total)
+        self.steps = self.progress.add_task("steps ", total=1, visible=False)
+
+    def __enter__(self) -> "_Bar":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def __call__(self, p) -> None:
+        if p.phase == "step":
+            self.progress.update(self.steps, completed=p.step, total=max(p.steps, 1), visible=True)
+        elif p.phase == "frame":
+            self.progress.update(self.steps, completed=0)
+            self.progress.update(self.frames, description=f"frame {p.frame}" if p.frame is not None else "frames")
+        else:
+            self.progress.update(self.frames, completed=p.frames_done)
+
+
+def summary(report) -> str:
+    calls = ", ".join(f"{k} {v}" for k, v in report.model_calls.items())
+    speed = f" ({report.video_seconds / report.seconds:.1f}x real time)" if report.seconds > 0 and report.video_seconds else ""
+    return (
+        f"built {report.output}: {report.frames_total} frames, {report.frames_rendered} rendered, "
+        f"{report.frames_cached} from cache\n"
+        f"  backend {report.backend}; model calls: {calls}\n"
+        f"  {report.seconds:.2f} s{speed}"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from kscript.errors import UsageError
+    from kscript.render.build import BuildOptions, build, default_output
+    from kscript.render.cache import parse_size
 
-    raise UsageError("'kscript build' is not implemented yet")
+    film = Path(args.film)
+    if not film.is_file():
+        raise UsageError(
+            f"no film at '{film}'" if not film.exists() else f"'{film}' is not a file",
+            hint="give the path of a .kscene file",
+        )
+    if args.crf is not None and not 0 <= args.crf <= 63:
+        raise UsageError(f"--crf {args.crf} is out of range", hint="use 0 (lossless) to 51 for H.264, up to 63 for VP9")
+    limit = parse_size(args.cache_limit) if args.cache_limit else None
+    plan = _load_plan(film)
+    output = Path(args.output) if args.output else default_output(film)
+    if args.output and args.output.endswith(("/", os.sep)):
+        output = args.output  # a folder of PNG frames
+    options = BuildOptions(
+        preview=args.preview,
+        model=args.model,
+        device=args.device,
+        cache_dir=Path(args.cache) if args.cache else film.parent / ".kscript",
+        no_cache=args.no_cache,
+        cache_limit=limit,
+        scene=args.scene,
+        crf=args.crf,
+        preset=args.preset,
+    )
+    show_bar = not args.quiet and sys.stderr.isatty()
+    try:
+        if show_bar:
+            total = len(plan.frames) if args.scene is None else sum(1 for f in plan.frames if f.scene == args.scene)
+            with _Bar(total) as bar:
+                options.progress = bar
+                report = build(plan, output, options)
+        else:
+            report = build(plan, output, options)
+    except KeyboardInterrupt:
+        print("interrupted: finished frames are kept in the cache; the previous output is untouched", file=sys.stderr)
+        return 130
+    if args.report:
+        _write_atomic(Path(args.report), report.to_json())
+    if not args.quiet:
+        print(summary(report), file=sys.stderr)
+    return 0

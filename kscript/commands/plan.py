@@ -1,17 +1,85 @@
-"""`kscript plan` (not implemented yet)."""
+"""`kscript plan FILE [--json]`: the render plan, as JSON or as a readable summary."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
-HELP = "plan (not implemented yet)"
+HELP = "show a film's render plan (frames, ops, model calls)"
+DESCRIPTION = (
+    "Compile a film into its render plan without rendering. With --json, print the whole plan "
+    "(every frame with its op, motion, generation values, prompts and content key); without, a "
+    "summary: film settings, scenes, frames by operation, model calls and denoising steps."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("file", metavar="FILE", help="film file (.kscene)")
+    parser.add_argument("--json", action="store_true", help="print the full plan as JSON")
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if x == int(x) else f"{x:g}"
+
+
+def summary(plan) -> str:  # noqa: ANN001 - RenderPlan; kept untyped to import nothing at module level
+    film = plan.film
+    lines = [
+        f'film "{film.title}"',
+        f"  size {film.width}x{film.height}, {_num(film.fps)} fps, seed {film.seed}, model {film.model!r}"
+        + (f", prior {film.prior!r}" if film.prior else "")
+        + (f", inpaint {film.inpaint!r}" if film.inpaint else ""),
+        f"  {film.frame_count} frames, {_num(round(film.duration, 3))}s"
+        + (f", coherence {film.coherence}" if film.coherence != "none" else ""),
+        "",
+        "scenes",
+    ]
+    name_w = max([len(s.name) for s in plan.scenes] + [4])
+    for s in plan.scenes:
+        end = s.start_frame + s.frame_count - 1
+        extra = []
+        if s.continues:
+            extra.append("continues")
+        if s.transition.kind != "cut":
+            extra.append(f"crossfade {s.transition.frames}f")
+        lines.append(
+            f"  {s.index + 1:>3}. {s.name:<{name_w}}  frames {s.start_frame}-{end} ({s.frame_count}), "
+            f"{_num(round(s.start_time, 3))}s + {_num(round(s.duration, 3))}s" + (f"  [{', '.join(extra)}]" if extra else "")
+        )
+        for p in s.prompts:
+            when = f" at {_num(p.start)}s" if p.start else ""
+            blend = f" blend {_num(p.blend)}s" if p.blend else ""
+            lines.append(f"         prompt{when}{blend}: {p.text}")
+    ops: dict[str, int] = {}
+    for fr in plan.frames:
+        ops[fr.op] = ops.get(fr.op, 0) + 1
+    lines += ["", "frames by op"]
+    for op in ("generate", "continue", "animate", "warp"):
+        if ops.get(op):
+            lines.append(f"  {op:<9} {ops[op]}")
+    calls = plan.model_calls()
+    lines += ["", "model calls"]
+    for kind, count in calls.items():
+        lines.append(f"  {kind:<10} {count}")
+    steps = 0
+    for fr in plan.frames:
+        if fr.op == "generate":
+            steps += fr.steps
+        elif fr.op in ("animate", "continue"):
+            steps += int(fr.steps * fr.strength)
+    lines += ["", f"denoising steps (estimate): {steps}"]
+    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
-    from kscript.errors import UsageError
+    from kscript.compile import load_and_compile
+    from kscript.diagnostics import render_all
 
-    raise UsageError("'kscript plan' is not implemented yet")
+    program, plan = load_and_compile(args.file)
+    if program.warnings:
+        print(render_all(program.warnings, program.files), file=sys.stderr)
+    if args.json:
+        sys.stdout.write(plan.to_json())
+    else:
+        print(summary(plan))
+    return 0

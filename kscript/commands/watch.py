@@ -1,17 +1,100 @@
-"""`kscript watch` (not implemented yet)."""
+"""`kscript watch FILM`: rebuild on every save and serve a live-reloading preview page."""
 
 from __future__ import annotations
 
 import argparse
 
-HELP = "watch (not implemented yet)"
+HELP = "rebuild a film on every save and show it on a live page"
+DESCRIPTION = (
+    "Watch FILM and every file it imports. Each save (in place, atomic rename, or vim-style) "
+    "recompiles and re-renders what changed (finished frames come from the cache); the page at "
+    "http://127.0.0.1:PORT/ shows the newest video, the scene timeline, the motion curves and "
+    "the errors of a broken script, and updates itself. Ctrl-C stops."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("film", metavar="FILM", help="the .kscene film to watch")
+    parser.add_argument("-o", "--output", metavar="OUT", help="the video to write (default: beside the film, FILM.mp4)")
+    parser.add_argument("--preview", action="store_true", help="render with the weightless preview backend (fast drafts)")
+    parser.add_argument("--model", metavar="M", help="use this model instead of the film's")
+    parser.add_argument("--device", metavar="D", help="cuda, mps or cpu (default: the best available)")
+    parser.add_argument("--cache", metavar="DIR", help="frame cache folder (default: .kscript/ beside the film)")
+    parser.add_argument("--port", type=int, default=8765, help="port of the preview page on 127.0.0.1 (default 8765; 0 picks one)")
+    parser.add_argument("--open", action="store_true", help="open the page in the web browser")
 
 
 def run(args: argparse.Namespace) -> int:
-    from kscript.errors import UsageError
+    import os
+    import signal
+    import sys
+    import threading
+    import time
+    from pathlib import Path
 
-    raise UsageError("'kscript watch' is not implemented yet")
+    from kscript.errors import UsageError
+    from kscript.watch.pipeline import KscriptPipeline
+    from kscript.watch.server import PreviewServer
+    from kscript.watch.state import LiveState
+    from kscript.watch.watcher import FilmWatcher
+
+    film = Path(args.film)
+    if not film.parent.is_dir():
+        raise UsageError(f"folder '{film.parent}' does not exist", hint="name a film in an existing folder")
+    if film.exists() and not film.is_file():
+        raise UsageError(f"'{film}' is not a file")
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port} is not a port number", hint="use 0..65535 (0 picks a free one)")
+
+    pipeline = KscriptPipeline(
+        output=Path(args.output) if args.output else None,
+        preview=args.preview,
+        model=args.model,
+        device=args.device,
+        cache=Path(args.cache) if args.cache else None,
+    )
+    lock = threading.Lock()
+
+    def log(text: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        with lock:
+            first, *rest = text.split("\n")
+            print(f"[{stamp}] {first}", file=sys.stderr)
+            for line in rest:
+                print(line, file=sys.stderr)
+            sys.stderr.flush()
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # Ctrl-C, and `kill` (SIGTERM), end the session cleanly. SIGINT is set explicitly: a
+    # process started in the background by a shell inherits it ignored.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, interrupt)
+        signal.signal(signal.SIGTERM, interrupt)
+
+    state = LiveState()
+    server = PreviewServer(state, port=args.port).start()
+    watcher = FilmWatcher(film, pipeline, state, log=log)
+    print(f"kscript watch: {server.url}  (watching {film}; Ctrl-C stops)", flush=True)
+    try:
+        watcher.start()
+        if args.open:
+            import webbrowser
+
+            threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        # A second Ctrl-C while we tidy up must not turn into a traceback; stopping is bounded.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            watcher.stop(timeout=5.0)
+        finally:
+            server.stop()
+    if os.isatty(2):
+        print("", file=sys.stderr)
+    log("stopped")
+    return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lark import Token, Transformer, Tree, v_args
+from lark import Token
 
 from kscript.diagnostics import Diagnostic
 from kscript.source import Span
@@ -32,7 +32,7 @@ _DURATION_PLACE = {
 
 
 @dataclass(frozen=True, slots=True)
-class _BareNumber:
+class BareNumber:
     """A number where a duration belongs; the parent rule words the error."""
 
     value: float
@@ -83,20 +83,56 @@ def comment_doc(lines: list[str], line: int) -> str | None:
     return "\n".join(docs).strip() or None
 
 
-@v_args(meta=True)
-class Builder(Transformer):
-    """A Lark transformer that makes AST nodes and collects diagnostics."""
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """The parenthesised list of an effect's parameters or an effect use's arguments."""
 
-    def __init__(self, path: str, text: str) -> None:
-        super().__init__(visit_tokens=False)
+    items: tuple
+    span: Span
+
+
+class Builder:
+    """Lark callbacks, one per rule, that make AST nodes and collect diagnostics.
+
+    Lark runs them inside the LALR parser (`Lark(transformer=...)`), so no parse tree is
+    built: that halves the time to parse a long film. Lark gives such callbacks no
+    position metadata, so each node's span runs from its first child to its last; every
+    terminal of the grammar is named, hence kept, so braces and parentheses count too.
+    One instance serves one parser: `reset` it before each parse.
+    """
+
+    def __init__(self, path: str = "<string>", text: str = "") -> None:
+        self.reset(path, text)
+
+    def reset(self, path: str, text: str) -> None:
         self.path = path
         self.lines = text.split("\n")
         self.diagnostics: list[Diagnostic] = []
         self._film_seen: Span | None = None
 
     # ------------------------------------------------------------------ helpers
-    def span(self, meta) -> Span:
-        return Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column)
+    def span(self, children) -> Span:
+        """From the start of the first child to the end of the last (None children skipped)."""
+        first = last = None
+        for c in children:
+            if c is not None:
+                first = c
+                break
+        for c in reversed(children):
+            if c is not None:
+                last = c
+                break
+        if first is None:  # an empty rule: only `start` can be empty
+            return Span.point(self.path, 1, 1)
+        if isinstance(first, Token):
+            line, col = first.line, first.column
+        else:
+            line, col = first.span.line, first.span.col
+        if isinstance(last, Token):
+            end_line, end_col = last.end_line, last.end_column
+        else:
+            end_line, end_col = last.span.end_line, last.span.end_col
+        return Span(self.path, line, col, end_line, end_col)
 
     def tspan(self, tok: Token) -> Span:
         return Span(self.path, tok.line, tok.column, tok.end_line, tok.end_column)
@@ -117,16 +153,16 @@ class Builder(Transformer):
         return [c for c in children if c is not None and not isinstance(c, Token)]
 
     # ------------------------------------------------------------------ top level
-    def start(self, meta, children):
+    def start(self, children):
         items = tuple(self.nodes(children))
         last = len(self.lines)
         span = Span(self.path, 1, 1, last, len(self.lines[-1]) + 1)
         return n.Module(self.path, items, span)
 
-    def film(self, meta, children):
+    def film(self, children):
         title = unescape(children[1].value)
         settings = tuple(self.nodes(children))
-        span = self.span(meta)
+        span = self.span(children)
         if self._film_seen is not None:
             self.error(
                 "E006",
@@ -146,85 +182,85 @@ class Builder(Transformer):
                 )
         return n.FilmBlock(title, settings, span)
 
-    def import_(self, meta, children):
-        return n.Import(unescape(children[1].value), self.span(meta))
+    def import_(self, children):
+        return n.Import(unescape(children[1].value), self.span(children))
 
-    def let(self, meta, children):
+    def let(self, children):
         name = children[1]
-        return n.Let(name.value, children[3], self.span(meta), self.tspan(name))
+        return n.Let(name.value, children[3], self.span(children), self.tspan(name))
 
-    def effect_def(self, meta, children):
+    def effect_def(self, children):
         name = children[1]
         params: tuple = ()
         body = []
         for c in self.nodes(children):
-            if isinstance(c, tuple):
-                params = c
+            if isinstance(c, _Group):
+                params = c.items
             else:
                 body.append(c)
         doc = comment_doc(self.lines, children[0].line)
-        return n.EffectDef(name.value, params, tuple(body), self.span(meta), self.tspan(name), doc)
+        return n.EffectDef(name.value, params, tuple(body), self.span(children), self.tspan(name), doc)
 
-    def params(self, meta, children):
-        return tuple(self.nodes(children))
+    def params(self, children):
+        return _Group(tuple(self.nodes(children)), self.span(children))
 
-    def param(self, meta, children):
+    def param(self, children):
         name, _eq, default = children
-        return n.Param(name.value, default, self.span(meta))
+        return n.Param(name.value, default, self.span(children))
 
-    def scene(self, meta, children):
+    def scene(self, children):
         name = children[1]
         duration = self.as_duration(children[2], "scene")
         items = tuple(self.nodes(children[3:]))
-        return n.Scene(name.value, duration, items, self.span(meta), self.tspan(name))
+        return n.Scene(name.value, duration, items, self.span(children), self.tspan(name))
 
     # ------------------------------------------------------------------ scene items
-    def prompt(self, meta, children):
+    def prompt(self, children):
         _kw, text, _at, at, _blend, blend = children
         return n.Prompt(
             unescape(text.value),
             self.as_duration(at, "at"),
             self.as_duration(blend, "blend"),
-            self.span(meta),
+            self.span(children),
         )
 
-    def negative(self, meta, children):
-        return n.Negative(unescape(children[1].value), self.span(meta))
+    def negative(self, children):
+        return n.Negative(unescape(children[1].value), self.span(children))
 
-    def effect_use(self, meta, children):
+    def effect_use(self, children):
         _kw, name, args, _from, start, _to, end = children
         return n.EffectUse(
             name.value,
-            args or (),
+            args.items if args is not None else (),
             self.as_duration(start, "from"),
             self.as_duration(end, "to"),
-            self.span(meta),
+            self.span(children),
             self.tspan(name),
         )
 
-    def args(self, meta, children):
-        return tuple(self.nodes(children))
+    def args(self, children):
+        return _Group(tuple(self.nodes(children)), self.span(children))
 
-    def named_arg(self, meta, children):
-        return n.Arg(children[0].value, children[2], self.span(meta))
+    def named_arg(self, children):
+        return n.Arg(children[0].value, children[2], self.span(children))
 
-    def positional_arg(self, meta, children):
-        return n.Arg(None, children[0], self.span(meta))
+    def positional_arg(self, children):
+        return n.Arg(None, children[0], self.span(children))
 
-    def continue_(self, meta, children):
-        return n.Continue(self.span(meta))
+    def continue_(self, children):
+        return n.Continue(self.span(children))
 
-    def transition(self, meta, children):
+    def transition(self, children):
         _kw, kind, duration = children
-        return n.Transition(kind.value, self.as_duration(duration, "transition"), self.span(meta), self.tspan(kind))
+        return n.Transition(kind.value, self.as_duration(duration, "transition"), self.span(children), self.tspan(kind))
 
-    def assign(self, meta, children):
+    def assign(self, children):
         key = children[0]
         name = key.value.rstrip(":").rstrip()
         name_span = Span(self.path, key.line, key.column, key.line, key.column + len(name))
-        return n.Assign(name, children[1], self.span(meta), name_span)
+        return n.Assign(name, children[1], self.span(children), name_span)
 
-    def size(self, meta, children):
+    def size(self, children):
         tok = children[0]
         width, _, height = tok.value.partition("x")
         span = self.tspan(tok)
@@ -234,29 +270,29 @@ class Builder(Transformer):
             self.error("E005", "expected a size such as 640x640", span, "this size has far too many digits")
             return n.SizeLit(0, 0, span)
 
-    def string(self, meta, children):
-        return n.StringLit(unescape(children[0].value), self.span(meta))
+    def string(self, children):
+        return n.StringLit(unescape(children[0].value), self.span(children))
 
     # ------------------------------------------------------------------ curves
-    def ramp(self, meta, children):
+    def ramp(self, children):
         start, _arrow, end, easing = children
-        return n.Ramp(start, end, easing, self.span(meta))
+        return n.Ramp(start, end, easing, self.span(children))
 
-    def keys(self, meta, children):
-        return n.Keys(tuple(self.nodes(children)), self.span(meta))
+    def keys(self, children):
+        return n.Keys(tuple(self.nodes(children)), self.span(children))
 
-    def key(self, meta, children):
+    def key(self, children):
         time, _colon, value, easing = children
-        return n.Key(self.as_duration(time, "key"), value, easing, self.span(meta))
+        return n.Key(self.as_duration(time, "key"), value, easing, self.span(children))
 
-    def easing(self, meta, children):
+    def easing(self, children):
         name = children[0]
-        return n.Easing(name.value, tuple(self.nodes(children[1:])), self.span(meta))
+        return n.Easing(name.value, tuple(self.nodes(children[1:])), self.span(children))
 
-    def dur(self, meta, children):
+    def dur(self, children):
         tok = children[0]
         if tok.type == "NUMBER":
-            return _BareNumber(_number(tok.value), self.tspan(tok))
+            return BareNumber(_number(tok.value), self.tspan(tok))
         return self._duration_token(tok)
 
     def _duration_token(self, tok: Token) -> n.Duration:
@@ -265,39 +301,32 @@ class Builder(Transformer):
         return n.Duration(_number(text[: -len(unit)]), unit, self.tspan(tok))
 
     # ------------------------------------------------------------------ expressions
-    def if_expr(self, meta, children):
+    def if_expr(self, children):
         _if, cond, _then, then, _else, otherwise = children
-        return n.IfExpr(cond, then, otherwise, self.span(meta))
+        return n.IfExpr(cond, then, otherwise, self.span(children))
 
-    def binary(self, meta, children):
+    def binary(self, children):
         left, op, right = children
-        return n.Binary(op.value, left, right, self.span(meta))
+        return n.Binary(op.value, left, right, self.span(children))
 
-    def unary(self, meta, children):
+    def unary(self, children):
         op, operand = children
-        return n.Unary(op.value, operand, self.span(meta))
+        return n.Unary(op.value, operand, self.span(children))
 
-    def number(self, meta, children):
+    def number(self, children):
         tok = children[0]
         return n.Number(_number(tok.value), self.tspan(tok))
 
-    def duration(self, meta, children):
+    def duration(self, children):
         return self._duration_token(children[0])
 
-    def name(self, meta, children):
+    def name(self, children):
         tok = children[0]
         return n.Name(tok.value, self.tspan(tok))
 
-    def group(self, meta, children):
+    def group(self, children):
         return children[1]
 
-    def call(self, meta, children):
+    def call(self, children):
         func = children[0]
-        return n.Call(func.value, tuple(self.nodes(children[1:])), self.span(meta), self.tspan(func))
-
-
-def build(tree: Tree, path: str, text: str) -> tuple[n.Module, list[Diagnostic]]:
-    """The Module of a parse tree and the diagnostics found while building it."""
-    builder = Builder(path, text)
-    module = builder.transform(tree)
-    return module, builder.diagnostics
+        return n.Call(func.value, tuple(self.nodes(children[1:])), self.span(children), self.tspan(func))

@@ -24,6 +24,10 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from kscript.diagnostics import Diagnostic
 from kscript.source import Span
+from kscript.syntax import nodes as n
+
+# AST nodes that end a value: a name or number right after one lacks an operator.
+_VALUE_NODES = (n.Number, n.Duration, n.Name, n.Unary, n.Binary, n.IfExpr, n.Call)
 
 TOP_LEVEL = frozenset({"FILM", "IMPORT", "LET", "EFFECT", "SCENE"})
 SCENE_ITEMS = frozenset({"PROMPT", "NEGATIVE", "EFFECT", "KEY", "CONTINUE", "TRANSITION"})
@@ -35,6 +39,11 @@ OPERATORS = frozenset(
 _KEYWORDS = frozenset(
     {"FILM", "IMPORT", "LET", "EFFECT", "SCENE", "PROMPT", "NEGATIVE", "AT", "BLEND", "FROM", "TO",
      "CONTINUE", "TRANSITION", "KEYS", "IF", "THEN", "ELSE", "AND", "OR", "NOT"}
+)
+# Words people write as a unit after a number (`4sec`, `2min`), for "unknown unit".
+_UNIT_WORDS = frozenset(
+    {"sec", "secs", "second", "seconds", "m", "min", "mins", "minute", "minutes", "h", "hr", "hour",
+     "hours", "fr", "frame", "frames", "msec", "msecs", "millis", "us", "ns", "ss", "sek", "t"}
 )
 SCENE_ITEM_WORDS = "a scene item (prompt, negative, effect, a channel like zoom:, continue, transition)"
 TOP_WORDS = "film, import, let, effect or scene"
@@ -128,7 +137,7 @@ def describe(err: UnexpectedInput, text: str, path: str) -> tuple[Diagnostic, in
 
 
 def _describe(err: UnexpectedInput, text: str, path: str) -> tuple[Diagnostic, int | None, bool]:
-    stack = _value_stack(err)
+    stack = value_stack(err)
     block = _open_block(stack)
     prev = _previous_token(stack)
     if isinstance(err, UnexpectedCharacters):
@@ -201,9 +210,11 @@ def _unexpected(token: Token, expected: set[str], block: Block | None, prev: Tok
     shown = _show(token)
     ctx = _context(block)
 
-    # `4sec`, `2min`: a number glued to a name is a duration with a wrong unit.
-    if token.type == "NAME" and token.start_pos and text[token.start_pos - 1 : token.start_pos].isdigit():
+    # `4sec`, `2min`: a number glued to a unit-like word is a duration with a wrong unit.
+    glued = token.type == "NAME" and bool(token.start_pos) and text[token.start_pos - 1 : token.start_pos].isdigit()
+    if glued and token.value.lower() in _UNIT_WORDS:
         return "E004", f"unknown unit '{token.value}'; expected a duration such as 4s", "durations need a unit: 4s, 500ms or 96f"
+    after_value = bool(stack) and isinstance(stack[-1], _VALUE_NODES)
 
     # A duration was due.
     if expected and expected <= {"DURATION", "NUMBER"}:
@@ -224,11 +235,13 @@ def _unexpected(token: Token, expected: set[str], block: Block | None, prev: Tok
     mark = _CONTEXT_MARK.get(ctx)
     if mark is not None and mark in expected:
         hint = None
-        if token.type == "NAME" and ctx in ("scene", "film", "effect") and not (expected & OPERATORS):
-            hint = f"to set a channel, put a colon after its name: {token.value}: 1.0"
-        elif token.type == "NAME" and ctx == "scene":
-            hint = f"to set a channel, put a colon after its name: {token.value}: 1.0"
-        elif token.type in ("NUMBER", "NAME", "DURATION", "LPAR") and expected & OPERATORS:
+        if token.type == "NAME" and ctx == "scene" and not after_value:
+            hint = f"to set a channel, put a colon after its name: {token.value}: ..."
+        elif token.type == "NAME" and ctx in ("film", "effect") and not after_value:
+            hint = f"put a colon after the name: {token.value}: ..."
+        elif glued:
+            hint = f"a number cannot have letters glued to it: remove '{token.value}'"
+        elif token.type in ("NUMBER", "NAME", "DURATION", "LPAR") and after_value:
             hint = "an operator such as + or * may be missing"
         elif token.type == "STRING" and ctx == "scene":
             hint = 'a prompt starts with the word prompt: prompt "..."'
@@ -251,7 +264,13 @@ def _unexpected(token: Token, expected: set[str], block: Block | None, prev: Tok
 
     if ctx == "paren" and "RPAR" in expected:
         words = "',' or ')'" if "COMMA" in expected else "')'"
-        hint = "an operator such as + or * may be missing" if token.type in ("NUMBER", "NAME", "DURATION", "LPAR") else None
+        hint = None
+        if prev is not None and prev.type == "NAME" and token.type in ("NUMBER", "DURATION", "NAME"):
+            hint = f"to name an argument, write {prev.value} = {token.value}"
+        elif "COMMA" in expected and token.type == "NAME":
+            hint = "a ',' may be missing before it"
+        elif token.type in ("NUMBER", "NAME", "DURATION", "LPAR"):
+            hint = "an operator such as + or * may be missing"
         return "E001", f"unexpected {shown} here; expected {words}", hint
 
     hint = "if c then a else b" if expected == {"ELSE"} or expected == {"THEN"} else None
@@ -352,7 +371,7 @@ def _accepted(err: UnexpectedToken) -> set[str]:
     return set(err.expected or ())
 
 
-def _value_stack(err: UnexpectedInput) -> list:
+def value_stack(err: UnexpectedInput) -> list:
     ip = getattr(err, "interactive_parser", None)
     state = getattr(ip, "parser_state", None) or getattr(err, "state", None)
     stack = getattr(state, "value_stack", None)
@@ -428,8 +447,8 @@ def _show(token: Token) -> str:
     if kind == "$END":
         return "end of file"
     value = str(token.value)
-    if kind == "STRING":
-        return f"the string {value if len(value) <= 30 else value[:27] + '...'}"
+    if kind == "STRING":  # already in its double quotes
+        return value if len(value) <= 30 else value[:26] + '..."'
     if len(value) > 30:
         value = value[:27] + "..."
     return f"'{value}'"

@@ -1,33 +1,31 @@
 """Text to AST: the one place that runs Lark.
 
 `parse_source` parses, builds the AST and collects every syntax diagnostic it reliably
-can: after an error it skips to the next line that starts a top-level item (`scene`,
-`let`, `import`, `film`, or an `effect` definition) and parses on from there, with the
-skipped text blanked out but its newlines kept, so positions stay exact. Any input gives a
-`Module` or raises `ScriptErrors`; nothing else escapes (the property tests hold us to it).
+can: after an error it parses again with the broken item blanked out, or from the next
+top-level item (`kscript.syntax.recovery` decides), so one run reports the errors of
+many items with exact positions. Any input gives a `Module` or raises `ScriptErrors`;
+nothing else escapes (the property tests hold us to it).
 """
 
 from __future__ import annotations
 
 import functools
-import re
+import threading
 from importlib import resources
 from pathlib import Path
 
-from lark import Lark, Token, Tree
+from lark import Lark, Token
 from lark.exceptions import LarkError, UnexpectedInput
 
 from kscript.diagnostics import Diagnostic
 from kscript.errors import ScriptErrors, UsageError
 from kscript.source import SourceFile, Span
-from kscript.syntax import messages
-from kscript.syntax.builder import Builder
+from kscript.syntax import messages, recovery
+from kscript.syntax.builder import BareNumber, Builder
 from kscript.syntax.nodes import Module
 
 MAX_ERRORS = 25
 
-# Lines where parsing can start afresh after an error: they begin a top-level item.
-_SYNC = re.compile(r"^[ \t]*(?:(?:scene|film|import|let)\b|effect\b[^\n#]*\{)", re.MULTILINE)
 
 
 @functools.cache
@@ -36,15 +34,29 @@ def grammar_text() -> str:
     return resources.files("kscript.grammar").joinpath("kscene.lark").read_text(encoding="utf-8")
 
 
+_BUILDER = Builder()
+# One parser and one builder (the parser's callbacks) per process: parses take turns.
+_LOCK = threading.RLock()
+
+
 @functools.cache
 def lark_parser() -> Lark:
-    """The LALR parser, built once per process (about 40 ms)."""
+    """The LALR parser, built once per process (about 40 ms), building the AST as it parses.
+
+    The builder runs as Lark's internal transformer, so no parse tree is made; Lark's
+    `propagate_positions` only annotates trees, so it is off, and spans come from the
+    tokens instead (see `Builder.span`).
+    """
     return Lark(
         grammar_text(),
         parser="lalr",
         lexer="basic",
-        propagate_positions=True,
+        transformer=_BUILDER,
+        propagate_positions=False,
         maybe_placeholders=True,
+        # Lark keeps the grammar analysis in a file in the temp folder, keyed by a hash
+        # of the grammar: a process then starts ~3x faster. Failing to write it is fine.
+        cache=True,
     )
 
 
@@ -72,7 +84,7 @@ def parse_file(path: str | Path) -> Module:
     """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the script
     except FileNotFoundError:
         raise UsageError(f"no such file: {path}", "check the path; kscene files usually end in .kscene") from None
     except IsADirectoryError:
@@ -87,7 +99,8 @@ def parse_file(path: str | Path) -> Module:
 def parse_collecting(text: str, path: str) -> tuple[Module | None, list[Diagnostic]]:
     """The Module (None when the text does not parse) and all diagnostics found."""
     try:
-        return _parse(text, path)
+        with _LOCK:
+            return _parse(text, path)
     except RecursionError:
         # Only absurd nesting gets here (thousands of parentheses): the builder recurses.
         return None, [
@@ -102,73 +115,48 @@ def parse_collecting(text: str, path: str) -> tuple[Module | None, list[Diagnost
 
 def _parse(text: str, path: str) -> tuple[Module | None, list[Diagnostic]]:
     parser = lark_parser()
-    builder = Builder(path, text)
+    builder = _BUILDER
+    builder.reset(path, text)
     diagnostics: list[Diagnostic] = []
     module: Module | None = None
     offset = 0
+    blanked: list[tuple[int, int]] = []
     while len(diagnostics) < MAX_ERRORS:
-        chunk = text if offset == 0 else _blank_before(text, offset)
+        chunk = recovery.blank(text, offset, blanked)
         try:
-            tree = parser.parse(chunk)
+            built = parser.parse(chunk)
         except UnexpectedInput as err:
-            # The items completed before the error still get the builder's checks.
-            _build_completed(builder, err)
+            # Items completed before the error were built (and checked) already; the
+            # header of a scene left open was not.
+            stack = messages.value_stack(err)
+            _check_open_scene_header(builder, stack)
             diag, error_pos, at_sync = messages.describe(err, text, path)
             diagnostics.append(diag)
             if error_pos is None:
                 break
-            resume = _next_sync(text, error_pos if at_sync else error_pos + 1, offset)
-            if resume is None:
+            restart = recovery.plan(text, stack, error_pos, at_sync, offset, blanked)
+            if restart is None:
                 break
-            offset = resume
+            offset = restart.start
+            if restart.blank is not None:
+                blanked.append(restart.blank)
             continue
         except LarkError as err:  # pragma: no cover - Lark raises UnexpectedInput for bad input
             diagnostics.append(Diagnostic("E001", f"syntax error ({err.__class__.__name__})", Span.point(path, 1, 1)))
             break
-        built = builder.transform(tree)
-        if offset == 0:
+        if not diagnostics:
             module = built
         break
-    return module, builder.diagnostics + diagnostics
+    # A block parsed again after an error rebuilds its good items: report each finding once.
+    return module, list(dict.fromkeys(builder.diagnostics + diagnostics))
 
 
-_TOP_RULES = frozenset({"film", "import_", "let", "effect_def", "scene"})
-
-
-def _build_completed(builder: Builder, err: UnexpectedInput) -> None:
-    """Run the builder over what the parser finished before `err`, for its diagnostics."""
-    state = getattr(getattr(err, "interactive_parser", None), "parser_state", None) or getattr(err, "state", None)
-    stack = list(getattr(state, "value_stack", None) or ())
-    for i, item in enumerate(stack):
-        if not isinstance(item, Tree):
-            continue
-        if item.data in _TOP_RULES:
-            builder.transform(item)
-        elif item.data.startswith("__start_star"):
-            for child in item.children:
-                if isinstance(child, Tree) and child.data in _TOP_RULES:
-                    builder.transform(child)
-        elif item.data == "dur" and i >= 2 and _is_token(stack[i - 2], "SCENE"):
-            # The header of the scene the error is in: `scene park 4 {`.
-            builder.as_duration(builder.transform(item), "scene")
+def _check_open_scene_header(builder: Builder, stack: list) -> None:
+    """Report `scene park 4 {` (E004) in a scene whose parse an error cut short."""
+    for i in range(2, len(stack)):
+        if isinstance(stack[i], BareNumber) and _is_token(stack[i - 2], "SCENE"):
+            builder.as_duration(stack[i], "scene")
 
 
 def _is_token(item, kind: str) -> bool:
     return isinstance(item, Token) and item.type == kind
-
-
-def _blank_before(text: str, offset: int) -> str:
-    """`text` with everything before `offset` turned into spaces, newlines kept."""
-    head = re.sub(r"[^\n]", " ", text[:offset])
-    return head + text[offset:]
-
-
-def _next_sync(text: str, start: int, after: int) -> int | None:
-    """The start of the first top-level line at or after `start` (and past `after`)."""
-    # A sync line must start at or after the line of `start`.
-    line_start = text.rfind("\n", 0, start) + 1
-    for match in _SYNC.finditer(text, line_start):
-        keyword_pos = match.end() - len(match.group(0).lstrip(" \t"))
-        if keyword_pos >= start and keyword_pos > after:
-            return keyword_pos
-    return None

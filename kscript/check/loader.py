@@ -1,0 +1,147 @@
+"""Reading a film and everything it imports, and the standard effects.
+
+Import paths are relative to the importing file. Each file is read and parsed once (a
+file imported twice is the same file); a missing file is E020 naming the path tried; a file
+that imports itself, directly or not, is E021 showing the chain. Syntax errors of one file
+do not stop the others from being read: all diagnostics of all files come out together.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kscript.diagnostics import Diagnostic
+from kscript.errors import ScriptErrors
+from kscript.source import SourceFile, Span
+from kscript.syntax import nodes as n
+
+STDLIB_PACKAGE = "kscript.stdlib_effects"
+
+
+@dataclass
+class LoadedFiles:
+    """The modules of one film, the main one first, in the order they were read."""
+
+    modules: list[n.Module] = field(default_factory=list)
+    sources: dict[str, SourceFile] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def _parse(text: str, path: str, out: LoadedFiles) -> n.Module | None:
+    from kscript.syntax import parse_source
+
+    out.sources[path] = SourceFile(path, text)
+    try:
+        return parse_source(text, path)
+    except ScriptErrors as err:
+        out.diagnostics.extend(err.diagnostics)
+        for key, src in err.sources.items():
+            out.sources.setdefault(key, src)
+        return None
+
+
+def _identity(path: str) -> str:
+    try:
+        return str(Path(path).resolve())
+    except (OSError, RuntimeError):
+        return os.path.abspath(path)
+
+
+def load_files(text: str, path: str) -> LoadedFiles:
+    """Parse the film's text and, recursively, the files it imports."""
+    out = LoadedFiles()
+    seen: dict[str, str] = {}  # identity -> display path
+
+    def visit(text: str, display: str, chain: list[tuple[str, str]]) -> None:
+        module = _parse(text, display, out)
+        if module is None:
+            return
+        out.modules.append(module)
+        base = os.path.dirname(display) if display != "<string>" else ""
+        for imp in module.imports:
+            target = os.path.normpath(os.path.join(base, imp.path)) if imp.path else imp.path
+            ident = _identity(target)
+            chain_ids = [c[0] for c in chain]
+            if ident in chain_ids:
+                start = chain_ids.index(ident)
+                names = [c[1] for c in chain[start:]] + [target]
+                out.diagnostics.append(
+                    Diagnostic(
+                        "E021",
+                        f"import cycle: {' -> '.join(names)}",
+                        imp.span,
+                        hint="a file cannot import itself, directly or through other files; "
+                        "move what both need into a third file",
+                    )
+                )
+                continue
+            if ident in seen:
+                continue
+            try:
+                if imp.path and os.path.isdir(target):
+                    raise IsADirectoryError(target)
+                if not imp.path or not os.path.isfile(target):
+                    raise FileNotFoundError(target)
+                with open(target, encoding="utf-8") as fh:
+                    sub = fh.read()
+            except (OSError, UnicodeDecodeError, ValueError) as err:
+                reason = "no such file" if isinstance(err, FileNotFoundError) else _reason(err)
+                out.diagnostics.append(
+                    Diagnostic(
+                        "E020",
+                        f"imported file not found: '{imp.path}'",
+                        imp.span,
+                        notes=(f"looked for {target} ({reason})",),
+                        hint="import paths are relative to the file that imports them",
+                    )
+                )
+                continue
+            seen[ident] = target
+            visit(sub, target, chain + [(ident, target)])
+
+    ident = _identity(path) if path != "<string>" else "<string>"
+    seen[ident] = path
+    visit(text, path, [(ident, path)])
+    return out
+
+
+def _reason(err: BaseException) -> str:
+    if isinstance(err, UnicodeDecodeError):
+        return "not UTF-8 text"
+    if isinstance(err, IsADirectoryError):
+        return "a directory"
+    if isinstance(err, PermissionError):
+        return "permission denied"
+    return getattr(err, "strerror", None) or type(err).__name__
+
+
+@functools.lru_cache(maxsize=1)
+def standard_modules() -> tuple[tuple[n.Module, ...], tuple[SourceFile, ...], tuple[Diagnostic, ...]]:
+    """The standard effect files, parsed once per process.
+
+    Returns:
+        The modules (sorted by file name), their sources (paths shown as
+        ``<stdlib>/name.kscene``), and any diagnostics (a broken standard file is a bug in
+        kscript, but it is reported like any other instead of crashing).
+    """
+    from importlib import resources
+
+    out = LoadedFiles()
+    try:
+        root = resources.files(STDLIB_PACKAGE)
+        entries = sorted((e for e in root.iterdir() if e.name.endswith(".kscene")), key=lambda e: e.name)
+    except (ModuleNotFoundError, FileNotFoundError, OSError):
+        entries = []
+    for entry in entries:
+        display = f"<stdlib>/{entry.name}"
+        module = _parse(entry.read_text(encoding="utf-8"), display, out)
+        if module is not None:
+            out.modules.append(module)
+    return tuple(out.modules), tuple(out.sources.values()), tuple(out.diagnostics)
+
+
+def file_span(path: str) -> Span:
+    return Span(path, 1, 1, 1, 2)

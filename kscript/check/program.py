@@ -1,0 +1,130 @@
+"""The checked program: what the checker hands the compiler.
+
+Everything here is already validated: names resolved, durations in seconds, frame counts
+known, every curve compiled to an `Fn` (`kscript.curves.evaluate`). The compiler only
+evaluates per frame and assembles the plan; the only errors left for it are those that
+need per-frame values (a curve leaving its range, a non-finite value).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kscript.curves.evaluate import Fn
+from kscript.diagnostics import Diagnostic
+from kscript.source import SourceFile, Span
+from kscript.syntax import nodes as n
+
+# Camera motion channels, then generation channels; both kinds are curves.
+MOTION_CHANNELS: tuple[str, ...] = ("zoom", "angle", "x", "y", "turn", "tilt", "fov")
+GENERATION_CHANNELS: tuple[str, ...] = ("strength", "guidance", "steps", "noise", "seed", "cadence")
+CHANNELS: tuple[str, ...] = MOTION_CHANNELS + GENERATION_CHANNELS
+
+# The value a channel has when nothing sets it (film settings override these).
+CHANNEL_DEFAULTS: dict[str, float] = {
+    "zoom": 1.0,
+    "angle": 0.0,
+    "x": 0.0,
+    "y": 0.0,
+    "turn": 0.0,
+    "tilt": 0.0,
+    "fov": 40.0,
+    "strength": 0.35,
+    "guidance": 4.0,
+    "steps": 30.0,
+    "noise": 0.0,
+    "cadence": 1.0,
+}
+
+# Film settings that are not channels.
+FILM_SETTINGS: tuple[str, ...] = (
+    "size", "fps", "seed", "model", "negative", "coherence", "prior", "inpaint",
+)
+# Scene settings that are not channels (`negative` also has the `negative "..."` form).
+SCENE_SETTINGS: tuple[str, ...] = ("coherence", "negative")
+COHERENCE_MODES: tuple[str, ...] = ("none", "rgb", "lab")
+
+
+@dataclass
+class FilmSettings:
+    """The film block, checked; defaults where the film does not say."""
+
+    title: str
+    width: int = 640
+    height: int = 640
+    fps: float = 24.0
+    seed: int = 0
+    model: str = "preview"
+    prior: str | None = None
+    inpaint: str | None = None
+    negative: str = ""
+    coherence: str = "none"
+    # Film-wide channel defaults: name -> (compiled curve, span of the value).
+    defaults: dict[str, tuple[Fn, Span]] = field(default_factory=dict)
+    span: Span | None = None
+
+
+@dataclass
+class EffectInfo:
+    """An effect definition and where its body's names resolve."""
+
+    defn: n.EffectDef
+    standard: bool
+    namespace: object  # kscript.check.checker.Namespace (kept loose: no import cycle)
+    file: str
+
+
+@dataclass
+class CheckedEffectUse:
+    """`effect drift(speed = 2) from 1s to 3s`, bound: the body compiled with its arguments."""
+
+    name: str
+    channels: dict[str, Fn]
+    # (from, to) in seconds: the effect contributes to frames with from <= t < to.
+    window: tuple[float, float] | None
+    span: Span
+    # The window as frame indices of the scene, first and last inclusive.
+    frames: tuple[int, int] | None = None
+
+
+@dataclass
+class CheckedPrompt:
+    text: str
+    start: float
+    blend: float
+    span: Span
+
+
+@dataclass
+class CheckedScene:
+    name: str
+    index: int
+    duration: float
+    frame_count: int
+    start_frame: int
+    prompts: list[CheckedPrompt]
+    negative: str
+    continues: bool
+    transition: str  # "cut" or "crossfade"
+    transition_frames: int
+    channels: dict[str, tuple[Fn, Span]]
+    effects: list[CheckedEffectUse]
+    coherence: str
+    span: Span
+    name_span: Span
+
+
+@dataclass
+class CheckedProgram:
+    """A film whose every name, unit and setting is known to be right."""
+
+    path: str
+    film: FilmSettings
+    scenes: list[CheckedScene]
+    effects: dict[str, EffectInfo]
+    files: dict[str, SourceFile]
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def frame_count(self) -> int:
+        return sum(s.frame_count for s in self.scenes)

@@ -1,0 +1,487 @@
+"""The compiler: a checked program becomes a `RenderPlan`, one entry per frame.
+
+Per frame, every channel is evaluated (docs/language.md, "How channels combine"):
+
+- The **base** of a channel is the scene's direct assignment (`strength: 0.45 -> 0.3`),
+  else the film-wide value (`strength: 0.35` in the film block), else the built-in
+  default (zoom 1, fov 40, strength 0.35, guidance 4, steps 30, noise 0, cadence 1, the
+  other motion channels 0).
+- Each **effect** applied to the scene contributes its curves on top: `zoom`
+  contributions multiply, every other channel adds. Inside `from A to B` an effect counts
+  only on frames with A <= t < B; there its `t`, `f`, `u` stay the scene's (so
+  `sin(t)` does not jump when a window starts) and its ramps run over the window.
+- **Seeds**: the `seed` channel when the scene, the film or an effect sets it, else film
+  seed + the frame's index *in its scene*. Not the film frame index: then lengthening
+  scene 1 would change every later frame's seed and so every later key.
+- **Ops**: a scene's first frame is `generate` (or `continue` from the previous scene's
+  last frame); later frames `animate`, or `warp` where strength is 0 or, under
+  `cadence N`, where f % N != 0. An img2img call runs `int(steps * strength)` denoising
+  steps; where that is 0 for an animate/continue frame, the frame's `steps` is raised to
+  the smallest value giving one step, so every model call does some work.
+- **Crossfade**: frame f < N of a scene with `transition crossfade N` has
+  ``crossfade = {from_frame: previous scene's last frame, weight: (f + 1) / (N + 1)}``:
+  the new scene's weight grows from 1/(N+1) and the frame after the fade is all its own.
+- **Keys**: SHA-256 over the frame's own inputs (`kscript.plan.content_key`), the keys of
+  its `inputs`, its coherence reference and crossfade source, and the film's size and
+  models: an edit changes exactly the keys of the frames it affects.
+
+Floats in the plan are rounded to 6 decimals so the JSON is stable.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import math
+from kscript.check.program import CHANNEL_DEFAULTS, CHANNELS, CheckedProgram, CheckedScene
+from kscript.compile.prompts import prompt_weights
+from kscript.curves.evaluate import Fn, describe_math_error, math_errors
+from kscript.diagnostics import Diagnostic
+from kscript.errors import ScriptErrors
+from kscript.geometry import reveals, warp_matrix
+from kscript.plan import (
+    PLAN_VERSION,
+    Crossfade,
+    FilmInfo,
+    Frame,
+    Motion,
+    PromptSpan,
+    RenderPlan,
+    SceneInfo,
+    SourceRef,
+    Transition,
+    WeightedPrompt,
+    canonical_json,
+)
+from kscript.source import Span
+
+MAX_SEED = 2**32 - 1
+
+# Allowed values per channel: (low, high, low inclusive, high inclusive, how to say it).
+RANGES: dict[str, tuple[float, float, bool, bool, str]] = {
+    "strength": (0.0, 1.0, True, True, "between 0 and 1"),
+    "noise": (0.0, 1.0, True, True, "between 0 and 1"),
+    "guidance": (0.0, 50.0, True, True, "between 0 and 50"),
+    "steps": (1.0, 500.0, True, True, "between 1 and 500"),
+    "fov": (0.0, 180.0, False, False, "above 0 and below 180 degrees"),
+    "zoom": (0.0, math.inf, False, True, "above 0"),
+    "seed": (0.0, float(MAX_SEED), True, True, f"between 0 and {MAX_SEED}"),
+    "cadence": (1.0, 1000.0, True, True, "between 1 and 1000"),
+}
+_INT_CHANNELS = ("steps", "seed", "cadence")
+RANGE_HINTS: dict[str, str] = {
+    "strength": "strength is how much of each frame is redrawn: 0 keeps the warped picture, 1 redraws it all",
+    "noise": "noise is an amount: 0 adds none, 1 the most",
+    "guidance": "how closely the model follows the prompt; 3 to 12 is usual",
+    "steps": "denoising steps; 20 to 50 is usual",
+    "fov": "the field of view in degrees (default 40)",
+    "zoom": "zoom is a factor per frame: 1 stands still, 1.01 moves in, 0.99 moves out",
+    "seed": "seeds are whole numbers from 0",
+    "cadence": "cadence N runs the model on every Nth frame",
+}
+
+
+def _r(x: float) -> float:
+    """Round for the plan: 6 decimals, and never -0.0."""
+    return round(x, 6) + 0.0
+
+
+class _Compiler:
+    def __init__(self, program: CheckedProgram) -> None:
+        self.p = program
+        self.diags: list[Diagnostic] = []
+        self.reported: set[tuple[Span, str]] = set()
+        self._reveals: dict[tuple, bool] = {}
+        self._motions: dict[tuple, Motion] = {}
+        self._prompts: dict[tuple, list[WeightedPrompt]] = {}
+
+    # ------------------------------------------------------------------ channels
+    def _report(self, code: str, span: Span, channel: str, message: str, hint: str | None = None) -> None:
+        if (span, channel) in self.reported:
+            return
+        self.reported.add((span, channel))
+        self.diags.append(Diagnostic(code, message, span, hint=hint))
+
+    def channel(self, scene: CheckedScene, name: str, ctxs: "_LazyContexts") -> list[float] | None:
+        """The channel's value on every frame of the scene; None for an unset `seed`."""
+        film = self.p.film
+        n = scene.frame_count
+        direct = scene.channels.get(name)
+        film_default = film.defaults.get(name)
+        contributions = [(use, use.channels[name]) for use in scene.effects if name in use.channels]
+        if direct is not None:
+            base, span = direct
+        elif film_default is not None:
+            base, span = film_default
+        elif name == "seed" and not contributions:
+            return None
+        else:
+            base, span = Fn.constant(CHANNEL_DEFAULTS.get(name, 0.0)), None
+        if span is None and contributions:
+            span = contributions[0][0].span
+        zoom = name == "zoom"
+        try:
+            if base.const is not None:
+                values = [base.const] * n
+            else:
+                fn = base.fn
+                values = [fn(c) for c in ctxs.items()]
+            for use, fn_ in contributions:
+                if use.frames is None:
+                    lo, hi = 0, n - 1
+                else:
+                    lo, hi = use.frames
+                if fn_.const is not None:
+                    k = fn_.const
+                    if zoom:
+                        for f in range(lo, hi + 1):
+                            values[f] *= k
+                    else:
+                        for f in range(lo, hi + 1):
+                            values[f] += k
+                else:
+                    g = fn_.fn
+                    wctx = ctxs.items()
+                    if use.frames is not None:
+                        # Inside a window, ramps run over the window: the progress slot.
+                        width = hi - lo
+                        wctx = [None] * lo + [c[:6] + ((c[1] - lo) / width if width else 0.0,)
+                                              for c in wctx[lo:hi + 1]]
+                    if zoom:
+                        for f in range(lo, hi + 1):
+                            values[f] *= g(wctx[f])
+                    else:
+                        for f in range(lo, hi + 1):
+                            values[f] += g(wctx[f])
+        except RecursionError:
+            self._report("E024", span or scene.span, name,
+                         f"{name} nests too deeply to evaluate (lets or operators hundreds of levels deep)")
+            return [CHANNEL_DEFAULTS.get(name, 0.0)] * n
+        except math_errors() as err:
+            where = span or scene.span
+            self._report("E032", where, name,
+                         f"{name} has no finite value in scene '{scene.name}': {describe_math_error(err)}")
+            return [CHANNEL_DEFAULTS.get(name, 0.0)] * n
+        if not all(map(math.isfinite, values)):
+            f = next(i for i, v in enumerate(values) if not math.isfinite(v))
+            self._report("E032", span or scene.span, name,
+                         f"{name} is not a finite number on frame {f} of scene '{scene.name}'")
+            return [CHANNEL_DEFAULTS.get(name, 0.0)] * n
+        if name in _INT_CHANNELS:
+            values = [float(math.floor(v + 0.5)) for v in values]
+        rng = RANGES.get(name)
+        if rng is not None:
+            lo_v, hi_v, lo_in, hi_in, words = rng
+            vmin, vmax = min(values), max(values)
+            bad_low = vmin < lo_v or (vmin == lo_v and not lo_in)
+            bad_high = vmax > hi_v or (vmax == hi_v and not hi_in)
+            if bad_low or bad_high:
+                bad = vmin if bad_low else vmax
+                f = values.index(bad)
+                t = f / self.p.film.fps
+                self._report(
+                    "E023",
+                    span or scene.span,
+                    name,
+                    f"{name} is {_fmt(bad)} on frame {f} ({_fmt(round(t, 3))}s) of scene '{scene.name}'; "
+                    f"it must stay {words}",
+                    hint=RANGE_HINTS.get(name),
+                )
+                clamp_lo = lo_v if lo_in else (lo_v + 1e-6 if lo_v == 0 else lo_v)
+                clamp_hi = hi_v if hi_in else hi_v - 1e-6
+                values = [min(max(v, clamp_lo), clamp_hi) for v in values]
+        return values
+
+    # ------------------------------------------------------------------ frames
+    def reveals(self, motion: tuple) -> bool:
+        hit = self._reveals.get(motion)
+        if hit is None:
+            film = self.p.film
+            zoom, angle, x, y, turn, tilt, fov = motion
+            try:
+                m = warp_matrix(film.width, film.height, zoom=zoom, angle=angle, x=x, y=y, turn=turn, tilt=tilt, fov=fov)
+                hit = reveals(m, film.width, film.height)
+            except (ValueError, ZeroDivisionError, OverflowError):
+                hit = True
+            self._reveals[motion] = hit
+        return hit
+
+    def motion(self, motion: tuple) -> tuple[Motion, str]:
+        """The plan's `Motion` and its canonical JSON, made once per distinct motion."""
+        m = self._motions.get(motion)
+        if m is None:
+            zoom, angle, x, y, turn, tilt, fov = motion
+            d = {"zoom": zoom, "angle": angle, "x": x, "y": y, "turn": turn, "tilt": tilt, "fov": fov}
+            m = (construct(Motion, d), canonical_json(motion))
+            self._motions[motion] = m
+        return m
+
+    def prompts(self, pairs: tuple) -> tuple[list[WeightedPrompt], str]:
+        lst = self._prompts.get(pairs)
+        if lst is None:
+            lst = ([construct(WeightedPrompt, {"text": t, "weight": w}) for t, w in pairs], canonical_json(pairs))
+            self._prompts[pairs] = lst
+        return lst
+
+    def run(self) -> RenderPlan:
+        p = self.p
+        film = p.film
+        fps = film.fps
+        film_json = canonical_json([film.width, film.height, film.model, film.prior, film.inpaint])
+        frames: list[Frame] = []
+        scenes: list[SceneInfo] = []
+        keys: list[str] = []
+        prev_last: int | None = None
+        sha256 = hashlib.sha256
+        for scene in p.scenes:
+            n = scene.frame_count
+            s0 = scene.start_frame
+            dur = scene.duration
+            ctxs = _LazyContexts(n, s0, fps, dur)
+            vals = {name: _rounded(self.channel(scene, name, ctxs)) for name in CHANNELS}
+            zoom, angle, xs, ys, turn, tilt, fov = (vals[c] for c in ("zoom", "angle", "x", "y", "turn", "tilt", "fov"))
+            strength, guidance, steps, noise, seeds, cadence = (
+                vals[c] for c in ("strength", "guidance", "steps", "noise", "seed", "cadence")
+            )
+            motions = list(zip(zoom, angle, xs, ys, turn, tilt, fov))
+            negative = scene.negative
+            coherence = scene.coherence
+            scene_json = canonical_json([negative, coherence])
+            xfade = scene.transition == "crossfade" and prev_last is not None
+            nx = scene.transition_frames
+            name = scene.name
+            prompt_list = scene.prompts
+            last_pairs: tuple | None = None
+            single = ((prompt_list[0].text, 1.0),) if len(prompt_list) == 1 else None
+            if not prompt_list:  # only in a program with errors (E027), compiled for its other errors
+                single = ()
+            pw: tuple = ()
+            for f in range(n):
+                index = s0 + f
+                mot = motions[f]
+                st = strength[f]
+                stp = int(steps[f])
+                if f == 0:
+                    if scene.continues and prev_last is not None:
+                        op = "continue" if st > 0 else "warp"
+                        inputs = [prev_last]
+                    else:
+                        op = "generate"
+                        inputs = []
+                else:
+                    cad = int(cadence[f])
+                    op = "warp" if st <= 0 or (cad > 1 and f % cad) else "animate"
+                    inputs = [index - 1]
+                if op == "animate" or op == "continue":
+                    if int(stp * st) < 1:
+                        stp = max(stp, int(math.ceil(1.0 / st)))
+                        while int(stp * st) < 1:
+                            stp += 1
+                    inpaint = self.reveals(mot)
+                elif op == "warp":
+                    inpaint = self.reveals(mot)
+                else:
+                    inpaint = False
+                seed = int(seeds[f]) if seeds is not None else film.seed + f
+                pairs = single if single is not None else prompt_weights(prompt_list, f / fps)
+                if pairs != last_pairs:
+                    pw = self.prompts(pairs)
+                    last_pairs = pairs
+                cref = s0 if coherence != "none" and f > 0 else None
+                cross = None
+                cross_json = "null"
+                if xfade and f < nx:
+                    w = _r((f + 1) / (nx + 1))
+                    cross = construct(Crossfade, {"from_frame": prev_last, "weight": w})
+                    cross_json = canonical_json([keys[prev_last], w])  # type: ignore[index]
+                g = guidance[f]
+                nz = noise[f]
+                motion_obj, motion_json = self.motion(mot)
+                # The content key: canonical JSON of `frame_key_data(...)`, written out
+                # directly because json.dumps per frame was most of the compile time
+                # (tests/test_compile_keys.py checks the two agree).
+                text = _KEY_TEMPLATE % (
+                    scene_json,
+                    f'"{keys[cref]}"' if cref is not None else "null",
+                    cross_json,
+                    film_json,
+                    repr(g),
+                    "true" if inpaint else "false",
+                    '["%s"]' % keys[inputs[0]] if inputs else "[]",  # at most one input
+                    motion_json,
+                    repr(nz),
+                    op,
+                    pw[1],
+                    seed,
+                    stp,
+                    repr(st),
+                )
+                key = sha256(text.encode("utf-8")).hexdigest()
+                keys.append(key)
+                frames.append(
+                    construct(
+                        Frame,
+                        {
+                            "index": index,
+                            "scene": name,
+                            "scene_frame": f,
+                            "time": _r(index / fps),
+                            "op": op,
+                            "motion": motion_obj,
+                            "strength": st,
+                            "guidance": g,
+                            "steps": stp,
+                            "seed": seed,
+                            "noise": nz,
+                            "prompts": pw[0],
+                            "negative": negative,
+                            "coherence": coherence,
+                            "coherence_ref": cref,
+                            "inputs": inputs,
+                            "inpaint": inpaint,
+                            "crossfade": cross,
+                            "key": key,
+                        },
+                    )
+                )
+            scenes.append(
+                SceneInfo.model_construct(
+                    name=scene.name,
+                    index=scene.index,
+                    start_frame=s0,
+                    frame_count=n,
+                    start_time=_r(s0 / fps),
+                    duration=_r(scene.duration),
+                    continues=scene.continues,
+                    transition=Transition.model_construct(
+                        kind="crossfade" if xfade else "cut", frames=nx if xfade else 0
+                    ),
+                    prompts=[PromptSpan.model_construct(text=q.text, start=_r(q.start), blend=_r(q.blend))
+                             for q in scene.prompts],
+                    negative=negative,
+                    coherence=coherence,
+                    source=SourceRef.model_construct(file=scene.span.file, line=scene.span.line, col=scene.span.col),
+                )
+            )
+            prev_last = s0 + n - 1
+        if self.diags:
+            raise ScriptErrors(self.diags, p.files)
+        total = len(frames)
+        info = FilmInfo.model_construct(
+            title=film.title,
+            width=film.width,
+            height=film.height,
+            fps=film.fps,
+            seed=film.seed,
+            model=film.model,
+            prior=film.prior,
+            inpaint=film.inpaint,
+            negative=film.negative,
+            coherence=film.coherence,
+            frame_count=total,
+            duration=_r(total / fps),
+        )
+        return RenderPlan.model_construct(version=PLAN_VERSION, film=info, scenes=scenes, frames=frames)
+
+
+# The canonical JSON of `frame_key_data`: keys in sorted order, as canonical_json writes them.
+_KEY_TEMPLATE = (
+    '{"coherence":%s,"coherence_ref":%s,"crossfade":%s,"film":%s,"guidance":%s,"inpaint":%s,'
+    '"inputs":%s,"motion":%s,"noise":%s,"op":"%s","prompts":%s,"seed":%d,"steps":%d,"strength":%s}'
+)
+
+
+def frame_key_data(plan: RenderPlan, frame: Frame) -> dict:
+    """What a frame's key is the hash of (the compiler writes its JSON directly, faster).
+
+    `negative` and `coherence` go in as one pair under "coherence", the film's size and
+    models as "film", the keys of the frames it is made from as "inputs" (and the
+    coherence reference and crossfade source), never its index, time or scene name.
+    """
+    keys = {fr.index: fr.key for fr in plan.frames}
+    m = frame.motion
+    film = plan.film
+    return {
+        "coherence": [frame.negative, frame.coherence],
+        "coherence_ref": keys[frame.coherence_ref] if frame.coherence_ref is not None else None,
+        "crossfade": [keys[frame.crossfade.from_frame], frame.crossfade.weight] if frame.crossfade else None,
+        "film": [film.width, film.height, film.model, film.prior, film.inpaint],
+        "guidance": frame.guidance,
+        "inpaint": frame.inpaint,
+        "inputs": [keys[i] for i in frame.inputs],
+        "motion": [m.zoom, m.angle, m.x, m.y, m.turn, m.tilt, m.fov],
+        "noise": frame.noise,
+        "op": frame.op,
+        "prompts": [[p.text, p.weight] for p in frame.prompts],
+        "seed": frame.seed,
+        "steps": frame.steps,
+        "strength": frame.strength,
+    }
+
+
+class _LazyContexts:
+    """The frame contexts of a scene, made on first use (constant channels never need them)."""
+
+    __slots__ = ("n", "s0", "fps", "dur", "_items")
+
+    def __init__(self, n: int, s0: int, fps: float, dur: float) -> None:
+        self.n, self.s0, self.fps, self.dur = n, s0, fps, dur
+        self._items: list[tuple] | None = None
+
+    def items(self) -> list[tuple]:
+        if self._items is None:
+            n, s0, fps, dur = self.n, self.s0, self.fps, self.dur
+            last = n - 1
+            self._items = [
+                (f / fps, float(f), (f / last if last else 0.0), (s0 + f) / fps, float(s0 + f), dur,
+                 (f / last if last else 0.0))
+                for f in range(n)
+            ]
+        return self._items
+
+
+def _rounded(values: list[float] | None) -> list[float] | None:
+    """Round a channel for the plan, once when it is constant over the scene."""
+    if values is None:
+        return None
+    first = values[0]
+    if values.count(first) == len(values):
+        return [_r(first)] * len(values)
+    return [round(v, 6) + 0.0 for v in values]
+
+
+def construct(cls: type, values: dict) -> object:
+    """`cls.model_construct(**values)` without its per-field loop: `values` has every field.
+
+    The compiler makes tens of thousands of frames from data it has already checked;
+    pydantic's `model_construct` spends most of its time looking for aliases and defaults
+    these models do not have. tests/test_compile_plan.py checks the result validates.
+    """
+    m = cls.__new__(cls)
+    _setattr(m, "__dict__", values)
+    _setattr(m, "__pydantic_fields_set__", set(values))
+    _setattr(m, "__pydantic_extra__", None)
+    _setattr(m, "__pydantic_private__", None)
+    return m
+
+
+_setattr = object.__setattr__
+
+
+def _fmt(x: float) -> str:
+    if x == int(x) and abs(x) < 1e15:
+        return str(int(x))
+    return f"{x:g}"
+
+
+def compile_program(program: CheckedProgram) -> RenderPlan:
+    """The render plan of a checked program; `ScriptErrors` for per-frame range errors."""
+    # The plan is tens of thousands of small objects that all live on: the cyclic garbage
+    # collector would walk them again and again for nothing (a third of the time).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _Compiler(program).run()
+    finally:
+        if enabled:
+            gc.enable()

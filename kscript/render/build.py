@@ -1,0 +1,200 @@
+"""`build(plan, output, options)`: the one front door from a render plan to a video.
+
+It picks the backend (the preview painter for `model: "preview"` or `--preview`, else
+`kscript.backends.create_backend`), loads it before any frame, runs the executor through
+the frame cache, streams the frames into the encoder, and reports what it did. The CLI
+(`kscript build`) and watch mode both call it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from kscript.errors import ModelError, UsageError
+from kscript.plan import RenderPlan
+from kscript.render.backend import Backend
+from kscript.render.cache import DEFAULT_LIMIT, FrameCache, parse_size
+from kscript.render.executor import BuildCancelled, Executor, Progress
+
+__all__ = ["BuildCancelled", "BuildOptions", "BuildReport", "Progress", "build", "default_output", "make_backend"]
+
+
+@dataclass
+class BuildOptions:
+    """How to build. Every field has the CLI's default.
+
+    Attributes:
+        preview: use the preview painter whatever model the film names.
+        model: use this model instead of the film's (a folder, a hub id, or "preview").
+        device: "cuda", "mps" or "cpu" for diffusers backends (default: the best there is).
+        cache_dir: the frame cache folder (default `.kscript/` beside the film).
+        no_cache: neither read nor write the frame cache.
+        cache_limit: the cache's size limit in bytes or as text ("2GB"); least recently
+            used frames go first. None: no limit.
+        scene: render only this scene.
+        crf, preset: encoder quality and speed (see `kscript.render.encode`); the preset
+            default to "superfast" and CRF 23 for the preview backend (drafts), "medium" and
+            CRF 18 (H.264) for models.
+        progress: called with a `kscript.render.executor.Progress` per frame and step.
+        should_cancel: polled at frame boundaries and model steps; True cancels the build
+            (raises `BuildCancelled`; finished frames stay cached, no output is written).
+        on_frame: called with (plan index, RGB image) as each output frame is finished.
+        backend: a ready backend to use (watch mode keeps one loaded between builds).
+    """
+
+    preview: bool = False
+    model: str | None = None
+    device: str | None = None
+    cache_dir: str | Path | None = None
+    no_cache: bool = False
+    cache_limit: int | str | None = DEFAULT_LIMIT
+    scene: str | None = None
+    crf: int | None = None
+    preset: str | None = None
+    progress: Callable[[Progress], None] | None = None
+    should_cancel: Callable[[], bool] | None = None
+    on_frame: Callable[[int, np.ndarray], None] | None = None
+    backend: Backend | None = None
+
+
+@dataclass
+class BuildReport:
+    """What a build did; `kscript build --report FILE` writes `to_json()`."""
+
+    frames_total: int
+    frames_rendered: int
+    frames_cached: int
+    model_calls: dict[str, int]
+    seconds: float
+    output: str
+    backend: str
+    scene: str | None = None
+    cache_dir: str | None = None
+    fps: float = 0.0
+    width: int = 0
+    height: int = 0
+    evicted: int = 0
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def video_seconds(self) -> float:
+        return self.frames_total / self.fps if self.fps else 0.0
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+
+def film_path(plan: RenderPlan) -> Path | None:
+    """The film's source file, as the compiler recorded it (None for hand-made plans)."""
+    for scene in plan.scenes:
+        if scene.source.file and not scene.source.file.startswith("<"):
+            return Path(scene.source.file)
+    return None
+
+
+def default_output(film: str | Path) -> Path:
+    """The video beside the film: `film.kscene` → `film.mp4`."""
+    return Path(film).with_suffix(".mp4")
+
+
+def is_preview(plan: RenderPlan, options: BuildOptions) -> bool:
+    return options.preview or (options.model or plan.film.model) == "preview"
+
+
+def make_backend(plan: RenderPlan, options: BuildOptions) -> Backend:
+    """The backend for a plan: the preview painter, or the diffusers backend for its model."""
+    if is_preview(plan, options):
+        from kscript.render.preview import PreviewBackend
+
+        return PreviewBackend()
+    film = plan.film if not options.model else plan.film.model_copy(update={"model": options.model})
+    try:
+        from kscript.backends import create_backend  # type: ignore[attr-defined]
+    except ImportError as err:
+        raise ModelError(
+            f"cannot render with the model '{film.model}': the diffusers backend is not available ({err})",
+            hint="build with --preview for a draft without a model",
+        ) from err
+    return create_backend(film, device=options.device, model=options.model)
+
+
+def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOptions | None = None) -> "BuildReport":
+    """Render `plan` to `output` (see the module docstring) and report what was done.
+
+    Raises:
+        UsageError: no output given for a plan with no source file, a bad option.
+        ModelError: the backend's model cannot be loaded (before any frame is rendered).
+        BuildCancelled: `options.should_cancel()` said so.
+        RenderError: the output cannot be written.
+    """
+    from kscript.render.encode import VideoWriter, output_kind
+
+    options = options or BuildOptions()
+    start = time.perf_counter()
+    source = film_path(plan)
+    if output is None:
+        if source is None:
+            raise UsageError("no output path given and the plan names no film file", hint="pass -o OUT")
+        output = default_output(source)
+    output_text = str(output)
+
+    cache = None
+    if not options.no_cache:
+        if options.cache_dir is not None:
+            cache_dir = Path(options.cache_dir)
+        elif source is not None:
+            cache_dir = source.parent / ".kscript"
+        else:
+            cache_dir = Path(output_text.rstrip("/")).parent / ".kscript"
+        limit = options.cache_limit
+        if isinstance(limit, str):
+            limit = parse_size(limit)
+        cache = FrameCache(cache_dir, limit=limit)
+
+    backend = options.backend or make_backend(plan, options)
+    before = backend.calls.as_dict()
+    if options.backend is None:
+        backend.load()
+    executor = Executor(
+        plan,
+        backend,
+        cache,
+        scene=options.scene,
+        progress=options.progress,
+        should_cancel=options.should_cancel,
+        on_frame=options.on_frame,
+    )
+    film = plan.film
+    # The preview renders a frame in a few milliseconds, so libx264's "medium" would take
+    # most of a preview build; a model frame takes seconds, so there "medium" costs nothing.
+    # Likewise x264's default quality (CRF 23) is plenty for a draft and encodes faster.
+    draft = backend.name == "preview"
+    preset = options.preset or ("superfast" if draft else "medium")
+    crf = options.crf if options.crf is not None else (23 if draft and output_kind(output_text) == "h264" else None)
+    with VideoWriter(output_text, film.width, film.height, film.fps, crf=crf, preset=preset) as writer:
+        stats = executor.run(lambda _index, image: writer.write(image))
+    final = writer.path
+    evicted = cache.evict() if cache is not None else 0
+    after = backend.calls.as_dict()
+    calls = {k: after.get(k, 0) - before.get(k, 0) for k in ("text2image", "img2img", "inpaint", "prior")}
+    return BuildReport(
+        frames_total=stats.frames_total,
+        frames_rendered=stats.frames_rendered,
+        frames_cached=stats.frames_cached,
+        model_calls=calls,
+        seconds=round(time.perf_counter() - start, 4),
+        output=str(final),
+        backend=backend.name,
+        scene=options.scene,
+        cache_dir=str(cache.root) if cache is not None else None,
+        fps=film.fps,
+        width=film.width,
+        height=film.height,
+        evicted=evicted,
+    )

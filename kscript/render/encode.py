@@ -1,0 +1,230 @@
+"""Video output with PyAV: H.264 .mp4 (default), VP9 .webm, or a folder of PNG frames.
+
+The output is chosen by the path: ``.mp4``/``.mov``/``.mkv`` → H.264 (libx264, yuv420p,
+``movflags=+faststart`` so browsers start playing before the whole file is there),
+``.webm`` → VP9 (libvpx-vp9), no suffix or a trailing ``/`` → a folder of
+``frame_000000.png`` files.
+
+Frames are streamed to the encoder as they finish, so a film never sits in memory whole.
+Nothing is lost: everything is written under a temporary name in the output's folder and
+renamed into place (`os.replace`) only when the last frame is in; a failed or cancelled
+build removes the temporary and leaves the previous video untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from kscript.errors import RenderError, UsageError
+
+VIDEO_SUFFIXES = {".mp4": "h264", ".mov": "h264", ".mkv": "h264", ".webm": "vp9"}
+DEFAULT_CRF = {"h264": 18, "vp9": 32}
+DEFAULT_PRESET = "medium"
+# libvpx-vp9 has no x264-style presets: map them onto its speed knob.
+_VP9_SPEED = {"ultrafast": 8, "superfast": 7, "veryfast": 6, "faster": 5, "fast": 4, "medium": 4,
+              "slow": 2, "slower": 1, "veryslow": 0, "placebo": 0}
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+
+
+def output_kind(path: str | os.PathLike[str]) -> str:
+    """"h264", "vp9" or "png" for an output path (see the module docstring)."""
+    text = os.fspath(path)
+    if text.endswith(("/", os.sep)):
+        return "png"
+    suffix = Path(text).suffix.lower()
+    if not suffix:
+        return "png"
+    if suffix in VIDEO_SUFFIXES:
+        return VIDEO_SUFFIXES[suffix]
+    raise UsageError(
+        f"cannot write a video to '{text}': unknown suffix '{suffix}'",
+        hint="use .mp4 (H.264), .webm (VP9), or a folder name ending in / for PNG frames",
+    )
+
+
+def frame_rate(fps: float) -> Fraction:
+    """The exact frame rate as a fraction (24 → 24/1, 23.976 → 24000/1001)."""
+    f = Fraction(str(fps)) if isinstance(fps, float) else Fraction(fps)
+    for den in (1, 1001):
+        cand = Fraction(round(float(fps) * den), den)
+        # 23.976 and 29.97 as written by people mean the NTSC rates 24000/1001, 30000/1001.
+        if abs(float(cand) - float(fps)) < (1e-9 if den == 1 else 5e-5):
+            return cand
+    return f.limit_denominator(1_000_000)
+
+
+class VideoWriter:
+    """Write frames to `path` under a temporary name; `close()` puts it in place.
+
+    Use as a context manager: leaving the block with an exception aborts (the temporary goes,
+    a previous output stays)::
+
+        with VideoWriter("film.mp4", 640, 640, 24) as out:
+            for image in frames:
+                out.write(image)
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        width: int,
+        height: int,
+        fps: float,
+        *,
+        crf: int | None = None,
+        preset: str | None = None,
+    ) -> None:
+        self.kind = output_kind(path)
+        self.path = Path(os.fspath(path).rstrip("/" + os.sep) or ".")
+        self.width, self.height = width, height
+        self.rate = frame_rate(fps)
+        self.crf = DEFAULT_CRF.get(self.kind) if crf is None else crf
+        self.preset = preset or DEFAULT_PRESET
+        if self.preset not in X264_PRESETS:
+            raise UsageError(f"unknown preset '{self.preset}'", hint="one of " + ", ".join(X264_PRESETS))
+        self.frames = 0
+        self._closed = False
+        parent = self.path.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise RenderError(f"cannot create the output folder '{parent}': {err.strerror}") from err
+        if self.kind == "png":
+            self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp-", dir=parent))
+            return
+        import av
+
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.tmp-", suffix=self.path.suffix, dir=parent)
+        os.close(fd)
+        self._tmp = Path(tmp)
+        fmt = {"h264": "mp4", "vp9": "webm"}[self.kind]
+        if self.path.suffix.lower() in (".mov", ".mkv"):
+            fmt = {".mov": "mov", ".mkv": "matroska"}[self.path.suffix.lower()]
+        options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
+        self._container = av.open(str(self._tmp), mode="w", format=fmt, options=options)
+        if self.kind == "h264":
+            stream = self._container.add_stream("libx264", rate=self.rate)
+            stream.options = {"crf": str(self.crf), "preset": self.preset}
+        else:
+            stream = self._container.add_stream("libvpx-vp9", rate=self.rate)
+            stream.options = {
+                "crf": str(self.crf),
+                "b:v": "0",
+                "row-mt": "1",
+                "deadline": "good",
+                "cpu-used": str(_VP9_SPEED[self.preset]),
+            }
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "yuv420p"
+        # Frames carry pts in units of 1/rate; the muxer picks the stream's own time base.
+        self._frame_time_base = 1 / self.rate
+        self._stream = stream
+
+    def write(self, image: np.ndarray) -> None:
+        """Append one RGB uint8 frame (height x width x 3)."""
+        if image.shape != (self.height, self.width, 3):
+            raise ValueError(f"frame of shape {image.shape}, expected {(self.height, self.width, 3)}")
+        if self.kind == "png":
+            import cv2
+
+            name = self._tmp / f"frame_{self.frames:06d}.png"
+            if not cv2.imwrite(str(name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+                raise RenderError(f"cannot write the frame '{name}'")
+        else:
+            import av
+
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            frame.pts = self.frames
+            frame.time_base = self._frame_time_base
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+        self.frames += 1
+
+    def close(self) -> Path:
+        """Finish the file and move it into place. Returns the output path."""
+        if self._closed:
+            return self.path
+        self._closed = True
+        try:
+            if self.kind == "png":
+                _replace_dir(self._tmp, self.path)
+            else:
+                for packet in self._stream.encode(None):
+                    self._container.mux(packet)
+                self._container.close()
+                with open(self._tmp, "rb") as f:
+                    os.fsync(f.fileno())
+                _public(self._tmp)
+                os.replace(self._tmp, self.path)
+        except BaseException:
+            self._remove_tmp()
+            raise
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the temporary output; a previous output stays as it was."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.kind != "png":
+            try:
+                self._container.close()
+            except Exception:  # noqa: BLE001 - the file is being thrown away anyway
+                pass
+        self._remove_tmp()
+
+    def _remove_tmp(self) -> None:
+        if self._tmp.is_dir():
+            shutil.rmtree(self._tmp, ignore_errors=True)
+        else:
+            try:
+                self._tmp.unlink()
+            except OSError:
+                pass
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _public(path: Path) -> None:
+    """Give a temporary file (created 0600) the permissions a plain new file would get."""
+    try:
+        os.chmod(path, 0o666 & ~_umask())
+    except OSError:
+        pass
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Put the folder `new` at `target`, replacing a previous folder of frames.
+
+    `os.replace` cannot replace a non-empty folder: move the old one aside first, then drop
+    it, so `target` is missing only for the instant between two renames.
+    """
+    if target.exists() and not target.is_dir():
+        raise RenderError(f"cannot write PNG frames to '{target}': it is a file")
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        os.replace(target, old / "frames")
+    os.chmod(new, 0o777 & ~_umask())
+    os.replace(new, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

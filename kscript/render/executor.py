@@ -1,0 +1,371 @@
+"""The executor: walks a render plan in order and makes every frame's images.
+
+Each plan frame makes one *chain image* (what the next frame warps):
+
+- ``generate``: `backend.text2image`.
+- ``animate`` / ``continue``: warp the input chain image (the previous frame, or for
+  ``continue`` the frame in `inputs`) by the frame's motion; fill what the warp revealed
+  (`backend.inpaint` with a feathered mask when the plan says the warp reveals pixels and the
+  backend has an inpainting model, else a model-free fill that img2img then redraws); add
+  seeded noise; `backend.img2img` at the frame's strength; match colours to the scene's
+  first frame (coherence).
+- ``warp``: warp and model-free fill only, no model call.
+
+The frame written to the video is the chain image, or during a crossfade transition
+``(1 - w) * chain[from_frame] + w * chain[own]``.
+
+Every chain image is stored in the frame cache under its address (`chain_keys`: the plan's
+content of the chain image + the backend fingerprint). Before rendering, the executor works out which chain images the requested
+output needs and which of those it must render; it loads from the cache only what is needed
+(a cached frame k is loaded only when frame k is shown or an uncached frame is made from it),
+so a rebuild of an unchanged film makes no model call and an edit re-renders only the frames
+whose keys changed. Cancellation is checked at every frame boundary and every model step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+import cv2
+import numpy as np
+
+from kscript.errors import KscriptError, RenderError, UsageError
+from kscript.plan import Frame, RenderPlan, content_key
+from kscript.render import coherence, warp
+from kscript.render.backend import Backend, Request
+from kscript.render.cache import BackgroundWriter, FrameCache, address
+
+
+class BuildCancelled(KscriptError):
+    """The build was cancelled (`should_cancel()` said so, e.g. a newer save in watch mode).
+
+    Finished frames stay in the cache; no output was written.
+    """
+
+    exit_code = 130
+
+    def __init__(self, message: str = "the build was cancelled") -> None:
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a progress callback receives, after each frame and each model step.
+
+    Attributes:
+        phase: "frame" when a frame is started, "step" after a model step, "done" when
+            a frame of the output has been written.
+        frames_done: frames of the output finished so far.
+        frames_total: frames of the output.
+        frame: plan index of the frame being worked on (None before the first).
+        step, steps: the current model call's step and step count (0, 0 outside a call).
+        rendered, cached: chain images rendered / loaded from the cache so far.
+    """
+
+    phase: Literal["frame", "step", "done"]
+    frames_done: int
+    frames_total: int
+    frame: int | None
+    step: int = 0
+    steps: int = 0
+    rendered: int = 0
+    cached: int = 0
+
+
+ProgressCallback = Callable[[Progress], None]
+FrameSink = Callable[[int, np.ndarray], None]
+
+
+def select_frames(plan: RenderPlan, scene: str | None) -> list[int]:
+    """The plan indices of the frames in the output: all, or one scene's."""
+    if scene is None:
+        return [f.index for f in plan.frames]
+    names = [s.name for s in plan.scenes]
+    if scene not in names:
+        from kscript.diagnostics import did_you_mean
+
+        guess = did_you_mean(scene, names)
+        raise UsageError(
+            f"the film has no scene '{scene}'",
+            hint=guess or "scenes: " + ", ".join(names),
+        )
+    return [f.index for f in plan.frames if f.scene == scene]
+
+
+def dependencies(frame: Frame) -> list[int]:
+    """The chain images rendering `frame` reads (not counting its crossfade partner)."""
+    deps: list[int] = []
+    if frame.op in ("animate", "warp"):
+        deps.append(frame.inputs[0] if frame.inputs else frame.index - 1)
+    elif frame.op == "continue":
+        if not frame.inputs:
+            raise RenderError(f"plan frame {frame.index} continues from no frame")
+        deps.append(frame.inputs[0])
+    if _coherence_ref(frame) is not None:
+        deps.append(_coherence_ref(frame))  # type: ignore[arg-type]
+    return deps
+
+
+def _coherence_ref(frame: Frame) -> int | None:
+    if frame.op in ("animate", "continue") and frame.coherence != "none":
+        ref = frame.coherence_ref
+        if ref is not None and ref != frame.index:
+            return ref
+    return None
+
+
+#: Frame fields that do not change the chain image: positions in the film, the plan's own key
+#: (which also covers the crossfade composite), and references that `chain_keys` replaces by
+#: the chain keys of the frames they point at.
+_NOT_CHAIN = {"index", "scene", "scene_frame", "time", "key", "crossfade", "inputs", "coherence_ref"}
+_FILM_CHAIN = {"width", "height", "model", "prior", "inpaint"}
+
+
+def chain_keys(plan: RenderPlan, deps: list[list[int]] | None = None) -> list[str]:
+    """The content key of every frame's *chain image*, derived from the plan alone.
+
+    A plan key identifies the frame as shown, crossfade partner included; the cache stores
+    chain images, which do not depend on the crossfade. So the cache is addressed by SHA-256
+    over what makes the chain image: every frame field but positions and references, the
+    film's size and models, and the chain keys of the frames it is made from. An edit to a
+    scene then re-renders exactly the frames whose chain images change, even when the next
+    scene crossfades from it. New plan fields are included automatically (conservative).
+    """
+    deps = deps if deps is not None else [dependencies(fr) for fr in plan.frames]
+    film = plan.film.model_dump(mode="json", include=_FILM_CHAIN)
+    keys: list[str] = []
+    for fr, ds in zip(plan.frames, deps):
+        own = fr.model_dump(mode="json", exclude=_NOT_CHAIN)
+        keys.append(content_key({"frame": own, "film": film, "from": [keys[d] for d in ds]}))
+    return keys
+
+
+@dataclass
+class ExecStats:
+    frames_total: int = 0
+    frames_rendered: int = 0
+    frames_cached: int = 0
+
+
+class Executor:
+    """Renders a plan's frames with a backend, through a frame cache (see module docstring).
+
+    Args:
+        plan: the render plan.
+        backend: a loaded backend.
+        cache: the frame cache, or None for `--no-cache`.
+        scene: render only this scene's frames (and what they are made from).
+        progress: called with a `Progress` after each frame and model step.
+        should_cancel: polled at every frame boundary and model step; True raises
+            `BuildCancelled`.
+        on_frame: called with (plan index, image) for every frame of the output as it is
+            written (the watch page shows frames as they finish).
+    """
+
+    def __init__(
+        self,
+        plan: RenderPlan,
+        backend: Backend,
+        cache: FrameCache | None = None,
+        *,
+        scene: str | None = None,
+        progress: ProgressCallback | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+        on_frame: FrameSink | None = None,
+    ) -> None:
+        self.plan = plan
+        self.backend = backend
+        self.cache = cache
+        self.progress = progress
+        self.should_cancel = should_cancel
+        self.on_frame = on_frame
+        self.frames = plan.frames
+        for i, fr in enumerate(self.frames):
+            if fr.index != i:
+                raise RenderError(f"plan frame {i} has index {fr.index}: the plan is not in order")
+        self.targets = select_frames(plan, scene)
+        self.shape = (plan.film.height, plan.film.width, 3)
+        self.deps = [dependencies(fr) for fr in self.frames]
+        self.addr = [address(k, backend.fingerprint) for k in chain_keys(plan, self.deps)]
+        self.mem: dict[int, np.ndarray] = {}
+        self.cached: set[int] = set()
+        self.stats = ExecStats(frames_total=len(self.targets))
+        self._ref_cdfs: dict[tuple[int, str], np.ndarray] = {}
+        self._done = 0
+        self._current: int | None = None
+        self._writer: BackgroundWriter | None = None
+
+    # -- planning ------------------------------------------------------------------------------
+
+    def _needs(self) -> tuple[list[int], dict[int, int]]:
+        """Which chain images to load or render, in order, and when each is last used."""
+        if self.cache is not None:
+            self.cached = {i for i in range(len(self.frames)) if self.cache.has(self.addr[i])}
+        need: set[int] = set()
+        last_use: dict[int, int] = {}
+        for t in self.targets:
+            need.add(t)
+            last_use[t] = max(last_use.get(t, -1), t)
+            cf = self.frames[t].crossfade
+            if cf is not None:
+                need.add(cf.from_frame)
+                last_use[cf.from_frame] = max(last_use.get(cf.from_frame, -1), t)
+        # Dependencies point backwards: one reverse sweep closes the set.
+        for i in range(len(self.frames) - 1, -1, -1):
+            if i in need and i not in self.cached:
+                for d in self.deps[i]:
+                    need.add(d)
+                    last_use[d] = max(last_use.get(d, -1), i)
+        return sorted(need), last_use
+
+    # -- running -------------------------------------------------------------------------------
+
+    def run(self, sink: FrameSink) -> ExecStats:
+        """Make every output frame in order and hand it to `sink(index, image)`."""
+        order, last_use = self._needs()
+        targets = set(self.targets)
+        self._writer = BackgroundWriter(self.cache) if self.cache is not None else None
+        try:
+            self._run(order, last_use, targets, sink)
+        finally:
+            # Frames finished before a failure or a cancel stay cached.
+            if self._writer is not None:
+                writer, self._writer = self._writer, None
+                writer.close()
+        return self.stats
+
+    def _run(self, order: list[int], last_use: dict[int, int], targets: set[int], sink: FrameSink) -> None:
+        for i in order:
+            self._check_cancel()
+            self._current = i
+            self._report("frame")
+            self._ensure(i)
+            if i in targets:
+                image = self._composite(i)
+                sink(i, image)
+                if self.on_frame is not None:
+                    self.on_frame(i, image)
+                self._done += 1
+                self._report("done")
+            for j in [j for j in self.mem if last_use.get(j, -1) <= i]:
+                del self.mem[j]
+
+    def _ensure(self, i: int) -> np.ndarray:
+        """Chain image i in memory: loaded from the cache, or rendered (and its inputs first)."""
+        stack = [i]
+        while stack:
+            j = stack[-1]
+            if j in self.mem:
+                stack.pop()
+                continue
+            if j in self.cached and self.cache is not None:
+                image = self.cache.get(self.addr[j])
+                if image is not None and image.shape == self.shape:
+                    self.mem[j] = image
+                    self.stats.frames_cached += 1
+                    stack.pop()
+                    continue
+                # Corrupt, truncated or vanished: render it after all.
+                self.cached.discard(j)
+            missing = [d for d in self.deps[j] if d not in self.mem]
+            if missing:
+                stack.extend(missing)
+                continue
+            self._check_cancel()
+            image = self._render(self.frames[j])
+            if self._writer is not None:
+                self._writer.put(self.addr[j], image)
+            elif self.cache is not None:
+                self.cache.put(self.addr[j], image)
+            self.mem[j] = image
+            self.stats.frames_rendered += 1
+            stack.pop()
+        return self.mem[i]
+
+    def _render(self, fr: Frame) -> np.ndarray:
+        req = self._request(fr)
+        be = self.backend
+        if fr.op == "generate":
+            image = be.text2image(req)
+        else:
+            src = self.mem[self.deps[fr.index][0]]
+            if fr.op == "warp":
+                image, _ = warp.warp_and_fill(src, fr.motion, mode="reflect")
+            else:
+                use_model = fr.inpaint and be.has_inpaint
+                # Without an inpainting model img2img redraws the fill: give it an
+                # edge-aware start rather than mirrored content it would copy.
+                image, _ = warp.warp_and_fill(src, fr.motion, mode="reflect" if use_model or not fr.inpaint else "telea")
+                if use_model:
+                    h, w = image.shape[:2]
+                    soft = warp.soft_revealed(warp.matrix(fr.motion, w, h), w, h)
+                    image = be.inpaint(image, soft.copy(), req)
+                if fr.noise > 0:
+                    image = coherence.add_noise(image, fr.noise, fr.seed)
+                image = be.img2img(image, req)
+                ref = _coherence_ref(fr)
+                if ref is not None:
+                    image = coherence.match(image, self._cdfs(ref, fr.coherence), fr.coherence)
+        return self._checked(image, fr)
+
+    def _checked(self, image: np.ndarray, fr: Frame) -> np.ndarray:
+        image = np.asarray(image)
+        if image.shape != self.shape or image.dtype != np.uint8:
+            raise RenderError(
+                f"the {self.backend.name} backend returned an image of shape {image.shape} ({image.dtype}) "
+                f"for frame {fr.index}, expected {self.shape} (uint8)"
+            )
+        return np.ascontiguousarray(image)
+
+    def _cdfs(self, ref: int, mode: str) -> np.ndarray:
+        key = (ref, mode)
+        if key not in self._ref_cdfs:
+            self._ref_cdfs[key] = coherence.reference_cdfs(self.mem[ref], mode)
+        return self._ref_cdfs[key]
+
+    def _composite(self, i: int) -> np.ndarray:
+        own = self.mem[i]
+        cf = self.frames[i].crossfade
+        if cf is None:
+            return own
+        w = min(max(float(cf.weight), 0.0), 1.0)
+        prev = self._ensure(cf.from_frame)
+        return cv2.addWeighted(prev, 1.0 - w, own, w, 0.0)
+
+    def _request(self, fr: Frame) -> Request:
+        return Request(
+            prompts=tuple((p.text, float(p.weight)) for p in fr.prompts),
+            negative=fr.negative,
+            seed=fr.seed,
+            steps=fr.steps,
+            guidance=fr.guidance,
+            strength=fr.strength,
+            width=self.plan.film.width,
+            height=self.plan.film.height,
+            on_step=self._on_step,
+        )
+
+    def _on_step(self, step: int, total: int) -> None:
+        self._check_cancel()
+        self._report("step", step, total)
+
+    def _check_cancel(self) -> None:
+        if self.should_cancel is not None and self.should_cancel():
+            raise BuildCancelled()
+
+    def _report(self, phase: str, step: int = 0, steps: int = 0) -> None:
+        if self.progress is None:
+            return
+        self.progress(
+            Progress(
+                phase=phase,  # type: ignore[arg-type]
+                frames_done=self._done,
+                frames_total=len(self.targets),
+                frame=self._current,
+                step=step,
+                steps=steps,
+                rendered=self.stats.frames_rendered,
+                cached=self.stats.frames_cached,
+            )
+        )

@@ -1,0 +1,83 @@
+"""What the page needs from a plan or from a failed compile, as plain JSON.
+
+The page plots curves and draws a timeline; it should not have to know the plan's schema,
+so `plan_summary` flattens the plan into scenes (start/end in seconds, prompts at absolute
+times) and one list per curve (a value per frame). `diagnostics_payload` carries the exact
+text the terminal shows plus the same diagnostics as records, for the overlay.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CURVES = ("zoom", "angle", "x", "y", "turn", "tilt", "strength")
+
+
+def plan_summary(plan: Any) -> dict[str, Any]:
+    """Scenes with start/end and prompts, and the per-frame curves, of a `RenderPlan`."""
+    film = plan.film
+    fps = float(film.fps)
+    scenes = []
+    for sc in plan.scenes:
+        start = sc.start_frame / fps
+        scenes.append(
+            {
+                "name": sc.name,
+                "index": sc.index,
+                "start_frame": sc.start_frame,
+                "frame_count": sc.frame_count,
+                "start": round(start, 6),
+                "end": round((sc.start_frame + sc.frame_count) / fps, 6),
+                "continues": bool(sc.continues),
+                "transition": {"kind": sc.transition.kind, "frames": sc.transition.frames},
+                "prompts": [
+                    {"text": p.text, "start": round(start + p.start, 6), "blend": p.blend} for p in sc.prompts
+                ],
+                "negative": sc.negative,
+                "source": {"file": sc.source.file, "line": sc.source.line, "col": sc.source.col},
+            }
+        )
+    curves: dict[str, list[float]] = {name: [] for name in CURVES}
+    ops: list[str] = []
+    for fr in plan.frames:
+        for name in CURVES[:-1]:
+            curves[name].append(round(float(getattr(fr.motion, name)), 7))
+        curves["strength"].append(round(float(fr.strength), 7))
+        ops.append(fr.op)
+    return {
+        "film": {
+            "title": film.title,
+            "width": film.width,
+            "height": film.height,
+            "fps": fps,
+            "frame_count": film.frame_count,
+            "duration": film.duration,
+            "model": film.model,
+        },
+        "scenes": scenes,
+        "curves": curves,
+        "ops": ops,
+    }
+
+
+def diagnostics_payload(err: BaseException) -> dict[str, Any]:
+    """The terminal text of a user-facing error and, for script errors, each diagnostic."""
+    render = getattr(err, "render", None)
+    text = render() if callable(render) else f"error: {err}"
+    items = []
+    for d in getattr(err, "diagnostics", ()) or ():
+        items.append(
+            {
+                "code": d.code,
+                "severity": d.severity,
+                "message": d.message,
+                "file": d.span.file,
+                "line": d.span.line,
+                "col": d.span.col,
+                "end_line": d.span.end_line,
+                "end_col": d.span.end_col,
+                "hint": d.hint,
+                "notes": list(d.notes),
+            }
+        )
+    return {"text": text, "items": items, "kind": type(err).__name__}

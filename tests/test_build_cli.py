@@ -1,0 +1,160 @@
+"""`kscript build` as users run it: exit codes, report, outputs, and resuming after kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kscript.cli import main
+from kscript.plan import Motion
+from plan_factory import SceneSpec, make_plan, three_scenes
+
+
+def write_plan(path: Path, plan) -> Path:
+    path.write_text(plan.to_json(), encoding="utf-8")
+    return path
+
+
+def test_build_writes_video_report_and_summary(tmp_path, capsys):
+    film = write_plan(tmp_path / "film.json", three_scenes())
+    assert main(["build", str(film), "--report", str(tmp_path / "r.json")]) == 0
+    assert (tmp_path / "film.mp4").is_file()
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["frames_total"] == 18 and report["frames_rendered"] == 18
+    err = capsys.readouterr().err
+    assert "18 rendered, 0 from cache" in err and "film.mp4" in err and "img2img 16" in err
+    assert main(["build", str(film), "--quiet", "--report", str(tmp_path / "r.json")]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["frames_cached"] == 18
+    assert capsys.readouterr().err == ""
+
+
+def test_output_formats_by_suffix(tmp_path):
+    film = write_plan(tmp_path / "film.json", make_plan([SceneSpec("s", 3)]))
+    assert main(["build", str(film), "-q", "-o", str(tmp_path / "v.webm")]) == 0
+    assert main(["build", str(film), "-q", "-o", str(tmp_path / "pngs") + "/"]) == 0
+    assert (tmp_path / "v.webm").is_file() and len(list((tmp_path / "pngs").iterdir())) == 3
+
+
+@pytest.mark.parametrize(
+    "extra,code,message",
+    [
+        (["--scene", "nope"], 2, "no scene 'nope'"),
+        (["--cache-limit", "lots"], 2, "cannot read the size"),
+        (["-o", "film.gif"], 2, "unknown suffix"),
+        (["--crf", "99"], 2, "out of range"),
+        (["--preset", "warp9"], 2, "unknown preset"),
+    ],
+)
+def test_usage_errors_exit_2(tmp_path, capsys, extra, code, message):
+    film = write_plan(tmp_path / "film.json", make_plan([SceneSpec("s", 2)]))
+    assert main(["build", str(film), "-q", *extra]) == code
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_missing_film_exits_2(tmp_path, capsys):
+    assert main(["build", str(tmp_path / "missing.kscene")]) == 2
+    assert "no film at" in capsys.readouterr().err
+
+
+def test_missing_model_exits_1_without_traceback(tmp_path, capsys):
+    film = write_plan(tmp_path / "film.json", make_plan([SceneSpec("s", 2)], model=str(tmp_path / "no-model")))
+    assert main(["build", str(film), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "Traceback" not in err
+    assert not (tmp_path / "film.mp4").exists()
+    # --preview drafts the same film without the model.
+    assert main(["build", str(film), "-q", "--preview"]) == 0
+
+
+# Slow the painter down (not its pixels) so that a kill lands mid-build.
+SLOW_BUILD = (
+    "import sys, time\n"
+    "from kscript.render import preview\n"
+    "orig = preview.PreviewBackend.img2img\n"
+    "def slow(self, image, req):\n"
+    "    time.sleep(0.05)\n"
+    "    return orig(self, image, req)\n"
+    "preview.PreviewBackend.img2img = slow\n"
+    "from kscript.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
+def test_a_build_killed_with_sigkill_resumes_from_its_finished_frames(tmp_path):
+    plan = make_plan(
+        [SceneSpec("a", 30, motion=lambda f: Motion(zoom=1.01 + 0.001 * f)),
+         SceneSpec("b", 20, "stormy sea", continues=True, coherence="rgb")],
+    )
+    film = write_plan(tmp_path / "film.json", plan)
+    frames_dir = tmp_path / ".kscript" / "frames"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_BUILD, "build", str(film), "-q", "-o", str(tmp_path / "out") + "/"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if frames_dir.is_dir() and len(list(frames_dir.rglob("*.frame"))) >= 12:
+            break
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = len(list(frames_dir.rglob("*.frame")))
+    assert 12 <= finished < 50, "the build was not killed mid-way"
+    assert not (tmp_path / "out").exists()
+
+    assert main(["build", str(film), "-q", "-o", str(tmp_path / "out") + "/", "--report", str(tmp_path / "r.json")]) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["frames_rendered"] == 50 - finished
+    assert report["frames_cached"] == finished
+
+    assert main(["build", str(film), "-q", "--no-cache", "-o", str(tmp_path / "clean") + "/"]) == 0
+    names = sorted(p.name for p in (tmp_path / "clean").iterdir())
+    assert len(names) == 50
+    assert all((tmp_path / "out" / n).read_bytes() == (tmp_path / "clean" / n).read_bytes() for n in names)
+
+
+def test_ctrl_c_stops_cleanly_keeping_finished_frames_and_the_old_video(tmp_path, monkeypatch, capsys):
+    from kscript.render import preview
+
+    film = write_plan(tmp_path / "film.json", three_scenes())
+    assert main(["build", str(film), "-q", "--no-cache"]) == 0
+    good = (tmp_path / "film.mp4").read_bytes()
+    real = preview.PreviewBackend.img2img
+
+    def interrupted(self, image, req):
+        if self.calls.img2img >= 6:
+            raise KeyboardInterrupt
+        return real(self, image, req)
+
+    monkeypatch.setattr(preview.PreviewBackend, "img2img", interrupted)
+    assert main(["build", str(film), "-q"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert (tmp_path / "film.mp4").read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".kscript", "film.json", "film.mp4"]
+    monkeypatch.setattr(preview.PreviewBackend, "img2img", real)
+    assert main(["build", str(film), "-q", "--report", str(tmp_path / "r.json")]) == 0
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["frames_cached"] >= 7 and report["frames_rendered"] == 18 - report["frames_cached"]
+
+
+def test_progress_bar_follows_frames_and_steps():
+    from kscript.commands.build import _Bar
+    from kscript.render.executor import Progress
+
+    with _Bar(3) as bar:
+        bar(Progress("frame", 0, 3, 0))
+        bar(Progress("step", 0, 3, 0, step=2, steps=4))
+        bar(Progress("done", 1, 3, 0))
+        task = bar.progress.tasks[bar.frames]
+        steps = bar.progress.tasks[bar.steps]
+        assert task.completed == 1 and task.total == 3
+        assert steps.completed == 2 and steps.total == 4 and steps.visible

@@ -1,0 +1,65 @@
+"""Broken scripts and the exact diagnostics they get (tests/golden/errors/check_*.kscene).
+
+Each fixture is checked *and* compiled the way `kscript check` does, and the rendered
+diagnostics are compared with the sibling .txt file. Fixtures may import helpers from
+tests/golden/errors/lib/ (not fixtures themselves). `pytest --update-goldens` rewrites
+the .txt files; review the diff.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kscript.compile import compile_file
+from kscript.errors import ScriptErrors
+
+ERRORS = Path(__file__).parent / "golden" / "errors"
+FIXTURES = sorted(ERRORS.glob("check_*.kscene"))
+
+
+def diagnostics_text(name: str) -> str:
+    with pytest.raises(ScriptErrors) as exc:
+        compile_file(name)
+    return exc.value.render() + "\n"
+
+
+def test_there_are_enough_fixtures():
+    assert len(FIXTURES) >= 25
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=[p.stem for p in FIXTURES])
+def test_broken_script_diagnostics(path, golden, monkeypatch):
+    # Paths in diagnostics are as the user typed them: run from the fixtures' folder.
+    monkeypatch.chdir(ERRORS)
+    golden(path.with_suffix(".txt"), diagnostics_text(path.name))
+
+
+def test_issue_example_text(monkeypatch):
+    """The diagnostic of issue 2, letter for letter (the fixture puts it on line 12)."""
+    monkeypatch.chdir(ERRORS)
+    text = diagnostics_text("check_unknown_effect.kscene")
+    assert (
+        "check_unknown_effect.kscene:12:10: error[E012]: unknown effect 'zoomin'\n"
+        "   12 |   effect zoomin\n"
+        "      |          ^^^^^^\n"
+        "   = help: did you mean 'zoom_in'?"
+    ) in text
+
+
+def test_all_errors_of_a_file_come_out_together(monkeypatch):
+    monkeypatch.chdir(ERRORS)
+    with pytest.raises(ScriptErrors) as exc:
+        compile_file("check_many_errors.kscene")
+    codes = sorted(d.code for d in exc.value.diagnostics)
+    assert codes == ["E010", "E012", "E018", "E023", "E023", "E025", "E027"]
+
+
+def test_errors_of_imported_files_come_with_their_sources(monkeypatch):
+    monkeypatch.chdir(ERRORS)
+    with pytest.raises(ScriptErrors) as exc:
+        compile_file("check_errors_in_import.kscene")
+    files = {d.span.file for d in exc.value.diagnostics}
+    assert files == {"check_errors_in_import.kscene", "lib/broken_moves.kscene"}
+    assert set(exc.value.sources) >= files

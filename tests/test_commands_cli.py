@@ -1,0 +1,125 @@
+"""`kscript check`, `plan` and `effects` as a user runs them: output and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kscript.cli import main
+from kscript.compile import compile_file
+
+GOOD = 'film "ok" {\n  size: 256x256\n  fps: 24\n}\nscene a 1s {\n  prompt "a"\n  effect zoom_in\n}\nscene b 2s {\n  continue\n  prompt "b"\n}\n'
+BAD = 'film "bad" { fps: 24 }\nscene a 1s {\n  prompt "a"\n  effect zoomin\n}\n'
+
+
+@pytest.fixture
+def films(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("good.kscene").write_text(GOOD)
+    Path("bad.kscene").write_text(BAD)
+    return tmp_path
+
+
+def test_check_ok(films, capsys):
+    assert main(["check", "good.kscene"]) == 0
+    assert capsys.readouterr().out == "good.kscene: ok (2 scenes, 72 frames)\n"
+
+
+def test_check_errors_exit_1_with_diagnostics(films, capsys):
+    assert main(["check", "bad.kscene"]) == 1
+    err = capsys.readouterr().err
+    assert "bad.kscene:4:10: error[E012]: unknown effect 'zoomin'" in err
+    assert "did you mean 'zoom_in'?" in err
+
+
+def test_check_missing_file_exits_2(films, capsys):
+    assert main(["check", "nowhere.kscene"]) == 2
+    assert "no such file: nowhere.kscene" in capsys.readouterr().err
+
+
+def test_check_several_files_reports_each(films, capsys):
+    assert main(["check", "good.kscene", "bad.kscene"]) == 1
+    out = capsys.readouterr()
+    assert "good.kscene: ok" in out.out and "E012" in out.err
+    assert main(["check", "bad.kscene", "nowhere.kscene", "good.kscene"]) == 2
+
+
+def test_check_a_directory_is_a_usage_error(films):
+    assert main(["check", str(films)]) == 2
+
+
+def test_plan_json_is_the_plan(films, capsys):
+    assert main(["plan", "good.kscene", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert out == compile_file("good.kscene").to_json()
+    data = json.loads(out)
+    assert set(data["film"]) >= {"title", "width", "height", "fps", "seed", "model"}
+    assert set(data["scenes"][0]) >= {"name", "start_frame", "frame_count"}
+    frame = data["frames"][1]
+    assert set(frame) >= {"index", "scene", "time", "op", "motion", "strength", "guidance", "steps", "seed",
+                          "prompts", "negative", "key"}
+    assert set(frame["motion"]) >= {"zoom", "angle", "x", "y", "turn", "tilt"}
+
+
+def test_plan_summary(films, capsys):
+    assert main(["plan", "good.kscene"]) == 0
+    out = capsys.readouterr().out
+    assert 'film "ok"' in out
+    assert "frames 0-23 (24)" in out and "[continues]" in out
+    assert "text2image 1" in out and "img2img    71" in out
+    assert "denoising steps (estimate):" in out
+
+
+def test_plan_errors_exit_1(films, capsys):
+    assert main(["plan", "bad.kscene", "--json"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "E012" in captured.err
+
+
+def test_effects_lists_every_standard_effect(capsys):
+    assert main(["effects"]) == 0
+    out = capsys.readouterr().out
+    for name in ("pan_right", "pan_left", "pan_up", "pan_down", "spin_right", "spin_left", "zoom_in", "zoom_out",
+                 "turn_right", "turn_left", "tilt_up", "tilt_down", "orbit_right", "orbit_left", "zoom_in_sway",
+                 "zoom_out_bob", "pan_right_bob", "pan_left_sway", "flip", "live"):
+        assert f"\n{name}(" in "\n" + out, name
+    assert "rate = 1" in out
+
+
+def test_effects_one_effect_and_a_misspelt_one(capsys):
+    assert main(["effects", "zoom_in"]) == 0
+    assert capsys.readouterr().out.startswith("zoom_in(rate = 1")
+    assert main(["effects", "zoomin"]) == 2
+    assert "did you mean 'zoom_in'?" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["check", "good.kscene"], ["plan", "good.kscene"], ["plan", "good.kscene", "--json"],
+                                  ["effects"]])
+def test_light_commands_import_no_heavy_library(films, argv):
+    code = (
+        "import sys; from kscript.cli import main; rc = main(sys.argv[1:]); "
+        "heavy = [m for m in ('torch', 'diffusers', 'av', 'cv2', 'transformers') if m in sys.modules]; "
+        "sys.stderr.write(repr(heavy)); sys.exit(3 if heavy else rc)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_check_prints_warnings_but_passes(films, capsys):
+    Path("lib.kscene").write_text('let k = 1\nscene unused 1s {\n  prompt "x"\n}\n')
+    Path("main.kscene").write_text('import "lib.kscene"\nscene a 1s {\n  prompt "a"\n  x: k\n}\n')
+    assert main(["check", "main.kscene"]) == 0
+    out = capsys.readouterr()
+    assert "main.kscene: ok (1 scene, 24 frames)" in out.out
+    assert "lib.kscene:2:7: warning[W002]: the scene 'unused' of an imported file is ignored" in out.err
+
+
+def test_an_effect_named_like_a_standard_one_replaces_it_with_a_warning(films, capsys):
+    Path("mine.kscene").write_text('effect zoom_in() { zoom: 2 }\nscene a 1s {\n  prompt "a"\n  effect zoom_in\n}\n')
+    assert main(["check", "mine.kscene"]) == 0
+    assert "mine.kscene:1:8: warning[W001]: effect 'zoom_in' replaces the standard effect" in capsys.readouterr().err
+    assert {f.motion.zoom for f in compile_file("mine.kscene").frames} == {2.0}

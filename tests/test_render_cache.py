@@ -1,0 +1,127 @@
+"""The frame cache: whole entries or none, verified on read, least recently used evicted."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+from kscript.errors import UsageError
+from kscript.render import cache as cache_mod
+from kscript.render.cache import FrameCache, address, parse_size
+
+
+def image(seed: int, size: int = 16) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
+
+
+def test_round_trip(tmp_path):
+    c = FrameCache(tmp_path)
+    a = address("k1", "preview-1")
+    assert c.get(a) is None and not c.has(a)
+    c.put(a, image(1))
+    assert c.has(a)
+    assert np.array_equal(c.get(a), image(1))
+    assert c.path(a).parent.name == a[:2]
+
+
+def test_address_depends_on_key_and_backend():
+    assert address("k", "preview-1") != address("k", "kandinsky-2.2")
+    assert address("k", "preview-1") != address("k2", "preview-1")
+    assert address("k", "preview-1") == address("k", "preview-1")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda b: b[: len(b) // 2],  # truncated (a torn write)
+        lambda b: b[:-1],
+        lambda b: b[:60] + bytes([b[60] ^ 1]) + b[61:],  # one flipped bit in the pixels
+        lambda b: b"XXXX" + b[4:],  # wrong magic
+        lambda b: b"",
+    ],
+)
+def test_a_corrupt_entry_counts_as_missing_and_is_deleted(tmp_path, damage):
+    c = FrameCache(tmp_path)
+    a = address("k", "fp")
+    c.put(a, image(2))
+    p = c.path(a)
+    p.write_bytes(damage(p.read_bytes()))
+    assert c.get(a) is None
+    assert not p.exists()
+    assert c.stats.corrupt == 1
+
+
+def test_a_failed_write_leaves_no_entry_and_no_temp(tmp_path, monkeypatch):
+    c = FrameCache(tmp_path)
+    a = address("k", "fp")
+    c.put(a, image(3))
+
+    def boom(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache_mod.os, "fsync", boom)
+    with pytest.raises(OSError):
+        c.put(a, image(4))
+    # The previous entry is untouched, no temporary is left behind.
+    assert np.array_equal(c.get(a), image(3))
+    assert [f.name for f in c.path(a).parent.iterdir()] == [c.path(a).name]
+
+
+def test_writes_go_through_a_temp_file_and_a_rename(tmp_path, monkeypatch):
+    c = FrameCache(tmp_path)
+    seen = []
+    real = os.replace
+    monkeypatch.setattr(cache_mod.os, "replace", lambda s, d: (seen.append((os.path.basename(s), str(d))), real(s, d))[1])
+    a = address("k", "fp")
+    c.put(a, image(5))
+    assert len(seen) == 1 and seen[0][0].startswith(".tmp-") and seen[0][1] == str(c.path(a))
+
+
+def test_stale_temp_files_are_ignored_and_cleaned(tmp_path):
+    c = FrameCache(tmp_path)
+    a = address("k", "fp")
+    c.put(a, image(6))
+    junk = c.path(a).parent / ".tmp-dead.frame"
+    junk.write_bytes(b"half")
+    old = time.time() - 3600
+    os.utime(junk, (old, old))
+    assert [p for p, _, _ in c.entries()] == [c.path(a)]
+    assert not junk.exists()
+
+
+def test_lru_eviction_removes_least_recently_used_first(tmp_path):
+    c = FrameCache(tmp_path, limit=None)
+    addrs = [address(f"k{i}", "fp") for i in range(5)]
+    for i, a in enumerate(addrs):
+        c.put(a, image(i))
+        t = 1_000_000 + i
+        os.utime(c.path(a), (t, t))
+    entry = c.path(addrs[0]).stat().st_size
+    c.get(addrs[0])  # a hit makes k0 the most recently used
+    removed = c.evict(limit=3 * entry)
+    assert removed == 2
+    assert [c.has(a) for a in addrs] == [True, False, False, True, True]
+    assert c.size() <= 3 * entry
+
+
+def test_no_eviction_under_the_limit(tmp_path):
+    c = FrameCache(tmp_path, limit=10**9)
+    c.put(address("k", "fp"), image(1))
+    assert c.evict() == 0 and c.has(address("k", "fp"))
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [("2GB", 2 * 1024**3), ("500M", 500 * 1024**2), ("1.5gib", int(1.5 * 1024**3)), ("1000", 1000), ("64kb", 65536)],
+)
+def test_parse_size(text, expected):
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "lots", "2 parsecs", "-1GB"])
+def test_parse_size_rejects_nonsense(text):
+    with pytest.raises(UsageError):
+        parse_size(text)

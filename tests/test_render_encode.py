@@ -1,0 +1,124 @@
+"""Encoding: the videos decode back with the exact codec, pixel format, size, rate and count."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from kscript.errors import UsageError
+from kscript.render.encode import VideoWriter, frame_rate, output_kind
+
+
+def frames(n: int, w: int = 64, h: int = 48):
+    for i in range(n):
+        img = np.zeros((h, w, 3), np.uint8)
+        img[..., 0] = (np.arange(w) * 4 + i * 10) % 256
+        img[..., 1] = 100
+        img[..., 2] = (np.arange(h)[:, None] * 5) % 256
+        yield img
+
+
+def write(path, n=10, fps=24, **kw):
+    with VideoWriter(path, 64, 48, fps, **kw) as out:
+        for f in frames(n):
+            out.write(f)
+    return out.path
+
+
+def probe(path):
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        decoded = [f.to_ndarray(format="rgb24") for f in c.decode(s)]
+        return {
+            "codec": s.codec_context.name,
+            "pix_fmt": s.codec_context.pix_fmt,
+            "size": (s.codec_context.width, s.codec_context.height),
+            "rate": s.average_rate,
+            "frames": len(decoded),
+            "first": decoded[0],
+        }
+
+
+def test_mp4_is_h264_yuv420p_with_exact_rate_and_count(tmp_path):
+    p = write(tmp_path / "film.mp4", n=17, fps=24)
+    info = probe(p)
+    assert info["codec"] == "h264" and info["pix_fmt"] == "yuv420p"
+    assert info["size"] == (64, 48) and info["frames"] == 17 and info["rate"] == 24
+    # The picture survives (lossy, but close).
+    assert np.abs(info["first"].astype(int) - next(frames(1)).astype(int)).mean() < 6
+
+
+def test_mp4_has_faststart(tmp_path):
+    data = write(tmp_path / "film.mp4").read_bytes()
+    assert 0 <= data.find(b"moov") < data.find(b"mdat")
+
+
+def test_ntsc_rate_is_exact(tmp_path):
+    assert frame_rate(23.976) == Fraction(24000, 1001)
+    assert frame_rate(12.5) == Fraction(25, 2)
+    info = probe(write(tmp_path / "film.mp4", n=5, fps=23.976))
+    assert info["rate"] == Fraction(24000, 1001) and info["frames"] == 5
+
+
+def test_webm_is_vp9(tmp_path):
+    info = probe(write(tmp_path / "film.webm", n=6, fps=12))
+    assert info["codec"] == "vp9" and info["frames"] == 6 and info["rate"] == 12
+
+
+def test_png_folder_is_lossless(tmp_path):
+    out = write(str(tmp_path / "frames") + "/", n=3)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["frame_000000.png", "frame_000001.png", "frame_000002.png"]
+    import cv2
+
+    back = cv2.cvtColor(cv2.imread(str(out / names[0])), cv2.COLOR_BGR2RGB)
+    assert np.array_equal(back, next(frames(1)))
+
+
+def test_png_folder_replaces_a_previous_one(tmp_path):
+    write(str(tmp_path / "frames") + "/", n=5)
+    out = write(str(tmp_path / "frames") + "/", n=2)
+    assert len(list(out.iterdir())) == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["frames"]
+
+
+def test_crf_and_preset_change_the_file(tmp_path):
+    a = write(tmp_path / "a.mp4", crf=10, preset="ultrafast").stat().st_size
+    b = write(tmp_path / "b.mp4", crf=40, preset="ultrafast").stat().st_size
+    assert a > b
+
+
+def test_a_failure_keeps_the_previous_video(tmp_path):
+    target = tmp_path / "film.mp4"
+    write(target, n=4)
+    good = target.read_bytes()
+    with pytest.raises(RuntimeError):
+        with VideoWriter(target, 64, 48, 24) as out:
+            for i, f in enumerate(frames(8)):
+                if i == 5:
+                    raise RuntimeError("the model crashed")
+                out.write(f)
+    assert target.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir()] == ["film.mp4"]  # no temporary left behind
+
+
+def test_nothing_appears_before_close(tmp_path):
+    target = tmp_path / "film.mp4"
+    out = VideoWriter(target, 64, 48, 24)
+    out.write(next(frames(1)))
+    assert not target.exists()
+    out.close()
+    assert target.exists() and probe(target)["frames"] == 1
+
+
+@pytest.mark.parametrize("path,kind", [("a.mp4", "h264"), ("a.MOV", "h264"), ("a.webm", "vp9"), ("out/", "png"), ("frames", "png")])
+def test_output_kind(path, kind):
+    assert output_kind(path) == kind
+
+
+def test_unknown_suffix_is_a_usage_error():
+    with pytest.raises(UsageError, match="unknown suffix"):
+        output_kind("film.gif")

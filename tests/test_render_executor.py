@@ -1,0 +1,279 @@
+"""The executor: ops, caching (reruns, edits, lazy loads, corruption), scenes, cancellation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kscript.errors import UsageError
+from kscript.plan import Motion
+from kscript.render.backend import Backend, Request
+from kscript.render.cache import FrameCache
+from kscript.render.executor import BuildCancelled, Executor, Progress
+from kscript.render.preview import PreviewBackend
+from plan_factory import SceneSpec, make_plan, three_scenes
+
+
+class Recorder(PreviewBackend):
+    """The preview painter, logging every call with the request it got."""
+
+    def __init__(self, has_inpaint: bool = True) -> None:
+        super().__init__()
+        self.log: list[tuple[str, Request]] = []
+        self._inpaint = has_inpaint
+
+    @property
+    def has_inpaint(self) -> bool:
+        return self._inpaint
+
+    def text2image(self, req):
+        self.log.append(("text2image", req))
+        return super().text2image(req)
+
+    def img2img(self, image, req):
+        self.log.append(("img2img", req))
+        return super().img2img(image, req)
+
+    def inpaint(self, image, mask, req):
+        self.log.append(("inpaint", req))
+        return super().inpaint(image, mask, req)
+
+
+def run(plan, backend=None, cache=None, **kw):
+    backend = backend or Recorder()
+    out: dict[int, np.ndarray] = {}
+    ex = Executor(plan, backend, cache, **kw)
+    stats = ex.run(lambda i, img: out.__setitem__(i, img))
+    return out, stats, backend
+
+
+def test_model_calls_follow_the_plan_exactly():
+    plan = three_scenes()
+    out, stats, be = run(plan)
+    assert sorted(out) == list(range(len(plan.frames)))
+    assert stats.frames_rendered == len(plan.frames) and stats.frames_cached == 0
+    expected = plan.model_calls()
+    got = be.calls.as_dict()
+    assert {k: got[k] for k in expected} == expected
+    # In plan order, one text2image per generate frame, inpaint before img2img where flagged.
+    ops = [op for op, _ in be.log]
+    want = []
+    for fr in plan.frames:
+        if fr.op == "generate":
+            want.append("text2image")
+        elif fr.op in ("animate", "continue"):
+            want += ["inpaint"] * fr.inpaint + ["img2img"]
+    assert ops == want
+
+
+def test_requests_carry_the_frame_values():
+    plan = three_scenes()
+    _, _, be = run(plan)
+    street = [r for op, r in be.log if op == "img2img" and r.prompts[0][0].startswith("a neon")]
+    assert street and street[0].strength == 0.35 and street[0].steps == 4 and street[0].width == 64
+    blends = [r for _, r in be.log if len(r.prompts) == 2]
+    assert blends and all(abs(sum(w for _, w in r.prompts) - 1) < 1e-6 for r in blends)
+
+
+def test_without_an_inpaint_model_no_inpaint_call_is_made():
+    plan = three_scenes()
+    _, _, be = run(plan, Recorder(has_inpaint=False))
+    assert be.calls.inpaint == 0 and be.calls.img2img == plan.model_calls()["img2img"]
+
+
+def test_warp_frames_make_no_model_call_and_move_the_image():
+    plan = make_plan([SceneSpec("s", 4, motion=Motion(x=3), strength=0.0)])
+    out, _, be = run(plan)
+    assert [op for op, _ in be.log] == ["text2image"]
+    assert np.array_equal(out[1][:, :-4], out[0][:, 3:-1])  # content moved left by 3 pixels
+
+
+def test_cadence_runs_the_model_every_nth_frame():
+    plan = make_plan([SceneSpec("s", 7, cadence=3, motion=Motion(zoom=1.02))])
+    _, _, be = run(plan)
+    assert [op for op, _ in be.log] == ["text2image", "img2img", "img2img"]
+
+
+def test_two_runs_give_identical_frames():
+    a, _, _ = run(three_scenes())
+    b, _, _ = run(three_scenes())
+    assert all(a[i].tobytes() == b[i].tobytes() for i in a)
+
+
+def test_crossfade_blends_the_previous_scenes_last_frame():
+    plan = three_scenes()
+    out, _, _ = run(plan)
+    street0 = plan.scenes[1].start_frame
+    fr = plan.frames[street0]
+    assert fr.crossfade is not None
+    be = Recorder()
+    chain, _, _ = run(make_plan([SceneSpec("street", 1, "a neon city street at night, rain", motion=Motion(x=2.0, angle=1.0))], seed=8))
+    w = fr.crossfade.weight
+    expect = (1 - w) * out[fr.crossfade.from_frame].astype(float) + w * chain[0].astype(float)
+    assert np.abs(out[street0].astype(float) - expect).max() <= 1.0
+    # After the transition the frame is the scene's own chain image again.
+    assert plan.frames[street0 + 3].crossfade is None
+
+
+def test_continue_starts_from_the_previous_scenes_last_frame():
+    plan = three_scenes()
+    out, _, be = run(plan)
+    sea0 = plan.scenes[2].start_frame
+    assert plan.frames[sea0].op == "continue"
+    assert "text2image" not in [op for op, r in be.log if r.prompts[0][0].startswith("stormy")]
+    # Zooming out from the street's last frame: its middle survives, shrunk.
+    before = out[sea0 - 1].astype(float).mean()
+    assert abs(out[sea0].astype(float).mean() - before) < 40
+
+
+def test_rerun_loads_everything_from_cache_without_model_calls(tmp_path):
+    plan = three_scenes()
+    first, _, _ = run(plan, cache=FrameCache(tmp_path))
+    second, stats, be = run(plan, cache=FrameCache(tmp_path))
+    assert be.log == [] and stats.frames_rendered == 0 and stats.frames_cached == len(plan.frames)
+    assert all(first[i].tobytes() == second[i].tobytes() for i in first)
+
+
+def test_an_edit_re_renders_exactly_the_frames_whose_keys_changed(tmp_path):
+    plan = three_scenes()
+    run(plan, cache=FrameCache(tmp_path))
+    edited = make_plan(
+        [
+            SceneSpec("park", 6, "a misty autumn park at dusk, watercolour", motion=Motion(zoom=1.04)),
+            SceneSpec("street", 6, "a neon city street at night, rain", later_prompts=[("the same street at sunrise", 2, 2)],
+                      motion=Motion(x=2.0, angle=1.0), crossfade=3),
+            SceneSpec("sea", 6, "stormy sea, dramatic light", motion=Motion(zoom=0.97), continues=True, coherence="lab"),
+        ]
+    )
+    changed = {i for i, (a, b) in enumerate(zip(plan.frames, edited.frames)) if a.key != b.key}
+    assert changed == set(range(6))  # the park scene only
+    out, stats, be = run(edited, cache=FrameCache(tmp_path))
+    assert stats.frames_rendered == 6 and stats.frames_cached == 12
+    assert len(be.log) == 1 + 5 + sum(f.inpaint for f in edited.frames[1:6])
+
+
+def test_only_what_is_needed_is_loaded(tmp_path):
+    plan = make_plan([SceneSpec("s", 8, motion=Motion(zoom=1.03))])
+    run(plan, cache=FrameCache(tmp_path))
+    cache = FrameCache(tmp_path)
+    for i in (5, 6, 7):
+        cache.path(Executor(plan, Recorder()).addr[i]).unlink()
+    loads = []
+    real_get = cache.get
+    cache.get = lambda a: (loads.append(a), real_get(a))[1]
+    out, stats, _ = run(plan, cache=cache)
+    # Frames 0-4 are shown, so loaded; 5-7 are rendered from frame 4 in memory.
+    assert stats.frames_cached == 5 and stats.frames_rendered == 3 and len(loads) == 5
+
+
+def test_a_scene_alone_renders_its_frames_and_what_they_need(tmp_path):
+    plan = three_scenes()
+    out, stats, be = run(plan, scene="sea")
+    sea = [f.index for f in plan.frames if f.scene == "sea"]
+    assert sorted(out) == sea
+    # sea continues from street's last frame, which needs all of street (and not park: the
+    # crossfade is only a composite of street's first frames).
+    assert stats.frames_rendered == 12
+    assert not [r for _, r in be.log if r.prompts[0][0].startswith("a misty")]
+    with pytest.raises(UsageError, match="no scene 'seaa'") as err:
+        Executor(plan, Recorder(), scene="seaa")
+    assert err.value.hint == "did you mean 'sea'?"
+
+
+def test_a_corrupt_entry_mid_chain_is_re_rendered_identically(tmp_path):
+    plan = make_plan([SceneSpec("s", 6, motion=Motion(zoom=0.97))])
+    good, _, _ = run(plan, cache=FrameCache(tmp_path))
+    cache = FrameCache(tmp_path)
+    p = cache.path(Executor(plan, Recorder()).addr[3])
+    p.write_bytes(p.read_bytes()[:100])
+    out, stats, _ = run(plan, cache=cache)
+    assert stats.frames_rendered == 1 and cache.stats.corrupt == 1
+    assert all(good[i].tobytes() == out[i].tobytes() for i in good)
+
+
+def test_resuming_from_a_partial_cache_gives_the_same_frames(tmp_path):
+    plan = three_scenes()
+    full, _, _ = run(plan)
+    calls = {"n": 0}
+
+    def cancel_after_7():
+        calls["n"] += 1
+        return calls["n"] > 7
+
+    with pytest.raises(BuildCancelled):
+        run(plan, cache=FrameCache(tmp_path), should_cancel=cancel_after_7)
+    done = len(FrameCache(tmp_path).entries())
+    assert 0 < done < len(plan.frames)
+    out, stats, _ = run(plan, cache=FrameCache(tmp_path))
+    assert stats.frames_rendered == len(plan.frames) - done
+    assert all(full[i].tobytes() == out[i].tobytes() for i in full)
+
+
+class Stepper(Recorder):
+    """A painter that takes its request's steps one by one, like a diffusers pipeline."""
+
+    def text2image(self, req):
+        for s in range(1, req.steps + 1):
+            req.on_step(s, req.steps)
+        return super().text2image(req)
+
+
+def test_cancellation_inside_a_model_call_stops_at_the_next_step():
+    plan = three_scenes()
+    seen: list[Progress] = []
+    with pytest.raises(BuildCancelled):
+        run(plan, Stepper(), progress=seen.append, should_cancel=lambda: any(p.step == 2 for p in seen))
+    assert [p.step for p in seen if p.phase == "step"] == [1, 2]
+    assert seen[-1].frames_done == 0
+
+
+def test_progress_reports_frames_and_steps():
+    plan = make_plan([SceneSpec("s", 3)])
+    seen: list[Progress] = []
+    run(plan, progress=seen.append)
+    assert [p.phase for p in seen if p.frame == 1] == ["frame", "step", "step", "done"] or [
+        p.phase for p in seen if p.frame == 1
+    ] == ["frame", "step", "done"]
+    assert seen[-1].frames_done == 3 == seen[-1].frames_total
+
+
+class Wrong(Backend):
+    name = "wrong"
+    fingerprint = "wrong"
+
+    def text2image(self, req):
+        return np.zeros((8, 8, 3), np.uint8)
+
+    img2img = inpaint = lambda self, *a: None  # type: ignore[assignment]
+
+
+def test_a_backend_returning_the_wrong_size_is_an_error():
+    from kscript.errors import RenderError
+
+    with pytest.raises(RenderError, match="shape"):
+        run(make_plan([SceneSpec("s", 1)]), Wrong())
+
+
+def test_chain_keys_follow_what_makes_the_chain_image():
+    from kscript.plan import WeightedPrompt
+    from kscript.render.executor import chain_keys
+
+    plan = three_scenes()
+    keys = chain_keys(plan)
+    assert len(set(keys)) == len(keys)
+    street0 = plan.scenes[1].start_frame
+    frames = list(plan.frames)
+    # A crossfade weight changes what is shown, not the chain: same chain keys.
+    fr = frames[street0]
+    frames[street0] = fr.model_copy(update={"crossfade": fr.crossfade.model_copy(update={"weight": 0.9}), "key": "x"})
+    assert chain_keys(plan.model_copy(update={"frames": frames})) == keys
+    # A prompt change in park changes park's chain keys only (street starts afresh).
+    frames = list(plan.frames)
+    frames[2] = frames[2].model_copy(update={"prompts": [WeightedPrompt(text="a desert", weight=1.0)]})
+    changed = [i for i, (a, b) in enumerate(zip(keys, chain_keys(plan.model_copy(update={"frames": frames})))) if a != b]
+    assert changed == list(range(2, 6))
+    # A change in street reaches sea, which continues from street's last frame.
+    frames = list(plan.frames)
+    frames[street0 + 1] = frames[street0 + 1].model_copy(update={"strength": 0.5})
+    changed = [i for i, (a, b) in enumerate(zip(keys, chain_keys(plan.model_copy(update={"frames": frames})))) if a != b]
+    assert changed == list(range(street0 + 1, len(keys)))

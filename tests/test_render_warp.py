@@ -1,0 +1,120 @@
+"""Warps follow kscript.geometry's conventions, and the revealed mask agrees with the plan."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kscript import geometry
+from kscript.plan import Motion
+from kscript.render import warp
+
+W = H = 64
+
+
+def marked(x: int, y: int, size: int = 64) -> np.ndarray:
+    img = np.zeros((size, size, 3), np.uint8)
+    img[y, x] = 255
+    return img
+
+
+def centroid(img: np.ndarray) -> tuple[float, float]:
+    g = img[..., 0].astype(np.float64)
+    ys, xs = np.mgrid[0 : g.shape[0], 0 : g.shape[1]]
+    return float((xs * g).sum() / g.sum()), float((ys * g).sum() / g.sum())
+
+
+def test_zoom_in_moves_a_marked_pixel_outward():
+    img = marked(48, 40)
+    out = warp.warp(img, warp.matrix(Motion(zoom=1.2), W, H))
+    cx, cy = centroid(out)
+    c = (W - 1) / 2
+    assert cx - c == pytest.approx((48 - c) * 1.2, abs=0.5)
+    assert cy - c == pytest.approx((40 - c) * 1.2, abs=0.5)
+
+
+def test_positive_x_pans_right_so_content_moves_left():
+    out = warp.warp(marked(30, 30), warp.matrix(Motion(x=5), W, H))
+    assert centroid(out)[0] == pytest.approx(25, abs=0.1)
+
+
+def test_positive_y_pans_up_so_content_moves_down():
+    out = warp.warp(marked(30, 30), warp.matrix(Motion(y=4), W, H))
+    assert centroid(out)[1] == pytest.approx(34, abs=0.1)
+
+
+def test_positive_angle_turns_content_counter_clockwise_on_screen():
+    out = warp.warp(marked(50, 31), warp.matrix(Motion(angle=90), W, H))
+    x, y = centroid(out)
+    # Right of centre goes to above centre (y down) for a counter-clockwise turn.
+    assert x == pytest.approx(31.5, abs=1) and y < 20
+
+
+def test_turn_right_moves_content_left():
+    out = warp.warp(marked(32, 32), warp.matrix(Motion(turn=5), W, H))
+    assert centroid(out)[0] < 30
+
+
+def test_mask_is_empty_for_zoom_in_and_a_border_for_zoom_out():
+    assert not warp.revealed(warp.matrix(Motion(zoom=1.05), W, H), W, H).any()
+    m = warp.revealed(warp.matrix(Motion(zoom=0.9), W, H), W, H)
+    assert m[0].all() and m[-1].all() and m[:, 0].all() and m[:, -1].all()
+    assert not m[W // 2, H // 2]
+
+
+def test_pan_reveals_the_side_it_pans_towards():
+    m = warp.revealed(warp.matrix(Motion(x=3), W, H), W, H)
+    assert m[:, -3:].all() and not m[:, :-4].any()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    zoom=st.floats(0.8, 1.25),
+    angle=st.floats(-10, 10),
+    x=st.floats(-6, 6),
+    y=st.floats(-6, 6),
+    turn=st.floats(-3, 3),
+    tilt=st.floats(-3, 3),
+)
+def test_mask_agrees_with_geometry_reveals(zoom, angle, x, y, turn, tilt):
+    motion = Motion(zoom=zoom, angle=angle, x=x, y=y, turn=turn, tilt=tilt)
+    m = warp.matrix(motion, W, H)
+    mask = warp.revealed(m, W, H)
+    flagged = geometry.reveals(geometry.warp_matrix(W, H, **motion.model_dump()), W, H)
+    # Whatever the pixels show as revealed, the plan flags for inpainting, and a warp the
+    # plan says is covered reveals nothing.
+    if mask.any():
+        assert flagged
+    if not flagged:
+        assert not mask.any()
+
+
+def test_soften_grows_and_feathers_but_keeps_revealed_pixels_full():
+    hard = warp.revealed(warp.matrix(Motion(x=4), 128, 128), 128, 128)
+    soft = warp.soften(hard)
+    assert (soft[hard > 0] == 1).all()
+    assert soft.sum() > hard.sum()
+    edge = soft[64, 110:124]
+    assert ((edge > 0) & (edge < 1)).any()  # a feathered seam, not a step
+    assert soft.min() >= 0 and soft.max() <= 1
+
+
+@pytest.mark.parametrize("mode", ["reflect", "telea"])
+def test_model_free_fill_leaves_no_black_border(mode):
+    img = np.full((128, 128, 3), 180, np.uint8)
+    img[:, :64] = (40, 160, 90)
+    filled, mask = warp.warp_and_fill(img, Motion(zoom=0.8), mode=mode)
+    assert mask.any()
+    assert filled[mask > 0].min() > 30  # nothing left black
+    # Unrevealed pixels are the plain warp.
+    plain = warp.warp(img, warp.matrix(Motion(zoom=0.8), 128, 128))
+    inside = mask == 0
+    assert np.array_equal(filled[inside], plain[inside])
+
+
+def test_still_motion_is_identity():
+    img = np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    out, mask = warp.warp_and_fill(img, Motion())
+    assert np.array_equal(out, img) and not mask.any()
