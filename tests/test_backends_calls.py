@@ -375,3 +375,14 @@ def test_combined_folder_paints_like_its_parts(tiny, kandinsky):
     """The same weights loaded as one Combined folder or as decoder + prior give the same image."""
     combined = create_backend(film(str(tiny["kandinsky_combined"])), device="cpu")
     assert np.array_equal(combined.text2image(req(("a fox", 1.0))), kandinsky.text2image(req(("a fox", 1.0))))
+
+
+def test_a_loaded_backend_follows_the_request_size(backend):
+    """Watch mode keeps one backend while the film's size is edited: size comes per request."""
+    r = Request((("a cat", 1.0),), "", 1, 2, 4.0, 0.5, 48, 40)
+    image = backend.text2image(r)
+    assert image.shape == (40, 48, 3)
+    assert backend.img2img(image, r).shape == (40, 48, 3)
+    mask = np.zeros((40, 48), np.float32)
+    mask[:, :8] = 1
+    assert backend.inpaint(image, mask, r).shape == (40, 48, 3)

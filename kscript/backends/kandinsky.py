@@ -271,16 +271,16 @@ class KandinskyBackend(Backend):
 
     # -- calls ------------------------------------------------------------------------------
 
-    def _size(self, pipe: Any) -> tuple[int, int]:
+    def _size(self, pipe: Any, req: Request) -> tuple[int, int]:
         factor = getattr(pipe, "movq_scale_factor", 8)
-        return common.model_size(self.film.width, self.film.height, factor * factor)
+        return common.model_size(req.width, req.height, factor * factor)
 
     def text2image(self, req: Request) -> np.ndarray:
         self.load()
         from kscript.backends.device import generator
 
         image_embeds, negative_embeds = self.embeddings_for(req)
-        width, height = self._size(self.decoder)
+        width, height = self._size(self.decoder, req)
         steps = max(1, int(req.steps))
         out = self.decoder(
             image_embeds=image_embeds,
@@ -303,7 +303,7 @@ class KandinskyBackend(Backend):
         from kscript.backends.device import generator
 
         image_embeds, negative_embeds = self.embeddings_for(req)
-        width, height = self._size(self.img2img_pipe)
+        width, height = self._size(self.img2img_pipe, req)
         strength = min(1.0, float(req.strength))
         steps = common.effective_steps(req.steps, strength)
         out = self.img2img_pipe(
@@ -330,7 +330,7 @@ class KandinskyBackend(Backend):
         if self.inpaint_pipe is None:
             raise RuntimeError("KandinskyBackend.inpaint called without an inpainting decoder (check has_inpaint)")
         image_embeds, negative_embeds = self.embeddings_for(req)
-        width, height = self._size(self.inpaint_pipe)
+        width, height = self._size(self.inpaint_pipe, req)
         steps = max(1, int(req.steps))
         model_image = common.resize_array(np.asarray(image, dtype=np.uint8), width, height)
         model_mask = common.resize_array(np.asarray(mask, dtype=np.float32), width, height)

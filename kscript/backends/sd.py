@@ -196,16 +196,16 @@ class StableDiffusionBackend(Backend):
 
     # -- calls ------------------------------------------------------------------------------
 
-    def _size(self, pipe: Any) -> tuple[int, int]:
+    def _size(self, pipe: Any, req: Request) -> tuple[int, int]:
         # The pipelines check for multiples of 8 whatever the autoencoder's own factor.
-        return common.model_size(self.film.width, self.film.height, max(8, int(getattr(pipe, "vae_scale_factor", 8))))
+        return common.model_size(req.width, req.height, max(8, int(getattr(pipe, "vae_scale_factor", 8))))
 
     def text2image(self, req: Request) -> np.ndarray:
         self.load()
         from kscript.backends.device import generator
 
         pipe = self.text2image_pipe
-        width, height = self._size(pipe)
+        width, height = self._size(pipe, req)
         steps = max(1, int(req.steps))
         out = pipe(
             **self.embedding_kwargs(pipe, req),
@@ -227,7 +227,7 @@ class StableDiffusionBackend(Backend):
         from kscript.backends.device import generator
 
         pipe = self.img2img_pipe
-        width, height = self._size(pipe)
+        width, height = self._size(pipe, req)
         strength = min(1.0, float(req.strength))
         steps = common.effective_steps(req.steps, strength)
         out = pipe(
@@ -254,7 +254,7 @@ class StableDiffusionBackend(Backend):
         from kscript.backends.device import generator
 
         pipe = self.inpaint_pipe
-        width, height = self._size(pipe)
+        width, height = self._size(pipe, req)
         steps = max(1, int(req.steps))
         mask8 = (np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
         mask_image = Image.fromarray(common.resize_array(mask8, width, height), "L")
