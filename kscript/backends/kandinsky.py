@@ -29,6 +29,7 @@ from kscript.backends.loading import (
     companion,
     load_pipeline,
     looks_like_hub_id,
+    quiet_loading,
     resolve_model,
 )
 from kscript.errors import ModelError
@@ -188,15 +189,16 @@ class KandinskyBackend(Backend):
         if self._loaded:
             return
         prior_source, inpaint_source = self._resolve()
-        from diffusers import (
-            KandinskyV22CombinedPipeline,
-            KandinskyV22Img2ImgCombinedPipeline,
-            KandinskyV22Img2ImgPipeline,
-            KandinskyV22InpaintCombinedPipeline,
-            KandinskyV22InpaintPipeline,
-            KandinskyV22Pipeline,
-            KandinskyV22PriorPipeline,
-        )
+        with quiet_loading():  # importing the pipelines makes transformers talk
+            from diffusers import (
+                KandinskyV22CombinedPipeline,
+                KandinskyV22Img2ImgCombinedPipeline,
+                KandinskyV22Img2ImgPipeline,
+                KandinskyV22InpaintCombinedPipeline,
+                KandinskyV22InpaintPipeline,
+                KandinskyV22Pipeline,
+                KandinskyV22PriorPipeline,
+            )
 
         from kscript.backends.device import choose_device, choose_dtype
 

@@ -363,7 +363,7 @@ def load_pipeline(source: ModelSource, cls: Any, *, dtype: Any, device: Any) -> 
     if source.folder is not None and any(source.folder.rglob("*.safetensors")):
         kwargs["use_safetensors"] = True
     try:
-        with _quiet_loading():
+        with quiet_loading():
             pipe = cls.from_pretrained(source.location, **kwargs)
     except ModelError:
         raise
@@ -409,7 +409,7 @@ def _dtype_keyword() -> str:
     return "dtype" if "dtype" in params else "torch_dtype"
 
 
-class _quiet_loading:
+class quiet_loading:
     """Hide diffusers' and transformers' loading progress bars and notices while a model
     loads: the build's own progress display owns the terminal. Restores what was there."""
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from kscript.backends import common
 from kscript.backends.kandinsky import _diffusers_version
-from kscript.backends.loading import ModelSource, check_inpaint_channels, load_pipeline, resolve_model
+from kscript.backends.loading import ModelSource, check_inpaint_channels, load_pipeline, quiet_loading, resolve_model
 from kscript.errors import ModelError
 from kscript.plan import FilmInfo
 from kscript.render.backend import Backend, Request
@@ -123,7 +123,8 @@ class StableDiffusionBackend(Backend):
         if self._loaded:
             return
         inpaint_source = self._resolve_inpaint()
-        from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
+        with quiet_loading():  # importing the pipelines makes transformers talk
+            from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
 
         from kscript.backends.device import choose_device, choose_dtype
 
