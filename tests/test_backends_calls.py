@@ -386,3 +386,11 @@ def test_a_loaded_backend_follows_the_request_size(backend):
     mask = np.zeros((40, 48), np.float32)
     mask[:, :8] = 1
     assert backend.inpaint(image, mask, r).shape == (40, 48, 3)
+
+
+def test_close_drops_the_models_and_a_later_call_loads_them_again(tiny):
+    backend = create_backend(film(str(tiny["sd"])), device="cpu")
+    first = backend.text2image(req())
+    backend.close()
+    assert backend.text2image_pipe is None and backend.embeddings == {}
+    assert np.array_equal(backend.text2image(req()), first)

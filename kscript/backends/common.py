@@ -14,6 +14,19 @@ import numpy as np
 from kscript.render.backend import StepCallback
 
 
+def free_device_memory(device: Any) -> None:
+    """Give a GPU's cached blocks back after the models are dropped (watch mode swaps
+    models without restarting)."""
+    if device is None or getattr(device, "type", "cpu") != "cuda":
+        return
+    import gc
+
+    import torch
+
+    gc.collect()
+    torch.cuda.empty_cache()
+
+
 def effective_steps(steps: int, strength: float) -> int:
     """The step count an img2img call at `strength` really gets: `steps`, raised until
     `int(steps * strength) >= 1`.

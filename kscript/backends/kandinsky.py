@@ -237,6 +237,7 @@ class KandinskyBackend(Backend):
         self.prior = self.decoder = self.img2img_pipe = self.inpaint_pipe = None
         self.embeddings.clear()
         self._loaded = False
+        common.free_device_memory(self.device)
 
     # -- embeddings -------------------------------------------------------------------------
 

@@ -150,6 +150,7 @@ class StableDiffusionBackend(Backend):
         self.text2image_pipe = self.img2img_pipe = self.inpaint_pipe = None
         self.embeddings.clear()
         self._loaded = False
+        common.free_device_memory(self.device)
 
     # -- embeddings -------------------------------------------------------------------------
 
