@@ -293,3 +293,30 @@ print("ok")
     env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("error_name", "words"),
+    [
+        ("LocalEntryNotFoundError", "could not be reached"),
+        ("RepositoryNotFoundError", "no such repository"),
+        ("GatedRepoError", "gated"),
+    ],
+)
+def test_hub_failures_online_are_model_errors(monkeypatch, error_name, words):
+    import huggingface_hub
+    from huggingface_hub import constants, errors
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    error_cls = getattr(errors, error_name)
+
+    def fail(*args, **kwargs):
+        raise error_cls.__new__(error_cls)  # the library's own exception, as raised offline-less
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fail)
+    with pytest.raises(ModelError) as err:
+        resolve_model("someone/some-model-not-cached")
+    assert "could not be fetched from the Hugging Face Hub" in err.value.message
+    assert words in err.value.message
+    assert "huggingface-cli download someone/some-model-not-cached" in err.value.hint

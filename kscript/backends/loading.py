@@ -250,13 +250,14 @@ def _resolve_hub(spec: str, role: str) -> ModelSource:
         try:
             from huggingface_hub import hf_hub_download
 
-            cached = hf_hub_download(spec, "model_index.json")
+            with _quiet_hub():  # its retry notices would come before our one clear error
+                cached = hf_hub_download(spec, "model_index.json")
         except Exception as err:  # network, missing repository, gated model: all wrapped
             reason = _hub_reason(err)
             raise ModelError(
                 f"{role} '{spec}' could not be fetched from the Hugging Face Hub: {reason}",
                 hint=f"check the id and your connection, download it once with `huggingface-cli download {spec}`, "
-                f"or point {role}: at a local folder",
+                f"or point {role}: at a local folder (HF_HUB_OFFLINE=1 skips the network)",
             ) from None
     index_path = Path(cached)
     index = _load_json(index_path, spec=spec, role=role)
@@ -266,10 +267,26 @@ def _resolve_hub(spec: str, role: str) -> ModelSource:
         try:
             from huggingface_hub import hf_hub_download
 
-            hf_hub_download(spec, "unet/config.json")
+            with _quiet_hub():
+                hf_hub_download(spec, "unet/config.json")
         except Exception:
             pass  # judged again when the weights load
     return _checked(ModelSource(spec, role, spec, index_path.parent, False, _class_name(index, spec, role, index_path), index))
+
+
+class _quiet_hub:
+    """huggingface_hub's own notices (retries) off while we fetch; restored after."""
+
+    def __enter__(self) -> None:
+        from huggingface_hub.utils import logging as hlog
+
+        self._level = hlog.get_verbosity()
+        hlog.set_verbosity_error()
+
+    def __exit__(self, *exc: object) -> None:
+        from huggingface_hub.utils import logging as hlog
+
+        hlog.set_verbosity(self._level)
 
 
 def _hub_reason(err: Exception) -> str:
