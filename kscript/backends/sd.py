@@ -198,6 +198,12 @@ class StableDiffusionBackend(Backend):
 
     # -- calls ------------------------------------------------------------------------------
 
+    def _call(self, pipe: Any, **kwargs: Any) -> Any:
+        """One pipeline call with diffusers' notices off (SDXL's VAE upcast warns on every
+        call); exceptions, a cancellation from `on_step` among them, pass through as they are."""
+        with quiet_loading():
+            return pipe(**kwargs)
+
     def _size(self, pipe: Any, req: Request) -> tuple[int, int]:
         # The pipelines check for multiples of 8 whatever the autoencoder's own factor.
         return common.model_size(req.width, req.height, max(8, int(getattr(pipe, "vae_scale_factor", 8))))
@@ -209,7 +215,8 @@ class StableDiffusionBackend(Backend):
         pipe = self.text2image_pipe
         width, height = self._size(pipe, req)
         steps = max(1, int(req.steps))
-        out = pipe(
+        out = self._call(
+            pipe,
             **self.embedding_kwargs(pipe, req),
             width=width,
             height=height,
@@ -232,7 +239,8 @@ class StableDiffusionBackend(Backend):
         width, height = self._size(pipe, req)
         strength = min(1.0, float(req.strength))
         steps = common.effective_steps(req.steps, strength)
-        out = pipe(
+        out = self._call(
+            pipe,
             **self.embedding_kwargs(pipe, req),
             image=common.to_pil(image, (width, height)),
             strength=strength,
@@ -260,7 +268,8 @@ class StableDiffusionBackend(Backend):
         steps = max(1, int(req.steps))
         mask8 = (np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
         mask_image = Image.fromarray(common.resize_array(mask8, width, height), "L")
-        out = pipe(
+        out = self._call(
+            pipe,
             **self.embedding_kwargs(pipe, req),
             image=common.to_pil(image, (width, height)),
             mask_image=mask_image,
