@@ -265,6 +265,7 @@ def test_cached_hub_ids_load_offline_with_their_companions(tmp_path, tiny):
     fake_hub_cache(cache, "tiny-org/kandinsky-2-2-decoder", tiny["kandinsky_decoder"])
     fake_hub_cache(cache, "tiny-org/kandinsky-2-2-prior", tiny["kandinsky_prior"])
     fake_hub_cache(cache, "tiny-org/sd", tiny["sd"])
+    fake_hub_cache(cache, "lonely-org/kandinsky-2-2-decoder", tiny["kandinsky_decoder"])  # no prior cached
     code = """
 import numpy as np
 from kscript.backends import create_backend
@@ -288,6 +289,13 @@ except ModelError as err:
     assert "not in the local Hugging Face cache" in err.message, err.message
 else:
     raise SystemExit("no ModelError for an inpaint model that is not cached")
+try:
+    create_backend(film("lonely-org/kandinsky-2-2-decoder")).load()
+except ModelError as err:
+    assert "needs a prior" in err.message and "lonely-org/kandinsky-2-2-prior" in err.message, err.message
+    assert "huggingface-cli download lonely-org/kandinsky-2-2-prior" in err.hint, err.hint
+else:
+    raise SystemExit("no ModelError for a decoder whose prior is not cached")
 print("ok")
 """
     env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
