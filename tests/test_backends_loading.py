@@ -328,3 +328,11 @@ def test_hub_failures_online_are_model_errors(monkeypatch, error_name, words):
     assert "could not be fetched from the Hugging Face Hub" in err.value.message
     assert words in err.value.message
     assert "huggingface-cli download someone/some-model-not-cached" in err.value.hint
+
+
+def test_a_custom_pipeline_class_is_never_run(tmp_path):
+    (tmp_path / "custom").mkdir()
+    (tmp_path / "custom" / "model_index.json").write_text(json.dumps({"_class_name": ["pipeline", "MyPipeline"]}))
+    (tmp_path / "custom" / "pipeline.py").write_text("raise SystemExit('model code ran')\n")
+    with pytest.raises(ModelError, match=r"custom pipeline \(pipeline.MyPipeline\).*never runs"):
+        open_backend(film(str(tmp_path / "custom")))

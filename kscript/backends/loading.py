@@ -304,6 +304,12 @@ def _hub_reason(err: Exception) -> str:
 
 def _class_name(index: dict[str, Any], spec: str, role: str, where: Path) -> str:
     name = index.get("_class_name")
+    if isinstance(name, list):  # [module, class]: a pipeline defined by the model's own code
+        raise ModelError(
+            f"{role} '{spec}' is a custom pipeline ({'.'.join(map(str, name))}), code shipped with the model, "
+            "which kscript never runs",
+            hint=_SUPPORTED_HINT,
+        )
     if not isinstance(name, str):
         raise ModelError(
             f"{role} '{spec}': {where} names no pipeline class (_class_name)",
