@@ -55,22 +55,24 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--preset", default=None)
+    ap.add_argument("--synthetic", action="store_true", help="use the generated plan even when examples/ exists")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="kscript-bench-"))
     try:
         if args.film:
+            # The film's folder goes along: films import their neighbours.
             src = Path(args.film).resolve()
-            film = work / src.name
-            shutil.copy(src, film)
-        elif (ROOT / "examples" / "mini_film.kscene").exists():
-            film = work / "mini_film.kscene"
-            shutil.copy(ROOT / "examples" / "mini_film.kscene", film)
+            shutil.copytree(src.parent, work / "films", ignore=shutil.ignore_patterns(".kscript", "*.mp4", "*.webm"))
+            film = work / "films" / src.name
+        elif (ROOT / "examples" / "mini_film.kscene").exists() and not args.synthetic:
+            shutil.copytree(ROOT / "examples", work / "films", ignore=shutil.ignore_patterns(".kscript", "*.mp4", "*.webm"))
+            film = work / "films" / "mini_film.kscene"
         else:
             film = synthetic_plan(args.seconds, work / "film.json")
         kscript = [sys.executable, "-m", "kscript"]
         results = []
         for run in range(args.runs):
-            shutil.rmtree(work / ".kscript", ignore_errors=True)
+            shutil.rmtree(film.parent / ".kscript", ignore_errors=True)
             cmd = [*kscript, "build", str(film), "--quiet", "--report", str(work / "report.json")]
             if args.preset:
                 cmd += ["--preset", args.preset]

@@ -55,9 +55,6 @@ CODES: dict[str, str] = {
     "E031": "a constant is expected",
     "E032": "value is not a finite number",
     "E033": "set twice in the same block",
-    # Warnings: the script works, but something in it has no effect.
-    "W001": "an effect replaces the standard effect of the same name",
-    "W002": "ignored in an imported file",
 }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import av
-import numpy as np
 import pytest
 
 from kscript.errors import ModelError
@@ -124,3 +123,30 @@ def test_two_builds_give_byte_identical_frames(tmp_path):
     assert all((tmp_path / "a" / n).read_bytes() == (tmp_path / "b" / n).read_bytes() for n in names)
     first = (tmp_path / "a" / names[0]).read_bytes()
     assert first != (tmp_path / "a" / names[6]).read_bytes()
+
+
+class Unloadable(PreviewBackend):
+    """A backend whose model cannot be loaded (counts attempts)."""
+
+    loads = 0
+
+    def load(self):
+        Unloadable.loads += 1
+        raise ModelError("the model 'x' is not there")
+
+
+def test_the_model_loads_before_any_frame_and_not_at_all_when_everything_is_cached(tmp_path, monkeypatch):
+    from kscript.render import build as build_mod
+
+    plan = make_plan([SceneSpec("s", 4)])
+    monkeypatch.setattr(build_mod, "make_backend", lambda plan, options: Unloadable())
+    rendered = []
+    with pytest.raises(ModelError):
+        build(plan, tmp_path / "f.mp4", BuildOptions(cache_dir=tmp_path / "c", on_frame=lambda i, im: rendered.append(i)))
+    assert Unloadable.loads == 1 and rendered == [] and not (tmp_path / "f.mp4").exists()
+    # Fill the cache with a working backend, then rebuild: no load is needed.
+    monkeypatch.setattr(build_mod, "make_backend", lambda plan, options: PreviewBackend())
+    build(plan, tmp_path / "f.mp4", BuildOptions(cache_dir=tmp_path / "c"))
+    monkeypatch.setattr(build_mod, "make_backend", lambda plan, options: Unloadable())
+    report = build(plan, tmp_path / "g.mp4", BuildOptions(cache_dir=tmp_path / "c"))
+    assert report.frames_cached == 4 and Unloadable.loads == 1

@@ -14,6 +14,7 @@ import pytest
 
 from kscript.cli import main
 from kscript.plan import Motion
+from kscript.render.cache import FrameCache
 from plan_factory import SceneSpec, make_plan, three_scenes
 
 
@@ -100,15 +101,18 @@ def test_a_build_killed_with_sigkill_resumes_from_its_finished_frames(tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+    cache = FrameCache(tmp_path / ".kscript")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if frames_dir.is_dir() and len(list(frames_dir.rglob("*.frame"))) >= 12:
+        if frames_dir.is_dir() and len(cache.entries()) >= 12:
             break
         time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    finished = len(list(frames_dir.rglob("*.frame")))
+    entries = cache.entries()  # whole entries only: a killed writer's temp file is not one
+    finished = len(entries)
     assert 12 <= finished < 50, "the build was not killed mid-way"
+    assert all(cache.get(p.parent.name + p.stem) is not None for p, _, _ in entries)  # none corrupt
     assert not (tmp_path / "out").exists()
 
     assert main(["build", str(film), "-q", "-o", str(tmp_path / "out") + "/", "--report", str(tmp_path / "r.json")]) == 0
@@ -158,3 +162,15 @@ def test_progress_bar_follows_frames_and_steps():
         steps = bar.progress.tasks[bar.steps]
         assert task.completed == 1 and task.total == 3
         assert steps.completed == 2 and steps.total == 4 and steps.visible
+
+
+def test_one_scene_goes_beside_the_film_under_its_own_name(tmp_path):
+    film = write_plan(tmp_path / "film.json", three_scenes())
+    assert main(["build", str(film), "-q"]) == 0
+    whole = (tmp_path / "film.mp4").read_bytes()
+    assert main(["build", str(film), "-q", "--scene", "sea"]) == 0
+    assert (tmp_path / "film.mp4").read_bytes() == whole
+    import av
+
+    with av.open(str(tmp_path / "film.sea.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 6

@@ -1,9 +1,6 @@
-"""End to end with the compiler: .kscene films built with the preview backend.
-
-These run once `kscript.compile.compile_file` is on the branch (it is written in parallel);
-until then they skip, and the same paths are covered with hand-made plans
-(tests/plan_factory.py) in the other test_build_*/test_render_* files.
-"""
+"""End to end with the compiler: .kscene films built with the preview backend, through
+`kscript build` as users run it (the other test_build_*/test_render_* files use hand-made
+plans from tests/plan_factory.py)."""
 
 from __future__ import annotations
 
@@ -122,9 +119,6 @@ def test_two_builds_give_identical_frames(film, tmp_path):
     assert names and all((a / n).read_bytes() == (b / n).read_bytes() for n in names)
 
 
-EXAMPLES = sorted((ROOT / "examples").glob("*.kscene")) if (ROOT / "examples").is_dir() else []
-
-
 @pytest.mark.skipif(not (ROOT / "examples" / "mini_film.kscene").exists(), reason="examples/mini_film.kscene is not on this branch yet")
 def test_the_mini_film_example_at_full_size(tmp_path):
     src = ROOT / "examples"
@@ -137,3 +131,19 @@ def test_the_mini_film_example_at_full_size(tmp_path):
     assert info["frames"] == len(plan.frames) == report["frames_total"]
     assert info["size"] == (plan.film.width, plan.film.height)
     assert info["rate"] == Fraction(plan.film.fps).limit_denominator(1001)
+
+
+def test_a_script_with_errors_exits_1_with_diagnostics_and_no_video(tmp_path, capsys):
+    film = tmp_path / "broken.kscene"
+    film.write_text(FILM.replace("effect zoom_in", "effect zoomin"), encoding="utf-8")
+    assert main(["build", str(film), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "broken.kscene:" in err and "zoom_in" in err and "Traceback" not in err
+    assert not (tmp_path / "broken.mp4").exists()
+
+
+def test_cache_folder_option(film, tmp_path):
+    report = build(film, "--cache", str(tmp_path / "elsewhere"))
+    assert report["cache_dir"] == str(tmp_path / "elsewhere")
+    assert any((tmp_path / "elsewhere" / "frames").rglob("*.frame"))
+    assert not (film.parent / ".kscript").exists()

@@ -125,3 +125,24 @@ def test_parse_size(text, expected):
 def test_parse_size_rejects_nonsense(text):
     with pytest.raises(UsageError):
         parse_size(text)
+
+
+def test_background_writes_land_and_errors_surface(tmp_path, monkeypatch):
+    from kscript.errors import RenderError
+    from kscript.render.cache import BackgroundWriter
+
+    c = FrameCache(tmp_path)
+    w = BackgroundWriter(c)
+    for i in range(6):
+        w.put(address(f"k{i}", "fp"), image(i))
+    w.close()
+    assert all(np.array_equal(c.get(address(f"k{i}", "fp")), image(i)) for i in range(6))
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(c, "put", full)
+    w = BackgroundWriter(c)
+    w.put(address("x", "fp"), image(9))
+    with pytest.raises(RenderError, match="No space left"):
+        w.close()

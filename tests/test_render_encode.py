@@ -122,3 +122,29 @@ def test_output_kind(path, kind):
 def test_unknown_suffix_is_a_usage_error():
     with pytest.raises(UsageError, match="unknown suffix"):
         output_kind("film.gif")
+
+
+def test_an_output_that_is_a_folder_is_a_render_error(tmp_path):
+    from kscript.errors import RenderError
+
+    (tmp_path / "film.mp4").mkdir()
+    with pytest.raises(RenderError, match="it is a folder"):
+        VideoWriter(tmp_path / "film.mp4", 64, 48, 24)
+
+
+def test_an_unwritable_folder_is_a_render_error(tmp_path):
+    import os
+
+    from kscript.errors import RenderError
+
+    if os.geteuid() == 0:
+        # root writes anywhere: use a path under a file instead
+        (tmp_path / "file").write_text("x")
+        with pytest.raises(RenderError):
+            VideoWriter(tmp_path / "file" / "film.mp4", 64, 48, 24)
+        return
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    with pytest.raises(RenderError, match="cannot write"):
+        VideoWriter(ro / "film.mp4", 64, 48, 24)

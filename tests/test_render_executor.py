@@ -277,3 +277,50 @@ def test_chain_keys_follow_what_makes_the_chain_image():
     frames[street0 + 1] = frames[street0 + 1].model_copy(update={"strength": 0.5})
     changed = [i for i, (a, b) in enumerate(zip(keys, chain_keys(plan.model_copy(update={"frames": frames})))) if a != b]
     assert changed == list(range(street0 + 1, len(keys)))
+
+
+def test_without_an_inpaint_model_the_border_is_filled_before_img2img():
+    seen = []
+
+    class NoInpaint(Recorder):
+        def img2img(self, image, req):
+            seen.append(image.copy())
+            return super().img2img(image, req)
+
+    plan = make_plan([SceneSpec("s", 4, motion=Motion(zoom=0.85))])
+    run(plan, NoInpaint(has_inpaint=False))
+    # What img2img gets has no black (unfilled) border: the edge-aware fill covered it.
+    for image in seen:
+        border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+        assert border.max(axis=1).min() > 20
+
+
+@pytest.mark.parametrize("motion,total", [(Motion(zoom=1.02), Motion(zoom=1.02**15)), (Motion(x=2), Motion(x=30)), (Motion(angle=1.5), Motion(angle=22.5))])
+def test_the_preview_shows_camera_motion(motion, total):
+    from kscript.render import warp
+
+    plan = make_plan([SceneSpec("s", 16, "a neon city street at night", motion=motion)], width=128, height=128)
+    out, _, _ = run(plan)
+    moved = warp.warp(out[0], warp.matrix(total, 128, 128))
+    inner = (slice(24, 104), slice(24, 104))
+    # After 15 frames of img2img at strength 0.35 the picture is where the camera says,
+    # not where it started.
+    def d(a, b):
+        return float(np.abs(a[inner].astype(int) - b[inner].astype(int)).mean())
+
+    assert d(out[15], moved) < 0.6 * d(out[15], out[0])
+
+
+def test_the_preview_shows_a_prompt_change():
+    plan = make_plan(
+        [SceneSpec("s", 40, "a forest at noon", later_prompts=[("the sea at night", 4, 6)], motion=Motion(zoom=1.0), strength=0.5)],
+        width=96,
+        height=96,
+    )
+    out, _, be = run(plan)
+    from kscript.render.backend import Request
+
+    night = be.painting(Request((("the sea at night", 1.0),), "", 0, 4, 4.0, 0.5, 96, 96)).pixels.astype(float)
+    gap = [float(np.abs(out[i].astype(float) - night).mean()) for i in (3, 10, 20, 39)]
+    assert gap[0] > gap[1] > gap[2] > gap[3]
+    assert gap[3] < 0.5 * gap[0]

@@ -118,3 +118,13 @@ def test_still_motion_is_identity():
     img = np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8)
     out, mask = warp.warp_and_fill(img, Motion())
     assert np.array_equal(out, img) and not mask.any()
+
+
+def test_the_cached_soft_mask_matches_softening_at_full_size():
+    m = warp.matrix(Motion(zoom=0.97, x=2, turn=0.3), 640, 640)
+    fast = warp.soft_revealed(m, 640, 640)
+    full = warp.soften(warp.revealed(m, 640, 640))
+    hard = warp.revealed(m, 640, 640)
+    assert (fast[hard > 0] == 1).all()
+    # The same feather within a few pixels (the small copy rounds partly revealed blocks up).
+    assert np.abs(fast - full).mean() < 0.02 and np.abs(fast - full).max() < 0.5

@@ -217,3 +217,21 @@ def test_byte_order_mark_and_crlf(tmp_path):
     scene = parse_file(path).scenes[0]
     assert scene.span == Span(str(path), 1, 1, 3, 2)
     assert scene.items[0].text == "x"
+
+
+def test_keywords_are_whole_words_only():
+    module = parse_source(
+        'let letter = 1\neffect effects { x: letter }\nscene scenery 1s { prompt "x" effect effects continued: 2 }',
+        "k.kscene",
+    )
+    assert [getattr(i, "name") for i in module.items] == ["letter", "effects", "scenery"]
+    assert module.scenes[0].items[2].name == "continued"
+
+
+def test_spans_cover_parentheses():
+    let = parse_source("let v = 10 ^ (400 * u) + (1)", "p.kscene").lets[0]
+    total = let.value
+    assert total.span == Span("p.kscene", 1, 9, 1, 29)  # to the last ")"
+    power = total.left
+    assert power.span == Span("p.kscene", 1, 9, 1, 23)  # `10 ^ (400 * u)`, its ')' included
+    assert power.right.span == Span("p.kscene", 1, 15, 1, 22)  # the inner `400 * u` itself

@@ -129,7 +129,10 @@ def test_the_page_plays_plots_and_follows_edits_and_errors(browser, live):
     for curve in ("zoom", "angle", "x", "y", "turn", "tilt", "strength"):
         assert canvas_ink(browser, f"plot-{curve}") > 50, curve
 
-    # an edit reaches the page by itself (no reload: the marker survives)
+    # an edit reaches the page by itself (no reload: the marker survives), and the new video
+    # keeps the playback position (paused at 1.5 s here, so that it stands still)
+    browser.execute_script("const v = document.getElementById('video'); v.pause(); v.currentTime = 1.5;")
+    until(browser, "Math.abs(document.getElementById('video').currentTime - 1.5) < 0.01")
     browser.execute_script("window.__marker = 'still here'")
     build = browser.execute_script("return window.kscript.state.build")
     video_id = browser.execute_script("return window.kscript.videoId")
@@ -138,6 +141,8 @@ def test_the_page_plays_plots_and_follows_edits_and_errors(browser, live):
     assert browser.execute_script("return window.__marker") == "still here"
     assert browser.execute_script("return window.kscript.state.build") > build
     until(browser, "Math.abs(document.getElementById('video').duration - 3.0) < 0.15")
+    assert browser.execute_script("return document.getElementById('video').currentTime") == pytest.approx(1.5, abs=0.05)
+    assert browser.execute_script("return document.getElementById('video').paused") is True
 
     # a syntax error shows the overlay with the terminal's text and the right line
     assert browser.execute_script("return document.getElementById('overlay').hidden") is True

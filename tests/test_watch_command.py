@@ -100,3 +100,25 @@ def test_the_command_imports_nothing_heavy_until_it_runs():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_open_opens_the_page_in_the_browser(tmp_path, monkeypatch, capsys):
+    import threading
+    import webbrowser
+
+    opened: list[str] = []
+    done = threading.Event()
+
+    def fake_open(url):
+        opened.append(url)
+        done.set()
+
+    def stop_soon():
+        done.wait(10)
+        os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C does
+
+    monkeypatch.setattr(webbrowser, "open", fake_open)
+    threading.Thread(target=stop_soon, daemon=True).start()
+    assert main(["watch", str(tmp_path / "film.kscene"), "--port", "0", "--open"]) == 0
+    out = capsys.readouterr().out
+    assert opened and opened[0] in out and opened[0].startswith("http://127.0.0.1:")

@@ -72,6 +72,8 @@ def real(tmp_path):
 def test_the_first_build_makes_the_video_and_the_plan_summary(real):
     film, state, watcher, _ = real
     assert state.video() is not None and (film.parent / "film.mp4").is_file()
+    # a preview draft, encoded with x264's ultrafast preset (its settings are in the stream)
+    assert b"subme=0" in (film.parent / "film.mp4").read_bytes()
     summary = state.summary
     assert [s["name"] for s in summary["scenes"]] == ["park", "street"]
     assert summary["scenes"][1]["start"] == pytest.approx(1.0) and summary["scenes"][1]["end"] == pytest.approx(2.0)
@@ -113,3 +115,91 @@ def test_errors_show_the_exact_text_of_kscript_check_and_a_fix_clears_them(real)
     film.write_text(FILM)
     assert wait_for(lambda: state.status == "idle" and state.diagnostics is None)
     assert state.video().id > good.id
+
+
+class SlowPipeline(KscriptPipeline):
+    """The real pipeline, each finished frame held up a little so a save lands mid-render."""
+
+    def render(self, compiled, *, progress, should_cancel):
+        def slow(event):
+            time.sleep(0.03)
+            progress(event)
+
+        return super().render(compiled, progress=slow, should_cancel=should_cancel)
+
+
+def test_a_save_mid_render_cancels_it_and_the_finished_frames_are_reused(tmp_path):
+    (tmp_path / "moves.kscene").write_text(MOVES)
+    film = tmp_path / "film.kscene"
+    film.write_text(FILM)
+    state = LiveState()
+    events = state.subscribe()
+    watcher = FilmWatcher(film, SlowPipeline(preview=True), state, log=lambda _: None).start()
+    try:
+        assert wait_for(lambda: state.status == "rendering" and state.progress["done"] >= 4)
+        film.write_text(FILM.replace("neon city street at night", "neon city street in fog"))
+        assert wait_for(lambda: state.status == "idle" and state.video() is not None)
+        kinds = []
+        while (item := events.get(0)) not in (False, None):
+            kinds.append(item[0])
+        assert kinds.count("cancelled") == 1 and kinds.count("finished") == 1
+        assert state.video().id == 2  # build 1 never finished: build 2 made the first video
+        assert state.last_result["frames_cached"] >= 4  # what build 1 finished was kept
+        assert state.last_result["frames_rendered"] + state.last_result["frames_cached"] == 24
+    finally:
+        watcher.stop()
+
+
+def test_a_model_that_is_not_there_is_shown_and_the_watcher_goes_on(tmp_path):
+    (tmp_path / "moves.kscene").write_text(MOVES)
+    film = tmp_path / "film.kscene"
+    missing = tmp_path / "no-such-model"
+    film.write_text(FILM.replace("  fps: 12\n", f'  fps: 12\n  model: "{missing}"\n'))
+    state = LiveState()
+    lines: list[str] = []
+    watcher = FilmWatcher(film, KscriptPipeline(), state, log=lines.append).start()
+    try:
+        assert wait_for(lambda: state.status == "error")
+        text = state.diagnostics["text"]
+        assert text.startswith("error: ") and "no-such-model" in text
+        assert "Traceback" not in text and text in lines
+        film.write_text(FILM)  # back to the preview painter
+        assert wait_for(lambda: state.status == "idle" and state.video() is not None)
+        assert state.diagnostics is None
+    finally:
+        watcher.stop()
+
+
+@pytest.mark.slow
+def test_a_diffusers_model_is_loaded_once_for_many_rebuilds(tmp_path):
+    from tiny_pipelines import tiny_models
+
+    sd = tiny_models()["sd"]
+    film = tmp_path / "film.kscene"
+    text = f'film "Tiny" {{\n  size: 64x64\n  fps: 4\n  steps: 2\n  model: "{sd}"\n}}\n\nscene a 1s {{\n  prompt "a red house"\n}}\n'
+    film.write_text(text)
+    pipeline = KscriptPipeline()
+    state = LiveState()
+    lines: list[str] = []
+    watcher = FilmWatcher(film, pipeline, state, log=lines.append).start()
+    try:
+        assert wait_for(lambda: state.status == "idle" and state.video() is not None, 120), lines
+        backend = pipeline._backend
+        film.write_text(text.replace("a red house", "a blue house"))
+        assert wait_for(lambda: state.status == "idle" and state.video() is not None and state.video().id == 2, 120), lines
+        assert pipeline._backend is backend  # same model: kept loaded
+        assert state.last_result["frames_rendered"] == 4
+    finally:
+        watcher.stop()
+
+
+def test_preview_drafts_encode_fast_and_real_models_as_build_does():
+    from kscript.watch.pipeline import WATCH_DRAFT_PRESET
+    from test_watch_fakes import toy_plan
+
+    plan = toy_plan("P", 2)  # model "preview"
+    assert WATCH_DRAFT_PRESET == "ultrafast"
+    assert KscriptPipeline()._is_draft(plan)
+    assert KscriptPipeline(preview=True)._is_draft(plan.model_copy(update={"film": plan.film.model_copy(update={"model": "x/y"})}))
+    assert not KscriptPipeline()._is_draft(plan.model_copy(update={"film": plan.film.model_copy(update={"model": "x/y"})}))
+    assert not KscriptPipeline(model="some/model")._is_draft(plan)

@@ -267,3 +267,38 @@ def test_only_the_latest_frames_are_kept(server):
         server.state.frame_done(i + 1, 20, i, b"png %d" % i)
     assert get(server, "/frames/19.png")[1] == b"png 19"
     assert get(server, "/frames/3.png")[0].status == 404
+
+
+def test_a_client_that_drops_the_connection_leaves_no_traceback(server, capfd):
+    import struct
+
+    for partial in (b"GET /video/1.mp4 HTTP/1.1\r\nHost: x", b"GET / HTTP/1.1\r\n"):
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        sock.sendall(partial)
+        time.sleep(0.05)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with RST
+        sock.close()
+    time.sleep(0.2)
+    assert get(server, "/api/state")[0].status == 200  # still serving
+    assert "Traceback" not in capfd.readouterr().err
+
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+
+@given(
+    size=st.integers(min_value=0, max_value=10_000),
+    first=st.one_of(st.none(), st.integers(min_value=0, max_value=12_000)),
+    last=st.one_of(st.none(), st.integers(min_value=0, max_value=12_000)),
+)
+def test_any_range_header_gives_bytes_inside_the_file_or_none(size, first, last):
+    header = f"bytes={'' if first is None else first}-{'' if last is None else last}"
+    got = _parse_range(header, size)
+    if got is None:
+        return
+    a, b = got
+    assert 0 <= a <= b < size
+    if first is not None:
+        assert a == first and b == (size - 1 if last is None else min(last, size - 1))
+    else:  # a suffix: the last `last` bytes
+        assert b == size - 1 and b - a + 1 == min(last, size)

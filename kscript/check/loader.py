@@ -30,17 +30,22 @@ class LoadedFiles:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
-def _parse(text: str, path: str, out: LoadedFiles) -> n.Module | None:
+def _parse(text: str, path: str, out: LoadedFiles) -> tuple[n.Module | None, n.Module | None]:
+    """The file's module (None when it has syntax errors) and the module whose imports to
+    follow: on syntax errors, the items that did parse, so that the errors of the files
+    it imports are reported in the same run too."""
     from kscript.syntax import parse_source
 
     out.sources[path] = SourceFile(path, text)
     try:
-        return parse_source(text, path)
+        module = parse_source(text, path)
+        return module, module
     except ScriptErrors as err:
         out.diagnostics.extend(err.diagnostics)
         for key, src in err.sources.items():
             out.sources.setdefault(key, src)
-        return None
+        partial = getattr(err, "partial", None)
+        return None, partial if isinstance(partial, n.Module) else None
 
 
 def _identity(path: str) -> str:
@@ -56,12 +61,13 @@ def load_files(text: str, path: str) -> LoadedFiles:
     seen: dict[str, str] = {}  # identity -> display path
 
     def visit(text: str, display: str, chain: list[tuple[str, str]]) -> None:
-        module = _parse(text, display, out)
-        if module is None:
+        module, followed = _parse(text, display, out)
+        if module is not None:
+            out.modules.append(module)
+        if followed is None:
             return
-        out.modules.append(module)
         base = os.path.dirname(display) if display != "<string>" else ""
-        for imp in module.imports:
+        for imp in followed.imports:
             target = os.path.normpath(os.path.join(base, imp.path)) if imp.path else imp.path
             ident = _identity(target)
             chain_ids = [c[0] for c in chain]
@@ -137,7 +143,7 @@ def standard_modules() -> tuple[tuple[n.Module, ...], tuple[SourceFile, ...], tu
         entries = []
     for entry in entries:
         display = f"<stdlib>/{entry.name}"
-        module = _parse(entry.read_text(encoding="utf-8"), display, out)
+        module, _ = _parse(entry.read_text(encoding="utf-8"), display, out)
         if module is not None:
             out.modules.append(module)
     return tuple(out.modules), tuple(out.sources.values()), tuple(out.diagnostics)

@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preview", action="store_true", help="draft with the weightless preview painter whatever model the film names")
     parser.add_argument("--model", metavar="M", help="render with this model instead of the film's (folder, hub id or 'preview')")
     parser.add_argument("--device", metavar="D", help="cuda, mps or cpu (default: the best available)")
-    parser.add_argument("--scene", metavar="NAME", help="render only this scene")
+    parser.add_argument("--scene", metavar="NAME", help="render only this scene (default output: FILM.NAME.mp4)")
     parser.add_argument("--cache", metavar="DIR", help="frame cache folder (default: .kscript/ beside the film)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the frame cache")
     parser.add_argument("--cache-limit", metavar="SIZE", default="2GB", help="cache size limit, least recently used frames go first (default: 2GB)")
@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--crf {args.crf} is out of range", hint="use 0 (lossless) to 51 for H.264, up to 63 for VP9")
     limit = parse_size(args.cache_limit) if args.cache_limit else None
     plan = _load_plan(film)
-    output = Path(args.output) if args.output else default_output(film)
+    output = Path(args.output) if args.output else default_output(film, args.scene)
     if args.output and args.output.endswith(("/", os.sep)):
         output = args.output  # a folder of PNG frames
     options = BuildOptions(
@@ -149,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
         scene=args.scene,
         crf=args.crf,
         preset=args.preset,
+        base_dir=film.parent,
     )
     show_bar = not args.quiet and sys.stderr.isatty()
     try:

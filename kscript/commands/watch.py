@@ -67,16 +67,16 @@ def run(args: argparse.Namespace) -> int:
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    # Ctrl-C, and `kill` (SIGTERM), end the session cleanly. SIGINT is set explicitly: a
-    # process started in the background by a shell inherits it ignored.
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, interrupt)
-        signal.signal(signal.SIGTERM, interrupt)
-
     state = LiveState()
     server = PreviewServer(state, port=args.port).start()
     watcher = FilmWatcher(film, pipeline, state, log=log)
     print(f"kscript watch: {server.url}  (watching {film}; Ctrl-C stops)", flush=True)
+    # Ctrl-C, and `kill` (SIGTERM), end the session cleanly. SIGINT is set explicitly: a
+    # process started in the background by a shell inherits it ignored.
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, interrupt)
     try:
         watcher.start()
         if args.open:
@@ -89,11 +89,14 @@ def run(args: argparse.Namespace) -> int:
         pass
     finally:
         # A second Ctrl-C while we tidy up must not turn into a traceback; stopping is bounded.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if previous:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             watcher.stop(timeout=5.0)
         finally:
             server.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     if os.isatty(2):
         print("", file=sys.stderr)
     log("stopped")

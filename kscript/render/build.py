@@ -1,16 +1,18 @@
 """`build(plan, output, options)`: the one front door from a render plan to a video.
 
 It picks the backend (the preview painter for `model: "preview"` or `--preview`, else
-`kscript.backends.create_backend`), loads it before any frame, runs the executor through
+`kscript.backends.create_backend`), loads it before the first frame that must be rendered
+(not at all when every frame is in the cache), runs the executor through
 the frame cache, streams the frames into the encoder, and reports what it did. The CLI
 (`kscript build`) and watch mode both call it.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -45,7 +47,8 @@ class BuildOptions:
         should_cancel: polled at frame boundaries and model steps; True cancels the build
             (raises `BuildCancelled`; finished frames stay cached, no output is written).
         on_frame: called with (plan index, RGB image) as each output frame is finished.
-        backend: a ready backend to use (watch mode keeps one loaded between builds).
+        backend: a ready (loaded) backend to use (watch mode keeps one between builds).
+        base_dir: where relative model paths are read from (default: the film's folder).
     """
 
     preview: bool = False
@@ -61,11 +64,22 @@ class BuildOptions:
     should_cancel: Callable[[], bool] | None = None
     on_frame: Callable[[int, np.ndarray], None] | None = None
     backend: Backend | None = None
+    base_dir: str | Path | None = None
 
 
 @dataclass
 class BuildReport:
-    """What a build did; `kscript build --report FILE` writes `to_json()`."""
+    """What a build did; `kscript build --report FILE` writes `to_json()`.
+
+    Attributes:
+        frames_total: frames in the output (one scene's with `--scene`).
+        frames_rendered: chain images made in this build (model calls or warps).
+        frames_cached: chain images loaded from the frame cache. With `--scene`, both may
+            count frames of earlier scenes that the scene is made from.
+        model_calls: calls made by kind (text2image, img2img, inpaint, prior).
+        seconds: wall time of `build()`.
+        evicted: cache entries removed afterwards to stay under the size limit.
+    """
 
     frames_total: int
     frames_rendered: int
@@ -80,7 +94,6 @@ class BuildReport:
     width: int = 0
     height: int = 0
     evicted: int = 0
-    extra: dict[str, object] = field(default_factory=dict)
 
     @property
     def video_seconds(self) -> float:
@@ -98,9 +111,11 @@ def film_path(plan: RenderPlan) -> Path | None:
     return None
 
 
-def default_output(film: str | Path) -> Path:
-    """The video beside the film: `film.kscene` → `film.mp4`."""
-    return Path(film).with_suffix(".mp4")
+def default_output(film: str | Path, scene: str | None = None) -> Path:
+    """The video beside the film: `film.kscene` → `film.mp4`; one scene alone goes to
+    `film.NAME.mp4`, so a draft of one scene never replaces the whole film's video."""
+    path = Path(film)
+    return path.with_name(f"{path.stem}.{scene}.mp4") if scene else path.with_suffix(".mp4")
 
 
 def is_preview(plan: RenderPlan, options: BuildOptions) -> bool:
@@ -121,7 +136,12 @@ def make_backend(plan: RenderPlan, options: BuildOptions) -> Backend:
             f"cannot render with the model '{film.model}': the diffusers backend is not available ({err})",
             hint="build with --preview for a draft without a model",
         ) from err
-    return create_backend(film, device=options.device, model=options.model)
+    kwargs: dict[str, object] = {"device": options.device, "model": options.model}
+    source = film_path(plan)
+    base_dir = options.base_dir if options.base_dir is not None else (source.parent if source is not None else None)
+    if base_dir is not None and "base_dir" in inspect.signature(create_backend).parameters:
+        kwargs["base_dir"] = base_dir  # relative model paths are read from the film's folder
+    return create_backend(film, **kwargs)
 
 
 def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOptions | None = None) -> "BuildReport":
@@ -141,7 +161,7 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
     if output is None:
         if source is None:
             raise UsageError("no output path given and the plan names no film file", hint="pass -o OUT")
-        output = default_output(source)
+        output = default_output(source, options.scene)
     output_text = str(output)
 
     cache = None
@@ -159,8 +179,6 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
 
     backend = options.backend or make_backend(plan, options)
     before = backend.calls.as_dict()
-    if options.backend is None:
-        backend.load()
     executor = Executor(
         plan,
         backend,
@@ -169,6 +187,8 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
         progress=options.progress,
         should_cancel=options.should_cancel,
         on_frame=options.on_frame,
+        # Loaded before the first frame that needs it; never when every frame is cached.
+        prepare=backend.load if options.backend is None else None,
     )
     film = plan.film
     # The preview renders a frame in a few milliseconds, so libx264's "medium" would take

@@ -245,11 +245,15 @@ class BackgroundWriter:
             err, self._error = self._error, None
             from kscript.errors import RenderError
 
-            raise RenderError(f"cannot write the frame cache in '{self.cache.root}': {err}") from err
+            raise RenderError(
+                f"cannot write the frame cache in '{self.cache.root}': {err}",
+                hint="pass --cache DIR to keep finished frames elsewhere, or --no-cache",
+            ) from err
 
-    def close(self) -> None:
+    def close(self, raise_error: bool = True) -> None:
         """Wait for every queued entry, stop the thread, re-raise a write error."""
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
-        self._raise()
+        if raise_error:
+            self._raise()

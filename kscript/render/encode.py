@@ -95,12 +95,17 @@ class VideoWriter:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise RenderError(f"cannot create the output folder '{parent}': {err.strerror}") from err
-        if self.kind == "png":
-            self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp-", dir=parent))
-            return
+        if self.path.is_dir() and self.kind != "png":
+            raise RenderError(f"cannot write the video '{self.path}': it is a folder", hint="pass -o with a file name")
+        try:
+            if self.kind == "png":
+                self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp-", dir=parent))
+                return
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.tmp-", suffix=self.path.suffix, dir=parent)
+        except OSError as err:
+            raise RenderError(f"cannot write to the folder '{parent}': {err.strerror}") from err
         import av
 
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.tmp-", suffix=self.path.suffix, dir=parent)
         os.close(fd)
         self._tmp = Path(tmp)
         fmt = {"h264": "mp4", "vp9": "webm"}[self.kind]
@@ -128,6 +133,12 @@ class VideoWriter:
 
     def write(self, image: np.ndarray) -> None:
         """Append one RGB uint8 frame (height x width x 3)."""
+        try:
+            self._write(image)
+        except (OSError, _av_error()) as err:
+            raise RenderError(f"cannot write the video '{self.path}': {err}") from err
+
+    def _write(self, image: np.ndarray) -> None:
         if image.shape != (self.height, self.width, 3):
             raise ValueError(f"frame of shape {image.shape}, expected {(self.height, self.width, 3)}")
         if self.kind == "png":
@@ -152,20 +163,26 @@ class VideoWriter:
             return self.path
         self._closed = True
         try:
-            if self.kind == "png":
-                _replace_dir(self._tmp, self.path)
-            else:
-                for packet in self._stream.encode(None):
-                    self._container.mux(packet)
-                self._container.close()
-                with open(self._tmp, "rb") as f:
-                    os.fsync(f.fileno())
-                _public(self._tmp)
-                os.replace(self._tmp, self.path)
+            self._finish()
+        except (OSError, _av_error()) as err:
+            self._remove_tmp()
+            raise RenderError(f"cannot write the video '{self.path}': {err}") from err
         except BaseException:
             self._remove_tmp()
             raise
         return self.path
+
+    def _finish(self) -> None:
+        if self.kind == "png":
+            _replace_dir(self._tmp, self.path)
+            return
+        for packet in self._stream.encode(None):
+            self._container.mux(packet)
+        self._container.close()
+        with open(self._tmp, "rb") as f:
+            os.fsync(f.fileno())
+        _public(self._tmp)
+        os.replace(self._tmp, self.path)
 
     def abort(self) -> None:
         """Drop the temporary output; a previous output stays as it was."""
@@ -196,6 +213,16 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
+
+
+def _av_error() -> type[BaseException]:
+    """PyAV's error base class (OSError-like errors from FFmpeg), imported lazily."""
+    try:
+        import av
+
+        return av.FFmpegError
+    except (ImportError, AttributeError):  # pragma: no cover
+        return OSError
 
 
 def _umask() -> int:

@@ -161,6 +161,9 @@ class Executor:
             `BuildCancelled`.
         on_frame: called with (plan index, image) for every frame of the output as it is
             written (the watch page shows frames as they finish).
+        prepare: called once before the first frame is rendered, and not at all when every
+            frame comes from the cache (`build` passes `backend.load`: a rebuild of an
+            unchanged film does not even load the model).
     """
 
     def __init__(
@@ -173,6 +176,7 @@ class Executor:
         progress: ProgressCallback | None = None,
         should_cancel: Callable[[], bool] | None = None,
         on_frame: FrameSink | None = None,
+        prepare: Callable[[], None] | None = None,
     ) -> None:
         self.plan = plan
         self.backend = backend
@@ -195,6 +199,7 @@ class Executor:
         self._done = 0
         self._current: int | None = None
         self._writer: BackgroundWriter | None = None
+        self._prepare = prepare
 
     # -- planning ------------------------------------------------------------------------------
 
@@ -225,14 +230,22 @@ class Executor:
         """Make every output frame in order and hand it to `sink(index, image)`."""
         order, last_use = self._needs()
         targets = set(self.targets)
+        if any(i not in self.cached for i in order):
+            self._prepared()  # load the model before any frame, so a bad model fails at once
         self._writer = BackgroundWriter(self.cache) if self.cache is not None else None
+        writer = self._writer
         try:
             self._run(order, last_use, targets, sink)
+        except BaseException:
+            # Frames finished before a failure or a cancel stay cached; a cache write error
+            # must not hide the reason the build stopped.
+            if writer is not None:
+                writer.close(raise_error=False)
+            raise
         finally:
-            # Frames finished before a failure or a cancel stay cached.
-            if self._writer is not None:
-                writer, self._writer = self._writer, None
-                writer.close()
+            self._writer = None
+        if writer is not None:
+            writer.close()
         return self.stats
 
     def _run(self, order: list[int], last_use: dict[int, int], targets: set[int], sink: FrameSink) -> None:
@@ -273,6 +286,7 @@ class Executor:
                 stack.extend(missing)
                 continue
             self._check_cancel()
+            self._prepared()  # a corrupt entry may need the model after all
             image = self._render(self.frames[j])
             if self._writer is not None:
                 self._writer.put(self.addr[j], image)
@@ -283,6 +297,11 @@ class Executor:
             stack.pop()
         return self.mem[i]
 
+    def _prepared(self) -> None:
+        if self._prepare is not None:
+            prepare, self._prepare = self._prepare, None
+            prepare()
+
     def _render(self, fr: Frame) -> np.ndarray:
         req = self._request(fr)
         be = self.backend
@@ -291,12 +310,13 @@ class Executor:
         else:
             src = self.mem[self.deps[fr.index][0]]
             if fr.op == "warp":
-                image, _ = warp.warp_and_fill(src, fr.motion, mode="reflect")
+                image, _ = warp.warp_and_fill(src, fr.motion, mode="reflect", with_mask=False)
             else:
                 use_model = fr.inpaint and be.has_inpaint
                 # Without an inpainting model img2img redraws the fill: give it an
                 # edge-aware start rather than mirrored content it would copy.
-                image, _ = warp.warp_and_fill(src, fr.motion, mode="reflect" if use_model or not fr.inpaint else "telea")
+                mode = "reflect" if use_model or not fr.inpaint else "telea"
+                image, _ = warp.warp_and_fill(src, fr.motion, mode=mode, with_mask=False)
                 if use_model:
                     h, w = image.shape[:2]
                     soft = warp.soft_revealed(warp.matrix(fr.motion, w, h), w, h)

@@ -2,7 +2,7 @@
 
 One definition of the warp (`kscript.geometry.warp_matrix`) serves the compiler and the
 executor, so the plan's `Frame.inpaint` flag (`geometry.reveals`) and the pixels agree.
-OpenCV's `warpPerspective` is used on the CPU: it is about 8x faster than torch's
+OpenCV's `warpPerspective` is used on the CPU: it is about 10x faster than torch's
 `grid_sample` at 640x640 here (see `benchmarks/bench_warp.py` and docs/rendering.md) and
 gives the same image within one grey level.
 
@@ -25,8 +25,6 @@ from kscript.plan import Motion
 DILATE_PX = 4
 #: Gaussian feather of the mask edge (pixels at 640 wide, scaled with the frame)
 FEATHER_PX = 3.0
-
-FILL_MODES = ("reflect", "telea")
 
 
 def matrix(motion: Motion, width: int, height: int) -> np.ndarray:
@@ -93,21 +91,35 @@ def soft_revealed(m: np.ndarray, width: int, height: int) -> np.ndarray:
 
 @lru_cache(maxsize=64)
 def _soft_cached(flat: tuple[float, ...], width: int, height: int) -> np.ndarray:
-    out = soften(_revealed_cached(flat, width, height))
+    hard = _revealed_cached(flat, width, height)
+    factor = max(1, min(width, height) // 160)
+    if factor == 1 or not hard.any():
+        out = soften(hard)
+    else:
+        # Dilating and feathering are smooth operations: do them on a 1/factor copy (about
+        # 8x cheaper at 640x640), scale back, and keep the revealed pixels fully masked.
+        sw, sh = width // factor, height // factor
+        small = cv2.resize(hard, (sw, sh), interpolation=cv2.INTER_AREA)
+        small = soften((small > 0).astype(np.float32), scale=max(width, height) / 640.0 / factor)
+        out = np.maximum(cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR), hard)
     out.setflags(write=False)
     return out
 
 
-def soften(mask: np.ndarray) -> np.ndarray:
+def soften(mask: np.ndarray, scale: float | None = None) -> np.ndarray:
     """Dilate a hard mask a few pixels and feather its edge (float32, 0..1).
 
     Painters then redraw the seam too, and the new border blends into the warped image
     instead of meeting it at a hard line.
+
+    Args:
+        scale: pixels of this mask per pixel of a 640-wide frame (default: from its width).
     """
     if not mask.any():
         return mask.astype(np.float32)
     h, w = mask.shape[:2]
-    scale = max(w, h) / 640.0
+    if scale is None:
+        scale = max(w, h) / 640.0
     r = max(1, int(round(DILATE_PX * scale)))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
     grown = cv2.dilate(mask.astype(np.float32), kernel)
@@ -159,19 +171,25 @@ def fill(image: np.ndarray, mask: np.ndarray, *, mode: str = "telea", reflected:
     return out
 
 
-def warp_and_fill(image: np.ndarray, motion: Motion, *, mode: str = "reflect") -> tuple[np.ndarray, np.ndarray]:
+def warp_and_fill(
+    image: np.ndarray, motion: Motion, *, mode: str = "reflect", with_mask: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Warp a chain image by a frame's motion and fill what it revealed without a model.
 
+    Args:
+        with_mask: also return the hard revealed mask (one more single-channel warp; the
+            reflect fill itself does not need it).
+
     Returns:
-        (filled image, hard revealed mask)
+        (filled image, hard revealed mask or None)
     """
     h, w = image.shape[:2]
     m = matrix(motion, w, h)
     if is_still(m):
-        return image.copy(), np.zeros((h, w), np.float32)
-    mask = revealed(m, w, h)
+        return image.copy(), (np.zeros((h, w), np.float32) if with_mask else None)
     if mode == "reflect":
         # One warp with a mirrored border is already warped and filled.
-        return warp(image, m, border="reflect"), mask
+        return warp(image, m, border="reflect"), (revealed(m, w, h) if with_mask else None)
+    mask = revealed(m, w, h)
     warped = warp(image, m)
     return fill(warped, mask, mode=mode), mask

@@ -1,6 +1,7 @@
-"""From Lark's parse tree to the AST of `kscript.syntax.nodes`.
+"""From the grammar's rules to the AST of `kscript.syntax.nodes`.
 
-The grammar is deliberately lenient in a few places so that mistakes get precise words
+`Builder` has one method per grammar rule; Lark calls it as the LALR parser reduces that
+rule, so the AST is made while parsing, without an intermediate parse tree. The grammar is deliberately lenient in a few places so that mistakes get precise words
 instead of a generic syntax error: a bare number where a duration belongs (`scene park 4 {`)
 and a film `size:` that is not `WIDTHxHEIGHT` parse fine, and this builder reports them
 (E004, E005), as well as a second `film` block (E006). It collects diagnostics instead of
@@ -109,6 +110,9 @@ class Builder:
         self.lines = text.split("\n")
         self.diagnostics: list[Diagnostic] = []
         self._film_seen: Span | None = None
+        # Expressions written in parentheses: id -> the extent with the parentheses. The
+        # AST keeps no node for them, but an enclosing node's span must cover them.
+        self._parens: dict[int, tuple[int, int, int, int]] = {}
 
     # ------------------------------------------------------------------ helpers
     def span(self, children) -> Span:
@@ -126,10 +130,14 @@ class Builder:
             return Span.point(self.path, 1, 1)
         if isinstance(first, Token):
             line, col = first.line, first.column
+        elif id(first) in self._parens:
+            line, col = self._parens[id(first)][:2]
         else:
             line, col = first.span.line, first.span.col
         if isinstance(last, Token):
             end_line, end_col = last.end_line, last.end_column
+        elif id(last) in self._parens:
+            end_line, end_col = self._parens[id(last)][2:]
         else:
             end_line, end_col = last.span.end_line, last.span.end_col
         return Span(self.path, line, col, end_line, end_col)
@@ -279,7 +287,11 @@ class Builder:
         return n.Ramp(start, end, easing, self.span(children))
 
     def keys(self, children):
-        return n.Keys(tuple(self.nodes(children)), self.span(children))
+        span = self.span(children)
+        keys = tuple(self.nodes(children))
+        if not keys:
+            self.error("E001", "keyframes need at least one key", span, "for example: keys { 0s: 1.0, 2s: 1.05 }")
+        return n.Keys(keys, span)
 
     def key(self, children):
         time, _colon, value, easing = children
@@ -325,7 +337,9 @@ class Builder:
         return n.Name(tok.value, self.tspan(tok))
 
     def group(self, children):
-        return children[1]
+        opening, inner, closing = children
+        self._parens[id(inner)] = (opening.line, opening.column, closing.end_line, closing.end_column)
+        return inner
 
     def call(self, children):
         func = children[0]

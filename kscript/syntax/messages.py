@@ -146,7 +146,7 @@ def _describe(err: UnexpectedInput, text: str, path: str) -> tuple[Diagnostic, i
         return _end_of_file(set(err.expected), block, prev, text, path), None, False
     assert isinstance(err, UnexpectedToken)
     token = err.token
-    expected = _accepted(err)
+    expected = accepted(err)
     if token.type == "$END":
         return _end_of_file(expected, block, prev, text, path), None, False
     span = _token_span(token, path)
@@ -222,7 +222,7 @@ def _unexpected(token: Token, expected: set[str], block: Block | None, prev: Tok
         return "E004", f"expected a duration such as {example} {where}", "durations need a unit: 4s, 500ms or 96f"
 
     # `size: 640 x 640` and friends.
-    if ctx == "film" and _last_key(stack) == "size" and ("KEY" in expected or "RBRACE" in expected):
+    if ctx == "film" and _last_key(stack) == "size" and isinstance(stack[-1], _VALUE_NODES):
         return "E005", "expected a size such as 640x640", "write the width and height joined by an x, without spaces"
 
     # Right after a keyword that needs a particular next thing.
@@ -341,6 +341,10 @@ def _bad_character(err: UnexpectedCharacters, text: str, path: str) -> Diagnosti
     hint = None
     if ch == "'":
         hint = 'strings use double quotes: "like this"'
+    elif ch in "\u201c\u201d\u201e\u00ab\u00bb\u2018\u2019":
+        hint = 'curly quotes (from a word processor?): strings use straight double quotes "like this"'
+    elif ch.isspace():
+        hint = "an unusual space character (a non-breaking space?): replace it with a plain space"
     elif ch.isalpha():
         hint = "names use the letters a-z and A-Z, digits and _"
     elif ch == ";":
@@ -353,7 +357,7 @@ def _bad_character(err: UnexpectedCharacters, text: str, path: str) -> Diagnosti
 # ----------------------------------------------------------------------------- helpers
 
 
-def _accepted(err: UnexpectedToken) -> set[str]:
+def accepted(err: UnexpectedToken) -> set[str]:
     """The terminals the parser could really take here.
 
     `err.expected` is the LALR state's lookahead set, which merges the followers of every

@@ -10,11 +10,13 @@ nothing else escapes (the property tests hold us to it).
 from __future__ import annotations
 
 import functools
+import os
+import sys
 import threading
 from importlib import resources
 from pathlib import Path
 
-from lark import Lark, Token
+from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedInput
 
 from kscript.diagnostics import Diagnostic
@@ -22,6 +24,7 @@ from kscript.errors import ScriptErrors, UsageError
 from kscript.source import SourceFile, Span
 from kscript.syntax import messages, recovery
 from kscript.syntax.builder import BareNumber, Builder
+from kscript.syntax import nodes as n
 from kscript.syntax.nodes import Module
 
 MAX_ERRORS = 25
@@ -54,10 +57,24 @@ def lark_parser() -> Lark:
         transformer=_BUILDER,
         propagate_positions=False,
         maybe_placeholders=True,
-        # Lark keeps the grammar analysis in a file in the temp folder, keyed by a hash
-        # of the grammar: a process then starts ~3x faster. Failing to write it is fine.
-        cache=True,
+        cache=_cache_file(),
     )
+
+
+def _cache_file() -> str | bool:
+    """Where Lark keeps its analysis of the grammar: a process then starts ~10x faster.
+
+    In the user's own cache folder, not Lark's default in the shared temp folder: the
+    file is unpickled, so nobody else may write it. The file records a hash of the
+    grammar, so an edited grammar is analysed afresh; a torn or unreadable file is too.
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = Path(base) / "kscript"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False  # no cache: build the parser each time (about 60 ms)
+    return str(folder / f"kscene-grammar-py{sys.version_info[0]}{sys.version_info[1]}.lark-cache")
 
 
 def parse_source(text: str, path: str = "<string>") -> Module:
@@ -71,7 +88,11 @@ def parse_source(text: str, path: str = "<string>") -> Module:
     if diagnostics or module is None:
         if not diagnostics:  # pragma: no cover - defensive: a failed parse always says why
             diagnostics = [Diagnostic("E001", "syntax error", Span.point(path, 1, 1))]
-        raise ScriptErrors(diagnostics, {path: SourceFile(path, text)})
+        err = ScriptErrors(diagnostics, {path: SourceFile(path, text)})
+        # The top-level items that did parse (see parse_collecting), for a caller that wants
+        # to read on: the imports of a file with a syntax error can still be checked.
+        err.partial = module  # type: ignore[attr-defined]
+        raise err
     return module
 
 
@@ -93,11 +114,17 @@ def parse_file(path: str | Path) -> Module:
         raise UsageError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
     except OSError as err:
         raise UsageError(f"cannot read {path}: {err.strerror or err}") from None
+    except ValueError:  # a path with a NUL byte in it
+        raise UsageError(f"not a usable file name: {str(path)!r}") from None
     return parse_source(text, str(path))
 
 
 def parse_collecting(text: str, path: str) -> tuple[Module | None, list[Diagnostic]]:
-    """The Module (None when the text does not parse) and all diagnostics found."""
+    """The Module and all diagnostics found.
+
+    With diagnostics, the Module holds the top-level items that parsed, the broken items
+    inside them left out (it is None only for input too deeply nested to read at all).
+    """
     try:
         with _LOCK:
             return _parse(text, path)
@@ -121,6 +148,7 @@ def _parse(text: str, path: str) -> tuple[Module | None, list[Diagnostic]]:
     module: Module | None = None
     offset = 0
     blanked: list[tuple[int, int]] = []
+    whole: dict[tuple[str, Span], n.TopItem] = {}  # top-level items that parsed, by place
     while len(diagnostics) < MAX_ERRORS:
         chunk = recovery.blank(text, offset, blanked)
         try:
@@ -130,11 +158,17 @@ def _parse(text: str, path: str) -> tuple[Module | None, list[Diagnostic]]:
             # header of a scene left open was not.
             stack = messages.value_stack(err)
             _check_open_scene_header(builder, stack)
+            for item in _top_items(stack):
+                whole.setdefault((type(item).__name__, item.span), item)
             diag, error_pos, at_sync = messages.describe(err, text, path)
             diagnostics.append(diag)
             if error_pos is None:
                 break
-            restart = recovery.plan(text, stack, error_pos, at_sync, offset, blanked)
+            # The block could have closed before a token that starts its line: the item
+            # before it is whole, and the broken one starts at the error.
+            line_head = text[text.rfind("\n", 0, error_pos) + 1 : error_pos]
+            item_done = not line_head.strip() and "RBRACE" in messages.accepted(err)
+            restart = recovery.plan(text, stack, error_pos, at_sync, offset, blanked, item_done)
             if restart is None:
                 break
             offset = restart.start
@@ -146,9 +180,29 @@ def _parse(text: str, path: str) -> tuple[Module | None, list[Diagnostic]]:
             break
         if not diagnostics:
             module = built
+        else:
+            for item in built.items:
+                whole.setdefault((type(item).__name__, item.span), item)
         break
+    if diagnostics:
+        items = sorted(whole.values(), key=lambda i: (i.span.line, i.span.col))
+        module = n.Module(path, tuple(items), Span(path, 1, 1, 1, 1))
     # A block parsed again after an error rebuilds its good items: report each finding once.
     return module, list(dict.fromkeys(builder.diagnostics + diagnostics))
+
+
+_TOP_TYPES = (n.FilmBlock, n.Import, n.Let, n.EffectDef, n.Scene)
+
+
+def _top_items(stack: list) -> list:
+    """The top-level items the parser finished before an error (on its value stack)."""
+    found = []
+    for item in stack:
+        if isinstance(item, _TOP_TYPES):
+            found.append(item)
+        elif isinstance(item, Tree) and item.data.startswith("__start_star"):
+            found.extend(c for c in item.children if isinstance(c, _TOP_TYPES))
+    return found
 
 
 def _check_open_scene_header(builder: Builder, stack: list) -> None:

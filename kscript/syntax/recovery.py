@@ -6,8 +6,9 @@ position stays exact). This module decides which parts:
 
 - **Item level.** An error inside a `film`, `scene` or `effect` block blanks the item it
   is in — from the item's first token to the next line that starts another item of that
-  block (`prompt`, `negative`, `effect`, `continue`, `transition`, `name:`) or to the
-  block's closing `}` — and the block is parsed again from its start. Braces inside the
+  block (`prompt`, `negative`, `effect`, `continue`, `transition`, `name:`, or a bare
+  name where the line before does not continue an expression) or to the block's
+  closing `}` — and the block is parsed again from its start. Braces inside the
   item are matched, so a broken `keys { ... }` spread over lines goes as a whole. The
   next error of the same scene is then found too.
 - **Top level.** Otherwise parsing resumes at the next line that starts a top-level item
@@ -32,6 +33,18 @@ _ITEM_START = {
     "FILM": re.compile(r"[ \t]*[A-Za-z_]\w*[ \t]*:"),
     "EFFECT": re.compile(r"[ \t]*[A-Za-z_]\w*[ \t]*:"),
 }
+# A line starting with a name begins a (perhaps broken: `zoom 1.02`) item, unless the
+# line before it ends in a way that continues an expression onto it.
+_LOOSE_START = re.compile(r"[ \t]*[A-Za-z_]\w*")
+_CONTINUED = re.compile(r"(?:[-+*/%^<>=,(:]|->|\b(?:and|or|not|if|then|else))[ \t]*$")
+_STRING_OR_COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*')
+
+
+def _continues(text: str, start: int, newline: int) -> bool:
+    """Whether the line ending at `newline` leaves an expression open for the next line."""
+    line_start = max(text.rfind("\n", 0, newline) + 1, start)
+    code = _STRING_OR_COMMENT.sub(lambda m: '""' if m.group(0).startswith('"') else "", text[line_start:newline])
+    return bool(_CONTINUED.search(code.rstrip()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,20 +65,27 @@ class Offsets:
         return self.starts[min(max(line, 1), len(self.starts)) - 1] + col - 1
 
 
-
 def plan(
-    text: str, stack: list, error_pos: int, at_top_keyword: bool, after: int, blanked: list[tuple[int, int]]
+    text: str,
+    stack: list,
+    error_pos: int,
+    at_top_keyword: bool,
+    after: int,
+    blanked: list[tuple[int, int]],
+    item_done: bool = False,
 ) -> Restart | None:
     """Where to parse on from after an error at `error_pos`; None when nothing is left.
 
     `stack` is the parser's value stack at the error, `at_top_keyword` says the error is a
     top-level keyword inside an open block (a missing `}`: resume right there), `after` is
     where the failed parse started and `blanked` what is blanked already: a restart must
-    move past `after` or blank something new.
+    move past `after` or blank something new. `item_done` says the tokens before the error
+    make a whole item (the block could have closed there), so the broken item starts at
+    the error itself.
     """
     offsets = Offsets(text)
     if not at_top_keyword:
-        item = _item_restart(text, stack, error_pos, offsets)
+        item = _item_restart(text, stack, error_pos, offsets, item_done)
         if item is not None and (item.start > after or (item.blank is not None and item.blank not in blanked)):
             return item
     start = error_pos if at_top_keyword else error_pos + 1
@@ -83,13 +103,13 @@ def next_top_level(text: str, start: int, after: int) -> int | None:
     return None
 
 
-def _item_restart(text: str, stack: list, error_pos: int, offsets: Offsets) -> Restart | None:
+def _item_restart(text: str, stack: list, error_pos: int, offsets: Offsets, item_done: bool) -> Restart | None:
     block = _enclosing_block(stack)
     if block is None:
         return None
     keyword_index, brace_index = block
     kind = stack[keyword_index].type
-    item_start = _partial_item_start(stack, brace_index, offsets)
+    item_start = None if item_done else _partial_item_start(stack, brace_index, offsets)
     if item_start is None or item_start > error_pos:
         item_start = error_pos
     end = _item_end(text, item_start, error_pos, _ITEM_START[kind])
@@ -162,7 +182,11 @@ def _item_end(text: str, start: int, error_pos: int, item_start: re.Pattern[str]
             depth -= 1
         elif ch == "\n" and depth == 0:
             line = i + 1
-            match = item_start.match(text, line) or _TOP_KEYWORD_LINE.match(text, line)
+            match = (
+                item_start.match(text, line)
+                or _TOP_KEYWORD_LINE.match(text, line)
+                or (not _continues(text, start, i) and _LOOSE_START.match(text, line))
+            )
             # The next item may begin on the error's own token (a `)` was missing before it).
             if match and line + len(match.group(0)) - len(match.group(0).lstrip(" \t")) >= error_pos:
                 return line

@@ -52,6 +52,7 @@ class Rendered:
     """A finished render: the video (or None for an output that is not one file)."""
 
     video: Path | None
+    output: Path | None = None  # what was written: the video, or a folder of PNG frames
     frames_rendered: int | None = None
     frames_cached: int | None = None
     seconds: float = 0.0
@@ -68,11 +69,12 @@ class Pipeline(Protocol):
     def render(self, compiled: Compiled, *, progress: ProgressFn, should_cancel: CancelFn) -> Rendered: ...
 
 
-# x264's fastest preset: the watch loop re-encodes the whole film on every save. Measured
-# here on the 288-frame mini film, all frames from the cache: 4.5 s at build's "medium",
-# 1.4 s at "ultrafast" (on a busy 2-core machine). Same CRF, so about the same quality in a
-# bigger file; `kscript build` makes the final encode.
-WATCH_PRESET = "ultrafast"
+# x264 preset for preview drafts in the watch loop, which re-encodes the whole film on every
+# save. Measured on the 288-frame, 640x640 mini film: 0.40-0.44 s at "ultrafast" against
+# 0.70-1.23 s at "superfast" (build's preview-draft preset), for a file 1.9x as big. With
+# the preview painter that encode is the largest part of a one-scene rebuild, so watch takes
+# the faster one; `kscript build` re-encodes from the cache at build's preset.
+WATCH_DRAFT_PRESET = "ultrafast"
 
 
 class KscriptPipeline:
@@ -92,7 +94,7 @@ class KscriptPipeline:
         model: str | None = None,
         device: str | None = None,
         cache: Path | None = None,
-        preset: str | None = WATCH_PRESET,
+        preset: str | None = None,
     ) -> None:
         self.output = output
         self.preset = preset
@@ -116,8 +118,7 @@ class KscriptPipeline:
         return Compiled(film=Path(film), plan=plan, files=frozenset(files))
 
     def render(self, compiled: Compiled, *, progress: ProgressFn, should_cancel: CancelFn) -> Rendered:
-        from kscript.render.build import BuildOptions, build, default_output as build_output
-        from kscript.render.executor import BuildCancelled
+        from kscript.render.build import BuildCancelled, BuildOptions, build, default_output as build_output
 
         plan = compiled.plan
         output = Path(self.output) if self.output else build_output(compiled.film)
@@ -139,7 +140,7 @@ class KscriptPipeline:
             model=self.model,
             device=self.device,
             cache_dir=self.cache,
-            preset=self.preset,
+            preset=self.preset or (WATCH_DRAFT_PRESET if self._is_draft(plan) else None),
             progress=on_progress,
             should_cancel=should_cancel,
             on_frame=on_frame,
@@ -152,11 +153,15 @@ class KscriptPipeline:
         video = Path(report.output)
         return Rendered(
             video=video if video.is_file() else None,
+            output=video,
             frames_rendered=report.frames_rendered,
             frames_cached=report.frames_cached,
             seconds=report.seconds,
             report={"frames_total": total, "model_calls": dict(report.model_calls), "backend": report.backend},
         )
+
+    def _is_draft(self, plan: Any) -> bool:
+        return self.preview or (self.model or plan.film.model) == "preview"
 
     def _backend_for(self, plan: Any, options_cls: Any) -> Any:
         """The loaded backend for this plan's model, reused while the model stays the same."""

@@ -59,12 +59,21 @@ class _Server(ThreadingHTTPServer):
     keepalive: float
     allowed_hosts: set[str]
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A browser drops media and event connections all the time (seeking, swapping the
+        # video, closing the tab): not worth a traceback in the user's terminal.
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
-    server_version = "kscript-watch"
-    sys_version = ""
+    def version_string(self) -> str:
+        return "kscript-watch"
 
     # -- dispatch ------------------------------------------------------------------------
     def do_GET(self) -> None:

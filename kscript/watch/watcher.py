@@ -273,11 +273,12 @@ class FilmWatcher:
 
     def _finish(self, compiled: Compiled, rendered: Rendered, seconds: float) -> None:
         video = self._snapshot(rendered.video) if rendered.video is not None else None
+        output = rendered.output or rendered.video
         result = {
             "seconds": round(seconds, 3),
             "frames_rendered": rendered.frames_rendered,
             "frames_cached": rendered.frames_cached,
-            "output": str(rendered.video) if rendered.video is not None else None,
+            "output": str(output) if output is not None else None,
         }
         self.state.finished(video, result)
         self._prune_snapshots()
@@ -287,7 +288,7 @@ class FilmWatcher:
         if rendered.frames_cached is not None:
             parts.append(f"{rendered.frames_cached} from cache")
         detail = f" ({', '.join(parts)})" if parts else ""
-        where = rendered.video if rendered.video is not None else "output"
+        where = output if output is not None else "the output"
         self.log(f"built {where} in {seconds:.2f} s{detail}")
 
     def _fail(self, err: KscriptError, extra_files: dict | None = None) -> None:

@@ -50,7 +50,7 @@
     showStatus(s);
     showProgress(s.progress, s.status, s.frame);
     showDiagnostics(s.diagnostics);
-    showVideo(s.video);
+    showVideo(s.video, s.result);
     showResult(s);
     if (summaryChanged) {
       showTimeline(s.summary);
@@ -129,10 +129,15 @@
 
   // ---- video ---------------------------------------------------------------------------
   const video = $('video');
-  function showVideo(v) {
+  function showVideo(v, result) {
     $('novideo').hidden = !!v;
+    $('novideo').textContent = !v && result && result.output
+      ? `written to ${result.output} (not a video the page can play)`
+      : 'no video yet';
     if (!v || v.id === app.videoId) return;
     const t = video.currentTime;
+    // The first video starts by itself (muted, so browsers allow it); later ones carry on
+    // as the viewer left the player: playing or paused, at the same time.
     const wasPlaying = app.videoId === null || !video.paused;
     app.videoId = v.id;
     const restore = () => {
