@@ -191,3 +191,15 @@ def test_an_edit_rerenders_only_the_frames_whose_keys_changed(tmp_path, tiny, mo
     }
     assert hooks.counts == expected
     assert report.frames_rendered == len(changed)
+
+
+def test_cli_model_option_renders_a_preview_film_with_a_real_model(tmp_path, tiny):
+    film = write_film(tmp_path, "preview")
+    report_path = tmp_path / "report.json"
+    result = run_cli("build", str(film), "-q", "--model", str(tiny["sd"]), "--report", str(report_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(report_path.read_text())
+    plan = compile_module.compile_file(film)
+    assert report["backend"] == "stable-diffusion"
+    # no inpainting checkpoint named: the executor fills borders, img2img redraws them
+    assert report["model_calls"] == {**plan.model_calls(), "inpaint": 0, "prior": 0}
