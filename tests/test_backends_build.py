@@ -11,21 +11,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
+import kscript.compile as compile_module
+import kscript.render.build as build_module
 from kscript.errors import ModelError
 
 from tiny_pipelines import KANDINSKY_CALL_CLASSES, SD_CALL_CLASSES, PipelineCalls, tiny_models
 
 pytestmark = pytest.mark.slow
-
-build_module = pytest.importorskip("kscript.render.build", reason="the render engine has not landed yet")
-compile_module = pytest.importorskip("kscript.compile", reason="the compiler has not landed yet")
-if not hasattr(compile_module, "compile_file"):  # pragma: no cover - before the compiler lands
-    pytest.skip("the compiler has not landed yet", allow_module_level=True)
-
-av = pytest.importorskip("av")
 
 FILM = """\
 film "tiny" {{
@@ -175,3 +171,35 @@ def test_cli_missing_model_is_an_error_without_traceback(tmp_path):
     assert "not in the local Hugging Face cache" in result.stderr
     assert "huggingface-cli download" in result.stderr
     assert not (tmp_path / "film.mp4").exists()
+
+
+def test_an_edit_rerenders_only_the_frames_whose_keys_changed(tmp_path, tiny, monkeypatch):
+    film = write_film(tmp_path, tiny["kandinsky_decoder"])
+    old_plan, _ = build(film, tmp_path / "film.mp4")
+    film.write_text(film.read_text().replace("a blue whale in the sea", "a green whale in the sea"))
+    hooks = PipelineCalls(monkeypatch, KANDINSKY_CALL_CLASSES)
+    new_plan, report = build(film, tmp_path / "film.mp4")
+    old_keys = {f.key for f in old_plan.frames}
+    changed = [f for f in new_plan.frames if f.key not in old_keys]
+    assert changed and len(changed) < len(new_plan.frames)
+    expected = {
+        "text2image": sum(f.op == "generate" for f in changed),
+        "img2img": sum(f.op in ("animate", "continue") for f in changed),
+        "inpaint": sum(f.op in ("animate", "continue") and f.inpaint for f in changed),
+        # the prior runs for the prompts of the frames that are rendered again, once each
+        "prior": len({p.text for f in changed for p in f.prompts if f.op != "warp"}),
+    }
+    assert hooks.counts == expected
+    assert report.frames_rendered == len(changed)
+
+
+def test_cli_model_option_renders_a_preview_film_with_a_real_model(tmp_path, tiny):
+    film = write_film(tmp_path, "preview")
+    report_path = tmp_path / "report.json"
+    result = run_cli("build", str(film), "-q", "--model", str(tiny["sd"]), "--report", str(report_path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(report_path.read_text())
+    plan = compile_module.compile_file(film)
+    assert report["backend"] == "stable-diffusion"
+    # no inpainting checkpoint named: the executor fills borders, img2img redraws them
+    assert report["model_calls"] == {**plan.model_calls(), "inpaint": 0, "prior": 0}

@@ -324,3 +324,114 @@ def test_blend_slerp_weights_one_and_zero():
     assert torch.equal(blend_slerp([(a, 0.0), (b, 1.0)]), b)
     assert torch.equal(blend_slerp([(a, 0.0), (b, 0.0), (c, 1.0)]), c)
     assert torch.allclose(blend_slerp([(a, 0.5), (b, 0.5)]), slerp(a, b, 0.5))
+
+
+# -- Kandinsky's inpaint mask, vectorised -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fast_kandinsky_mask_equals_diffusers_own(seed):
+    import copy
+
+    import torch
+    from diffusers.pipelines.kandinsky2_2 import pipeline_kandinsky2_2_inpainting as module
+
+    from kscript.backends.common import prepare_mask_fast
+
+    rng = np.random.default_rng(seed)
+    height, width = rng.integers(1, 14, size=2)
+    density = [0.05, 0.5, 0.95][seed % 3]
+    masks = torch.from_numpy((rng.random((2, 1, height, width)) > density).astype(np.float32))
+    if seed == 0:
+        masks[0] = 1.0  # nothing to paint
+    assert torch.equal(prepare_mask_fast(copy.deepcopy(masks)), module.prepare_mask(copy.deepcopy(masks)))
+
+
+def test_fast_mask_is_used_only_inside_the_inpaint_call(kandinsky, monkeypatch):
+    from diffusers.pipelines.kandinsky2_2 import pipeline_kandinsky2_2_inpainting as module
+
+    from kscript.backends import common
+
+    original = module.prepare_mask
+    used = []
+    real_fast = common.prepare_mask_fast
+    monkeypatch.setattr(common, "prepare_mask_fast", lambda masks: used.append(1) or real_fast(masks))
+    kandinsky.inpaint(start_image(), border_mask(), req(steps=2))
+    assert used == [1]
+    assert module.prepare_mask is original
+
+
+def test_combined_pipeline_folder_brings_its_own_prior(tiny):
+    backend = create_backend(film(str(tiny["kandinsky_combined"])), device="cpu")
+    backend.load()
+    assert backend.name == "kandinsky2.2" and not backend.has_inpaint  # "combined" has no usual companions
+    image = backend.text2image(req(("a fox", 1.0)))
+    assert image.shape == (64, 64, 3)
+    assert backend.calls.prior == 1
+    assert backend.img2img_pipe.unet is backend.decoder.unet
+
+
+def test_combined_folder_paints_like_its_parts(tiny, kandinsky):
+    """The same weights loaded as one Combined folder or as decoder + prior give the same image."""
+    combined = create_backend(film(str(tiny["kandinsky_combined"])), device="cpu")
+    assert np.array_equal(combined.text2image(req(("a fox", 1.0))), kandinsky.text2image(req(("a fox", 1.0))))
+
+
+def test_a_loaded_backend_follows_the_request_size(backend):
+    """Watch mode keeps one backend while the film's size is edited: size comes per request."""
+    r = Request((("a cat", 1.0),), "", 1, 2, 4.0, 0.5, 48, 40)
+    image = backend.text2image(r)
+    assert image.shape == (40, 48, 3)
+    assert backend.img2img(image, r).shape == (40, 48, 3)
+    mask = np.zeros((40, 48), np.float32)
+    mask[:, :8] = 1
+    assert backend.inpaint(image, mask, r).shape == (40, 48, 3)
+
+
+def test_close_drops_the_models_and_a_later_call_loads_them_again(tiny):
+    backend = create_backend(film(str(tiny["sd"])), device="cpu")
+    first = backend.text2image(req())
+    backend.close()
+    assert backend.text2image_pipe is None and backend.embeddings == {}
+    assert np.array_equal(backend.text2image(req()), first)
+
+
+# -- Stable Diffusion XL ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sdxl(tiny):
+    backend = create_backend(film(str(tiny["sdxl"])), device="cpu")
+    backend.load()
+    return backend
+
+
+def test_sdxl_renders_with_pooled_embeddings(sdxl):
+    assert sdxl.xl and type(sdxl.text2image_pipe).__name__ == "StableDiffusionXLPipeline"
+    image = sdxl.text2image(req(("a fox", 1.0)))
+    assert image.shape == (64, 64, 3) and image.dtype == np.uint8
+    assert np.array_equal(sdxl.img2img(image, req(("a fox", 1.0))), sdxl.img2img(image, req(("a fox", 1.0))))
+
+
+def test_sdxl_blends_embeddings_and_pooled_embeddings(sdxl):
+    pipe = sdxl.img2img_pipe
+    fox = sdxl.embedding_kwargs(pipe, req(("a fox", 1.0)))
+    whale = sdxl.embedding_kwargs(pipe, req(("a whale", 1.0)))
+    mix = sdxl.embedding_kwargs(pipe, req(("a fox", 0.25), ("a whale", 0.75)))
+    for key in ("prompt_embeds", "pooled_prompt_embeds"):
+        assert np.allclose(mix[key].numpy(), (0.25 * fox[key] + 0.75 * whale[key]).numpy(), atol=1e-6)
+
+
+def test_sdxl_empty_negative_is_zeros_as_sdxl_itself_does(sdxl):
+    r = Request((("a fox", 1.0),), "", 1, 2, 4.0, 0.5, 64, 64)
+    kwargs = sdxl.embedding_kwargs(sdxl.text2image_pipe, r)
+    assert not kwargs["negative_prompt_embeds"].any() and not kwargs["negative_pooled_prompt_embeds"].any()
+    # ... and the image equals the pipeline's own handling of the same text
+    from kscript.backends.common import from_output
+    from kscript.backends.device import generator
+
+    out = sdxl.text2image_pipe(
+        prompt="a fox", width=64, height=64, num_inference_steps=2, guidance_scale=4.0,
+        generator=generator(1), output_type="np",
+    )
+    assert np.array_equal(sdxl.text2image(r), from_output(out.images, 64, 64))

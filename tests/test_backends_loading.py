@@ -4,6 +4,7 @@ for and how to fix it, raised before any frame is rendered; never another except
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -247,3 +248,91 @@ def test_importing_backends_is_cheap():
     code = "import sys, kscript.backends; bad = {'torch', 'diffusers', 'transformers'} & set(sys.modules); print(sorted(bad)); sys.exit(bool(bad))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def fake_hub_cache(cache: Path, repo_id: str, folder: Path) -> None:
+    """Lay `folder` out as the Hugging Face cache does after a download of `repo_id`."""
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    shutil.copytree(folder, repo / "snapshots" / revision)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+
+
+def test_cached_hub_ids_load_offline_with_their_companions(tmp_path, tiny):
+    """The way most users meet real models: hub ids, downloaded once, used offline."""
+    cache = tmp_path / "hub"
+    fake_hub_cache(cache, "tiny-org/kandinsky-2-2-decoder", tiny["kandinsky_decoder"])
+    fake_hub_cache(cache, "tiny-org/kandinsky-2-2-prior", tiny["kandinsky_prior"])
+    fake_hub_cache(cache, "tiny-org/sd", tiny["sd"])
+    fake_hub_cache(cache, "lonely-org/kandinsky-2-2-decoder", tiny["kandinsky_decoder"])  # no prior cached
+    code = """
+import numpy as np
+from kscript.backends import create_backend
+from kscript.errors import ModelError
+from kscript.plan import FilmInfo
+from kscript.render.backend import Request
+def film(model, **kw):
+    return FilmInfo(title="t", width=64, height=64, fps=8, seed=1, model=model, frame_count=8, duration=1.0, **kw)
+req = Request((("a fox", 1.0),), "", 1, 2, 4.0, 0.5, 64, 64)
+k = create_backend(film("tiny-org/kandinsky-2-2-decoder"), device="cpu")
+k.load()
+assert k.text2image(req).shape == (64, 64, 3)
+assert k.calls.prior == 1
+assert not k.has_inpaint  # the usual inpainting companion is not in the cache: fill + img2img
+s = create_backend(film("tiny-org/sd"), device="cpu")
+s.load()
+assert s.img2img(np.zeros((64, 64, 3), np.uint8), req).shape == (64, 64, 3)
+try:
+    create_backend(film("tiny-org/sd", inpaint="tiny-org/sd-inpaint")).load()
+except ModelError as err:
+    assert "not in the local Hugging Face cache" in err.message, err.message
+else:
+    raise SystemExit("no ModelError for an inpaint model that is not cached")
+try:
+    create_backend(film("lonely-org/kandinsky-2-2-decoder")).load()
+except ModelError as err:
+    assert "needs a prior" in err.message and "lonely-org/kandinsky-2-2-prior" in err.message, err.message
+    assert "huggingface-cli download lonely-org/kandinsky-2-2-prior" in err.hint, err.hint
+else:
+    raise SystemExit("no ModelError for a decoder whose prior is not cached")
+print("ok")
+"""
+    env = {**os.environ, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("error_name", "words"),
+    [
+        ("LocalEntryNotFoundError", "could not be reached"),
+        ("RepositoryNotFoundError", "no such repository"),
+        ("GatedRepoError", "gated"),
+    ],
+)
+def test_hub_failures_online_are_model_errors(monkeypatch, error_name, words):
+    import huggingface_hub
+    from huggingface_hub import constants, errors
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    error_cls = getattr(errors, error_name)
+
+    def fail(*args, **kwargs):
+        raise error_cls.__new__(error_cls)  # the library's own exception, as raised offline-less
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fail)
+    with pytest.raises(ModelError) as err:
+        resolve_model("someone/some-model-not-cached")
+    assert "could not be fetched from the Hugging Face Hub" in err.value.message
+    assert words in err.value.message
+    assert "huggingface-cli download someone/some-model-not-cached" in err.value.hint
+
+
+def test_a_custom_pipeline_class_is_never_run(tmp_path):
+    (tmp_path / "custom").mkdir()
+    (tmp_path / "custom" / "model_index.json").write_text(json.dumps({"_class_name": ["pipeline", "MyPipeline"]}))
+    (tmp_path / "custom" / "pipeline.py").write_text("raise SystemExit('model code ran')\n")
+    with pytest.raises(ModelError, match=r"custom pipeline \(pipeline.MyPipeline\).*never runs"):
+        open_backend(film(str(tmp_path / "custom")))

@@ -243,6 +243,77 @@ def build_stable_diffusion(folder: Path, seed: int = 0, inpaint: bool = False) -
     return Path(folder)
 
 
+def build_sdxl(folder: Path, seed: int = 0) -> Path:
+    """A Stable Diffusion XL pipeline with random weights (two text encoders, the
+    "text_time" added conditioning), saved into `folder`."""
+    import torch
+    from diffusers import AutoencoderKL, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=2,
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4),
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 2),
+        projection_class_embeddings_input_dim=80,  # 6 * 8 time ids + 32 pooled text
+        cross_attention_dim=64,  # 32 + 32: both text encoders' hidden states side by side
+    )
+    torch.manual_seed(seed + 1)
+    vae = AutoencoderKL(
+        block_out_channels=[32, 64],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+        latent_channels=4,
+        sample_size=128,
+    )
+    torch.manual_seed(seed + 2)
+    text_encoder = CLIPTextModel(_clip_text_config())
+    torch.manual_seed(seed + 3)
+    text_encoder_2 = CLIPTextModelWithProjection(_clip_text_config())
+    StableDiffusionXLPipeline(
+        unet=unet,
+        scheduler=_ddim(),
+        vae=vae,
+        text_encoder=text_encoder,
+        text_encoder_2=text_encoder_2,
+        tokenizer=tiny_tokenizer(),
+        tokenizer_2=tiny_tokenizer(),
+    ).save_pretrained(folder, safe_serialization=True)
+    return Path(folder)
+
+
+def build_kandinsky_combined(folder: Path, decoder: Path, prior: Path) -> Path:
+    """A `KandinskyV22CombinedPipeline` (decoder and prior in one folder) made of the saved
+    tiny decoder and prior, saved into `folder`."""
+    from diffusers import KandinskyV22CombinedPipeline, KandinskyV22Pipeline, KandinskyV22PriorPipeline
+
+    dec = KandinskyV22Pipeline.from_pretrained(decoder, local_files_only=True)
+    pri = KandinskyV22PriorPipeline.from_pretrained(prior, local_files_only=True)
+    KandinskyV22CombinedPipeline(
+        unet=dec.unet,
+        scheduler=dec.scheduler,
+        movq=dec.movq,
+        prior_prior=pri.prior,
+        prior_image_encoder=pri.image_encoder,
+        prior_text_encoder=pri.text_encoder,
+        prior_tokenizer=pri.tokenizer,
+        prior_scheduler=pri.scheduler,
+        prior_image_processor=pri.image_processor,
+    ).save_pretrained(folder, safe_serialization=True)
+    return Path(folder)
+
+
 def build_all(root: Path) -> dict[str, Path]:
     """Every tiny pipeline the tests use, each in its own folder under `root`.
 
@@ -251,13 +322,18 @@ def build_all(root: Path) -> dict[str, Path]:
     `kandinsky-2-2-decoder-inpaint`.
     """
     root = Path(root)
-    return {
+    built = {
         "kandinsky_prior": build_kandinsky_prior(root / "kandinsky-2-2-prior"),
         "kandinsky_decoder": build_kandinsky_decoder(root / "kandinsky-2-2-decoder"),
         "kandinsky_inpaint": build_kandinsky_decoder(root / "kandinsky-2-2-decoder-inpaint", inpaint=True),
         "sd": build_stable_diffusion(root / "sd"),
         "sd_inpaint": build_stable_diffusion(root / "sd-inpaint", inpaint=True),
+        "sdxl": build_sdxl(root / "sdxl"),
     }
+    built["kandinsky_combined"] = build_kandinsky_combined(
+        root / "combined", built["kandinsky_decoder"], built["kandinsky_prior"]
+    )
+    return built
 
 
 if __name__ == "__main__":  # pragma: no cover - a manual helper: python tests/tiny_pipelines.py DIR

@@ -14,6 +14,19 @@ import numpy as np
 from kscript.render.backend import StepCallback
 
 
+def free_device_memory(device: Any) -> None:
+    """Give a GPU's cached blocks back after the models are dropped (watch mode swaps
+    models without restarting)."""
+    if device is None or getattr(device, "type", "cpu") != "cuda":
+        return
+    import gc
+
+    import torch
+
+    gc.collect()
+    torch.cuda.empty_cache()
+
+
 def effective_steps(steps: int, strength: float) -> int:
     """The step count an img2img call at `strength` really gets: `steps`, raised until
     `int(steps * strength) >= 1`.
@@ -153,3 +166,51 @@ def blend_linear(items: Sequence[tuple[Any, float]]) -> Any:
     for emb, weight in items[1:]:
         result = result + emb * (weight / total)
     return result
+
+
+_MASK_OFFSETS = ((-1, 0), (0, -1), (-1, -1), (1, 0), (0, 1), (1, 1))
+
+
+def prepare_mask_fast(masks: Any) -> Any:
+    """A vectorised equivalent of diffusers' Kandinsky `prepare_mask` (exactly the same
+    result).
+
+    diffusers' version loops over every latent pixel in Python and reads each one back
+    as a Python bool: 6,400 iterations (and, on a GPU, 6,400 device syncs plus up to six
+    indexing kernels each) per inpaint call at 640x640. It grows the area to repaint
+    (zeros in this inverted mask) by one latent pixel towards six of the eight
+    neighbours; here that is six shifted ORs of a boolean map.
+    """
+    import torch
+
+    prepared = []
+    for mask in masks:
+        zero = mask[0] != 1
+        height, width = zero.shape
+        grown = zero.clone()
+        for di, dj in _MASK_OFFSETS:
+            # a pixel p with zero[p] zeroes p + (di, dj)
+            src_i = slice(max(0, -di), height - max(0, di))
+            src_j = slice(max(0, -dj), width - max(0, dj))
+            dst_i = slice(max(0, di), height - max(0, -di))
+            dst_j = slice(max(0, dj), width - max(0, -dj))
+            grown[dst_i, dst_j] |= zero[src_i, src_j]
+        prepared.append(torch.where(grown.unsqueeze(0), torch.zeros_like(mask), mask))
+    return torch.stack(prepared, dim=0)
+
+
+class fast_kandinsky_mask:
+    """Use `prepare_mask_fast` inside one Kandinsky inpaint call, then put diffusers'
+    own function back (nothing else in the process sees the swap after the call)."""
+
+    def __enter__(self) -> None:
+        from diffusers.pipelines.kandinsky2_2 import pipeline_kandinsky2_2_inpainting as module
+
+        self._module = module
+        self._original = getattr(module, "prepare_mask", None)
+        if self._original is not None:
+            module.prepare_mask = prepare_mask_fast
+
+    def __exit__(self, *exc: object) -> None:
+        if self._original is not None:
+            self._module.prepare_mask = self._original

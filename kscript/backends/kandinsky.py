@@ -29,6 +29,7 @@ from kscript.backends.loading import (
     companion,
     load_pipeline,
     looks_like_hub_id,
+    quiet_loading,
     resolve_model,
 )
 from kscript.errors import ModelError
@@ -188,15 +189,16 @@ class KandinskyBackend(Backend):
         if self._loaded:
             return
         prior_source, inpaint_source = self._resolve()
-        from diffusers import (
-            KandinskyV22CombinedPipeline,
-            KandinskyV22Img2ImgCombinedPipeline,
-            KandinskyV22Img2ImgPipeline,
-            KandinskyV22InpaintCombinedPipeline,
-            KandinskyV22InpaintPipeline,
-            KandinskyV22Pipeline,
-            KandinskyV22PriorPipeline,
-        )
+        with quiet_loading():  # importing the pipelines makes transformers talk
+            from diffusers import (
+                KandinskyV22CombinedPipeline,
+                KandinskyV22Img2ImgCombinedPipeline,
+                KandinskyV22Img2ImgPipeline,
+                KandinskyV22InpaintCombinedPipeline,
+                KandinskyV22InpaintPipeline,
+                KandinskyV22Pipeline,
+                KandinskyV22PriorPipeline,
+            )
 
         from kscript.backends.device import choose_device, choose_dtype
 
@@ -235,6 +237,7 @@ class KandinskyBackend(Backend):
         self.prior = self.decoder = self.img2img_pipe = self.inpaint_pipe = None
         self.embeddings.clear()
         self._loaded = False
+        common.free_device_memory(self.device)
 
     # -- embeddings -------------------------------------------------------------------------
 
@@ -271,16 +274,16 @@ class KandinskyBackend(Backend):
 
     # -- calls ------------------------------------------------------------------------------
 
-    def _size(self, pipe: Any) -> tuple[int, int]:
+    def _size(self, pipe: Any, req: Request) -> tuple[int, int]:
         factor = getattr(pipe, "movq_scale_factor", 8)
-        return common.model_size(self.film.width, self.film.height, factor * factor)
+        return common.model_size(req.width, req.height, factor * factor)
 
     def text2image(self, req: Request) -> np.ndarray:
         self.load()
         from kscript.backends.device import generator
 
         image_embeds, negative_embeds = self.embeddings_for(req)
-        width, height = self._size(self.decoder)
+        width, height = self._size(self.decoder, req)
         steps = max(1, int(req.steps))
         out = self.decoder(
             image_embeds=image_embeds,
@@ -303,7 +306,7 @@ class KandinskyBackend(Backend):
         from kscript.backends.device import generator
 
         image_embeds, negative_embeds = self.embeddings_for(req)
-        width, height = self._size(self.img2img_pipe)
+        width, height = self._size(self.img2img_pipe, req)
         strength = min(1.0, float(req.strength))
         steps = common.effective_steps(req.steps, strength)
         out = self.img2img_pipe(
@@ -329,14 +332,24 @@ class KandinskyBackend(Backend):
         self.load()
         if self.inpaint_pipe is None:
             raise RuntimeError("KandinskyBackend.inpaint called without an inpainting decoder (check has_inpaint)")
-        from kscript.backends.device import generator
-
         image_embeds, negative_embeds = self.embeddings_for(req)
-        width, height = self._size(self.inpaint_pipe)
+        width, height = self._size(self.inpaint_pipe, req)
         steps = max(1, int(req.steps))
         model_image = common.resize_array(np.asarray(image, dtype=np.uint8), width, height)
         model_mask = common.resize_array(np.asarray(mask, dtype=np.float32), width, height)
-        out = self.inpaint_pipe(
+        with common.fast_kandinsky_mask():
+            out = self._inpaint_call(image_embeds, negative_embeds, model_image, model_mask, width, height, steps, req)
+        self.calls.inpaint += 1
+        painted = common.from_output(out.images, req.width, req.height)
+        return common.composite(painted, image, mask)
+
+    def _inpaint_call(
+        self, image_embeds: Any, negative_embeds: Any, model_image: np.ndarray, model_mask: np.ndarray,
+        width: int, height: int, steps: int, req: Request,
+    ) -> Any:
+        from kscript.backends.device import generator
+
+        return self.inpaint_pipe(
             image_embeds=image_embeds,
             negative_image_embeds=negative_embeds,
             image=np.ascontiguousarray(model_image),
@@ -349,9 +362,6 @@ class KandinskyBackend(Backend):
             output_type="np",
             callback_on_step_end=common.step_callback(req.on_step, steps),
         )
-        self.calls.inpaint += 1
-        painted = common.from_output(out.images, req.width, req.height)
-        return common.composite(painted, image, mask)
 
 
 def _diffusers_version() -> str:

@@ -250,17 +250,43 @@ def _resolve_hub(spec: str, role: str) -> ModelSource:
         try:
             from huggingface_hub import hf_hub_download
 
-            cached = hf_hub_download(spec, "model_index.json")
+            with _quiet_hub():  # its retry notices would come before our one clear error
+                cached = hf_hub_download(spec, "model_index.json")
         except Exception as err:  # network, missing repository, gated model: all wrapped
             reason = _hub_reason(err)
             raise ModelError(
                 f"{role} '{spec}' could not be fetched from the Hugging Face Hub: {reason}",
                 hint=f"check the id and your connection, download it once with `huggingface-cli download {spec}`, "
-                f"or point {role}: at a local folder",
+                f"or point {role}: at a local folder (HF_HUB_OFFLINE=1 skips the network)",
             ) from None
     index_path = Path(cached)
     index = _load_json(index_path, spec=spec, role=role)
+    if "unet" in index and _hub_cached_file(spec, "unet/config.json") is None and not is_offline():
+        # The UNet's input channels tell an inpainting checkpoint from a text-to-image one;
+        # fetch that small file now so a wrong kind is refused before gigabytes of weights.
+        try:
+            from huggingface_hub import hf_hub_download
+
+            with _quiet_hub():
+                hf_hub_download(spec, "unet/config.json")
+        except Exception:
+            pass  # judged again when the weights load
     return _checked(ModelSource(spec, role, spec, index_path.parent, False, _class_name(index, spec, role, index_path), index))
+
+
+class _quiet_hub:
+    """huggingface_hub's own notices (retries) off while we fetch; restored after."""
+
+    def __enter__(self) -> None:
+        from huggingface_hub.utils import logging as hlog
+
+        self._level = hlog.get_verbosity()
+        hlog.set_verbosity_error()
+
+    def __exit__(self, *exc: object) -> None:
+        from huggingface_hub.utils import logging as hlog
+
+        hlog.set_verbosity(self._level)
 
 
 def _hub_reason(err: Exception) -> str:
@@ -278,6 +304,12 @@ def _hub_reason(err: Exception) -> str:
 
 def _class_name(index: dict[str, Any], spec: str, role: str, where: Path) -> str:
     name = index.get("_class_name")
+    if isinstance(name, list):  # [module, class]: a pipeline defined by the model's own code
+        raise ModelError(
+            f"{role} '{spec}' is a custom pipeline ({'.'.join(map(str, name))}), code shipped with the model, "
+            "which kscript never runs",
+            hint=_SUPPORTED_HINT,
+        )
     if not isinstance(name, str):
         raise ModelError(
             f"{role} '{spec}': {where} names no pipeline class (_class_name)",
@@ -354,7 +386,7 @@ def load_pipeline(source: ModelSource, cls: Any, *, dtype: Any, device: Any) -> 
     if source.folder is not None and any(source.folder.rglob("*.safetensors")):
         kwargs["use_safetensors"] = True
     try:
-        with _quiet_loading():
+        with quiet_loading():
             pipe = cls.from_pretrained(source.location, **kwargs)
     except ModelError:
         raise
@@ -400,7 +432,7 @@ def _dtype_keyword() -> str:
     return "dtype" if "dtype" in params else "torch_dtype"
 
 
-class _quiet_loading:
+class quiet_loading:
     """Hide diffusers' and transformers' loading progress bars and notices while a model
     loads: the build's own progress display owns the terminal. Restores what was there."""
 

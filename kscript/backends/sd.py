@@ -19,7 +19,7 @@ import numpy as np
 
 from kscript.backends import common
 from kscript.backends.kandinsky import _diffusers_version
-from kscript.backends.loading import ModelSource, check_inpaint_channels, load_pipeline, resolve_model
+from kscript.backends.loading import ModelSource, check_inpaint_channels, load_pipeline, quiet_loading, resolve_model
 from kscript.errors import ModelError
 from kscript.plan import FilmInfo
 from kscript.render.backend import Backend, Request
@@ -123,7 +123,8 @@ class StableDiffusionBackend(Backend):
         if self._loaded:
             return
         inpaint_source = self._resolve_inpaint()
-        from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
+        with quiet_loading():  # importing the pipelines makes transformers talk
+            from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
 
         from kscript.backends.device import choose_device, choose_dtype
 
@@ -149,6 +150,7 @@ class StableDiffusionBackend(Backend):
         self.text2image_pipe = self.img2img_pipe = self.inpaint_pipe = None
         self.embeddings.clear()
         self._loaded = False
+        common.free_device_memory(self.device)
 
     # -- embeddings -------------------------------------------------------------------------
 
@@ -196,18 +198,25 @@ class StableDiffusionBackend(Backend):
 
     # -- calls ------------------------------------------------------------------------------
 
-    def _size(self, pipe: Any) -> tuple[int, int]:
+    def _call(self, pipe: Any, **kwargs: Any) -> Any:
+        """One pipeline call with diffusers' notices off (SDXL's VAE upcast warns on every
+        call); exceptions, a cancellation from `on_step` among them, pass through as they are."""
+        with quiet_loading():
+            return pipe(**kwargs)
+
+    def _size(self, pipe: Any, req: Request) -> tuple[int, int]:
         # The pipelines check for multiples of 8 whatever the autoencoder's own factor.
-        return common.model_size(self.film.width, self.film.height, max(8, int(getattr(pipe, "vae_scale_factor", 8))))
+        return common.model_size(req.width, req.height, max(8, int(getattr(pipe, "vae_scale_factor", 8))))
 
     def text2image(self, req: Request) -> np.ndarray:
         self.load()
         from kscript.backends.device import generator
 
         pipe = self.text2image_pipe
-        width, height = self._size(pipe)
+        width, height = self._size(pipe, req)
         steps = max(1, int(req.steps))
-        out = pipe(
+        out = self._call(
+            pipe,
             **self.embedding_kwargs(pipe, req),
             width=width,
             height=height,
@@ -227,10 +236,11 @@ class StableDiffusionBackend(Backend):
         from kscript.backends.device import generator
 
         pipe = self.img2img_pipe
-        width, height = self._size(pipe)
+        width, height = self._size(pipe, req)
         strength = min(1.0, float(req.strength))
         steps = common.effective_steps(req.steps, strength)
-        out = pipe(
+        out = self._call(
+            pipe,
             **self.embedding_kwargs(pipe, req),
             image=common.to_pil(image, (width, height)),
             strength=strength,
@@ -254,11 +264,12 @@ class StableDiffusionBackend(Backend):
         from kscript.backends.device import generator
 
         pipe = self.inpaint_pipe
-        width, height = self._size(pipe)
+        width, height = self._size(pipe, req)
         steps = max(1, int(req.steps))
         mask8 = (np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
         mask_image = Image.fromarray(common.resize_array(mask8, width, height), "L")
-        out = pipe(
+        out = self._call(
+            pipe,
             **self.embedding_kwargs(pipe, req),
             image=common.to_pil(image, (width, height)),
             mask_image=mask_image,
