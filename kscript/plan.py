@@ -21,8 +21,9 @@ call before its img2img call where the backend has an inpainting model.
 
 A transition is a composite over the chain image, not an operation of its own: frames in
 the first N frames of a scene with `transition crossfade N` have `crossfade` set, and the
-frame shown in the video is ``(1 - w) * previous + w * own`` with
-``w = crossfade.weight``. The chain (what the next frame warps) stays the scene's own image.
+frame shown in the video is ``(1 - w) * chain[from_frame] + w * chain[self]`` with
+``w = crossfade.weight``, made at output time from two chain images that are each cached
+under their own key. The chain (what the next frame warps) stays the scene's own image.
 
 Values the compiler guarantees (kscript/compile/compiler.py says why):
 
@@ -37,11 +38,18 @@ Values the compiler guarantees (kscript/compile/compiler.py says why):
 - ``prompts``: weights sum to 1 (to 6 decimals); zero weights are left out.
 - Floats are rounded to 6 decimals.
 
-`Frame.key` is SHA-256 over canonical JSON of the frame's own inputs (op, motion,
-generation values, prompts, negative, seed, size, model, coherence) and the keys of the
-frames in `inputs` (and of its `coherence_ref` and `crossfade.from_frame`); not its index,
-time or scene name, so an edit changes exactly the keys of the frames it affects.
-`kscript.compile.compiler.frame_key_data` shows exactly what is hashed.
+`Frame.key` is the key of the frame's *chain image*, and the frame cache stores each chain
+image under it: SHA-256 over canonical JSON of everything rendering the chain image reads:
+the frame's op, motion, strength, guidance, steps, seed, noise, prompts with weights,
+negative, coherence and inpaint flag, the film's size and models, and the keys of the
+frames it reads (`inputs` and `coherence_ref`), so a change anywhere upstream changes it.
+Not its index, time or scene name (lengthening a scene leaves later keys alone), and not its
+`crossfade`: the shown frame of a crossfade is ``(1 - w) * chain[from_frame] + w *
+chain[self]``, made from two cached chain images, so an edit to the scene a crossfade comes
+from re-renders only that scene, and a change to a transition re-encodes the video but
+renders nothing. An edit changes exactly the keys of the chain images it affects.
+`kscript.compile.keys` is the one definition (`frame_key_data` shows exactly what is
+hashed); the executor derives no key of its own.
 """
 
 from __future__ import annotations

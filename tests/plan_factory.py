@@ -4,8 +4,9 @@
 contract (kscript/plan.py): a scene's first frame is ``generate`` (or ``continue`` from the
 previous scene's last frame), the rest ``animate`` (or ``warp`` where the strength is 0 or
 under cadence), `inpaint` from `geometry.reveals`, crossfades over a scene's first frames,
-and keys chained through `content_key` so that an edit changes exactly the keys of the
-frames it affects.
+a coherence reference (the scene's first frame) on the frames after the first, and keys
+computed by the compiler's own key function (`kscript.compile.keys.plan_keys`), so that the
+render engine is tested against the one definition of a key.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from kscript import geometry
+from kscript.compile.keys import plan_keys
 from kscript.plan import (
     Crossfade,
     FilmInfo,
@@ -25,7 +27,6 @@ from kscript.plan import (
     SourceRef,
     Transition,
     WeightedPrompt,
-    content_key,
 )
 
 MotionFn = Callable[[int], Motion]
@@ -97,23 +98,7 @@ def make_plan(
             reveals = op != "generate" and geometry.reveals(m, width, height)
             prompts = _prompts(spec, f)
             seed_f = spec.seed if spec.seed is not None else seed + s_i
-            coherence_ref = start if spec.coherence != "none" else None
-            own = {
-                "op": op,
-                "motion": motion.model_dump() if op != "generate" else None,
-                "strength": spec.strength,
-                "guidance": 4.0,
-                "steps": 4,
-                "seed": seed_f,
-                "noise": spec.noise,
-                "prompts": [p.model_dump() for p in prompts],
-                "negative": spec.negative,
-                "size": [width, height],
-                "model": model,
-                "coherence": spec.coherence,
-                "coherence_ref_key": frames[coherence_ref].key if coherence_ref is not None and coherence_ref < index else None,
-                "inputs": [frames[i].key for i in inputs],
-            }
+            coherence_ref = start if spec.coherence != "none" and f > 0 else None
             frames.append(
                 Frame(
                     index=index,
@@ -134,7 +119,7 @@ def make_plan(
                     inputs=inputs,
                     inpaint=reveals,
                     crossfade=crossfade,
-                    key=content_key(own),
+                    key="",  # set below, once the film is known
                 )
             )
             index += 1
@@ -165,6 +150,8 @@ def make_plan(
         frame_count=index,
         duration=index / fps,
     )
+    keys = plan_keys(frames, film)
+    frames = [fr.model_copy(update={"key": k}) for fr, k in zip(frames, keys)]
     return RenderPlan(film=film, scenes=infos, frames=frames)
 
 

@@ -1,10 +1,15 @@
-"""Content keys: an edit changes exactly the keys of the frames it affects."""
+"""Content keys: a frame's key is the key of its chain image, so an edit changes exactly the
+keys of the chain images it affects (and a crossfade, a composite at output time, none)."""
 
 from __future__ import annotations
 
-from kscript.compile import compile_source
-from kscript.compile.compiler import frame_key_data
-from kscript.plan import content_key
+from pathlib import Path
+
+import pytest
+
+from kscript.compile import compile_file, compile_source
+from kscript.compile.keys import frame_key, frame_key_data, plan_keys
+from kscript.plan import Crossfade, Frame, Motion, WeightedPrompt, content_key
 
 HEAD = 'film "k" {\n  size: 256x256\n  fps: 12\n  seed: 3\n}\n'
 
@@ -55,12 +60,28 @@ def test_a_scene_that_does_not_continue_keeps_its_keys():
     assert before["three"] == after["three"]
 
 
-def test_a_crossfade_depends_on_the_previous_scene_last_frame():
+def test_a_scene_that_only_crossfades_from_an_edited_scene_keeps_its_keys():
     before = keys_by_scene(film(third_continues=False, crossfade=True))
     after = keys_by_scene(film(second_prompt="a rainy street", third_continues=False, crossfade=True))
-    # The cross-faded frames and the chain after them change; nothing in scene one.
     assert before["one"] == after["one"]
-    assert all(changed(before["three"], after["three"]))
+    assert all(changed(before["two"], after["two"]))
+    # Its chain images do not change: the fade is composited from two cached chain images.
+    assert before["three"] == after["three"]
+
+
+def test_a_scene_that_continues_and_crossfades_from_an_edited_scene_changes_every_key():
+    before = keys_by_scene(film(third_continues=True, crossfade=True))
+    after = keys_by_scene(film(second_prompt="a rainy street", third_continues=True, crossfade=True))
+    assert before["one"] == after["one"]
+    assert all(changed(before["three"], after["three"]))  # its chain starts from scene two
+
+
+def test_a_change_to_a_transition_changes_no_key():
+    assert keys_by_scene(film(third_continues=False, crossfade=True)) == keys_by_scene(film(third_continues=False))
+    fade3 = compile_source(film(third_continues=False, crossfade=True))
+    fade6 = compile_source(film(third_continues=False, crossfade=True).replace("crossfade 3f", "crossfade 6f"))
+    assert [f.crossfade for f in fade3.frames] != [f.crossfade for f in fade6.frames]
+    assert [f.key for f in fade3.frames] == [f.key for f in fade6.frames]
 
 
 def test_lengthening_scene_one_leaves_later_scenes_keys_alone():
@@ -84,10 +105,70 @@ def test_keys_are_unique_along_a_chain():
     assert len(set(keys)) == len(keys)
 
 
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.kscene") if "\nscene " in p.read_text(encoding="utf-8"))
+
+
 def test_the_key_is_the_hash_of_the_frame_key_data():
     plan = compile_source(film(crossfade=True).replace('prompt "the sea"', 'prompt "the sea"\n  coherence: rgb'))
+    assert any(f.coherence_ref is not None for f in plan.frames) and any(f.crossfade for f in plan.frames)
+    keys = [f.key for f in plan.frames]
     for f in plan.frames:
-        assert f.key == content_key(frame_key_data(plan, f))
+        assert f.key == content_key(frame_key_data(f, plan.film, keys)) == frame_key(f, plan.film, keys)
+    assert plan_keys(plan.frames, plan.film) == keys
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_the_compiler_fast_path_agrees_with_the_key_function_on_every_example(path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    plan = compile_file(path.relative_to(ROOT).as_posix())
+    assert plan_keys(plan.frames, plan.film) == [f.key for f in plan.frames]
+
+
+# Frame fields a key leaves out on purpose: positions, the key itself, and the crossfade
+# (a composite over the chain image). Every other field may change the chain image.
+NOT_IN_KEY = {"index", "scene", "scene_frame", "time", "key", "crossfade"}
+CHANGES = {
+    "op": "warp",
+    "motion": Motion(zoom=1.05),
+    "strength": 0.5,
+    "guidance": 7.0,
+    "steps": 31,
+    "seed": 99,
+    "noise": 0.1,
+    "prompts": [WeightedPrompt(text="a desert", weight=1.0)],
+    "negative": "blurry",
+    "coherence": "lab",
+    "coherence_ref": 1,
+    "inputs": [1],
+    "inpaint": True,
+}
+
+
+def test_every_field_the_executor_reads_is_in_the_key():
+    plan = compile_source(film(crossfade=True, third_continues=False))
+    keys = [f.key for f in plan.frames]
+    fr = plan.frames[3]  # an animate frame of scene one: inputs [2], no coherence reference
+    assert fr.op == "animate" and fr.inputs == [2] and fr.coherence_ref is None and not fr.inpaint
+    # A new Frame field must be named here: in the key, or out of it with a reason.
+    assert set(Frame.model_fields) == NOT_IN_KEY | set(CHANGES)
+    base = frame_key(fr, plan.film, keys)
+    for name, value in CHANGES.items():
+        assert frame_key(fr.model_copy(update={name: value}), plan.film, keys) != base, name
+    for name in ("width", "height", "model", "prior", "inpaint"):
+        other = plan.film.model_copy(update={name: 320 if name in ("width", "height") else "other/model"})
+        assert frame_key(fr, other, keys) != base, name
+    moved = fr.model_copy(update={"index": 40, "scene": "x", "scene_frame": 9, "time": 3.0, "key": "",
+                                  "crossfade": Crossfade(from_frame=0, weight=0.5)})
+    assert frame_key(moved, plan.film, keys) == base
+
+
+def test_plan_keys_refuses_a_frame_that_reads_a_later_frame():
+    plan = compile_source(film())
+    frames = list(plan.frames)
+    frames[2] = frames[2].model_copy(update={"inputs": [5]})
+    with pytest.raises(ValueError, match="earlier"):
+        plan_keys(frames, plan.film)
 
 
 def test_plans_are_identical_across_processes(tmp_path):

@@ -254,29 +254,64 @@ def test_a_backend_returning_the_wrong_size_is_an_error():
         run(make_plan([SceneSpec("s", 1)]), Wrong())
 
 
-def test_chain_keys_follow_what_makes_the_chain_image():
-    from kscript.plan import WeightedPrompt
-    from kscript.render.executor import chain_keys
+def _films(park_prompt: str = "a misty autumn park at dawn, oil painting", fade: int = 3, sea_continues: bool = True):
+    return make_plan(
+        [
+            SceneSpec("park", 6, park_prompt, motion=Motion(zoom=1.04)),
+            SceneSpec("street", 6, "a neon city street at night, rain", later_prompts=[("the same street at sunrise", 2, 2)],
+                      motion=Motion(x=2.0, angle=1.0), crossfade=fade),
+            SceneSpec("sea", 6, "stormy sea, dramatic light", motion=Motion(zoom=0.97), continues=sea_continues,
+                      coherence="lab"),
+        ]
+    )
+
+
+def test_the_cache_is_addressed_by_the_plan_key():
+    from kscript.render.cache import address
 
     plan = three_scenes()
-    keys = chain_keys(plan)
-    assert len(set(keys)) == len(keys)
-    street0 = plan.scenes[1].start_frame
+    ex = Executor(plan, Recorder())
+    assert ex.addr == [address(f.key, ex.backend.fingerprint) for f in plan.frames]
+
+
+def test_an_edit_to_a_scene_the_next_crossfades_from_re_renders_only_that_scene(tmp_path):
+    plan = _films()
+    first, _, _ = run(plan, cache=FrameCache(tmp_path))
+    edited = _films(park_prompt="a sunny desert at noon, watercolour")
+    street = [f.index for f in edited.frames if f.scene == "street"]
+    fading = [i for i in street if edited.frames[i].crossfade is not None]
+    assert len(fading) == 3 and all(edited.frames[i].crossfade.from_frame == 5 for i in fading)
+    shown: dict[int, np.ndarray] = {}
+    out, stats, be = run(edited, cache=FrameCache(tmp_path), on_frame=lambda i, img: shown.__setitem__(i, img.copy()))
+    # Only park's chain images are rendered; street and sea come from the cache.
+    assert stats.frames_rendered == 6 and stats.frames_cached == 12
+    assert {r.prompts[0][0] for _, r in be.log} == {"a sunny desert at noon, watercolour"}
+    # The fade still shows the new park: the same frames as a build from nothing.
+    fresh, _, _ = run(edited)
+    assert all(fresh[i].tobytes() == out[i].tobytes() == shown[i].tobytes() for i in fresh)
+    for i in fading:
+        assert first[i].tobytes() != out[i].tobytes()
+    after = street[len(fading)]
+    assert first[after].tobytes() == out[after].tobytes()  # past the fade: street's own chain image
+
+
+def test_a_change_to_a_transition_renders_nothing(tmp_path):
+    run(_films(fade=3), cache=FrameCache(tmp_path))
+    longer = _films(fade=5)
+    out, stats, be = run(longer, cache=FrameCache(tmp_path))
+    assert stats.frames_rendered == 0 and be.log == []
+    fresh, _, _ = run(longer)
+    assert all(fresh[i].tobytes() == out[i].tobytes() for i in fresh)
+
+
+def test_a_plan_frame_made_from_no_frame_is_refused():
+    from kscript.errors import RenderError
+
+    plan = make_plan([SceneSpec("s", 3)])
     frames = list(plan.frames)
-    # A crossfade weight changes what is shown, not the chain: same chain keys.
-    fr = frames[street0]
-    frames[street0] = fr.model_copy(update={"crossfade": fr.crossfade.model_copy(update={"weight": 0.9}), "key": "x"})
-    assert chain_keys(plan.model_copy(update={"frames": frames})) == keys
-    # A prompt change in park changes park's chain keys only (street starts afresh).
-    frames = list(plan.frames)
-    frames[2] = frames[2].model_copy(update={"prompts": [WeightedPrompt(text="a desert", weight=1.0)]})
-    changed = [i for i, (a, b) in enumerate(zip(keys, chain_keys(plan.model_copy(update={"frames": frames})))) if a != b]
-    assert changed == list(range(2, 6))
-    # A change in street reaches sea, which continues from street's last frame.
-    frames = list(plan.frames)
-    frames[street0 + 1] = frames[street0 + 1].model_copy(update={"strength": 0.5})
-    changed = [i for i, (a, b) in enumerate(zip(keys, chain_keys(plan.model_copy(update={"frames": frames})))) if a != b]
-    assert changed == list(range(street0 + 1, len(keys)))
+    frames[1] = frames[1].model_copy(update={"inputs": []})
+    with pytest.raises(RenderError, match="made from no frame"):
+        Executor(plan.model_copy(update={"frames": frames}), Recorder())
 
 
 def test_without_an_inpaint_model_the_border_is_filled_before_img2img():

@@ -21,9 +21,11 @@ Per frame, every channel is evaluated (docs/language.md, "How channels combine")
 - **Crossfade**: frame f < N of a scene with `transition crossfade N` has
   ``crossfade = {from_frame: previous scene's last frame, weight: (f + 1) / (N + 1)}``:
   the new scene's weight grows from 1/(N+1) and the frame after the fade is all its own.
-- **Keys**: SHA-256 over the frame's own inputs (`kscript.plan.content_key`), the keys of
-  its `inputs`, its coherence reference and crossfade source, and the film's size and
-  models: an edit changes exactly the keys of the frames it affects.
+- **Keys**: the key of the frame's chain image, defined in `kscript.compile.keys`:
+  SHA-256 over the frame's own inputs, the keys of its `inputs` and coherence reference,
+  and the film's size and models; not its position and not its crossfade (a composite of
+  two chain images made at output time). An edit changes exactly the keys of the chain
+  images it affects, and the frame cache is addressed by them.
 
 Floats in the plan are rounded to 6 decimals so the JSON is stable.
 """
@@ -34,6 +36,7 @@ import gc
 import hashlib
 import math
 from kscript.check.program import CHANNEL_DEFAULTS, CHANNELS, CheckedProgram, CheckedScene
+from kscript.compile.keys import KEY_TEMPLATE, film_key_part
 from kscript.compile.prompts import prompt_weights
 from kscript.curves.evaluate import Fn, describe_math_error, math_errors
 from kscript.diagnostics import Diagnostic
@@ -227,7 +230,7 @@ class _Compiler:
         p = self.p
         film = p.film
         fps = film.fps
-        film_json = canonical_json([film.width, film.height, film.model, film.prior, film.inpaint])
+        film_json = canonical_json(film_key_part(film))
         frames: list[Frame] = []
         scenes: list[SceneInfo] = []
         keys: list[str] = []
@@ -289,21 +292,19 @@ class _Compiler:
                     last_pairs = pairs
                 cref = s0 if coherence != "none" and f > 0 else None
                 cross = None
-                cross_json = "null"
                 if xfade and f < nx:
                     w = _r((f + 1) / (nx + 1))
                     cross = construct(Crossfade, {"from_frame": prev_last, "weight": w})
-                    cross_json = canonical_json([keys[prev_last], w])  # type: ignore[index]
                 g = guidance[f]
                 nz = noise[f]
                 motion_obj, motion_json = self.motion(mot)
-                # The content key: canonical JSON of `frame_key_data(...)`, written out
-                # directly because json.dumps per frame was most of the compile time
-                # (tests/test_compile_keys.py checks the two agree).
-                text = _KEY_TEMPLATE % (
+                # The chain image's key: canonical JSON of `compile.keys.frame_key_data`,
+                # written out directly because json.dumps per frame was most of the compile
+                # time (tests/test_compile_keys.py checks the two agree). No crossfade: it
+                # is a composite of two chain images, each keyed on its own.
+                text = KEY_TEMPLATE % (
                     scene_json,
                     f'"{keys[cref]}"' if cref is not None else "null",
-                    cross_json,
                     film_json,
                     repr(g),
                     "true" if inpaint else "false",
@@ -382,41 +383,6 @@ class _Compiler:
             duration=_r(total / fps),
         )
         return RenderPlan.model_construct(version=PLAN_VERSION, film=info, scenes=scenes, frames=frames)
-
-
-# The canonical JSON of `frame_key_data`: keys in sorted order, as canonical_json writes them.
-_KEY_TEMPLATE = (
-    '{"coherence":%s,"coherence_ref":%s,"crossfade":%s,"film":%s,"guidance":%s,"inpaint":%s,'
-    '"inputs":%s,"motion":%s,"noise":%s,"op":"%s","prompts":%s,"seed":%d,"steps":%d,"strength":%s}'
-)
-
-
-def frame_key_data(plan: RenderPlan, frame: Frame) -> dict:
-    """What a frame's key is the hash of (the compiler writes its JSON directly, faster).
-
-    `negative` and `coherence` go in as one pair under "coherence", the film's size and
-    models as "film", the keys of the frames it is made from as "inputs" (and the
-    coherence reference and crossfade source), never its index, time or scene name.
-    """
-    keys = {fr.index: fr.key for fr in plan.frames}
-    m = frame.motion
-    film = plan.film
-    return {
-        "coherence": [frame.negative, frame.coherence],
-        "coherence_ref": keys[frame.coherence_ref] if frame.coherence_ref is not None else None,
-        "crossfade": [keys[frame.crossfade.from_frame], frame.crossfade.weight] if frame.crossfade else None,
-        "film": [film.width, film.height, film.model, film.prior, film.inpaint],
-        "guidance": frame.guidance,
-        "inpaint": frame.inpaint,
-        "inputs": [keys[i] for i in frame.inputs],
-        "motion": [m.zoom, m.angle, m.x, m.y, m.turn, m.tilt, m.fov],
-        "noise": frame.noise,
-        "op": frame.op,
-        "prompts": [[p.text, p.weight] for p in frame.prompts],
-        "seed": frame.seed,
-        "steps": frame.steps,
-        "strength": frame.strength,
-    }
 
 
 class _LazyContexts:

@@ -7,10 +7,11 @@ Layout (default `.kscript/` beside the film)::
 
     .kscript/frames/ab/abcdef0123....frame
 
-The address is SHA-256 over the engine version, the frame's chain key (SHA-256 of what makes
-its chain image, chained through the frames it is made from: `executor.chain_keys`) and the
+The address is SHA-256 over the engine version, the frame's plan key (`Frame.key`: the key
+of its chain image, chained through the frames it reads; kscript/compile/keys.py) and the
 backend's fingerprint, so a preview frame is never reused for a diffusers build of the same
-plan, and a change to the engine's warps invalidates old frames.
+plan, and a change to the engine's warps invalidates old frames. Crossfades are not stored:
+they are composited from two cached chain images when the video is written.
 
 Entry format: ``b"KSF1"``, height, width, channels (three little-endian uint32), the
 SHA-256 of the pixels (32 bytes), then the raw RGB pixels. Raw pixels, not PNG: encoding a
@@ -59,7 +60,7 @@ def parse_size(text: str) -> int:
 
 
 def address(key: str, fingerprint: str) -> str:
-    """The cache address of a frame: SHA-256 over engine version, chain key and backend."""
+    """The cache address of a frame: SHA-256 over engine version, plan key and backend."""
     return hashlib.sha256(f"{ENGINE_VERSION}\0{key}\0{fingerprint}".encode("utf-8")).hexdigest()
 
 

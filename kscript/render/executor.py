@@ -12,14 +12,18 @@ Each plan frame makes one *chain image* (what the next frame warps):
 - ``warp``: warp and model-free fill only, no model call.
 
 The frame written to the video is the chain image, or during a crossfade transition
-``(1 - w) * chain[from_frame] + w * chain[own]``.
+``(1 - w) * chain[from_frame] + w * chain[own]``, composited at output time and never cached.
 
-Every chain image is stored in the frame cache under its address (`chain_keys`: the plan's
-content of the chain image + the backend fingerprint). Before rendering, the executor works out which chain images the requested
-output needs and which of those it must render; it loads from the cache only what is needed
-(a cached frame k is loaded only when frame k is shown or an uncached frame is made from it),
-so a rebuild of an unchanged film makes no model call and an edit re-renders only the frames
-whose keys changed. Cancellation is checked at every frame boundary and every model step.
+Every chain image is stored in the frame cache under its plan key, `Frame.key`, which is
+the key of the chain image (kscript/compile/keys.py: the frame's own inputs and the keys of
+the frames it reads, not its crossfade), plus the engine version and the backend
+fingerprint (`cache.address`). The executor derives no key of its own: the plan is the
+contract. Before rendering, it works out which chain images the requested output needs and
+which of those it must render; it loads from the cache only what is needed (a cached frame
+k is loaded only when frame k is shown, is the source of a shown crossfade, or an uncached
+frame is made from it), so a rebuild of an unchanged film makes no model call, an edit
+re-renders only the frames whose keys changed, and a change to a transition renders
+nothing. Cancellation is checked at every frame boundary and every model step.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import cv2
 import numpy as np
 
 from kscript.errors import KscriptError, RenderError, UsageError
-from kscript.plan import Frame, RenderPlan, content_key
+from kscript.plan import Frame, RenderPlan
 from kscript.render import coherence, warp
 from kscript.render.backend import Backend, Request
 from kscript.render.cache import BackgroundWriter, FrameCache, address
@@ -94,13 +98,15 @@ def select_frames(plan: RenderPlan, scene: str | None) -> list[int]:
 
 
 def dependencies(frame: Frame) -> list[int]:
-    """The chain images rendering `frame` reads (not counting its crossfade partner)."""
+    """The chain images rendering `frame` reads (not counting its crossfade partner).
+
+    Only frames the key covers (`inputs`, `coherence_ref`), all earlier in the plan: a
+    dependency the key did not name could change without changing the key.
+    """
     deps: list[int] = []
-    if frame.op in ("animate", "warp"):
-        deps.append(frame.inputs[0] if frame.inputs else frame.index - 1)
-    elif frame.op == "continue":
+    if frame.op in ("animate", "warp", "continue"):
         if not frame.inputs:
-            raise RenderError(f"plan frame {frame.index} continues from no frame")
+            raise RenderError(f"plan frame {frame.index} ({frame.op}) is made from no frame: its inputs are empty")
         deps.append(frame.inputs[0])
     if _coherence_ref(frame) is not None:
         deps.append(_coherence_ref(frame))  # type: ignore[arg-type]
@@ -113,32 +119,6 @@ def _coherence_ref(frame: Frame) -> int | None:
         if ref is not None and ref != frame.index:
             return ref
     return None
-
-
-#: Frame fields that do not change the chain image: positions in the film, the plan's own key
-#: (which also covers the crossfade composite), and references that `chain_keys` replaces by
-#: the chain keys of the frames they point at.
-_NOT_CHAIN = {"index", "scene", "scene_frame", "time", "key", "crossfade", "inputs", "coherence_ref"}
-_FILM_CHAIN = {"width", "height", "model", "prior", "inpaint"}
-
-
-def chain_keys(plan: RenderPlan, deps: list[list[int]] | None = None) -> list[str]:
-    """The content key of every frame's *chain image*, derived from the plan alone.
-
-    A plan key identifies the frame as shown, crossfade partner included; the cache stores
-    chain images, which do not depend on the crossfade. So the cache is addressed by SHA-256
-    over what makes the chain image: every frame field but positions and references, the
-    film's size and models, and the chain keys of the frames it is made from. An edit to a
-    scene then re-renders exactly the frames whose chain images change, even when the next
-    scene crossfades from it. New plan fields are included automatically (conservative).
-    """
-    deps = deps if deps is not None else [dependencies(fr) for fr in plan.frames]
-    film = plan.film.model_dump(mode="json", include=_FILM_CHAIN)
-    keys: list[str] = []
-    for fr, ds in zip(plan.frames, deps):
-        own = fr.model_dump(mode="json", exclude=_NOT_CHAIN)
-        keys.append(content_key({"frame": own, "film": film, "from": [keys[d] for d in ds]}))
-    return keys
 
 
 @dataclass
@@ -191,7 +171,10 @@ class Executor:
         self.targets = select_frames(plan, scene)
         self.shape = (plan.film.height, plan.film.width, 3)
         self.deps = [dependencies(fr) for fr in self.frames]
-        self.addr = [address(k, backend.fingerprint) for k in chain_keys(plan, self.deps)]
+        for fr, ds in zip(self.frames, self.deps):
+            if any(not 0 <= d < fr.index for d in ds):
+                raise RenderError(f"plan frame {fr.index} is made from frame(s) {ds}: only earlier frames can be")
+        self.addr = [address(fr.key, backend.fingerprint) for fr in self.frames]
         self.mem: dict[int, np.ndarray] = {}
         self.cached: set[int] = set()
         self.stats = ExecStats(frames_total=len(self.targets))

@@ -1,0 +1,101 @@
+"""Frame keys: the one definition of what a frame's content key covers.
+
+`Frame.key` identifies the frame's *chain image* (the picture the frame renders, which the
+next frame warps), not the picture shown in the video. It is SHA-256 over the canonical
+JSON (`kscript.plan.content_key`) of `frame_key_data`: everything the executor reads to
+render the chain image, and nothing else:
+
+- the frame's own values: ``op``, ``motion``, ``strength``, ``guidance``, ``steps``,
+  ``seed``, ``noise``, ``prompts`` (text and weight), ``negative``, ``coherence``,
+  ``inpaint``;
+- the film's size and models (``width``, ``height``, ``model``, ``prior``, ``inpaint``);
+- the keys of the frames whose chain images it reads: its ``inputs`` and its
+  ``coherence_ref``. So a key changes when anything upstream of the frame changes.
+
+Not covered: the frame's position (index, scene name, time, frame in scene), so lengthening
+one scene leaves the keys of the scenes after it alone; and its ``crossfade``. A crossfade
+is a composite made at output time, ``(1 - w) * chain[from_frame] + w * chain[self]``, from
+two chain images that are each cached under their own key: an edit to the scene a
+crossfade comes from re-renders that scene only, and a change to a transition re-encodes
+the video but renders nothing.
+
+The executor addresses the frame cache by this key (`kscript.render.cache.address` adds
+the engine version and the backend's fingerprint) and derives no key of its own, so the
+key must change whenever the executor would render the chain image differently:
+tests/test_compile_keys.py checks every field the executor reads is covered.
+
+The compiler writes this JSON directly with `KEY_TEMPLATE` rather than calling
+`frame_key_data` per frame (json.dumps per frame was most of its run time);
+tests/test_compile_keys.py checks the two agree on every example film.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from kscript.plan import FilmInfo, Frame, content_key
+
+# The canonical JSON of `frame_key_data`: keys in sorted order, as canonical_json writes
+# them. Filled in by the compiler, in this order: [negative, coherence], the coherence
+# reference's key (quoted) or null, the film part, guidance, inpaint, the inputs' keys,
+# motion, noise, op, prompts, seed, steps, strength.
+KEY_TEMPLATE = (
+    '{"coherence":%s,"coherence_ref":%s,"film":%s,"guidance":%s,"inpaint":%s,'
+    '"inputs":%s,"motion":%s,"noise":%s,"op":"%s","prompts":%s,"seed":%d,"steps":%d,"strength":%s}'
+)
+
+
+def film_key_part(film: FilmInfo) -> list:
+    """The film's share of every key: size and models (not title, fps or seed)."""
+    return [film.width, film.height, film.model, film.prior, film.inpaint]
+
+
+def frame_key_data(frame: Frame, film: FilmInfo, keys: Sequence[str]) -> dict:
+    """What a frame's key is the hash of.
+
+    Args:
+        frame: the frame.
+        film: the plan's film (its size and models are in every key).
+        keys: the keys of the plan's frames by index; only those of the frames this one
+            reads (`inputs`, `coherence_ref`), which come before it, are used.
+
+    `negative` and `coherence` go in as one pair under "coherence", the film's size and
+    models as "film", the keys of the frames it is made from as "inputs" and
+    "coherence_ref"; never its index, time, scene name or crossfade.
+    """
+    m = frame.motion
+    return {
+        "coherence": [frame.negative, frame.coherence],
+        "coherence_ref": keys[frame.coherence_ref] if frame.coherence_ref is not None else None,
+        "film": film_key_part(film),
+        "guidance": frame.guidance,
+        "inpaint": frame.inpaint,
+        "inputs": [keys[i] for i in frame.inputs],
+        "motion": [m.zoom, m.angle, m.x, m.y, m.turn, m.tilt, m.fov],
+        "noise": frame.noise,
+        "op": frame.op,
+        "prompts": [[p.text, p.weight] for p in frame.prompts],
+        "seed": frame.seed,
+        "steps": frame.steps,
+        "strength": frame.strength,
+    }
+
+
+def frame_key(frame: Frame, film: FilmInfo, keys: Sequence[str]) -> str:
+    """The key of a frame's chain image (see the module docstring); `keys` as in `frame_key_data`."""
+    return content_key(frame_key_data(frame, film, keys))
+
+
+def plan_keys(frames: Sequence[Frame], film: FilmInfo) -> list[str]:
+    """The key of every frame, in order, computed afresh (ignoring their `key` fields).
+
+    For plans made without the compiler (tests, tools): each frame's references must point
+    at earlier frames, as in every compiled plan.
+    """
+    keys: list[str] = []
+    for i, fr in enumerate(frames):
+        refs = list(fr.inputs) + ([fr.coherence_ref] if fr.coherence_ref is not None else [])
+        if any(not 0 <= r < i for r in refs):
+            raise ValueError(f"frame {i} reads frame(s) {refs}: a frame can only read earlier frames")
+        keys.append(frame_key(fr, film, keys))
+    return keys
