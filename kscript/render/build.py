@@ -9,7 +9,6 @@ the frame cache, streams the frames into the encoder, and reports what it did. T
 
 from __future__ import annotations
 
-import inspect
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -129,19 +128,12 @@ def make_backend(plan: RenderPlan, options: BuildOptions) -> Backend:
 
         return PreviewBackend()
     film = plan.film if not options.model else plan.film.model_copy(update={"model": options.model})
-    try:
-        from kscript.backends import create_backend  # type: ignore[attr-defined]
-    except ImportError as err:
-        raise ModelError(
-            f"cannot render with the model '{film.model}': the diffusers backend is not available ({err})",
-            hint="build with --preview for a draft without a model",
-        ) from err
-    kwargs: dict[str, object] = {"device": options.device, "model": options.model}
+    from kscript.backends import create_backend
+
     source = film_path(plan)
+    # Relative model paths are read from the film's folder, as imports are.
     base_dir = options.base_dir if options.base_dir is not None else (source.parent if source is not None else None)
-    if base_dir is not None and "base_dir" in inspect.signature(create_backend).parameters:
-        kwargs["base_dir"] = base_dir  # relative model paths are read from the film's folder
-    return create_backend(film, **kwargs)
+    return create_backend(film, device=options.device, model=options.model, base_dir=base_dir)
 
 
 def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOptions | None = None) -> "BuildReport":
