@@ -33,18 +33,21 @@ import numpy as np
 
 from kscript.render.backend import Backend, Request
 
-PREVIEW_VERSION = "preview-4"
+PREVIEW_VERSION = "preview-5"
 
 #: per unit of strength, how far img2img moves colour statistics toward the painting's, how
-#: much it cross-fades toward the painting's layout, and how much detail it sharpens back
-#: (see `PreviewBackend.img2img`; a real img2img call at strength <= 0.5 keeps the layout)
+#: much it pulls the picture's low frequencies (its layout: large shapes, the horizon, the
+#: sun) toward the painting's, and how much it cross-fades every frequency toward the
+#: painting (see `PreviewBackend.img2img`; a real img2img call at strength <= 0.5 keeps the
+#: layout). Nothing amplifies: every band's gain is at most 1, so content that does not move
+#: (the fixed point of a zoom) cannot grow into streaks or seams frame after frame.
 PULL_COLOUR = 0.5
-PULL_LAYOUT = 0.1
-#: no more than PULL_LAYOUT: content that does not move (the centre of a zoom) is never
-#: blurred by resampling, so a stronger unsharp mask would grow it frame after frame into
-#: streaks; at (1 - PULL_LAYOUT s)(1 + SHARPEN s) <= 1 it stays as it is
-SHARPEN = 0.1
-SHARPEN_SIGMA = 1.2
+PULL_LAYOUT = 0.25
+PULL_DETAIL = 0.05
+#: the low-frequency work (layout pull, inpaint colour match) runs at 1/LOW_FACTOR size
+LOW_FACTOR = 16
+#: how far (pixels of the 1/8 image, a Gaussian sigma) inpaint looks for neighbouring colours
+INPAINT_REACH = 2.0
 
 # Words that steer the palette: (hue 0..1, saturation, value) hints, and motifs.
 _WORD_COLOURS: dict[str, tuple[float, float, float]] = {
@@ -207,26 +210,45 @@ def paint(text: str, seed: int | None, width: int, height: int) -> np.ndarray:
         img = img * (1.0 - a) + _rgb(0.55, 0.25, 0.95) * a
 
     img = cv2.resize(img.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-    u, v = _grid(width, height)
 
-    # A fine texture: detail that a warp visibly moves and zooms.
-    ang = (r("tex-angle") + 0.1 * j("tex-angle")) * np.pi
-    period = (7.0 + 10.0 * r("tex-period")) * width / 640.0  # pixels, scales with the frame
-    wave = np.sin((u * width * np.cos(ang) + v * height * np.sin(ang)) * (2.0 * np.pi / period))
-    tex = (wave * (6.0 + 6.0 * r("tex-amp")))[..., None]
-    img = img + tex
+    # A fine, faint brush texture: isotropic blobs a few pixels wide, so a warp visibly moves
+    # and zooms the picture without a screen-fixed hatching. It lives in the painting, so it
+    # reaches a film through text2image and inpaint and then moves with the content.
+    img = img + _brush(r("brush"), width, height, 2.0 + 2.0 * r("tex-amp"))[..., None]
     return np.clip(img, 0.0, 255.0).astype(np.float32)
+
+
+def _brush(seed_unit: float, width: int, height: int, amplitude: float) -> np.ndarray:
+    """A faint isotropic texture (float32, mean 0, peak about `amplitude` grey levels).
+
+    Seeded noise at a quarter of the size, blurred and scaled up: soft blobs 4-8 pixels wide
+    with no direction, which read as paint rather than as a pattern laid over the picture.
+    """
+    rng = np.random.default_rng(int(seed_unit * 2**63))
+    sw, sh = max(1, width // 4), max(1, height // 4)
+    noise = rng.standard_normal((sh, sw)).astype(np.float32)
+    noise = cv2.GaussianBlur(noise, (0, 0), 0.8)
+    noise *= amplitude / max(float(np.abs(noise).max()), 1e-6)
+    return cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def _small_size(width: int, height: int) -> tuple[int, int]:
+    """The size at which the painter does its low-frequency work (1/8, at least 1 pixel)."""
+    return max(1, width // LOW_FACTOR), max(1, height // LOW_FACTOR)
 
 
 class Painting:
     """A painting and what img2img needs of it, computed once per prompt mix."""
 
-    __slots__ = ("image", "pixels", "mean", "std")
+    __slots__ = ("image", "pixels", "mean", "std", "small")
 
     def __init__(self, image: np.ndarray) -> None:
         self.image = image  # float32, 0..255
         self.pixels = _to_uint8(image.copy())
         self.mean, self.std = _stats(self.pixels)
+        h, w = image.shape[:2]
+        # The layout at 1/8 size: what img2img's layout pull and inpaint's colour match use.
+        self.small = cv2.resize(self.pixels, _small_size(w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
 class PreviewBackend(Backend):
@@ -294,10 +316,16 @@ class PreviewBackend(Backend):
 
         1. colours: each channel's mean and spread move toward the painting's by
            `PULL_COLOUR * s` (translation-invariant: the palette follows the prompt at once);
-        2. layout: a cross-fade toward the painting by `PULL_LAYOUT * s` (slow, so a new
-           prompt's composition appears over a second or so while moving content stays);
-        3. detail: an unsharp mask by `SHARPEN * s`, which gives back the crispness that
-           resampling takes away, moving with the content as a model's redrawn detail would.
+        2. detail: a cross-fade toward the painting by `PULL_DETAIL * s` (faint, so detail
+           painted at fixed places does not trail behind a moving camera, but a new prompt's
+           detail does appear over a few seconds of a still shot);
+        3. layout: the picture's low frequencies (1/8 size) move toward the painting's by
+           `PULL_LAYOUT * s`, so a new prompt's composition appears over a second or so while
+           the picture's own detail, which moves with the camera, is kept as it is.
+
+        There is no sharpening: an unsharp mask that gives back what resampling blurs away
+        also amplifies, at the fixed point of a zoom where nothing is resampled, whatever is
+        there (rounding included), and grows bright seams down the centre column and row.
         """
         self.calls.img2img += 1
         _steps(req)
@@ -305,27 +333,54 @@ class PreviewBackend(Backend):
         if s == 0:
             return image.copy()
         target = self.painting(req)
+        h, w = image.shape[:2]
         mean, std = _stats(image)
         t = PULL_COLOUR * s
+        d = PULL_DETAIL * s
         gain = 1.0 + t * (target.std / np.maximum(std, 1.0) - 1.0)
         new_mean = mean + t * (target.mean - mean)
+        # colour and detail in one affine map plus one cross-fade, in uint8 (OpenCV rounds)
         m = np.zeros((3, 4), np.float64)
         m[[0, 1, 2], [0, 1, 2]] = gain
         m[:, 3] = new_mean - gain * mean
         out = cv2.transform(image, m)
-        out = cv2.addWeighted(out, 1.0 - PULL_LAYOUT * s, target.pixels, PULL_LAYOUT * s, 0.0)
-        # A 5x5 kernel is 3x cheaper than the full 9x9 one; the blurs differ by at most a few
-        # grey levels, scaled by SHARPEN * s in the result: well under one grey level.
-        blur = cv2.GaussianBlur(out, (5, 5), SHARPEN_SIGMA * max(req.width, req.height) / 640.0)
-        return cv2.addWeighted(out, 1.0 + SHARPEN * s, blur, -SHARPEN * s, 0.0)
+        out = cv2.addWeighted(out, 1.0 - d, target.pixels, d, 0.0)
+        # layout: the low-frequency difference, computed small, smoothed, scaled up and added
+        small = cv2.resize(out, (target.small.shape[1], target.small.shape[0]), interpolation=cv2.INTER_AREA)
+        delta = cv2.subtract(target.small, small, dtype=cv2.CV_32F)
+        delta = cv2.GaussianBlur(delta, (0, 0), 1.0) * np.float32(PULL_LAYOUT * s)
+        return cv2.add(out, cv2.resize(delta, (w, h), interpolation=cv2.INTER_LINEAR), dtype=cv2.CV_8U)
 
     def inpaint(self, image: np.ndarray, mask: np.ndarray, req: Request) -> np.ndarray:
+        """Paint the masked pixels with the current prompt's painting, matched to the picture.
+
+        The painting's own colours would meet a warped, drifted picture at a visible edge (a
+        tilted band on every roll). So the fill is the painting's detail plus a smooth colour
+        offset: the difference between the picture and the painting around the mask, averaged
+        by normalised convolution over the known pixels (`INPAINT_REACH`) and carried into
+        the masked region, falling back to the whole picture's offset far from known pixels.
+        The mask's feather then blends the fill into the picture.
+        """
         self.calls.inpaint += 1
         _steps(req)
-        painting = self.painting(req).pixels
+        painting = self.painting(req)
+        h, w = mask.shape[:2]
         m = np.ascontiguousarray(mask, dtype=np.float32)
-        # One fused pass: out = painting * m + image * (1 - m), rounded.
-        return cv2.blendLinear(painting, np.ascontiguousarray(image), m, 1.0 - m)
+        sh, sw = painting.small.shape[:2]
+        # Only wholly unmasked blocks say what the picture's colours are: a partly masked
+        # block's average has whatever the warp left in the mask in it.
+        known = (cv2.resize(m, (sw, sh), interpolation=cv2.INTER_AREA) <= 1e-3).astype(np.float32)
+        pic = cv2.resize(np.ascontiguousarray(image), (sw, sh), interpolation=cv2.INTER_AREA)
+        diff = cv2.subtract(pic, painting.small, dtype=cv2.CV_32F) * known[..., None]
+        total = float(known.sum())
+        prior = diff.reshape(-1, 3).sum(axis=0) / total if total > 1e-3 else np.zeros(3, np.float32)
+        eps = np.float32(0.02)
+        num = cv2.GaussianBlur(diff, (0, 0), INPAINT_REACH) + eps * prior.astype(np.float32)
+        den = cv2.GaussianBlur(known, (0, 0), INPAINT_REACH) + eps
+        offset = num / den[..., None]
+        fill = cv2.add(painting.pixels, cv2.resize(offset, (w, h), interpolation=cv2.INTER_LINEAR), dtype=cv2.CV_8U)
+        # One fused pass: out = fill * m + image * (1 - m), rounded.
+        return cv2.blendLinear(fill, np.ascontiguousarray(image), m, 1.0 - m)
 
 
 def _stats(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
