@@ -314,8 +314,9 @@ class PreviewBackend(Backend):
 
         Three touches, each scaled by s, none of which fights a camera move:
 
-        1. colours: each channel's mean and spread move toward the painting's by
-           `PULL_COLOUR * s` (translation-invariant: the palette follows the prompt at once);
+        1. colours: each channel's mean (and a spread wider than the painting's) move toward
+           the painting's by `PULL_COLOUR * s` (translation-invariant: the palette follows the
+           prompt at once);
         2. detail: a cross-fade toward the painting by `PULL_DETAIL * s` (faint, so detail
            painted at fixed places does not trail behind a moving camera, but a new prompt's
            detail does appear over a few seconds of a still shot);
@@ -337,7 +338,11 @@ class PreviewBackend(Backend):
         mean, std = _stats(image)
         t = PULL_COLOUR * s
         d = PULL_DETAIL * s
-        gain = 1.0 + t * (target.std / np.maximum(std, 1.0) - 1.0)
+        # The spread may shrink toward the painting's but never grow: a gain above 1 would
+        # amplify the picture's detail while the layout pull holds its large shapes still, and
+        # frame after frame grow the texture into marbled contours. Contrast the painting has
+        # and the picture lacks comes back through the layout and detail pulls instead.
+        gain = np.minimum(1.0 + t * (target.std / np.maximum(std, 1.0) - 1.0), 1.0)
         new_mean = mean + t * (target.mean - mean)
         # colour and detail in one affine map plus one cross-fade, in uint8 (OpenCV rounds)
         m = np.zeros((3, 4), np.float64)
