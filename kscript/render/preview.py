@@ -4,17 +4,19 @@ It lets a user judge timing, camera moves, prompt changes, blends and transition
 spending GPU time, so it must be deterministic and show all of those truthfully:
 
 - A prompt gives one *painting*: a sky/ground gradient with a horizon, a sun or moon, a few
-  soft shapes, and a fine texture, whose palette and layout come from the prompt's words
+  soft shapes, and a faint isotropic brush texture, whose palette and layout come from the prompt's words
   through SHA-256 (words such as "sea", "night", "sunrise", "city", "forest" steer colours
   and motifs). text2image varies it a little by the seed, as a model's seed varies a picture
   of the same prompt. Different prompts look different; the same prompt and seed always give
   the same bytes.
 - Weighted prompts (blends) mix their paintings by weight.
 - `img2img` keeps the image's structure and moves it toward the painting by the strength:
-  the palette follows the prompt quickly, the layout slowly, and detail is sharpened back as
-  it moves, so a camera move stays visible over many frames while the film drifts toward
-  what the prompt says, as a real image-to-image call at moderate strength does.
-- `inpaint` paints the masked pixels with the painting of the current prompts.
+  the palette follows the prompt quickly, the layout (low frequencies) within a second or
+  two, fixed detail only faintly, and nothing is amplified, so a camera move stays visible
+  over many frames (a zoom flies into the picture) while the film drifts toward what the
+  prompt says, as a real image-to-image call at moderate strength does.
+- `inpaint` paints the masked pixels with the painting of the current prompts, its colours
+  shifted to match the picture around the mask, so a filled border blends in.
 
 Paintings are cached per (prompt, seed, size); a frame costs a few vectorised array passes.
 img2img and inpaint use the prompt's unseeded painting: the plan gives every frame its own
