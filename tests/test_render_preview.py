@@ -210,3 +210,19 @@ def test_a_roll_leaves_no_visible_border_band():
     inside = hard & ~cv2.erode(hard.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) | hard
     gap = np.abs(last[inside].mean(axis=0) - last[ring].mean(axis=0)).max()
     assert gap < 12, gap
+
+
+@pytest.mark.parametrize("motion", [dict(angle=1.5), dict(x=3.0, angle=0.3), dict(zoom=0.97), dict(turn=1.0, tilt=-0.5), dict(x=2.0)])
+def test_inpaint_blends_border_strips_exactly_as_the_whole_frame(motion, monkeypatch):
+    # The fill is blended only in strips around the untouched inside of the frame; that is
+    # an optimisation, so it must give the same bytes as blending every pixel.
+    from kscript.plan import Motion
+    from kscript.render import preview, warp
+
+    be = PreviewBackend()
+    r = req(("a stormy sea at dusk", 1.0), size=160)
+    image = be.text2image(req(("a neon city street at night", 1.0), size=160))
+    soft = warp.soft_revealed(warp.matrix(Motion(**motion), 160, 160), 160, 160).copy()
+    fast = be.inpaint(image, soft, r)
+    monkeypatch.setattr(preview, "_strips", lambda active, block: [(slice(0, 160), slice(0, 160))])
+    assert np.array_equal(fast, be.inpaint(image, soft, r))

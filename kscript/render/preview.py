@@ -239,6 +239,20 @@ def _small_size(width: int, height: int) -> tuple[int, int]:
     return max(1, width // LOW_FACTOR), max(1, height // LOW_FACTOR)
 
 
+def _shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`image` averaged down to `size` (w, h): exact halvings first, then one area resize.
+
+    OpenCV's area resize by exactly 2 takes a fast path: four halvings of a 640x640 frame
+    cost about a quarter of one area resize by 16 (0.06 ms against 0.24 ms here).
+    """
+    w, h = size
+    while image.shape[1] >= 2 * w and image.shape[0] >= 2 * h and image.shape[1] % 2 == 0 and image.shape[0] % 2 == 0:
+        image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    if (image.shape[1], image.shape[0]) != (w, h):
+        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+    return image
+
+
 class Painting:
     """A painting and what img2img needs of it, computed once per prompt mix."""
 
@@ -250,7 +264,7 @@ class Painting:
         self.mean, self.std = _stats(self.pixels)
         h, w = image.shape[:2]
         # The layout at 1/8 size: what img2img's layout pull and inpaint's colour match use.
-        self.small = cv2.resize(self.pixels, _small_size(w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+        self.small = _shrink(self.pixels, _small_size(w, h)).astype(np.float32)
 
 
 class PreviewBackend(Backend):
@@ -353,7 +367,7 @@ class PreviewBackend(Backend):
         out = cv2.transform(image, m)
         out = cv2.addWeighted(out, 1.0 - d, target.pixels, d, 0.0)
         # layout: the low-frequency difference, computed small, smoothed, scaled up and added
-        small = cv2.resize(out, (target.small.shape[1], target.small.shape[0]), interpolation=cv2.INTER_AREA)
+        small = _shrink(out, (target.small.shape[1], target.small.shape[0]))
         delta = cv2.subtract(target.small, small, dtype=cv2.CV_32F)
         delta = cv2.GaussianBlur(delta, (0, 0), 1.0) * np.float32(PULL_LAYOUT * s)
         return cv2.add(out, cv2.resize(delta, (w, h), interpolation=cv2.INTER_LINEAR), dtype=cv2.CV_8U)
@@ -376,18 +390,59 @@ class PreviewBackend(Backend):
         sh, sw = painting.small.shape[:2]
         # Only wholly unmasked blocks say what the picture's colours are: a partly masked
         # block's average has whatever the warp left in the mask in it.
-        known = (cv2.resize(m, (sw, sh), interpolation=cv2.INTER_AREA) <= 1e-3).astype(np.float32)
-        pic = cv2.resize(np.ascontiguousarray(image), (sw, sh), interpolation=cv2.INTER_AREA)
+        mask_small = _shrink(m, (sw, sh))
+        known = (mask_small <= 1e-3).astype(np.float32)
+        pic = _shrink(np.ascontiguousarray(image), (sw, sh))
         diff = cv2.subtract(pic, painting.small, dtype=cv2.CV_32F) * known[..., None]
         total = float(known.sum())
         prior = diff.reshape(-1, 3).sum(axis=0) / total if total > 1e-3 else np.zeros(3, np.float32)
         eps = np.float32(0.02)
         num = cv2.GaussianBlur(diff, (0, 0), INPAINT_REACH) + eps * prior.astype(np.float32)
         den = cv2.GaussianBlur(known, (0, 0), INPAINT_REACH) + eps
-        offset = num / den[..., None]
-        fill = cv2.add(painting.pixels, cv2.resize(offset, (w, h), interpolation=cv2.INTER_LINEAR), dtype=cv2.CV_8U)
-        # One fused pass: out = fill * m + image * (1 - m), rounded.
-        return cv2.blendLinear(fill, np.ascontiguousarray(image), m, 1.0 - m)
+        offset = cv2.resize(num / den[..., None], (w, h), interpolation=cv2.INTER_LINEAR)
+        image = np.ascontiguousarray(image)
+        # A border mask touches a ring of 16x16 blocks: blend only strips that cover them (a
+        # tenth of the pixels on a small roll; see `_strips`).
+        if h == sh * LOW_FACTOR and w == sw * LOW_FACTOR:
+            strips = _strips(mask_small > 0, LOW_FACTOR)
+            out = image.copy()
+        else:
+            strips = [(slice(0, h), slice(0, w))]
+            out = np.empty_like(image)
+        for rows, cols in strips:
+            fill = cv2.add(painting.pixels[rows, cols], offset[rows, cols], dtype=cv2.CV_8U)
+            mm = np.ascontiguousarray(m[rows, cols])
+            # One fused pass: out = fill * m + image * (1 - m), rounded.
+            out[rows, cols] = cv2.blendLinear(fill, np.ascontiguousarray(image[rows, cols]), mm, 1.0 - mm)
+        return out
+
+
+def _strips(active: np.ndarray, block: int, band: int = 4) -> list[tuple[slice, slice]]:
+    """Pixel rectangles covering every active block, for a mask along the frame's border.
+
+    `active` marks the blocks (`block` pixels square) a mask touches. Bands of `band` block
+    rows each get a strip from the left edge as deep as their deepest run of active blocks
+    from the left, and one from the right likewise; a band with an active block between its
+    runs is covered whole. A roll's four thin triangles then cost a tenth of the frame.
+    """
+    sh, sw = active.shape
+    out: list[tuple[slice, slice]] = []
+    for i in range(0, sh, band):
+        rows = active[i : i + band]
+        if not rows.any():
+            continue
+        lead = np.where(rows.all(axis=1), sw, np.argmin(rows, axis=1))
+        trail = np.where(rows.all(axis=1), sw, np.argmin(rows[:, ::-1], axis=1))
+        left, right = int(lead.max()), int(trail.max())
+        ys = slice(i * block, min(i + band, sh) * block)
+        if left + right >= sw or rows[:, left : sw - right].any():
+            out.append((ys, slice(0, sw * block)))
+            continue
+        if left:
+            out.append((ys, slice(0, left * block)))
+        if right:
+            out.append((ys, slice((sw - right) * block, sw * block)))
+    return out
 
 
 def _stats(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
