@@ -195,21 +195,34 @@ def test_inpaint_matches_the_colours_around_the_mask():
 
 
 def test_a_roll_leaves_no_visible_border_band():
-    # On a roll the filled corners must blend into the picture: across the edge of what
-    # was revealed, colours change little more than they do elsewhere in the picture.
-    from kscript.plan import Motion
-    from kscript.render import warp
-
-    size = 160
-    out = _film("a stormy sea at dusk, oil painting", Motion(angle=1.0), 24, size=size, strength=0.35)
-    last = out[23].astype(np.float32)
-    hard = warp.revealed(warp.matrix(Motion(angle=1.0), size, size), size, size) > 0
+    # On a roll the filled corners must blend into the picture. The band shows where the
+    # picture no longer looks like the prompt's painting: here the sea scene continues from
+    # a city street, and what the last frames filled in must take the colours around it
+    # (the painting's own colours differed by 7.7 grey levels; the colour-matched fill 4.9).
     import cv2
 
-    ring = cv2.dilate(hard.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool) & ~hard
-    inside = hard & ~cv2.erode(hard.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) | hard
-    gap = np.abs(last[inside].mean(axis=0) - last[ring].mean(axis=0)).max()
-    assert gap < 12, gap
+    from kscript.plan import Motion
+    from kscript.render import warp
+    from kscript.render.executor import Executor
+    from plan_factory import SceneSpec, make_plan
+
+    size, roll = 160, Motion(angle=1.0)
+    plan = make_plan(
+        [
+            SceneSpec("street", 6, "a neon city street at night", motion=Motion(zoom=1.0)),
+            SceneSpec("sea", 12, "a stormy sea at dusk, oil painting", motion=roll, continues=True),
+        ],
+        width=size,
+        height=size,
+    )
+    out: dict[int, np.ndarray] = {}
+    Executor(plan, PreviewBackend()).run(lambda i, img: out.__setitem__(i, img))
+    last = out[len(plan.frames) - 1].astype(np.float32)
+    four = np.linalg.matrix_power(warp.matrix(roll, size, size), 4)
+    filled = warp.revealed(four, size, size) > 0  # what the last four frames painted
+    ring = cv2.dilate(filled.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool) & ~filled
+    gap = np.abs(last[filled].mean(axis=0) - last[ring].mean(axis=0)).max()
+    assert gap < 6.5, gap
 
 
 @pytest.mark.parametrize("motion", [dict(angle=1.5), dict(x=3.0, angle=0.3), dict(zoom=0.97), dict(turn=1.0, tilt=-0.5), dict(x=2.0)])
