@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 
@@ -166,7 +167,7 @@ def test_the_texture_is_faint_and_has_no_direction():
     # detail on a smooth prompt stays within a few grey levels and favours no diagonal.
     be = PreviewBackend()
     image = be.text2image(req(("white snow, fog", 1.0), size=256)).astype(np.float32)
-    fine = image - __import__("cv2").GaussianBlur(image, (0, 0), 3.0)
+    fine = image - cv2.GaussianBlur(image, (0, 0), 3.0)
     assert np.abs(fine).mean() < 1.5
     g = image.mean(axis=2)
     diag = np.abs(g[1:, 1:] - g[:-1, :-1]).mean()
@@ -199,8 +200,6 @@ def test_a_roll_leaves_no_visible_border_band():
     # picture no longer looks like the prompt's painting: here the sea scene continues from
     # a city street, and what the last frames filled in must take the colours around it
     # (the painting's own colours differed by 7.7 grey levels; the colour-matched fill 4.9).
-    import cv2
-
     from kscript.plan import Motion
     from kscript.render import warp
     from kscript.render.executor import Executor
