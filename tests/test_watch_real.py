@@ -192,14 +192,3 @@ def test_a_diffusers_model_is_loaded_once_for_many_rebuilds(tmp_path):
     finally:
         watcher.stop()
 
-
-def test_preview_drafts_encode_fast_and_real_models_as_build_does():
-    from kscript.watch.pipeline import WATCH_DRAFT_PRESET
-    from test_watch_fakes import toy_plan
-
-    plan = toy_plan("P", 2)  # model "preview"
-    assert WATCH_DRAFT_PRESET == "ultrafast"
-    assert KscriptPipeline()._is_draft(plan)
-    assert KscriptPipeline(preview=True)._is_draft(plan.model_copy(update={"film": plan.film.model_copy(update={"model": "x/y"})}))
-    assert not KscriptPipeline()._is_draft(plan.model_copy(update={"film": plan.film.model_copy(update={"model": "x/y"})}))
-    assert not KscriptPipeline(model="some/model")._is_draft(plan)

@@ -303,7 +303,7 @@ class Executor:
                 if use_model:
                     h, w = image.shape[:2]
                     soft = warp.soft_revealed(warp.matrix(fr.motion, w, h), w, h)
-                    image = be.inpaint(image, soft.copy(), req)
+                    image = be.inpaint(image, soft, req)
                 if fr.noise > 0:
                     image = coherence.add_noise(image, fr.noise, fr.seed)
                 image = be.img2img(image, req)

@@ -69,14 +69,6 @@ class Pipeline(Protocol):
     def render(self, compiled: Compiled, *, progress: ProgressFn, should_cancel: CancelFn) -> Rendered: ...
 
 
-# x264 preset for preview drafts in the watch loop, which re-encodes the whole film on every
-# save. Measured on the 288-frame, 640x640 mini film: 0.40-0.44 s at "ultrafast" against
-# 0.70-1.23 s at "superfast" (build's preview-draft preset), for a file 1.9x as big. With
-# the preview painter that encode is the largest part of a one-scene rebuild, so watch takes
-# the faster one; `kscript build` re-encodes from the cache at build's preset.
-WATCH_DRAFT_PRESET = "ultrafast"
-
-
 class KscriptPipeline:
     """The real pipeline: `kscript.check` + `kscript.compile`, then `kscript.render.build`.
 
@@ -140,7 +132,7 @@ class KscriptPipeline:
             model=self.model,
             device=self.device,
             cache_dir=self.cache,
-            preset=self.preset or (WATCH_DRAFT_PRESET if self._is_draft(plan) else None),
+            preset=self.preset,  # None: build's defaults (DRAFT_PRESET for preview drafts)
             progress=on_progress,
             should_cancel=should_cancel,
             on_frame=on_frame,
@@ -159,9 +151,6 @@ class KscriptPipeline:
             seconds=report.seconds,
             report={"frames_total": total, "model_calls": dict(report.model_calls), "backend": report.backend},
         )
-
-    def _is_draft(self, plan: Any) -> bool:
-        return self.preview or (self.model or plan.film.model) == "preview"
 
     def _backend_for(self, plan: Any, options_cls: Any) -> Any:
         """The loaded backend for this plan's model, reused while the model stays the same."""
