@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from kscript.backends import common
+from kscript.backends.base import DiffusersBackend
 from kscript.backends.loading import (
     KANDINSKY_INPAINT_COMBINED,
     ModelSource,
@@ -34,17 +35,18 @@ from kscript.backends.loading import (
 )
 from kscript.errors import ModelError
 from kscript.plan import FilmInfo
-from kscript.render.backend import Backend, Request
+from kscript.render.backend import Request
 
 BACKEND_VERSION = "kandinsky2.2/1"
 PRIOR_STEPS = 25
 PRIOR_GUIDANCE = 4.0
 
 
-class KandinskyBackend(Backend):
+class KandinskyBackend(DiffusersBackend):
     """Kandinsky 2.2 through diffusers: prior + decoder (+ inpainting decoder)."""
 
     name = "kandinsky2.2"
+    version = BACKEND_VERSION
 
     def __init__(
         self,
@@ -54,18 +56,9 @@ class KandinskyBackend(Backend):
         device: str | None = None,
         base_dir: Path | None = None,
     ) -> None:
-        super().__init__()
-        self.film = film
-        self.source = source
-        self.device_name = device
-        self.base_dir = base_dir
+        super().__init__(film, source, device=device, base_dir=base_dir)
         self.prior_seed = film.seed
-        self.notes: list[str] = []  # what was decided about companions, for reports
-        self._fingerprint: str | None = None
         self._resolved: tuple[ModelSource | None, ModelSource | None] | None = None
-        self._loaded = False
-        self.device: Any = None
-        self.dtype: Any = None
         self.prior: Any = None
         self.decoder: Any = None
         self.img2img_pipe: Any = None
@@ -153,33 +146,15 @@ class KandinskyBackend(Backend):
 
     # -- Backend ----------------------------------------------------------------------------
 
-    @property
-    def fingerprint(self) -> str:
-        """Model identities (location + config/weight-size digest), prior settings, dtype,
-        device type, diffusers version. Computed once: it walks the model folders."""
-        if self._fingerprint is None:
-            self._fingerprint = self._make_fingerprint()
-        return self._fingerprint
-
-    def _make_fingerprint(self) -> str:
-        from kscript.backends.device import choose_device, choose_dtype
-
+    def _fingerprint_parts(self) -> list[str]:
         prior, inpaint = self._resolve()
-        device = self.device if self.device is not None else choose_device(self.device_name)
-        dtype = self.dtype if self.dtype is not None else choose_dtype(device)
-        parts = [
-            BACKEND_VERSION,
-            self.source.identity(),
+        return [
             prior.identity() if prior else "prior:combined",
             inpaint.identity() if inpaint else "inpaint:none",
             f"prior_steps={PRIOR_STEPS}",
             f"prior_guidance={PRIOR_GUIDANCE}",
             f"prior_seed={self.prior_seed}",
-            str(dtype),
-            device.type,
-            _diffusers_version(),
         ]
-        return "|".join(parts)
 
     @property
     def has_inpaint(self) -> bool:
@@ -200,11 +175,7 @@ class KandinskyBackend(Backend):
                 KandinskyV22PriorPipeline,
             )
 
-        from kscript.backends.device import choose_device, choose_dtype
-
-        self.device = choose_device(self.device_name)
-        self.dtype = choose_dtype(self.device)
-        kw = {"dtype": self.dtype, "device": self.device}
+        kw = self._start_loading()
         if self.source.kind == "combined":
             cls = (
                 KandinskyV22Img2ImgCombinedPipeline
@@ -228,16 +199,12 @@ class KandinskyBackend(Backend):
                 self.inpaint_pipe = combined.decoder_pipe
             else:
                 self.inpaint_pipe = load_pipeline(inpaint_source, KandinskyV22InpaintPipeline, **kw)
-        for pipe in (self.decoder, self.img2img_pipe, self.prior, self.inpaint_pipe):
-            if pipe is not None:
-                pipe.set_progress_bar_config(disable=True)
-        self._loaded = True
+        self._finish_loading((self.decoder, self.img2img_pipe, self.prior, self.inpaint_pipe))
 
     def close(self) -> None:
         self.prior = self.decoder = self.img2img_pipe = self.inpaint_pipe = None
         self.embeddings.clear()
-        self._loaded = False
-        common.free_device_memory(self.device)
+        super().close()
 
     # -- embeddings -------------------------------------------------------------------------
 
@@ -362,12 +329,3 @@ class KandinskyBackend(Backend):
             output_type="np",
             callback_on_step_end=common.step_callback(req.on_step, steps),
         )
-
-
-def _diffusers_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return "diffusers " + version("diffusers")
-    except Exception:  # pragma: no cover
-        return "diffusers ?"

@@ -18,19 +18,20 @@ from typing import Any
 import numpy as np
 
 from kscript.backends import common
-from kscript.backends.kandinsky import _diffusers_version
+from kscript.backends.base import DiffusersBackend
 from kscript.backends.loading import ModelSource, check_inpaint_channels, load_pipeline, quiet_loading, resolve_model
 from kscript.errors import ModelError
 from kscript.plan import FilmInfo
-from kscript.render.backend import Backend, Request
+from kscript.render.backend import Request
 
 BACKEND_VERSION = "stable-diffusion/1"
 
 
-class StableDiffusionBackend(Backend):
+class StableDiffusionBackend(DiffusersBackend):
     """A Stable-Diffusion-family checkpoint (+ an optional inpainting checkpoint)."""
 
     name = "stable-diffusion"
+    version = BACKEND_VERSION
 
     def __init__(
         self,
@@ -40,17 +41,8 @@ class StableDiffusionBackend(Backend):
         device: str | None = None,
         base_dir: Path | None = None,
     ) -> None:
-        super().__init__()
-        self.film = film
-        self.source = source
-        self.device_name = device
-        self.base_dir = base_dir
-        self.notes: list[str] = []
-        self._fingerprint: str | None = None
+        super().__init__(film, source, device=device, base_dir=base_dir)
         self._inpaint_source: ModelSource | None | bool = False  # False: not resolved yet
-        self._loaded = False
-        self.device: Any = None
-        self.dtype: Any = None
         self.text2image_pipe: Any = None
         self.img2img_pipe: Any = None
         self.inpaint_pipe: Any = None
@@ -90,30 +82,9 @@ class StableDiffusionBackend(Backend):
             self._inpaint_source = source
         return self._inpaint_source  # type: ignore[return-value]
 
-    @property
-    def fingerprint(self) -> str:
-        """Model identities (location + config/weight-size digest), prior settings, dtype,
-        device type, diffusers version. Computed once: it walks the model folders."""
-        if self._fingerprint is None:
-            self._fingerprint = self._make_fingerprint()
-        return self._fingerprint
-
-    def _make_fingerprint(self) -> str:
-        from kscript.backends.device import choose_device, choose_dtype
-
+    def _fingerprint_parts(self) -> list[str]:
         inpaint = self._resolve_inpaint()
-        device = self.device if self.device is not None else choose_device(self.device_name)
-        dtype = self.dtype if self.dtype is not None else choose_dtype(device)
-        return "|".join(
-            [
-                BACKEND_VERSION,
-                self.source.identity(),
-                inpaint.identity() if inpaint else "inpaint:none",
-                str(dtype),
-                device.type,
-                _diffusers_version(),
-            ]
-        )
+        return [inpaint.identity() if inpaint else "inpaint:none"]
 
     @property
     def has_inpaint(self) -> bool:
@@ -126,11 +97,7 @@ class StableDiffusionBackend(Backend):
         with quiet_loading():  # importing the pipelines makes transformers talk
             from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
 
-        from kscript.backends.device import choose_device, choose_dtype
-
-        self.device = choose_device(self.device_name)
-        self.dtype = choose_dtype(self.device)
-        kw = {"dtype": self.dtype, "device": self.device}
+        kw = self._start_loading()
         self.text2image_pipe = load_pipeline(self.source, AutoPipelineForText2Image, **kw)
         try:
             self.img2img_pipe = AutoPipelineForImage2Image.from_pipe(self.text2image_pipe)
@@ -141,16 +108,12 @@ class StableDiffusionBackend(Backend):
             ) from None
         if inpaint_source is not None:
             self.inpaint_pipe = load_pipeline(inpaint_source, AutoPipelineForInpainting, **kw)
-        for pipe in (self.text2image_pipe, self.img2img_pipe, self.inpaint_pipe):
-            if pipe is not None:
-                pipe.set_progress_bar_config(disable=True)
-        self._loaded = True
+        self._finish_loading((self.text2image_pipe, self.img2img_pipe, self.inpaint_pipe))
 
     def close(self) -> None:
         self.text2image_pipe = self.img2img_pipe = self.inpaint_pipe = None
         self.embeddings.clear()
-        self._loaded = False
-        common.free_device_memory(self.device)
+        super().close()
 
     # -- embeddings -------------------------------------------------------------------------
 
