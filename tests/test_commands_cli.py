@@ -123,3 +123,11 @@ def test_an_effect_named_like_a_standard_one_replaces_it_with_a_warning(films, c
     assert main(["check", "mine.kscene"]) == 0
     assert "mine.kscene:1:8: warning[W001]: effect 'zoom_in' replaces the standard effect" in capsys.readouterr().err
     assert {f.motion.zoom for f in compile_file("mine.kscene").frames} == {2.0}
+
+
+def test_a_blend_past_the_end_of_the_scene_is_a_warning(films, capsys):
+    Path("blend.kscene").write_text('scene a 2s {\n  prompt "a"\n  prompt "b" at 1s blend 2s\n}\n')
+    assert main(["check", "blend.kscene"]) == 0
+    err = capsys.readouterr().err
+    assert "blend.kscene:3:26: warning[W003]: the blend ends at 3s, after the scene ends (2s)" in err
+    assert "blend over at most 1s" in err

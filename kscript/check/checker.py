@@ -469,6 +469,12 @@ class Checker:
                 if item.blend is not None:
                     b = self._duration(item.blend, "blend time")
                     blend = b or 0.0
+                    if blend > 0 and at + blend > duration + 1e-9:
+                        self.report(Diagnostic(
+                            "W003", f"the blend ends at {_fmt(round(at + blend, 3))}s, after the scene ends "
+                            f"({_fmt(duration)}s): this prompt never fully takes over", item.blend.span,
+                            severity="warning",
+                            hint=f"blend over at most {_fmt(round(duration - at, 3))}s, or start the prompt earlier"))
                 clash = next((p for p in prompts if abs(p.start - at) < 1e-9), None)
                 if clash is not None:
                     self.report(Diagnostic("E033", f"two prompts start at {_fmt(at)}s in scene '{scene.name}'",
@@ -569,7 +575,7 @@ class Checker:
                                    hint='add one: prompt "what the scene shows"'))
         elif prompts[0].start > 0:
             self.report(Diagnostic("E027", f"scene '{scene.name}' has no prompt at its start", prompts[0].span,
-                                   hint="the first prompt of a scene has no 'at': it holds from the start"))
+                                   hint="the first prompt of a scene starts at 0s: leave out its 'at' (or write 'at 0s')"))
         return CheckedScene(
             name=scene.name,
             index=index,

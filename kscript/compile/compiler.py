@@ -147,9 +147,7 @@ class _Compiler:
                     wctx = ctxs.items()
                     if use.frames is not None:
                         # Inside a window, ramps run over the window: the progress slot.
-                        width = hi - lo
-                        wctx = [None] * lo + [c[:6] + ((c[1] - lo) / width if width else 0.0,)
-                                              for c in wctx[lo:hi + 1]]
+                        wctx = [None] * lo + [_window_ctx(c, lo, hi) for c in wctx[lo:hi + 1]]
                     if zoom:
                         for f in range(lo, hi + 1):
                             values[f] *= g(wctx[f])
@@ -162,8 +160,10 @@ class _Compiler:
             return [CHANNEL_DEFAULTS.get(name, 0.0)] * n
         except math_errors() as err:
             where = span or scene.span
+            f = _failing_frame(base, contributions, ctxs.items(), n)
+            at = f" on frame {f} ({_fmt(round(f / film.fps, 3))}s)" if f is not None else ""
             self._report("E032", where, name,
-                         f"{name} has no finite value in scene '{scene.name}': {describe_math_error(err)}")
+                         f"{name} has no finite value{at} of scene '{scene.name}': {describe_math_error(err)}")
             return [CHANNEL_DEFAULTS.get(name, 0.0)] * n
         if not all(map(math.isfinite, values)):
             f = next(i for i, v in enumerate(values) if not math.isfinite(v))
@@ -175,11 +175,8 @@ class _Compiler:
         rng = RANGES.get(name)
         if rng is not None:
             lo_v, hi_v, lo_in, hi_in, words = rng
-            vmin, vmax = min(values), max(values)
-            bad_low = vmin < lo_v or (vmin == lo_v and not lo_in)
-            bad_high = vmax > hi_v or (vmax == hi_v and not hi_in)
-            if bad_low or bad_high:
-                bad = vmin if bad_low else vmax
+            bad = _out_of_range(rng, values)
+            if bad is not None:
                 f = values.index(bad)
                 t = f / self.p.film.fps
                 self._report(
@@ -226,6 +223,17 @@ class _Compiler:
             self._prompts[pairs] = lst
         return lst
 
+    def check_film_defaults(self) -> None:
+        """A constant film-wide default out of range is an error even where every scene sets
+        its own value: it is a mistake waiting for the next scene that does not."""
+        for name, (fn, span) in self.p.film.defaults.items():
+            rng = RANGES.get(name)
+            if rng is None or fn.const is None or not math.isfinite(fn.const):
+                continue
+            if _out_of_range(rng, [fn.const]) is not None:
+                self._report("E023", span, name, f"the film's {name} is {_fmt(fn.const)}; it must be {rng[4]}",
+                             hint=RANGE_HINTS.get(name))
+
     def run(self) -> RenderPlan:
         p = self.p
         film = p.film
@@ -236,6 +244,7 @@ class _Compiler:
         keys: list[str] = []
         prev_last: int | None = None
         sha256 = hashlib.sha256
+        self.check_film_defaults()
         for scene in p.scenes:
             n = scene.frame_count
             s0 = scene.start_frame
@@ -383,6 +392,43 @@ class _Compiler:
             duration=_r(total / fps),
         )
         return RenderPlan.model_construct(version=PLAN_VERSION, film=info, scenes=scenes, frames=frames)
+
+
+def _out_of_range(rng: tuple[float, float, bool, bool, str], values: list[float]) -> float | None:
+    """The first offending extreme of `values` for the range `rng` (see RANGES), or None."""
+    lo_v, hi_v, lo_in, hi_in, _ = rng
+    vmin, vmax = min(values), max(values)
+    if vmin < lo_v or (vmin == lo_v and not lo_in):
+        return vmin
+    if vmax > hi_v or (vmax == hi_v and not hi_in):
+        return vmax
+    return None
+
+
+def _window_ctx(c: tuple, lo: int, hi: int) -> tuple:
+    """A frame context inside an effect window `lo..hi`: ramps run over the window, so the
+    progress slot is the progress through the window."""
+    width = hi - lo
+    return c[:6] + ((c[1] - lo) / width if width else 0.0,)
+
+
+def _failing_frame(base: Fn, contributions: list, items: list, n: int) -> int | None:
+    """The first frame of a scene whose channel value raises a maths error. Only on the
+    error path, so frame by frame: the diagnostic names the frame, as for range errors."""
+    for f in range(n):
+        try:
+            if base.const is None:
+                base.fn(items[f])
+            for use, fn_ in contributions:
+                if fn_.const is not None:
+                    continue
+                if use.frames is None:
+                    fn_.fn(items[f])
+                elif use.frames[0] <= f <= use.frames[1]:
+                    fn_.fn(_window_ctx(items[f], *use.frames))
+        except math_errors():
+            return f
+    return None
 
 
 class _LazyContexts:
