@@ -14,6 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from kscript.commands.options import add_render_options
+
 HELP = "render a film to a video (H.264 .mp4, VP9 .webm or PNG frames)"
 DESCRIPTION = (
     "Compile FILM and render it: the preview painter for model \"preview\" (or --preview), "
@@ -26,12 +28,8 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("film", metavar="FILM", help="the .kscene film (or a plan .json from 'kscript plan --json')")
-    parser.add_argument("-o", "--output", metavar="OUT", help="output video or PNG folder (default: FILM with .mp4)")
-    parser.add_argument("--preview", action="store_true", help="draft with the weightless preview painter whatever model the film names")
-    parser.add_argument("--model", metavar="M", help="render with this model instead of the film's (folder, hub id or 'preview')")
-    parser.add_argument("--device", metavar="D", help="cuda, mps or cpu (default: the best available)")
+    add_render_options(parser)
     parser.add_argument("--scene", metavar="NAME", help="render only this scene (default output: FILM.NAME.mp4)")
-    parser.add_argument("--cache", metavar="DIR", help="frame cache folder (default: .kscript/ beside the film)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the frame cache")
     parser.add_argument("--cache-limit", metavar="SIZE", default="2GB", help="cache size limit, least recently used frames go first (default: 2GB)")
     parser.add_argument("--crf", type=int, metavar="N", help="encoder quality, lower is better (default: H.264 18, or 23 for preview drafts; VP9 32)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from kscript.commands.options import add_render_options
+
 HELP = "rebuild a film on every save and show it on a live page"
 DESCRIPTION = (
     "Watch FILM and every file it imports. Each save (in place, atomic rename, or vim-style) "
@@ -15,11 +17,7 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("film", metavar="FILM", help="the .kscene film to watch")
-    parser.add_argument("-o", "--output", metavar="OUT", help="the video to write (default: beside the film, FILM.mp4)")
-    parser.add_argument("--preview", action="store_true", help="render with the weightless preview backend (fast drafts)")
-    parser.add_argument("--model", metavar="M", help="use this model instead of the film's")
-    parser.add_argument("--device", metavar="D", help="cuda, mps or cpu (default: the best available)")
-    parser.add_argument("--cache", metavar="DIR", help="frame cache folder (default: .kscript/ beside the film)")
+    add_render_options(parser)
     parser.add_argument("--port", type=int, default=8765, help="port of the preview page on 127.0.0.1 (default 8765; 0 picks one)")
     parser.add_argument("--open", action="store_true", help="open the page in the web browser")
 

@@ -1,0 +1,14 @@
+"""Options that `build` and `watch` share: watch renders exactly as build does."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_render_options(parser: argparse.ArgumentParser) -> None:
+    """Output, backend, device and cache: the same words and defaults for both commands."""
+    parser.add_argument("-o", "--output", metavar="OUT", help="output video or PNG folder (default: FILM with .mp4)")
+    parser.add_argument("--preview", action="store_true", help="draft with the weightless preview painter whatever model the film names")
+    parser.add_argument("--model", metavar="M", help="render with this model instead of the film's (folder, hub id or 'preview')")
+    parser.add_argument("--device", metavar="D", help="cuda, mps or cpu (default: the best available)")
+    parser.add_argument("--cache", metavar="DIR", help="frame cache folder (default: .kscript/ beside the film)")
