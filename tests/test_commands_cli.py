@@ -131,3 +131,14 @@ def test_a_blend_past_the_end_of_the_scene_is_a_warning(films, capsys):
     err = capsys.readouterr().err
     assert "blend.kscene:3:26: warning[W003]: the blend ends at 3s, after the scene ends (2s)" in err
     assert "blend over at most 1s" in err
+
+
+def test_a_file_to_import_checks_on_its_own_but_does_not_build(films, capsys):
+    Path("moves.kscene").write_text("let s = 2\n# Sideways.\neffect slide(speed = 1) {\n  x: speed * s\n}\n")
+    assert main(["check", "moves.kscene"]) == 0
+    assert "moves.kscene: ok (a file to import: 1 effect, no scenes)" in capsys.readouterr().out
+    Path("broken.kscene").write_text("effect slide(speed = 1) {\n  x: sped\n}\n")
+    assert main(["check", "broken.kscene"]) == 1
+    assert "did you mean 'speed'?" in capsys.readouterr().err
+    assert main(["plan", "moves.kscene"]) == 1
+    assert "E029" in capsys.readouterr().err

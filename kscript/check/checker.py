@@ -120,8 +120,9 @@ class Namespace:
 
 
 class Checker:
-    def __init__(self, files: LoadedFiles) -> None:
+    def __init__(self, files: LoadedFiles, allow_library: bool = False) -> None:
         self.files = files
+        self.allow_library = allow_library
         self.diags: list[Diagnostic] = list(files.diagnostics)
         self.warnings: list[Diagnostic] = []
         self._broken: set[int] = set()  # effects whose definitions have errors
@@ -425,7 +426,7 @@ class Checker:
             if checked is not None:
                 out.append(checked)
                 start += checked.frame_count
-        if not main.scenes:
+        if not main.scenes and not (self.allow_library and not main.films):
             span = film.span if film.span is not None else file_span(path)
             self.report(Diagnostic("E029", "the film has no scenes", _head_span(span),
                                    hint='add one: scene opening 4s { prompt "..." }'))
@@ -751,14 +752,18 @@ def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
     return out
 
 
-def collect(files: LoadedFiles, path: str) -> tuple[CheckedProgram | None, list[Diagnostic], list[Diagnostic]]:
+def collect(
+    files: LoadedFiles, path: str, allow_library: bool = False
+) -> tuple[CheckedProgram | None, list[Diagnostic], list[Diagnostic]]:
     """Check parsed files without raising: (program, errors, warnings).
 
     The program is None only when the film itself could not be parsed. With errors, it
     is still a usable program: each broken curve, effect use or setting is left out (so
     the compiler can still look for range errors elsewhere without cascades).
+    With `allow_library`, a file with neither a film block nor scenes (lets and effects
+    for others to import) is fine, and its program has no scenes.
     """
-    checker = Checker(files)
+    checker = Checker(files, allow_library)
     try:
         program: CheckedProgram | None = checker.run(path)
     except RecursionError:

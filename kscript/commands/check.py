@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     status = 0
     for path in args.files:
         try:
-            program, plan = load_and_compile(path)
+            program, plan = load_and_compile(path, allow_library=True)
         except ScriptErrors as err:
             print(err.render(), file=sys.stderr)
             status = max(status, 1)
@@ -46,7 +46,10 @@ def run(args: argparse.Namespace) -> int:
             continue
         if program.warnings:
             print(render_all(program.warnings, program.files), file=sys.stderr)
-        if not args.quiet:
+        if not args.quiet and plan is None:
+            effects = sum(1 for e in program.effects.values() if not e.standard and e.file == path)
+            print(f"{path}: ok (a file to import: {effects} effect{'s' if effects != 1 else ''}, no scenes)")
+        elif not args.quiet:
             scenes = len(plan.scenes)
             frames = len(plan.frames)
             print(f"{path}: ok ({scenes} scene{'s' if scenes != 1 else ''}, {frames} frame{'s' if frames != 1 else ''})")

@@ -21,8 +21,13 @@ from kscript.errors import ScriptErrors
 from kscript.plan import RenderPlan
 
 
-def check_and_compile(text: str, path: str = "<string>") -> tuple[CheckedProgram, RenderPlan]:
-    """The checked program and its plan, or `ScriptErrors` with every error of every file."""
+def check_and_compile(
+    text: str, path: str = "<string>", allow_library: bool = False
+) -> tuple[CheckedProgram, RenderPlan | None]:
+    """The checked program and its plan, or `ScriptErrors` with every error of every file.
+
+    With `allow_library` (for `kscript check`), a file of lets and effects only, meant to be
+    imported, checks fine and has no plan (None)."""
     from kscript.check.checker import _dedupe, collect
     from kscript.check.loader import load_files
 
@@ -32,8 +37,11 @@ def check_and_compile(text: str, path: str = "<string>") -> tuple[CheckedProgram
     gc.disable()
     try:
         files = load_files(text, path)
-        program, errors, warnings = collect(files, path)
+        program, errors, warnings = collect(files, path, allow_library)
         plan = None
+        if program is not None and allow_library and not program.scenes and not errors:
+            program.warnings = warnings
+            return program, None
         if program is not None:
             try:
                 plan = compile_program(program)
@@ -54,17 +62,17 @@ def check_and_compile(text: str, path: str = "<string>") -> tuple[CheckedProgram
 
 def compile_source(text: str, path: str = "<string>") -> RenderPlan:
     """The render plan of a film given as text (imports relative to `path`'s folder)."""
-    return check_and_compile(text, path)[1]
+    return check_and_compile(text, path)[1]  # type: ignore[return-value]
 
 
 def compile_file(path: str | Path) -> RenderPlan:
     """The render plan of a film file."""
-    return check_and_compile(read_film(path), str(path))[1]
+    return check_and_compile(read_film(path), str(path))[1]  # type: ignore[return-value]
 
 
-def load_and_compile(path: str | Path) -> tuple[CheckedProgram, RenderPlan]:
+def load_and_compile(path: str | Path, allow_library: bool = False) -> tuple[CheckedProgram, RenderPlan | None]:
     """`compile_file` that also returns the checked program (for its warnings and files)."""
-    return check_and_compile(read_film(path), str(path))
+    return check_and_compile(read_film(path), str(path), allow_library)
 
 
 __all__ = ["CheckedProgram", "check_and_compile", "compile_file", "compile_program", "compile_source", "load_and_compile"]
