@@ -80,11 +80,17 @@ class BuildReport:
     Attributes:
         frames_total: frames in the output (one scene's with `--scene`).
         frames_rendered: chain images made in this build (model calls or warps).
-        frames_cached: chain images loaded from the frame cache. With `--scene`, both may
+        frames_cached: chain images taken from the cache rather than rendered: loaded as
+            pixels, or already encoded in a cached scene segment. With `--scene`, both may
             count frames of earlier scenes that the scene is made from.
+        frames_loaded: chain images read from the frame cache as pixels (part of
+            `frames_cached`): a rebuild of an unchanged film reads none.
         model_calls: calls made by kind (text2image, img2img, inpaint, prior).
         seconds: wall time of `build()`.
         evicted: cache entries removed afterwards to stay under the size limit.
+        segments_encoded, segments_cached: scene segments of an H.264 film encoded in this
+            build / reused from the cache (both 0 for the single-pass outputs: `--scene`,
+            `--no-cache`, `.webm`, `.mkv`, PNG folders).
     """
 
     frames_total: int
@@ -100,6 +106,9 @@ class BuildReport:
     width: int = 0
     height: int = 0
     evicted: int = 0
+    frames_loaded: int = 0
+    segments_encoded: int = 0
+    segments_cached: int = 0
 
     @property
     def video_seconds(self) -> float:
@@ -196,9 +205,15 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
     draft = backend.name == "preview"
     preset = options.preset or (DRAFT_PRESET if draft else "medium")
     crf = options.crf if options.crf is not None else (23 if draft and output_kind(output_text) == "h264" else None)
-    with VideoWriter(output_text, film.width, film.height, film.fps, crf=crf, preset=preset) as writer:
-        stats = executor.run(lambda _index, image: writer.write(image))
-    final = writer.path
+    segments_encoded = segments_cached = 0
+    if cache is not None and options.scene is None and _segmentable(output_text):
+        stats, final, segments_encoded, segments_cached = _build_segmented(
+            plan, executor, cache, output_text, crf=crf, preset=preset
+        )
+    else:
+        with VideoWriter(output_text, film.width, film.height, film.fps, crf=crf, preset=preset) as writer:
+            stats = executor.run(lambda _index, image: writer.write(image))
+        final = writer.path
     evicted = cache.evict() if cache is not None else 0
     after = backend.calls.as_dict()
     calls = {k: after.get(k, 0) - before.get(k, 0) for k in ("text2image", "img2img", "inpaint", "prior")}
@@ -216,4 +231,123 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
         width=film.width,
         height=film.height,
         evicted=evicted,
+        frames_loaded=stats.frames_loaded,
+        segments_encoded=segments_encoded,
+        segments_cached=segments_cached,
     )
+
+
+# -- scene segments -------------------------------------------------------------------------------
+#
+# An H.264 .mp4/.mov film is encoded one scene at a time into cached segment files
+# (`<cache>/segments/<sha256>.mp4`, keyed by what the scene shows and the encoder settings,
+# `cache.segment_key`), and the video is their concatenation by packet copy
+# (`encode.concat_segments`). A rebuild after an edit to one scene encodes that scene's
+# segment only, and the executor loads no frame of a scene whose segment is cached (unless an
+# uncached frame is made from it): before this, a one-scene edit of the 288-frame mini film
+# loaded 192 unchanged frames from the cache and re-encoded all 288.
+
+#: bump when a change to how segments are written (container, stream settings) would make a
+#: cached segment unfit to be joined with newly written ones
+SEGMENT_FORMAT = "segment-1"
+
+
+@dataclass
+class _Segment:
+    frames: list[int]
+    path: Path
+    cached: bool = False
+
+
+def _segmentable(output: str) -> bool:
+    from kscript.render.encode import output_kind
+
+    return output_kind(output) == "h264" and Path(output).suffix.lower() in (".mp4", ".mov")
+
+
+def _encoder_settings(crf: int | None, preset: str) -> dict[str, object]:
+    import av
+
+    from kscript.render.encode import DEFAULT_CRF
+
+    return {
+        "format": SEGMENT_FORMAT,
+        "codec": "libx264",
+        "preset": preset,
+        "crf": DEFAULT_CRF["h264"] if crf is None else int(crf),
+        "pix_fmt": "yuv420p",
+        # another FFmpeg/x264 may write other stream headers: segments must share theirs
+        "pyav": av.__version__,
+        "libavcodec": str(av.library_versions.get("libavcodec")),
+    }
+
+
+def _plan_segments(plan: RenderPlan, executor: Executor, cache: FrameCache, crf: int | None, preset: str) -> list[_Segment]:
+    """The film's scene segments (runs of consecutive frames of one scene), with their paths."""
+    from kscript.render.cache import segment_key
+    from kscript.render.encode import frame_rate
+
+    film = plan.film
+    fps = str(frame_rate(film.fps))
+    settings = _encoder_settings(crf, preset)
+    runs: list[list[int]] = []
+    for i in executor.targets:
+        if runs and plan.frames[runs[-1][-1]].scene == plan.frames[i].scene and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    segments = []
+    for run in runs:
+        shown = []
+        for i in run:
+            cf = plan.frames[i].crossfade
+            if cf is None:
+                shown.append((executor.addr[i], None, None))
+            else:
+                shown.append((executor.addr[i], executor.addr[cf.from_frame], min(max(float(cf.weight), 0.0), 1.0)))
+        key = segment_key(shown, film.width, film.height, fps, settings)
+        segments.append(_Segment(frames=run, path=cache.segment_path(key)))
+    return segments
+
+
+def _build_segmented(
+    plan: RenderPlan, executor: Executor, cache: FrameCache, output: str, *, crf: int | None, preset: str
+) -> tuple[object, Path, int, int]:
+    """Encode the scenes whose segments are missing (or unreadable), then join them all."""
+    from kscript.render.encode import VideoWriter, concat_segments, segment_frames
+
+    film = plan.film
+    segments = _plan_segments(plan, executor, cache, crf, preset)
+    for seg in segments:
+        if seg.path.is_file() and segment_frames(seg.path, film.width, film.height) == len(seg.frames):
+            seg.cached = True
+            cache.touch(seg.path)
+        # else: missing, corrupt, truncated or of the wrong length: encode it again
+    owner = {i: n for n, seg in enumerate(segments) if not seg.cached for i in seg.frames}
+    current: dict[str, object] = {}
+
+    def sink(index: int, image: np.ndarray) -> None:
+        n = owner[index]
+        writer = current.get("writer")
+        if writer is None or current["n"] != n:
+            if writer is not None:  # pragma: no cover - the executor hands frames over in order
+                raise RuntimeError(f"segment {current['n']} left unfinished")
+            seg = segments[n]
+            seg.path.parent.mkdir(parents=True, exist_ok=True)
+            writer = VideoWriter(seg.path, film.width, film.height, film.fps, crf=crf, preset=preset, faststart=False)
+            current.update(writer=writer, n=n)
+        writer.write(image)  # type: ignore[attr-defined]
+        if writer.frames == len(segments[n].frames):  # type: ignore[attr-defined]
+            writer.close()  # type: ignore[attr-defined]
+            current["writer"] = None
+
+    try:
+        stats = executor.run(sink, show=set(owner))
+    except BaseException:
+        writer = current.get("writer")
+        if writer is not None:
+            writer.abort()  # type: ignore[attr-defined]
+        raise
+    final = concat_segments([(seg.path, len(seg.frames)) for seg in segments], output, film.fps)
+    encoded = sum(1 for seg in segments if not seg.cached)
+    return stats, final, encoded, len(segments) - encoded
