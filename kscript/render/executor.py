@@ -21,7 +21,8 @@ fingerprint (`cache.address`). The executor derives no key of its own: the plan 
 contract. Before rendering, it works out which chain images the requested output needs and
 which of those it must render; it loads from the cache only what is needed (a cached frame
 k is loaded only when frame k is shown, is the source of a shown crossfade, or an uncached
-frame is made from it), so a rebuild of an unchanged film makes no model call, an edit
+frame is made from it; "shown" means handed to the sink: `build` leaves out the frames of
+scenes whose encoded segment is cached, see `run(show=)`), so a rebuild of an unchanged film makes no model call, an edit
 re-renders only the frames whose keys changed, and a change to a transition renders
 nothing. Cancellation is checked at every frame boundary and every model step.
 """
