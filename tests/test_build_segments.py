@@ -35,7 +35,7 @@ def video(path):
 
 
 def segment_files(cache):
-    return sorted((cache / "segments").glob("*.mp4"))
+    return sorted(p for p in (cache / "segments").glob("*.mp4") if not p.name.startswith("."))
 
 
 def count_loads(monkeypatch):
