@@ -129,7 +129,7 @@ def test_crossfades_live_in_the_segment_of_the_scene_that_shows_them(tmp_path, m
 
 @pytest.mark.parametrize(
     "output,extra",
-    [("f.webm", {}), ("f.mp4", {"scene": "street"}), ("frames/", {})],
+    [("f.webm", {}), ("f.mkv", {}), ("f.mp4", {"scene": "street"}), ("frames/", {})],
 )
 def test_single_pass_outputs_make_no_segments(tmp_path, output, extra):
     report = build(film(), tmp_path / output, BuildOptions(cache_dir=tmp_path / "c", **extra))
@@ -161,3 +161,10 @@ def test_a_cancelled_build_keeps_finished_segments_and_no_partial_one(tmp_path):
     assert not (tmp_path / "f.mp4").exists()
     report = build(film(), tmp_path / "f.mp4", BuildOptions(cache_dir=tmp_path / "c"))
     assert report.segments_cached == 1 and report.segments_encoded == 2
+
+
+def test_a_mov_film_is_joined_from_segments_too(tmp_path):
+    report = build(film(fade=2), tmp_path / "f.mov", BuildOptions(cache_dir=tmp_path / "c"))
+    assert report.segments_encoded == 3
+    frames, rate, codec, pix_fmt = video(tmp_path / "f.mov")
+    assert len(frames) == 15 and rate == 12 and codec == "h264" and pix_fmt == "yuv420p"
