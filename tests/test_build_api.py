@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 
 import av
 import pytest
 
 from kscript.errors import ModelError
 from kscript.render.build import BuildOptions, BuildReport, build, default_output
+from kscript.render.cache import FrameCache
 from kscript.render.executor import BuildCancelled
 from kscript.render.preview import PreviewBackend
 from plan_factory import SceneSpec, make_plan, three_scenes
@@ -33,7 +35,10 @@ def test_report_fields_and_json(tmp_path):
     assert frame_count(tmp_path / "film.mp4") == len(plan.frames)
 
     again = build(plan, tmp_path / "film.mp4", BuildOptions(cache_dir=tmp_path / "cache"))
-    assert again.frames_rendered == 0 and again.frames_cached == len(plan.frames)
+    # Every scene's encoded segment is cached: the video is joined from them, no frame read.
+    assert again.frames_rendered == 0 and again.frames_cached == len(plan.frames) and again.frames_loaded == 0
+    assert again.segments_encoded == 0 and again.segments_cached == len(plan.scenes)
+    assert data["segments_encoded"] == len(plan.scenes) and data["segments_cached"] == 0
     assert again.model_calls == {"text2image": 0, "img2img": 0, "inpaint": 0, "prior": 0}
 
 
@@ -56,8 +61,25 @@ def test_cache_limit_evicts_after_the_build(tmp_path):
     plan = make_plan([SceneSpec("s", 6)])
     report = build(plan, tmp_path / "f.mp4", BuildOptions(cache_dir=tmp_path / "c", cache_limit="30KB"))
     entry = 64 * 64 * 3 + 48
-    assert report.evicted == 6 - (30 * 1024) // entry
-    assert len(list((tmp_path / "c" / "frames").rglob("*.frame"))) == (30 * 1024) // entry
+    frames = list((tmp_path / "c" / "frames").rglob("*.frame"))
+    segments = list((tmp_path / "c" / "segments").glob("*.mp4"))
+    # Frames and the scene's encoded segment are entries alike: least recently used go first.
+    assert report.evicted == 7 - len(frames) - len(segments)
+    assert len(frames) * entry + sum(p.stat().st_size for p in segments) <= 30 * 1024
+    assert len(frames) >= (30 * 1024) // entry - 1
+
+
+def test_old_segments_are_evicted_like_frames(tmp_path):
+    plan = make_plan([SceneSpec("a", 3), SceneSpec("b", 3)])
+    build(plan, tmp_path / "f.mp4", BuildOptions(cache_dir=tmp_path / "c"))
+    segments = sorted((tmp_path / "c" / "segments").glob("*.mp4"))
+    assert len(segments) == 2
+    os.utime(segments[0], (1, 1))  # the least recently used entry
+    cache = FrameCache(tmp_path / "c")
+    total = cache.size()
+    assert total == sum(p.stat().st_size for p in (tmp_path / "c").rglob("*") if p.is_file())
+    assert cache.evict(total - 1) == 1
+    assert not segments[0].exists() and segments[1].exists()
 
 
 def test_preview_option_overrides_a_real_model(tmp_path):

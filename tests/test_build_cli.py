@@ -174,3 +174,46 @@ def test_one_scene_goes_beside_the_film_under_its_own_name(tmp_path):
 
     with av.open(str(tmp_path / "film.sea.mp4")) as c:
         assert sum(1 for _ in c.decode(video=0)) == 6
+
+
+def test_an_mp4_build_killed_after_its_first_scene_resumes_with_that_scenes_segment(tmp_path):
+    import av
+
+    from kscript.render.encode import segment_frames
+
+    plan = make_plan(
+        [SceneSpec("a", 10), SceneSpec("b", 30, "stormy sea", continues=True, coherence="rgb")],
+    )
+    film = write_plan(tmp_path / "film.json", plan)
+    segments_dir = tmp_path / ".kscript" / "segments"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_BUILD, "build", str(film), "-q", "-o", str(tmp_path / "film.mp4")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if segments_dir.is_dir() and [p for p in segments_dir.glob("*.mp4") if not p.name.startswith(".")]:
+            break
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    whole = [p for p in segments_dir.glob("*.mp4") if not p.name.startswith(".")]  # not temporaries
+    assert len(whole) == 1 and segment_frames(whole[0], 64, 64) == 10  # scene a, whole
+    assert not (tmp_path / "film.mp4").exists()
+    finished = len([e for e in FrameCache(tmp_path / ".kscript").entries() if e[0].suffix == ".frame"])
+
+    report_path = tmp_path / "r.json"
+    assert main(["build", str(film), "-q", "-o", str(tmp_path / "film.mp4"), "--report", str(report_path)]) == 0
+    report = json.loads(report_path.read_text())
+    assert report["segments_cached"] == 1 and report["segments_encoded"] == 1
+    # Nothing finished is made again, and of scene a at most its last frame (b continues from
+    # it; the cache writer may not have stored it before the kill): its segment is whole.
+    assert report["frames_rendered"] <= min(40 - finished, 31)
+    with av.open(str(tmp_path / "film.mp4")) as c:
+        resumed = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert main(["build", str(film), "-q", "-o", str(tmp_path / "again.mp4"), "--cache", str(tmp_path / "fresh")]) == 0
+    with av.open(str(tmp_path / "again.mp4")) as c:
+        fresh = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    # The same frames, so the same segments: the resumed video is the uninterrupted one.
+    assert len(resumed) == len(fresh) == 40 and all((a == b).all() for a, b in zip(resumed, fresh))

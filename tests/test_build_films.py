@@ -13,6 +13,7 @@ import av
 import pytest
 
 from kscript.cli import main
+from kscript.render.executor import dependencies
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -102,6 +103,17 @@ def test_an_edit_to_one_scene_re_renders_exactly_its_frames(film, old, new, scen
     expected = sum(1 for f in plan.frames if f.scene == scene)
     assert report["frames_rendered"] == expected
     assert report["frames_cached"] == len(plan.frames) - expected
+    # Encoded again: the edited scene's segment and those of scenes that crossfade from it.
+    own = {f.index for f in plan.frames if f.scene == scene}
+    changed = {f.scene for f in plan.frames if f.index in own or (f.crossfade and f.crossfade.from_frame in own)}
+    # Read from the cache as pixels: only what those segments show, or the edited frames are
+    # made from, that was not rendered; the other scenes' frames are not read at all.
+    shown = [f for f in plan.frames if f.scene in changed]
+    read = {f.index for f in shown} | {f.crossfade.from_frame for f in shown if f.crossfade}
+    read |= {d for f in plan.frames if f.index in own for d in dependencies(f)}
+    assert report["frames_loaded"] == len(read - own)
+    assert report["segments_encoded"] == len(changed)
+    assert report["segments_cached"] == len(plan.scenes) - len(changed)
 
 
 def test_one_scene_alone(film, tmp_path):

@@ -148,3 +148,64 @@ def test_an_unwritable_folder_is_a_render_error(tmp_path):
     ro.chmod(0o500)
     with pytest.raises(RenderError, match="cannot write"):
         VideoWriter(ro / "film.mp4", 64, 48, 24)
+
+
+# -- scene segments joined by packet copy --------------------------------------------------------
+
+
+def decoded(path):
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def scene_frames(scene: int, n: int):
+    """Frames that differ between scenes (so a misplaced packet shows) and within them."""
+    rng = np.random.default_rng(scene)
+    for img in frames(n):
+        img[:, : 16 + 8 * scene] = rng.integers(0, 256, (48, 16 + 8 * scene, 3), dtype=np.uint8)
+        yield img
+
+
+@pytest.mark.parametrize("fps,preset", [(23.976, "ultrafast"), (30, "ultrafast"), (24, "medium")])
+def test_segments_join_into_one_stream_without_re_encoding(tmp_path, fps, preset):
+    from kscript.render.encode import concat_segments, segment_frames
+
+    segments, expected = [], []
+    for scene, n in enumerate((5, 7, 4)):
+        path = tmp_path / f"seg{scene}.mp4"
+        with VideoWriter(path, 64, 48, fps, crf=23, preset=preset, faststart=False) as out:
+            for img in scene_frames(scene, n):
+                out.write(img)
+        assert segment_frames(path, 64, 48) == n
+        expected += decoded(path)
+        segments.append((path, n))
+    joined = concat_segments(segments, tmp_path / "film.mp4", fps)
+    info = probe(joined)
+    assert info["codec"] == "h264" and info["pix_fmt"] == "yuv420p" and info["size"] == (64, 48)
+    assert info["frames"] == 16 and info["rate"] == frame_rate(fps)
+    # Packets are copied, not re-encoded: every frame decodes to its segment's exact pixels
+    # (medium has B-frames, so decode order and presentation order differ across joins).
+    got = decoded(joined)
+    assert len(got) == len(expected) and all(np.array_equal(a, b) for a, b in zip(got, expected))
+    with av.open(str(joined)) as c:
+        s = c.streams.video[0]
+        pts = sorted(f.pts for f in c.decode(s))
+        step = 1 / (frame_rate(fps) * s.time_base)
+        assert pts == [round(i * step) for i in range(16)]
+    data = joined.read_bytes()
+    assert 0 <= data.find(b"moov") < data.find(b"mdat")  # faststart
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
+def test_a_damaged_segment_is_not_usable(tmp_path):
+    from kscript.render.encode import segment_frames
+
+    good = write(tmp_path / "seg.mp4", n=6, faststart=False)
+    assert segment_frames(good, 64, 48) == 6
+    assert segment_frames(good, 64, 64) is None  # another size
+    data = good.read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
+    (tmp_path / "junk.mp4").write_bytes(b"\0" * 1000)
+    assert segment_frames(tmp_path / "cut.mp4", 64, 48) in (None, 0, 1, 2, 3, 4, 5)
+    assert segment_frames(tmp_path / "junk.mp4", 64, 48) is None
+    assert segment_frames(tmp_path / "missing.mp4", 64, 48) is None

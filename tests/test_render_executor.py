@@ -359,3 +359,40 @@ def test_the_preview_shows_a_prompt_change():
     gap = [float(np.abs(out[i].astype(float) - night).mean()) for i in (3, 10, 20, 39)]
     assert gap[0] > gap[1] > gap[2] > gap[3]
     assert gap[3] < 0.5 * gap[0]
+
+
+def test_frames_left_out_of_show_are_not_loaded(tmp_path):
+    """`build` leaves out the frames of scenes whose encoded segment is cached: they are
+    neither handed over nor read, unless a frame that is made is made from them."""
+    plan = _films()
+    run(plan, cache=FrameCache(tmp_path))
+    cache = FrameCache(tmp_path)
+    loads = []
+    real_get = cache.get
+    cache.get = lambda a: (loads.append(a), real_get(a))[1]
+    ex = Executor(plan, Recorder(), cache)
+    sea = {f.index for f in plan.frames if f.scene == "sea"}
+    out: dict[int, np.ndarray] = {}
+    stats = ex.run(lambda i, img: out.__setitem__(i, img), show=sea)
+    assert set(out) == sea and stats.frames_rendered == 0
+    assert len(loads) == stats.frames_loaded == len(sea)
+    assert stats.frames_cached == len(plan.frames)  # reused: read as pixels or not at all
+
+    # Nothing to show: nothing read, nothing rendered.
+    loads.clear()
+    stats = Executor(plan, Recorder(), cache).run(lambda i, img: None, show=set())
+    assert loads == [] and stats.frames_rendered == 0 and stats.frames_loaded == 0
+
+
+def test_an_edit_shown_elsewhere_loads_only_what_it_is_made_from(tmp_path):
+    plan = _films()
+    run(plan, cache=FrameCache(tmp_path))
+    edited = _films(park_prompt="a sunny desert at noon, watercolour")
+    park = {f.index for f in edited.frames if f.scene == "park"}
+    progress: list[Progress] = []
+    ex = Executor(edited, Recorder(), FrameCache(tmp_path), progress=progress.append)
+    out: dict[int, np.ndarray] = {}
+    stats = ex.run(lambda i, img: out.__setitem__(i, img), show=park)
+    assert set(out) == park and stats.frames_rendered == 6 and stats.frames_loaded == 0
+    done = [p.frames_done for p in progress if p.phase == "done"]
+    assert done == list(range(13, 19))  # the frames left out count as done from the start

@@ -6,6 +6,7 @@ finished, and an edit re-renders only the frames whose keys changed.
 Layout (default `.kscript/` beside the film)::
 
     .kscript/frames/ab/abcdef0123....frame
+    .kscript/segments/0123abcd....mp4      (one scene's shown frames, encoded; see build.py)
 
 The address is SHA-256 over the engine version, the frame's plan key (`Frame.key`: the key
 of its chain image, chained through the frames it reads; kscript/compile/keys.py) and the
@@ -20,12 +21,14 @@ the raw 1.2 MB about 2 ms. Entries are written to a temporary file in the same f
 fsync'ed and renamed into place (`os.replace`), so a reader sees a whole entry or none.
 Every read checks the checksum; a corrupt or truncated entry counts as missing and is
 deleted. The modification time of an entry is its last use (touched on every hit): eviction
-removes the least recently used entries until the cache is under its size limit.
+removes the least recently used entries, frames and segments alike, until the cache is under
+its size limit.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import struct
@@ -43,6 +46,7 @@ ENGINE_VERSION = "render-1"
 MAGIC = b"KSF1"
 _HEADER = struct.Struct("<4sIII32s")
 SUFFIX = ".frame"
+SEGMENT_SUFFIX = ".mp4"
 DEFAULT_LIMIT = 2 * 1024**3
 #: temporary files older than this are leftovers of a killed writer
 _STALE_TMP_SECONDS = 600.0
@@ -64,6 +68,29 @@ def address(key: str, fingerprint: str) -> str:
     return hashlib.sha256(f"{ENGINE_VERSION}\0{key}\0{fingerprint}".encode("utf-8")).hexdigest()
 
 
+def segment_key(frames: list[tuple[str, str | None, float | None]], width: int, height: int, fps: str,
+                encoder: dict[str, object]) -> str:
+    """The address of an encoded segment: SHA-256 of canonical JSON of what it shows.
+
+    Args:
+        frames: per shown frame, its chain image's cache address (plan key, engine version
+            and backend), and for a crossfade frame the address of the `from_frame` image
+            and the weight (else None, None).
+        width, height, fps: the video's size and exact frame rate (as text, "24000/1001").
+        encoder: the encoder settings (codec, preset, crf, pix_fmt, ...).
+    """
+    doc = {
+        "engine": ENGINE_VERSION,
+        "frames": [[a, b, None if w is None else float(w)] for a, b, w in frames],
+        "width": width,
+        "height": height,
+        "fps": fps,
+        "encoder": encoder,
+    }
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 @dataclass
 class CacheStats:
     hits: int = 0
@@ -79,6 +106,7 @@ class FrameCache:
     def __init__(self, root: str | os.PathLike[str], limit: int | None = DEFAULT_LIMIT) -> None:
         self.root = Path(root)
         self.frames = self.root / "frames"
+        self.segments = self.root / "segments"
         self.limit = limit
         self.stats = CacheStats()
 
@@ -133,28 +161,39 @@ class FrameCache:
             raise
         self.stats.writes += 1
 
+    def segment_path(self, key: str) -> Path:
+        """Where the encoded segment with this `segment_key` lives."""
+        return self.segments / (key + SEGMENT_SUFFIX)
+
+    def touch(self, path: Path) -> None:
+        """Mark an entry as just used (for LRU eviction)."""
+        try:
+            os.utime(path)
+        except OSError:
+            pass
+
     def entries(self) -> list[tuple[Path, int, float]]:
-        """(path, size, mtime) of every entry; removes stale temp files on the way."""
-        out = []
-        if not self.frames.is_dir():
-            return out
+        """(path, size, mtime) of every entry, frames and segments; removes stale temp files."""
+        out: list[tuple[Path, int, float]] = []
         now = time.time()
-        for sub in self.frames.iterdir():
-            if not sub.is_dir():
-                continue
+        folders = [sub for sub in self.frames.iterdir() if sub.is_dir()] if self.frames.is_dir() else []
+        if self.segments.is_dir():
+            folders.append(self.segments)
+        for sub in folders:
             for f in sub.iterdir():
                 try:
                     st = f.stat()
                 except OSError:
                     continue
-                if f.name.startswith(".tmp-"):
+                # ".tmp-*": a frame being written; ".NAME.tmp-*": a segment being encoded.
+                if f.name.startswith(".") and ".tmp-" in f.name:
                     if now - st.st_mtime > _STALE_TMP_SECONDS:
                         try:
                             f.unlink()
                         except OSError:
                             pass
                     continue
-                if f.suffix == SUFFIX:
+                if f.suffix == (SEGMENT_SUFFIX if sub == self.segments else SUFFIX):
                     out.append((f, st.st_size, st.st_mtime))
         return out
 

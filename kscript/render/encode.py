@@ -79,6 +79,7 @@ class VideoWriter:
         *,
         crf: int | None = None,
         preset: str | None = None,
+        faststart: bool = True,
     ) -> None:
         self.kind = output_kind(path)
         self.path = Path(os.fspath(path).rstrip("/" + os.sep) or ".")
@@ -111,7 +112,7 @@ class VideoWriter:
         fmt = {"h264": "mp4", "vp9": "webm"}[self.kind]
         if self.path.suffix.lower() in (".mov", ".mkv"):
             fmt = {".mov": "mov", ".mkv": "matroska"}[self.path.suffix.lower()]
-        options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
+        options = {"movflags": "+faststart"} if faststart and fmt in ("mp4", "mov") else {}
         self._container = av.open(str(self._tmp), mode="w", format=fmt, options=options)
         if self.kind == "h264":
             stream = self._container.add_stream("libx264", rate=self.rate)
@@ -213,6 +214,103 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
+
+
+def segment_frames(path: str | os.PathLike[str], width: int, height: int) -> int | None:
+    """The frame count of a cached H.264 segment, or None when it cannot be used.
+
+    Demuxes without decoding (a few milliseconds): the file must open, hold one H.264
+    video stream of the given size whose first packet is a keyframe (so it can follow
+    another segment), and every packet counts as one frame. Anything else (truncated,
+    corrupt, another size) means: encode the segment again.
+    """
+    try:
+        import av
+
+        with av.open(os.fspath(path)) as container:
+            if len(container.streams.video) != 1:
+                return None
+            stream = container.streams.video[0]
+            ctx = stream.codec_context
+            if ctx.name != "h264" or ctx.width != width or ctx.height != height:
+                return None
+            count = 0
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue  # the demuxer's flush packet
+                if count == 0 and not packet.is_keyframe:
+                    return None
+                count += 1
+            return count
+    except Exception:  # noqa: BLE001 - any failure to read means the segment is not usable
+        return None
+
+
+def concat_segments(segments: list[tuple[str | os.PathLike[str], int]], path: str | os.PathLike[str], fps: float) -> Path:
+    """Join H.264 segments into one video by copying their packets (no re-encoding).
+
+    Each segment is an `.mp4` written by `VideoWriter` with the same size and encoder
+    settings, so they share one SPS/PPS, and each starts with a keyframe (x264 starts every
+    stream with an IDR frame): the decoder reads the joined stream as one. The output
+    stream takes the first segment's codec parameters (`add_stream_from_template`); each
+    segment's timestamps move by the duration of the frames before it. Written under a
+    temporary name, fsync'ed and renamed into place like `VideoWriter`'s output.
+
+    Args:
+        segments: (segment file, its frame count) in order.
+        path: the output (`.mp4` or `.mov`: `movflags=+faststart`).
+        fps: the film's frame rate.
+
+    Returns:
+        the output path.
+    """
+    import av
+
+    out_path = Path(os.fspath(path))
+    rate = frame_rate(fps)
+    parent = out_path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.name}.tmp-", suffix=out_path.suffix, dir=parent)
+    except OSError as err:
+        raise RenderError(f"cannot write to the folder '{parent}': {err.strerror}") from err
+    os.close(fd)
+    tmp = Path(tmp_name)
+    fmt = "mov" if out_path.suffix.lower() == ".mov" else "mp4"
+    try:
+        with av.open(str(tmp), mode="w", format=fmt, options={"movflags": "+faststart"}) as out:
+            out_stream = None
+            frames_before = 0
+            for seg_path, count in segments:
+                with av.open(os.fspath(seg_path)) as inp:
+                    in_stream = inp.streams.video[0]
+                    if out_stream is None:
+                        out_stream = out.add_stream_from_template(in_stream)
+                        out_stream.time_base = in_stream.time_base
+                    tb = in_stream.time_base
+                    shift = Fraction(frames_before) / rate / tb
+                    offset = int(round(shift))
+                    for packet in inp.demux(in_stream):
+                        if packet.size == 0 or packet.dts is None:
+                            continue
+                        packet.pts += offset
+                        packet.dts += offset
+                        packet.stream = out_stream
+                        out.mux(packet)
+                frames_before += count
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        _public(tmp)
+        os.replace(tmp, out_path)
+    except BaseException as err:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        if isinstance(err, (OSError, _av_error())):
+            raise RenderError(f"cannot write the video '{out_path}': {err}") from err
+        raise
+    return out_path
 
 
 def _av_error() -> type[BaseException]:

@@ -21,7 +21,8 @@ fingerprint (`cache.address`). The executor derives no key of its own: the plan 
 contract. Before rendering, it works out which chain images the requested output needs and
 which of those it must render; it loads from the cache only what is needed (a cached frame
 k is loaded only when frame k is shown, is the source of a shown crossfade, or an uncached
-frame is made from it), so a rebuild of an unchanged film makes no model call, an edit
+frame is made from it; "shown" means handed to the sink: `build` leaves out the frames of
+scenes whose encoded segment is cached, see `run(show=)`), so a rebuild of an unchanged film makes no model call, an edit
 re-renders only the frames whose keys changed, and a change to a transition renders
 nothing. Cancellation is checked at every frame boundary and every model step.
 """
@@ -126,6 +127,7 @@ class ExecStats:
     frames_total: int = 0
     frames_rendered: int = 0
     frames_cached: int = 0
+    frames_loaded: int = 0
 
 
 class Executor:
@@ -140,7 +142,8 @@ class Executor:
         should_cancel: polled at every frame boundary and model step; True raises
             `BuildCancelled`.
         on_frame: called with (plan index, image) for every frame of the output as it is
-            written (the watch page shows frames as they finish).
+            written (the watch page shows frames as they finish); frames left out of
+            `run`'s `show` (their scene's encoded segment is cached) are not reported.
         prepare: called once before the first frame is rendered, and not at all when every
             frame comes from the cache (`build` passes `backend.load`: a rebuild of an
             unchanged film does not even load the model).
@@ -186,13 +189,13 @@ class Executor:
 
     # -- planning ------------------------------------------------------------------------------
 
-    def _needs(self) -> tuple[list[int], dict[int, int]]:
+    def _needs(self, shown: list[int]) -> tuple[list[int], dict[int, int]]:
         """Which chain images to load or render, in order, and when each is last used."""
         if self.cache is not None:
             self.cached = {i for i in range(len(self.frames)) if self.cache.has(self.addr[i])}
         need: set[int] = set()
         last_use: dict[int, int] = {}
-        for t in self.targets:
+        for t in shown:
             need.add(t)
             last_use[t] = max(last_use.get(t, -1), t)
             cf = self.frames[t].crossfade
@@ -209,10 +212,23 @@ class Executor:
 
     # -- running -------------------------------------------------------------------------------
 
-    def run(self, sink: FrameSink) -> ExecStats:
-        """Make every output frame in order and hand it to `sink(index, image)`."""
-        order, last_use = self._needs()
-        targets = set(self.targets)
+    def run(self, sink: FrameSink, show: set[int] | None = None) -> ExecStats:
+        """Make every output frame in order and hand it to `sink(index, image)`.
+
+        Args:
+            sink: receives (plan index, shown image) for every output frame in `show`.
+            show: the output frames to hand over (default: all). The others are not even
+                loaded unless an uncached frame is made from them: `build` leaves out the
+                frames of scenes whose encoded segment is already cached. They count as
+                done in the progress reports.
+        """
+        shown = self.targets if show is None else [t for t in self.targets if t in show]
+        order, last_use = self._needs(shown)
+        targets = set(shown)
+        self._done = len(self.targets) - len(shown)
+        # Output frames left out and not needed otherwise come from the cache as encoded
+        # video: reused, not rendered, and never read as pixels.
+        self.stats.frames_cached += len(set(self.targets) - targets - set(order))
         if any(i not in self.cached for i in order):
             self._prepared()  # load the model before any frame, so a bad model fails at once
         self._writer = BackgroundWriter(self.cache) if self.cache is not None else None
@@ -260,6 +276,7 @@ class Executor:
                 if image is not None and image.shape == self.shape:
                     self.mem[j] = image
                     self.stats.frames_cached += 1
+                    self.stats.frames_loaded += 1
                     stack.pop()
                     continue
                 # Corrupt, truncated or vanished: render it after all.
