@@ -12,10 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
+
 from kscript.backends import common
 from kscript.backends.loading import ModelSource
 from kscript.plan import FilmInfo
-from kscript.render.backend import Backend
+from kscript.render.backend import Backend, Request
 
 
 def diffusers_version() -> str:
@@ -89,3 +91,33 @@ class DiffusersBackend(Backend):
         """Subclasses drop their pipelines and caches, then call this."""
         self._loaded = False
         common.free_device_memory(self.device)
+
+    # -- calls ------------------------------------------------------------------------------
+
+    def _conditioning(self, pipe: Any, req: Request) -> dict[str, Any]:
+        """The prompt conditioning of a call of `pipe` for `req`: embeddings computed once per
+        build per text, blended by the request's weights."""
+        raise NotImplementedError
+
+    def _call(self, pipe: Any, **kwargs: Any) -> Any:
+        """One pipeline call; exceptions, a cancellation from `on_step` among them, pass
+        through as they are."""
+        return pipe(**kwargs)
+
+    def _generate(self, pipe: Any, req: Request, *, steps: int, reported_steps: int, **kwargs: Any) -> np.ndarray:
+        """One call of `pipe` with what every call of every family passes (conditioning,
+        steps, guidance, a generator seeded with the frame's seed, progress to `on_step`),
+        its image at the request's size."""
+        from kscript.backends.device import generator
+
+        out = self._call(
+            pipe,
+            **self._conditioning(pipe, req),
+            **kwargs,
+            num_inference_steps=steps,
+            guidance_scale=req.guidance,
+            generator=generator(req.seed),
+            output_type="np",
+            callback_on_step_end=common.step_callback(req.on_step, reported_steps),
+        )
+        return common.from_output(out.images, req.width, req.height)

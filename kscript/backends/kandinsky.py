@@ -245,52 +245,31 @@ class KandinskyBackend(DiffusersBackend):
         factor = getattr(pipe, "movq_scale_factor", 8)
         return common.model_size(req.width, req.height, factor * factor)
 
+    def _conditioning(self, pipe: Any, req: Request) -> dict[str, Any]:
+        image_embeds, negative_embeds = self.embeddings_for(req)
+        return {"image_embeds": image_embeds, "negative_image_embeds": negative_embeds}
+
     def text2image(self, req: Request) -> np.ndarray:
         self.load()
-        from kscript.backends.device import generator
-
-        image_embeds, negative_embeds = self.embeddings_for(req)
         width, height = self._size(self.decoder, req)
         steps = max(1, int(req.steps))
-        out = self.decoder(
-            image_embeds=image_embeds,
-            negative_image_embeds=negative_embeds,
-            width=width,
-            height=height,
-            num_inference_steps=steps,
-            guidance_scale=req.guidance,
-            generator=generator(req.seed),
-            output_type="np",
-            callback_on_step_end=common.step_callback(req.on_step, steps),
-        )
+        image = self._generate(self.decoder, req, steps=steps, reported_steps=steps, width=width, height=height)
         self.calls.text2image += 1
-        return common.from_output(out.images, req.width, req.height)
+        return image
 
     def img2img(self, image: np.ndarray, req: Request) -> np.ndarray:
         self.load()
         if req.strength <= 0:
             return image.copy()  # nothing to redraw: no model call
-        from kscript.backends.device import generator
-
-        image_embeds, negative_embeds = self.embeddings_for(req)
         width, height = self._size(self.img2img_pipe, req)
         strength = min(1.0, float(req.strength))
         steps = common.effective_steps(req.steps, strength)
-        out = self.img2img_pipe(
-            image_embeds=image_embeds,
-            negative_image_embeds=negative_embeds,
-            image=common.to_pil(image, (width, height)),
-            width=width,
-            height=height,
-            num_inference_steps=steps,
-            strength=strength,
-            guidance_scale=req.guidance,
-            generator=generator(req.seed),
-            output_type="np",
-            callback_on_step_end=common.step_callback(req.on_step, int(steps * strength)),
+        out = self._generate(
+            self.img2img_pipe, req, steps=steps, reported_steps=int(steps * strength),
+            image=common.to_pil(image, (width, height)), width=width, height=height, strength=strength,
         )
         self.calls.img2img += 1
-        return common.from_output(out.images, req.width, req.height)
+        return out
 
     def inpaint(self, image: np.ndarray, mask: np.ndarray, req: Request) -> np.ndarray:
         """Paint where `mask` is 1 (diffusers >= 0.19 repaints white, keeps black; its
@@ -299,33 +278,16 @@ class KandinskyBackend(DiffusersBackend):
         self.load()
         if self.inpaint_pipe is None:
             raise RuntimeError("KandinskyBackend.inpaint called without an inpainting decoder (check has_inpaint)")
-        image_embeds, negative_embeds = self.embeddings_for(req)
         width, height = self._size(self.inpaint_pipe, req)
         steps = max(1, int(req.steps))
         model_image = common.resize_array(np.asarray(image, dtype=np.uint8), width, height)
         model_mask = common.resize_array(np.asarray(mask, dtype=np.float32), width, height)
         with common.fast_kandinsky_mask():
-            out = self._inpaint_call(image_embeds, negative_embeds, model_image, model_mask, width, height, steps, req)
+            painted = self._generate(
+                self.inpaint_pipe, req, steps=steps, reported_steps=steps,
+                image=np.ascontiguousarray(model_image),
+                mask_image=np.ascontiguousarray(np.clip(model_mask, 0.0, 1.0)),
+                width=width, height=height,
+            )
         self.calls.inpaint += 1
-        painted = common.from_output(out.images, req.width, req.height)
         return common.composite(painted, image, mask)
-
-    def _inpaint_call(
-        self, image_embeds: Any, negative_embeds: Any, model_image: np.ndarray, model_mask: np.ndarray,
-        width: int, height: int, steps: int, req: Request,
-    ) -> Any:
-        from kscript.backends.device import generator
-
-        return self.inpaint_pipe(
-            image_embeds=image_embeds,
-            negative_image_embeds=negative_embeds,
-            image=np.ascontiguousarray(model_image),
-            mask_image=np.ascontiguousarray(np.clip(model_mask, 0.0, 1.0)),
-            width=width,
-            height=height,
-            num_inference_steps=steps,
-            guidance_scale=req.guidance,
-            generator=generator(req.seed),
-            output_type="np",
-            callback_on_step_end=common.step_callback(req.on_step, steps),
-        )

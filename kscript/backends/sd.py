@@ -161,9 +161,11 @@ class StableDiffusionBackend(DiffusersBackend):
 
     # -- calls ------------------------------------------------------------------------------
 
+    def _conditioning(self, pipe: Any, req: Request) -> dict[str, Any]:
+        return self.embedding_kwargs(pipe, req)
+
     def _call(self, pipe: Any, **kwargs: Any) -> Any:
-        """One pipeline call with diffusers' notices off (SDXL's VAE upcast warns on every
-        call); exceptions, a cancellation from `on_step` among them, pass through as they are."""
+        """With diffusers' notices off (SDXL's VAE upcast warns on every call)."""
         with quiet_loading():
             return pipe(**kwargs)
 
@@ -173,48 +175,27 @@ class StableDiffusionBackend(DiffusersBackend):
 
     def text2image(self, req: Request) -> np.ndarray:
         self.load()
-        from kscript.backends.device import generator
-
         pipe = self.text2image_pipe
         width, height = self._size(pipe, req)
         steps = max(1, int(req.steps))
-        out = self._call(
-            pipe,
-            **self.embedding_kwargs(pipe, req),
-            width=width,
-            height=height,
-            num_inference_steps=steps,
-            guidance_scale=req.guidance,
-            generator=generator(req.seed),
-            output_type="np",
-            callback_on_step_end=common.step_callback(req.on_step, steps),
-        )
+        image = self._generate(pipe, req, steps=steps, reported_steps=steps, width=width, height=height)
         self.calls.text2image += 1
-        return common.from_output(out.images, req.width, req.height)
+        return image
 
     def img2img(self, image: np.ndarray, req: Request) -> np.ndarray:
         self.load()
         if req.strength <= 0:
             return image.copy()  # nothing to redraw: no model call
-        from kscript.backends.device import generator
-
         pipe = self.img2img_pipe
         width, height = self._size(pipe, req)
         strength = min(1.0, float(req.strength))
         steps = common.effective_steps(req.steps, strength)
-        out = self._call(
-            pipe,
-            **self.embedding_kwargs(pipe, req),
-            image=common.to_pil(image, (width, height)),
-            strength=strength,
-            num_inference_steps=steps,
-            guidance_scale=req.guidance,
-            generator=generator(req.seed),
-            output_type="np",
-            callback_on_step_end=common.step_callback(req.on_step, int(steps * strength)),
+        out = self._generate(
+            pipe, req, steps=steps, reported_steps=int(steps * strength),
+            image=common.to_pil(image, (width, height)), strength=strength,
         )
         self.calls.img2img += 1
-        return common.from_output(out.images, req.width, req.height)
+        return out
 
     def inpaint(self, image: np.ndarray, mask: np.ndarray, req: Request) -> np.ndarray:
         """Paint where `mask` is 1, at full strength (the revealed border has no content to
@@ -224,27 +205,15 @@ class StableDiffusionBackend(DiffusersBackend):
             raise RuntimeError("StableDiffusionBackend.inpaint called without an inpainting model (check has_inpaint)")
         from PIL import Image
 
-        from kscript.backends.device import generator
-
         pipe = self.inpaint_pipe
         width, height = self._size(pipe, req)
         steps = max(1, int(req.steps))
         mask8 = (np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
         mask_image = Image.fromarray(common.resize_array(mask8, width, height), "L")
-        out = self._call(
-            pipe,
-            **self.embedding_kwargs(pipe, req),
-            image=common.to_pil(image, (width, height)),
-            mask_image=mask_image,
-            width=width,
-            height=height,
-            strength=1.0,
-            num_inference_steps=steps,
-            guidance_scale=req.guidance,
-            generator=generator(req.seed),
-            output_type="np",
-            callback_on_step_end=common.step_callback(req.on_step, steps),
+        painted = self._generate(
+            pipe, req, steps=steps, reported_steps=steps,
+            image=common.to_pil(image, (width, height)), mask_image=mask_image,
+            width=width, height=height, strength=1.0,
         )
         self.calls.inpaint += 1
-        painted = common.from_output(out.images, req.width, req.height)
         return common.composite(painted, image, mask)
