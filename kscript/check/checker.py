@@ -344,20 +344,9 @@ class Checker:
                 if mode is not None:
                     film.coherence = mode
             elif name in CHANNELS:
-                if not _is_curve(v):
-                    self.report(Diagnostic("E024", f"'{name}' needs a number or a curve", _span(v)))
-                    continue
-                if isinstance(v, n.Duration):
-                    self.report(Diagnostic("E022", f"'{name}' is a number, not a duration", v.span,
-                                           hint=f"write {_fmt(v.value)} without the unit"))
-                    continue
-                before = self._mark()
-                self._check_keys(v, None)
-                fn = comp.curve(v)
-                if name == "cadence":
-                    self._cadence(fn, _span(v))
-                if self._mark() == before:
-                    film.defaults[name] = (fn, _span(v))
+                curve = self._channel_curve(name, v, comp, None)
+                if curve is not None:
+                    film.defaults[name] = curve
             else:
                 self.report(Diagnostic("E011", f"unknown film setting '{name}'", a.name_span,
                                        hint=did_you_mean(name, FILM_SETTINGS + CHANNELS)))
@@ -376,6 +365,25 @@ class Checker:
             self.report(Diagnostic("E031", f"{what} must be a constant, not a value that changes with time", _span(v)))
             return None
         return fn.const
+
+    def _channel_curve(
+        self, name: str, v: n.Value, comp: CurveCompiler, duration: float | None
+    ) -> tuple[Fn, Span] | None:
+        """A channel's curve (film-wide default or scene's own), compiled; None when it has
+        errors: a broken curve is left out, so it causes no cascade of errors downstream."""
+        if not _is_curve(v):
+            self.report(Diagnostic("E024", f"'{name}' needs a number or a curve", _span(v)))
+            return None
+        if isinstance(v, n.Duration):
+            self.report(Diagnostic("E022", f"'{name}' is a number, not a duration", v.span,
+                                   hint=f"write {_fmt(v.value)} without the unit"))
+            return None
+        before = self._mark()
+        self._check_keys(v, duration)
+        fn = comp.curve(v)
+        if name == "cadence":
+            self._cadence(fn, _span(v))
+        return (fn, _span(v)) if self._mark() == before else None
 
     def _coherence(self, v: n.Value) -> str | None:
         word = v.value if isinstance(v, n.StringLit) else v.name if isinstance(v, n.Name) else None
@@ -552,21 +560,9 @@ class Checker:
                     else:
                         negative, negative_span = item.value.value, item.span
                 elif name in CHANNELS:
-                    v = item.value
-                    if not _is_curve(v):
-                        self.report(Diagnostic("E024", f"'{name}' needs a number or a curve", _span(v)))
-                        continue
-                    if isinstance(v, n.Duration):
-                        self.report(Diagnostic("E022", f"'{name}' is a number, not a duration", v.span,
-                                               hint=f"write {_fmt(v.value)} without the unit"))
-                        continue
-                    before = self._mark()
-                    self._check_keys(v, duration)
-                    fn = comp.curve(v)
-                    if name == "cadence":
-                        self._cadence(fn, _span(v))
-                    if self._mark() == before:  # a broken curve is left out: no cascades
-                        channels[name] = (fn, _span(v))
+                    curve = self._channel_curve(name, item.value, comp, duration)
+                    if curve is not None:
+                        channels[name] = curve
                 else:
                     self.report(Diagnostic("E011", f"unknown scene setting '{name}'", item.name_span,
                                            hint=did_you_mean(name, CHANNELS + SCENE_SETTINGS + ("prompt",))))
