@@ -32,13 +32,13 @@ import json
 import os
 import re
 import struct
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from kscript.atomic import write_atomic
 from kscript.errors import UsageError
 
 #: bump when a change to the executor (warps, fills, coherence) changes the pixels of a frame
@@ -144,21 +144,7 @@ class FrameCache:
     def put(self, addr: str, image: np.ndarray) -> None:
         """Store `image` atomically: a temp file in the same folder, fsync, rename."""
         p = self.path(addr)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        data = _encode(image)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=SUFFIX, dir=p.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, p)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        write_atomic(p, _encode(image), prefix=".tmp-", suffix=SUFFIX)
         self.stats.writes += 1
 
     def segment_path(self, key: str) -> Path:
