@@ -16,7 +16,7 @@ from kscript.backends.common import blend_slerp, effective_steps, slerp
 from kscript.plan import FilmInfo
 from kscript.render.backend import Request
 
-from tiny_pipelines import KANDINSKY_CALL_CLASSES, SD_CALL_CLASSES, PipelineCalls, tiny_models
+from tiny_pipelines import KANDINSKY_CALL_CLASSES, PipelineCalls, tiny_models
 
 pytestmark = pytest.mark.slow
 

@@ -106,7 +106,6 @@ def test_crossfade_blends_the_previous_scenes_last_frame():
     street0 = plan.scenes[1].start_frame
     fr = plan.frames[street0]
     assert fr.crossfade is not None
-    be = Recorder()
     chain, _, _ = run(make_plan([SceneSpec("street", 1, "a neon city street at night, rain", motion=Motion(x=2.0, angle=1.0))], seed=8))
     w = fr.crossfade.weight
     expect = (1 - w) * out[fr.crossfade.from_frame].astype(float) + w * chain[0].astype(float)

@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from kscript.errors import ModelError, UsageError
+from kscript.errors import UsageError
 from kscript.plan import RenderPlan
 from kscript.render.backend import Backend
 from kscript.render.cache import DEFAULT_LIMIT, FrameCache, parse_size
