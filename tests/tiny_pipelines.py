@@ -194,12 +194,26 @@ def build_kandinsky_decoder(folder: Path, seed: int = 0, inpaint: bool = False) 
     return Path(folder)
 
 
+def _tiny_vae(**extra):
+    """The tiny AutoencoderKL of the Stable Diffusion builders (32/64 channels, 4 latents)."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        block_out_channels=[32, 64],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
+        latent_channels=4,
+        **extra,
+    )
+
+
 def build_stable_diffusion(folder: Path, seed: int = 0, inpaint: bool = False) -> Path:
     """A Stable Diffusion pipeline with random weights (a 4-channel UNet, or a 9-channel one
     for an inpainting checkpoint), saved into `folder`."""
     import torch
     from diffusers import (
-        AutoencoderKL,
         StableDiffusionInpaintPipeline,
         StableDiffusionPipeline,
         UNet2DConditionModel,
@@ -218,14 +232,7 @@ def build_stable_diffusion(folder: Path, seed: int = 0, inpaint: bool = False) -
         cross_attention_dim=32,
     )
     torch.manual_seed(seed + 1)
-    vae = AutoencoderKL(
-        block_out_channels=[32, 64],
-        in_channels=3,
-        out_channels=3,
-        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
-        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
-        latent_channels=4,
-    )
+    vae = _tiny_vae()
     torch.manual_seed(seed + 2)
     text_encoder = CLIPTextModel(_clip_text_config())
     cls = StableDiffusionInpaintPipeline if inpaint else StableDiffusionPipeline
@@ -247,7 +254,7 @@ def build_sdxl(folder: Path, seed: int = 0) -> Path:
     """A Stable Diffusion XL pipeline with random weights (two text encoders, the
     "text_time" added conditioning), saved into `folder`."""
     import torch
-    from diffusers import AutoencoderKL, StableDiffusionXLPipeline, UNet2DConditionModel
+    from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     torch.manual_seed(seed)
@@ -268,15 +275,7 @@ def build_sdxl(folder: Path, seed: int = 0) -> Path:
         cross_attention_dim=64,  # 32 + 32: both text encoders' hidden states side by side
     )
     torch.manual_seed(seed + 1)
-    vae = AutoencoderKL(
-        block_out_channels=[32, 64],
-        in_channels=3,
-        out_channels=3,
-        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
-        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"],
-        latent_channels=4,
-        sample_size=128,
-    )
+    vae = _tiny_vae(sample_size=128)
     torch.manual_seed(seed + 2)
     text_encoder = CLIPTextModel(_clip_text_config())
     torch.manual_seed(seed + 3)
