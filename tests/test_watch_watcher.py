@@ -219,6 +219,9 @@ def test_a_save_during_a_render_cancels_it_and_renders_the_newest_text(tmp_path)
         wait_for(lambda: s.pipe.frames_done >= 3)
         s.film.write_text("Newer\nframes 40\n")
         wait_for(lambda: s.pipe.rendered_texts == ["Newer"], timeout=15)
+        # The pipeline records the text before the watcher reports the build finished:
+        # wait for the watcher itself, not only for the stand-in pipeline.
+        assert s.watcher.wait_idle()
         assert s.pipe.rendered_texts == ["Newer"]  # the old render never finished
         assert s.pipe.cancelled == 1
         assert s.pipe.frames_done < 80

@@ -298,16 +298,18 @@ class FilmWatcher:
             for name in extra_files:
                 files.add(self._resolve_source(name))
             self._retarget(files)
-        self.state.failed(diagnostics_payload(err))
+        # The terminal first, then the page: whoever sees the page's error can rely on
+        # the same text already being in the log.
         self.log(err.render())
         self.log("waiting for a fix (the last good video stays on the page)")
+        self.state.failed(diagnostics_payload(err))
 
     def _internal_error(self, err: Exception) -> None:
         text = "internal error in kscript (please report it):\n" + "".join(
             traceback.format_exception(type(err), err, err.__traceback__)
         )
-        self.state.failed({"text": text, "items": [], "kind": "InternalError"})
         self.log(text)
+        self.state.failed({"text": text, "items": [], "kind": "InternalError"})
 
     def _report_missing(self) -> None:
         message = f"{self.film} was removed; waiting for it to come back"
