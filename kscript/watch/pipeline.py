@@ -38,8 +38,9 @@ class Compiled:
 @dataclass(frozen=True)
 class FrameDone:
     """Progress of a render: `done` of `total` frames finished; `image` is the latest
-    finished frame when there is one: PNG bytes, a PNG file, or an RGB numpy image (encoded
-    only if the page asks for it, so that rendering never waits for PNG encoding)."""
+    finished frame when there is one: image bytes (PNG or JPEG), an image file, or an RGB
+    numpy image (encoded only if the page asks for it, so that rendering never waits for
+    image encoding)."""
 
     done: int
     total: int
@@ -125,7 +126,7 @@ class KscriptPipeline:
                 progress(FrameDone(event.frames_done, event.frames_total, None, None))
 
         def on_frame(index: int, image: Any) -> None:
-            latest["image"] = image  # a numpy image; encoded to PNG only if the page asks
+            latest["image"] = image  # a numpy image; encoded (JPEG) only if the page asks
 
         options = BuildOptions(
             preview=self.preview,

@@ -6,7 +6,7 @@ Routes (GET and HEAD):
     /assets/<name>        the page's own files (app.js, style.css), by exact name
     /video                the latest good video
     /video/<id>.mp4       a kept video by build id (cache busting); Range requests -> 206
-    /frames/<n>.png       a frame of the current render, as it finished
+    /frames/<n>.jpg       a frame of the current render, as it finished
     /api/state            the session state as JSON (see `LiveState.to_json`)
     /events               Server-Sent Events: start, compiled, progress, finished, error, ...
 
@@ -41,7 +41,7 @@ ASSETS = {
 }
 
 _VIDEO = re.compile(r"^/video/([0-9]{1,9})\.(mp4|webm)$")
-_FRAME = re.compile(r"^/frames/([0-9]{1,9})\.png$")
+_FRAME = re.compile(r"^/frames/([0-9]{1,9})\.jpg$")
 _ASSET = re.compile(r"^/assets/([A-Za-z0-9_][A-Za-z0-9_.-]{0,63})$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CHUNK = 64 * 1024
@@ -179,11 +179,12 @@ class _Handler(BaseHTTPRequestHandler):
                 left -= len(chunk)
 
     def _frame(self, index: int, head: bool) -> None:
-        body = self.server.state.frame(index)
-        if body is None:
+        found = self.server.state.frame(index)
+        if found is None:
             self._not_found(head)
             return
-        self._send_bytes(body, "image/png", head)
+        body, ctype = found
+        self._send_bytes(body, ctype, head)
 
     def _events(self, head: bool) -> None:
         self.send_response(HTTPStatus.OK)

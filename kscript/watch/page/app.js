@@ -349,7 +349,7 @@
       const d = JSON.parse(ev.data);
       if (!app.state || d.build !== app.state.build) { refresh(); return; }
       app.state.progress = { done: d.done, total: d.total };
-      const frame = d.frame == null ? null : { index: d.frame, url: `/frames/${d.frame}.png?b=${d.build}` };
+      const frame = d.frame == null ? null : { index: d.frame, url: `/frames/${d.frame}.jpg?b=${d.build}` };
       showProgress(app.state.progress, 'rendering', frame);
       showStatus(Object.assign({}, app.state, { status: 'rendering' }));
     });
