@@ -97,8 +97,49 @@ def test_effects_one_effect_and_a_misspelt_one(capsys):
     assert "did you mean 'zoom_in'?" in capsys.readouterr().err
 
 
+OWN = (
+    'import "moves.kscene"\n'
+    "# Slide sideways.\n"
+    "effect glide(speed = 1.5) {\n  x: speed\n}\n"
+    "# A zoom of our own, in place of the standard one.\n"
+    "effect zoom_in(rate = 2) {\n  zoom: 1 + 0.01 * rate\n}\n"
+)
+MOVES = "# Bob up and down.\neffect bob(h = 1) {\n  y: h * sin(2 * pi * t)\n}\n"
+
+
+def test_effects_of_a_film_come_first_with_where_they_are_defined(films, capsys):
+    Path("lib.kscene").write_text(OWN)
+    Path("moves.kscene").write_text(MOVES)
+    assert main(["effects", "--film", "lib.kscene"]) == 0
+    out = capsys.readouterr().out
+    own, standard = out.split("standard effects:\n")
+    assert own.startswith("effects of lib.kscene and its imports:\n")
+    assert "bob(h = 1)" in own and "Bob up and down.  [moves.kscene:2]" in own
+    assert "glide(speed = 1.5)" in own and "[lib.kscene:3]" in own
+    assert "zoom_in(rate = 2)" in own and "[lib.kscene:7]" in own
+    # The film's zoom_in shadows the standard one, which is named as shadowed, not listed.
+    assert "\nzoom_in(" not in "\n" + standard and "shadowed in this film" in standard and "zoom_in" in standard
+    assert "\npan_right(rate = 1" in "\n" + standard
+    assert "3 of the film's own and 28 standard effects" in out
+
+
+def test_effects_one_effect_of_a_film_and_its_errors(films, capsys):
+    Path("lib.kscene").write_text(OWN)
+    Path("moves.kscene").write_text(MOVES)
+    assert main(["effects", "--film", "lib.kscene", "zoom_in"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("zoom_in(rate = 2)\n") and "defined at lib.kscene:7" in out
+    assert main(["effects", "--film", "lib.kscene", "glid"]) == 2
+    assert "no effect named 'glid'" in capsys.readouterr().err
+    # A film with errors is reported as `check` reports it, and nothing is listed.
+    assert main(["effects", "--film", "bad.kscene"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "bad.kscene:4:10: error[E012]" in captured.err
+    assert main(["effects", "--film", "nowhere.kscene"]) == 2
+
+
 @pytest.mark.parametrize("argv", [["check", "good.kscene"], ["plan", "good.kscene"], ["plan", "good.kscene", "--json"],
-                                  ["effects"]])
+                                  ["effects"], ["effects", "--film", "good.kscene"]])
 def test_light_commands_import_no_heavy_library(films, argv):
     code = (
         "import sys; from kscript.cli import main; rc = main(sys.argv[1:]); "

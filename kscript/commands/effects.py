@@ -1,18 +1,23 @@
-"""`kscript effects`: the standard effects, their parameters and what each does."""
+"""`kscript effects [--film FILE]`: the effects a film can use, their parameters and what
+each does: the standard ones, and with `--film` also those the film defines or imports
+(a film's own effect shadows a standard one of the same name, as in the film itself)."""
 
 from __future__ import annotations
 
 import argparse
 
-HELP = "list the standard effects with their parameters"
+HELP = "list the standard effects (and a film's own) with their parameters"
 DESCRIPTION = (
     "List every standard effect (usable in any film without an import): its parameters with "
-    "their defaults and one line on what it does."
+    "their defaults and one line on what it does. With --film, first the effects that film "
+    "defines or imports, with where each is defined."
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", nargs="?", help="show only this effect, with its full description")
+    parser.add_argument("--film", metavar="FILE",
+                        help="also list the effects this film defines or imports (it is checked first)")
 
 
 def _expr_text(node: object) -> str:
@@ -43,6 +48,30 @@ def signature(defn: object) -> str:
     return f"{defn.name}({', '.join(parts)})"  # type: ignore[attr-defined]
 
 
+def _film_effects(path: str) -> list[tuple[object, str]]:
+    """(definition, "file:line") of every effect the film defines or imports."""
+    from kscript.compile import load_and_compile
+
+    program, _plan = load_and_compile(path, allow_library=True)  # errors: ScriptErrors, exit 1
+    own = [(info.defn, f"{info.file}:{info.defn.span.line}") for info in program.effects.values() if not info.standard]
+    return sorted(own, key=lambda item: item[0].name)  # type: ignore[attr-defined]
+
+
+def _print_table(effects: list, where: dict[str, str]) -> None:
+    sigs = [signature(e) for e in effects]
+    width = min(max(len(s) for s in sigs), 44)
+    for e, sig in zip(effects, sigs):
+        doc = (e.doc or "").strip().splitlines()
+        line = doc[0] if doc else ""
+        if e.name in where:
+            line = f"{line}  [{where[e.name]}]" if line else f"[{where[e.name]}]"
+        if len(sig) > width:
+            print(sig)
+            print(f"{'':{width}}  {line}")
+        else:
+            print(f"{sig:{width}}  {line}")
+
+
 def run(args: argparse.Namespace) -> int:
     from kscript.check.loader import standard_modules
     from kscript.diagnostics import did_you_mean
@@ -51,31 +80,41 @@ def run(args: argparse.Namespace) -> int:
     modules, sources, diags = standard_modules()
     if diags:
         raise ScriptErrors(list(diags), {s.path: s for s in sources})
-    effects = sorted((e for m in modules for e in m.effects), key=lambda e: e.name)
+    standard = sorted((e for m in modules for e in m.effects), key=lambda e: e.name)
+    own = _film_effects(args.film) if args.film else []
+    where = {e.name: place for e, place in own}  # type: ignore[attr-defined]
+    own_defs = [e for e, _ in own]
     if args.name:
-        chosen = [e for e in effects if e.name == args.name]
+        everything = own_defs + [e for e in standard if e.name not in where]
+        chosen = [e for e in everything if e.name == args.name]
         if not chosen:
-            hint = did_you_mean(args.name, [e.name for e in effects])
-            raise UsageError(f"no standard effect named '{args.name}'", hint=hint)
+            hint = did_you_mean(args.name, [e.name for e in everything])
+            kind = "effect" if args.film else "standard effect"
+            raise UsageError(f"no {kind} named '{args.name}'", hint=hint)
         e = chosen[0]
         print(signature(e))
         print()
         print(e.doc or "(no description)")
         print()
+        if e.name in where:
+            print(f"defined at {where[e.name]}")
         print("channels: " + ", ".join(a.name for a in e.body))
         return 0
-    if not effects:
-        print("no standard effects found")
-        return 0
-    sigs = [signature(e) for e in effects]
-    width = min(max(len(s) for s in sigs), 44)
-    for e, sig in zip(effects, sigs):
-        doc = (e.doc or "").strip().splitlines()
-        line = doc[0] if doc else ""
-        if len(sig) > width:
-            print(sig)
-            print(f"{'':{width}}  {line}")
-        else:
-            print(f"{sig:{width}}  {line}")
-    print(f"\n{len(effects)} standard effects; use them in a scene: effect NAME(param = value) [from 1s to 3s]")
+    if own_defs:
+        print(f"effects of {args.film} and its imports:")
+        _print_table(own_defs, where)
+        print()
+        print("standard effects:")
+    elif args.film:
+        print(f"{args.film} defines and imports no effects of its own; the standard effects:")
+    shown = [e for e in standard if e.name not in where]
+    if shown:
+        _print_table(shown, {})
+    hidden = sorted(e.name for e in standard if e.name in where)
+    if hidden:
+        print(f"\n(shadowed in this film by its own effect of the same name: {', '.join(hidden)})")
+    summary = f"{len(standard)} standard effects"
+    if own_defs:
+        summary = f"{len(own_defs)} of the film's own and {summary}"
+    print(f"\n{summary}; use them in a scene: effect NAME(param = value) [from 1s to 3s]")
     return 0
