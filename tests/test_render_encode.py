@@ -209,3 +209,21 @@ def test_a_damaged_segment_is_not_usable(tmp_path):
     assert segment_frames(tmp_path / "cut.mp4", 64, 48) in (None, 0, 1, 2, 3, 4, 5)
     assert segment_frames(tmp_path / "junk.mp4", 64, 48) is None
     assert segment_frames(tmp_path / "missing.mp4", 64, 48) is None
+
+
+def test_a_frames_folder_is_never_replaced_when_it_holds_other_files(tmp_path):
+    """The last guard, for a folder that gained a file after `check_output` looked."""
+    from kscript.errors import RenderError
+    from kscript.render.encode import check_output
+
+    out = tmp_path / "frames"
+    assert check_output(str(out) + "/") == "png"  # new: fine
+    writer = VideoWriter(str(out) + "/", 64, 48, 24)
+    for f in frames(2):
+        writer.write(f)
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(RenderError, match="holds other files"):
+        writer.close()
+    assert (out / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]  # the temporary is gone too

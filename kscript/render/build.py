@@ -161,7 +161,7 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
         BuildCancelled: `options.should_cancel()` said so.
         RenderError: the output cannot be written.
     """
-    from kscript.render.encode import VideoWriter, output_kind
+    from kscript.render.encode import VideoWriter, check_output, output_kind
 
     options = options or BuildOptions()
     start = time.perf_counter()
@@ -171,6 +171,8 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
             raise UsageError("no output path given and the plan names no film file", hint="pass -o OUT")
         output = default_output(source, options.scene)
     output_text = str(output)
+    # Before anything is loaded or rendered: an output we cannot or must not write.
+    check_output(output_text, protect=(source,) if source is not None else ())
 
     cache = None
     if not options.no_cache:

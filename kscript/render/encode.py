@@ -14,6 +14,7 @@ build removes the temporary and leaves the previous video untouched.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from fractions import Fraction
@@ -42,10 +43,58 @@ def output_kind(path: str | os.PathLike[str]) -> str:
         return "png"
     if suffix in VIDEO_SUFFIXES:
         return VIDEO_SUFFIXES[suffix]
-    raise UsageError(
-        f"cannot write a video to '{text}': unknown suffix '{suffix}'",
-        hint="use .mp4 (H.264), .webm (VP9), or a folder name ending in / for PNG frames",
-    )
+    raise UsageError(f"cannot write a video to '{text}': unknown suffix '{suffix}'", hint=_SUFFIX_HINT)
+
+
+#: the files of a PNG-frames output; a folder holding anything else is not ours to replace
+FRAME_FILE = re.compile(r"frame_[0-9]{6}\.png")
+_SUFFIX_HINT = "use .mp4 (H.264; also .mov, .mkv), .webm (VP9), or a folder name ending in / for PNG frames"
+
+
+def check_output(path: str | os.PathLike[str], protect: tuple[str | os.PathLike[str], ...] = ()) -> str:
+    """Refuse, before anything is rendered, an output that cannot be written or that would
+    destroy what is not ours; return its kind ("h264", "vp9" or "png").
+
+    A folder of PNG frames is replaced whole when the build ends, so it must be new, empty,
+    or hold nothing but `frame_NNNNNN.png` files (an earlier build's); it must not hold the
+    working directory. `protect` names files the output must never replace (the film).
+
+    Raises:
+        UsageError: the path cannot be an output (exit status 2, nothing rendered).
+    """
+    text = os.fspath(path)
+    kind = output_kind(text)
+    target = Path(os.path.abspath(text.rstrip("/" + os.sep) or "."))
+    for p in protect:
+        if os.path.abspath(os.fspath(p)) == str(target):
+            raise UsageError(f"the output '{text}' is the film itself", hint="pass -o with another name")
+    ancestor = Path(text.rstrip("/" + os.sep) or ".").parent  # as the user wrote it, for the message
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UsageError(f"cannot write '{text}': '{ancestor}' is a file, not a folder",
+                         hint="pass -o with a path inside a folder")
+    if kind != "png":
+        if target.is_dir():
+            raise UsageError(f"cannot write the video '{text}': it is a folder", hint="pass -o with a file name")
+        return kind
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"cannot write PNG frames to '{text}': it is a file",
+                         hint="name a new folder (ending in /) for PNG frames, or a video: .mp4, .mov, .mkv or .webm")
+    if target.is_dir():
+        cwd = Path(os.path.abspath(os.getcwd()))
+        if cwd == target or target in cwd.parents:
+            raise UsageError(f"cannot write PNG frames to '{text}': it is the folder you are working in",
+                             hint="a frames folder is replaced whole: name a new folder, e.g. -o frames/")
+        foreign = sorted(e.name for e in os.scandir(target) if not (FRAME_FILE.fullmatch(e.name) and e.is_file()))
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            raise UsageError(
+                f"cannot write PNG frames to '{text}': the folder holds other files ({shown})",
+                hint="a frames folder is replaced whole: name a new or empty folder, or one an earlier "
+                "build wrote (only frame_NNNNNN.png files)",
+            )
+    return kind
 
 
 def frame_rate(fps: float) -> Fraction:
@@ -341,12 +390,20 @@ def _replace_dir(new: Path, target: Path) -> None:
     """Put the folder `new` at `target`, replacing a previous folder of frames.
 
     `os.replace` cannot replace a non-empty folder: move the old one aside first, then drop
-    it, so `target` is missing only for the instant between two renames.
+    it, so `target` is missing only for the instant between two renames. Paths are made
+    absolute first (a relative one would move with the folder it is relative to), and a
+    folder holding anything but frames is never removed (`check_output` says so before a
+    build; this is the last guard against a folder that changed since).
     """
+    new, target = Path(os.path.abspath(new)), Path(os.path.abspath(target))
     if target.exists() and not target.is_dir():
         raise RenderError(f"cannot write PNG frames to '{target}': it is a file")
     old = None
     if target.exists():
+        foreign = [e.name for e in os.scandir(target) if not (FRAME_FILE.fullmatch(e.name) and e.is_file())]
+        if foreign:
+            raise RenderError(f"cannot write PNG frames to '{target}': the folder holds other files ({foreign[0]})",
+                              hint="name a new or empty folder")
         old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
         os.replace(target, old / "frames")
     os.chmod(new, 0o777 & ~_umask())
