@@ -217,3 +217,126 @@ def test_an_mp4_build_killed_after_its_first_scene_resumes_with_that_scenes_segm
         fresh = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     # The same frames, so the same segments: the resumed video is the uninterrupted one.
     assert len(resumed) == len(fresh) == 40 and all((a == b).all() for a, b in zip(resumed, fresh))
+
+
+# -- outputs and reports that must not destroy what is not ours ----------------------------------
+
+
+def test_a_frames_folder_holding_other_files_is_refused_before_rendering(tmp_path, capsys):
+    film = write_plan(tmp_path / "film.json", make_plan([SceneSpec("s", 3)]))
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    (pics / "holiday.jpg").write_text("important")
+    assert main(["build", str(film), "-q", "-o", str(pics) + "/"]) == 2
+    err = capsys.readouterr().err
+    assert "the folder holds other files (holiday.jpg)" in err and "Traceback" not in err
+    assert (pics / "holiday.jpg").read_text() == "important"
+    assert not (tmp_path / ".kscript").exists()  # refused before anything was rendered
+
+
+def test_a_frames_folder_of_an_earlier_build_is_replaced_whole(tmp_path):
+    film = write_plan(tmp_path / "film.json", make_plan([SceneSpec("s", 5)]))
+    out = str(tmp_path / "frames") + "/"
+    assert main(["build", str(film), "-q", "-o", out]) == 0
+    assert len(list((tmp_path / "frames").iterdir())) == 5
+    shorter = write_plan(tmp_path / "film.json", make_plan([SceneSpec("s", 3)]))
+    assert main(["build", str(shorter), "-q", "-o", out]) == 0
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == [f"frame_{i:06d}.png" for i in range(3)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".kscript", "film.json", "frames"]  # no temporaries
+
+
+@pytest.mark.parametrize("where", ["./", "the film's folder by another name"])
+def test_the_working_folder_is_never_a_frames_output(tmp_path, monkeypatch, capsys, where):
+    film = write_plan(tmp_path / "film.json", make_plan([SceneSpec("s", 2)]))
+    monkeypatch.chdir(tmp_path)
+    out = "./" if where == "./" else f"../{tmp_path.name}/"
+    assert main(["build", "film.json", "-q", "-o", out]) == 2
+    assert "it is the folder you are working in" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["film.json"]
+
+
+@pytest.mark.parametrize(
+    "output,message",
+    [
+        ("film.json/x.mp4", "'{d}/film.json' is a file, not a folder"),
+        ("plain", "cannot write PNG frames to '{d}/plain': it is a file"),
+        ("folder.mp4", "cannot write the video '{d}/folder.mp4': it is a folder"),
+    ],
+)
+def test_output_paths_that_cannot_be_written_are_usage_errors(tmp_path, capsys, output, message):
+    film = write_plan(tmp_path / "film.json", make_plan([SceneSpec("s", 2)]))
+    (tmp_path / "plain").write_text("x")
+    (tmp_path / "folder.mp4").mkdir()
+    assert main(["build", str(film), "-q", "-o", str(tmp_path / output)]) == 2
+    assert message.format(d=tmp_path) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "report,message",
+    [
+        ("film.kscene", "would replace a film"),
+        ("film.mp4", "is the build's output"),
+        ("adir", "is a folder"),
+    ],
+)
+def test_a_report_that_would_replace_the_film_the_video_or_a_folder_is_refused(tmp_path, capsys, report, message):
+    film = tmp_path / "film.kscene"
+    film.write_text('film "r" { size: 64x64, fps: 8 }\nscene a 2f {\n  prompt "x"\n}\n')
+    (tmp_path / "adir").mkdir()
+    assert main(["build", str(film), "-q", "--report", str(tmp_path / report)]) == 2
+    assert message in capsys.readouterr().err
+    assert film.read_text().startswith("film")
+    assert not (tmp_path / "film.mp4").exists()  # refused before the build
+
+
+def test_a_report_in_a_new_folder_is_written(tmp_path):
+    film = write_plan(tmp_path / "film.json", make_plan([SceneSpec("s", 2)]))
+    assert main(["build", str(film), "-q", "--report", str(tmp_path / "reports" / "r.json")]) == 0
+    assert json.loads((tmp_path / "reports" / "r.json").read_text())["frames_total"] == 2
+
+
+def test_a_device_that_is_no_device_is_a_usage_error_for_every_backend(tmp_path, capsys):
+    film = write_plan(tmp_path / "film.json", make_plan([SceneSpec("s", 2)]))
+    with pytest.raises(SystemExit) as exit_:
+        main(["build", str(film), "-q", "--device", "tpu"])
+    assert exit_.value.code == 2
+    assert "unknown device 'tpu'" in capsys.readouterr().err
+    assert main(["build", str(film), "-q", "--device", "cpu"]) == 0  # the preview runs on the CPU anyway
+
+
+def test_an_unknown_option_shows_the_commands_own_usage(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["build", "film.kscene", "--frobnicate"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: kscript build") and "unrecognized arguments: --frobnicate" in err
+
+
+def test_a_plan_that_is_not_one_names_what_is_wrong(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"film": {"title": 3}}')
+    assert main(["build", str(bad), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "film.title: Input should be a valid string" in err and "film.width: Field required" in err
+    assert main(["check", str(bad)]) == 2
+    assert "is JSON, not a .kscene film" in capsys.readouterr().err
+
+
+def test_sigterm_stops_a_build_like_ctrl_c(tmp_path):
+    plan = make_plan([SceneSpec("a", 40, motion=lambda f: Motion(zoom=1.01))])
+    film = write_plan(tmp_path / "film.json", plan)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_BUILD, "build", str(film), "-q"], stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
+    )
+    cache = FrameCache(tmp_path / ".kscript")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(cache.entries()) < 5:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert "terminated: finished frames are kept in the cache" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".kscript", "film.json"]
+    temporaries = [p for p in (tmp_path / ".kscript").rglob("*") if ".tmp" in p.name]
+    assert temporaries == []

@@ -11,11 +11,25 @@ on its seed, not on which GPU rendered it (up to the device's own arithmetic).
 
 from __future__ import annotations
 
+import argparse
+import re
 from typing import Any
 
 from kscript.errors import UsageError
 
 KNOWN_DEVICES = ("cuda", "mps", "cpu")
+_DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:[0-9]+)?")
+
+
+def device_name(text: str) -> str:
+    """`--device`'s value, checked for form only (no torch import, so it runs for every
+    build, the preview's included): auto, cpu, mps, cuda or cuda:N. Whether that device is
+    there is `choose_device`'s question, asked when a model is loaded."""
+    if not _DEVICE_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"unknown device '{text}': use cuda, cuda:N (the N-th GPU), mps or cpu, or leave --device out"
+        )
+    return text
 
 
 def choose_device(name: str | None = None) -> Any:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from kscript.commands.options import add_render_options
@@ -20,8 +22,8 @@ DESCRIPTION = (
     "Compile FILM and render it: the preview painter for model \"preview\" (or --preview), "
     "else the film's diffusers model. Finished frames are cached in .kscript/ beside the film, "
     "so a rebuild renders only what changed and an interrupted build resumes. The video goes "
-    "beside the film (film.kscene -> film.mp4) unless -o says otherwise: .mp4 (H.264), "
-    ".webm (VP9), or a folder ending in / for PNG frames."
+    "beside the film (film.kscene -> film.mp4) unless -o says otherwise: .mp4, .mov or .mkv "
+    "(H.264), .webm (VP9), or a folder ending in / for PNG frames."
 )
 
 
@@ -46,17 +48,59 @@ def _load_plan(path: Path):
 
         try:
             return RenderPlan.model_validate_json(path.read_text(encoding="utf-8"))
-        except (ValidationError, ValueError) as err:
-            raise UsageError(f"'{path}' is not a render plan: {str(err).splitlines()[0]}") from err
+        except ValidationError as err:
+            problems = err.errors()
+            shown = [f"{'.'.join(str(p) for p in e['loc']) or '(the whole file)'}: {e['msg']}" for e in problems[:5]]
+            more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+            raise UsageError(
+                f"'{path}' is not a render plan: " + "; ".join(shown) + more,
+                hint="save a plan with `kscript plan FILM --json > plan.json`, or build the .kscene film",
+            ) from None
+        except (ValueError, OSError) as err:
+            raise UsageError(f"cannot read the plan '{path}': {err}") from None
     from kscript.compile import compile_file
 
     return compile_file(path)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    from kscript.atomic import write_atomic
+def _check_report_path(report: Path, film: Path, output: Path | str) -> None:
+    """Refuse, before the build, a `--report` path that would replace the film, the output
+    or a folder (the report is written only after the whole build)."""
+    from kscript.errors import UsageError
 
-    write_atomic(path, text.encode("utf-8"), mode=0o644)
+    where = Path(os.path.abspath(report))
+    if report.is_dir():
+        raise UsageError(f"--report '{report}' is a folder", hint="name a file, e.g. --report build.json")
+    if report.suffix.lower() == ".kscene" or where == Path(os.path.abspath(film)):
+        raise UsageError(f"--report '{report}' would replace a film", hint="name a .json file, e.g. --report build.json")
+    if where == Path(os.path.abspath(str(output).rstrip("/" + os.sep) or ".")):
+        raise UsageError(f"--report '{report}' is the build's output", hint="name another file, e.g. --report build.json")
+    parent = report.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"--report '{report}': '{parent}' is a file, not a folder")
+
+
+def _write_report(path: Path, text: str) -> None:
+    from kscript.atomic import write_atomic
+    from kscript.errors import RenderError
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, text.encode("utf-8"), mode=0o644)
+    except OSError as err:
+        raise RenderError(f"the video is built, but the report cannot be written to '{path}': "
+                          f"{err.strerror or err}") from None
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, `timeout`, a CI runner) during a build: unwound like Ctrl-C, so the
+    encoder's temporaries are removed and finished frames stay in the cache."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 class _Bar:
@@ -98,9 +142,13 @@ class _Bar:
 def summary(report) -> str:
     calls = ", ".join(f"{k} {v}" for k, v in report.model_calls.items())
     speed = f" ({report.video_seconds / report.seconds:.1f}x real time)" if report.seconds > 0 and report.video_seconds else ""
+    # With --scene, the chain may start in earlier scenes (a `continue`): those frames are
+    # rendered or taken from the cache too, but are not in the output.
+    earlier = report.frames_rendered + report.frames_cached - report.frames_total
+    upstream = f" (counting {earlier} of earlier scenes it is made from)" if report.scene and earlier > 0 else ""
     return (
         f"built {report.output}: {report.frames_total} frames, {report.frames_rendered} rendered, "
-        f"{report.frames_cached} from cache\n"
+        f"{report.frames_cached} from cache{upstream}\n"
         f"  backend {report.backend}; model calls: {calls}\n"
         f"  {report.seconds:.2f} s{speed}"
     )
@@ -136,7 +184,12 @@ def run(args: argparse.Namespace) -> int:
         preset=args.preset,
         base_dir=film.parent,
     )
+    if args.report:
+        _check_report_path(Path(args.report), film, output)
     show_bar = not args.quiet and sys.stderr.isatty()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         if show_bar:
             total = len(plan.frames) if args.scene is None else sum(1 for f in plan.frames if f.scene == args.scene)
@@ -145,11 +198,15 @@ def run(args: argparse.Namespace) -> int:
                 report = build(plan, output, options)
         else:
             report = build(plan, output, options)
-    except KeyboardInterrupt:
-        print("interrupted: finished frames are kept in the cache; the previous output is untouched", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        what = "terminated" if isinstance(stop, Terminated) else "interrupted"
+        print(f"{what}: finished frames are kept in the cache; the previous output is untouched", file=sys.stderr)
+        return 143 if isinstance(stop, Terminated) else 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     if args.report:
-        _write_atomic(Path(args.report), report.to_json())
+        _write_report(Path(args.report), report.to_json())
     if not args.quiet:
         print(summary(report), file=sys.stderr)
     return 0

@@ -30,6 +30,13 @@ def run(args: argparse.Namespace) -> int:
 
     status = 0
     for path in args.files:
+        if str(path).lower().endswith(".json"):
+            err = UsageError(f"'{path}' is JSON, not a .kscene film",
+                             hint="check reads films; a plan saved by `kscript plan --json` is checked when "
+                             "`kscript build` loads it")
+            print(err.render(), file=sys.stderr)
+            status = 2
+            continue
         try:
             program, plan = load_and_compile(path, allow_library=True)
         except ScriptErrors as err:
