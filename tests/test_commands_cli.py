@@ -129,6 +129,7 @@ def test_effects_one_effect_of_a_film_and_its_errors(films, capsys):
     assert main(["effects", "--film", "lib.kscene", "zoom_in"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("zoom_in(rate = 2)\n") and "defined at lib.kscene:7" in out
+    assert "channels:\n  zoom: 1 + 0.01 * rate\n" in out  # the curve as written
     assert main(["effects", "--film", "lib.kscene", "glid"]) == 2
     assert "no effect named 'glid'" in capsys.readouterr().err
     # A film with errors is reported as `check` reports it, and nothing is listed.

@@ -52,13 +52,13 @@ def test_ctrl_c_ends_cleanly_while_waiting_for_a_missing_film(tmp_path):
             if b'"missing"' in body:
                 break
             time.sleep(0.05)
-        assert b"film.kscene was removed; waiting for it to come back" in body
+        assert b"film.kscene does not exist yet; waiting for it to be created" in body
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
-    assert "film.kscene was removed; waiting for it to come back" in err
+    assert "film.kscene does not exist yet; waiting for it to be created" in err
     assert "stopped" in err
 
 

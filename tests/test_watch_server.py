@@ -306,3 +306,18 @@ def test_any_range_header_gives_bytes_inside_the_file_or_none(size, first, last)
         assert a == first and b == (size - 1 if last is None else min(last, size - 1))
     else:  # a suffix: the last `last` bytes
         assert b == size - 1 and b - a + 1 == min(last, size)
+
+
+def test_the_state_names_a_live_frame_only_while_rendering(server):
+    import json
+
+    state = server.state
+    state.begin()
+    state.compiled({"film": {"frame_count": 2}, "scenes": [], "curves": {}})
+    state.frame_done(1, 2, 0, b"\x89PNG zero")
+    live = json.loads(get(server, "/api/state")[1])
+    assert live["status"] == "rendering" and live["frame"]["url"].startswith("/frames/0.jpg")
+    state.finished(None, {"seconds": 0.1})
+    done = json.loads(get(server, "/api/state")[1])
+    assert done["status"] == "idle" and done["frame"] is None
+

@@ -237,6 +237,20 @@ def test_stop_is_clean_even_during_a_render(tmp_path):
     s.stop()
     assert time.monotonic() - started < 2.0
     assert not s.watcher._thread.is_alive()
+    assert not any("newer save" in line for line in s.lines), s.lines  # no save was waiting
+
+
+def test_a_film_not_made_yet_is_waited_for_and_built_when_created(tmp_path):
+    s = Session(tmp_path, text=None).start()
+    try:
+        wait_for(lambda: s.state.status == "missing")
+        assert s.state.message == f"{s.film} does not exist yet; waiting for it to be created"
+        assert s.watcher.builds == 0
+        s.film.write_text("Created\n")
+        assert s.builds_settle_at(1) == 1
+        assert s.pipe.texts == ["Created\n"] and s.state.status == "idle"
+    finally:
+        s.stop()
 
 
 def test_a_long_render_reports_progress_in_the_terminal(tmp_path, monkeypatch):

@@ -98,7 +98,11 @@ def run(args: argparse.Namespace) -> int:
         print()
         if e.name in where:
             print(f"defined at {where[e.name]}")
-        print("channels: " + ", ".join(a.name for a in e.body))
+        from kscript.syntax.printer import assign
+
+        print("channels:")
+        for a in e.body:  # the curves as written, parameters by name (they read as the source does)
+            print(f"  {assign(a)}")
         return 0
     if own_defs:
         print(f"effects of {args.film} and its imports:")

@@ -82,7 +82,8 @@ class LiveState:
             "message": self.message,
             "progress": dict(self.progress),
             "video": None if video is None else {"id": video.id, "url": f"/video/{video.id}{_ext(video)}"},
-            "frame": None if self._latest_frame is None else {
+            # the live frame belongs to a render in progress; afterwards the video shows it
+            "frame": None if self._latest_frame is None or self.status != "rendering" else {
                 "index": self._latest_frame,
                 "url": f"/frames/{self._latest_frame}.jpg?b={self.build}",
             },

@@ -112,6 +112,7 @@ class FilmWatcher:
         self._building = False
         self._stopping = False
         self._missing_reported = False
+        self._film_seen = False  # has the film existed in this session (removed vs not yet made)
         self._last_failed = False
         self._progress_logged = 0.0
         self._files: set[str] = {_norm(self.film)}
@@ -223,6 +224,7 @@ class FilmWatcher:
             self._report_missing()
             return
         self._missing_reported = False
+        self._film_seen = True
         self.builds += 1
         build = self.state.begin()
         self.log(f"building {film} (build {build})")
@@ -254,7 +256,8 @@ class FilmWatcher:
             rendered = self.pipeline.render(compiled, progress=self._progress, should_cancel=self._should_cancel)
         except RenderCancelled:
             self.state.cancelled()
-            self.log("render cancelled: a newer save is waiting")
+            if not self._stopping:
+                self.log("render cancelled: a newer save is waiting")
             return
         except KscriptError as err:
             self._fail(err)
@@ -312,7 +315,10 @@ class FilmWatcher:
         self.state.failed({"text": text, "items": [], "kind": "InternalError"})
 
     def _report_missing(self) -> None:
-        message = f"{self.film} was removed; waiting for it to come back"
+        if self._film_seen:
+            message = f"{self.film} was removed; waiting for it to come back"
+        else:
+            message = f"{self.film} does not exist yet; waiting for it to be created"
         if not self._missing_reported:
             self.log(message)
             self._missing_reported = True
