@@ -25,6 +25,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from kscript.diagnostics import Diagnostic
 from kscript.source import Span
 from kscript.syntax import nodes as n
+from kscript.syntax import printer
 
 # AST nodes that end a value: a name or number right after one lacks an operator.
 _VALUE_NODES = (n.Number, n.Duration, n.Name, n.Unary, n.Binary, n.IfExpr, n.Call)
@@ -216,6 +217,11 @@ def _unexpected(token: Token, expected: set[str], block: Block | None, prev: Tok
         return "E004", f"unknown unit '{token.value}'; expected a duration such as 4s", "durations need a unit: 4s, 500ms or 96f"
     after_value = bool(stack) and isinstance(stack[-1], _VALUE_NODES)
 
+    # `a < b < c`: the grammar has one comparison per operand pair, as the docs say.
+    chained = _chained_comparison(token, stack)
+    if chained is not None:
+        return chained
+
     # A duration was due.
     if expected and expected <= {"DURATION", "NUMBER"}:
         example, where = _duration_place(prev, block)
@@ -277,6 +283,26 @@ def _unexpected(token: Token, expected: set[str], block: Block | None, prev: Tok
     if expected == {"TO"}:
         hint = "an effect window reads: from 1s to 3s"
     return "E001", f"unexpected {shown} here; expected {_list_words(expected)}", hint
+
+
+def _chained_comparison(token: Token, stack: list):
+    """A second comparison right after `a < b`: say that comparisons do not chain."""
+    if token.type != "COMPARE" or len(stack) < 3:
+        return None
+    left, first, middle = stack[-3], stack[-2], stack[-1]
+    if not (_is_token(first, "COMPARE") and isinstance(left, _VALUE_NODES) and isinstance(middle, _VALUE_NODES)):
+        return None
+    shown = printer.expr(n.Binary(first.value, left, middle, left.span))
+    before = f"'{shown}'" if len(shown) <= 30 else "another comparison"
+    return (
+        "E001",
+        f"comparisons do not chain: '{token.value}' cannot follow {before}",
+        f"write two comparisons joined by 'and': (a {first.value} b) and (b {token.value} c)",
+    )
+
+
+def _is_token(item, kind: str) -> bool:
+    return isinstance(item, Token) and item.type == kind
 
 
 def _after_keyword(prev: Token, expected: set[str], token: Token, block: Block | None):
