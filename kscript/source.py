@@ -9,6 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# What a Windows editor may put before the first character of a UTF-8 file: a byte-order
+# mark, U+FEFF. It belongs to the encoding, not to the script: line 1 starts after it.
+BOM = "\ufeff"
+
+
+def without_bom(text: str) -> str:
+    """`text` without a leading byte-order mark, so that line 1's columns count from the
+    first real character. Files are read with the "utf-8-sig" codec, which drops it; this
+    is for text handed over as a string (the API's `*_source` functions)."""
+    return text[1:] if text.startswith(BOM) else text
+
 
 @dataclass(frozen=True, slots=True)
 class Span:
@@ -46,7 +57,7 @@ class SourceFile:
     @classmethod
     def read(cls, path: str | Path) -> "SourceFile":
         p = Path(path)
-        return cls(str(path), p.read_text(encoding="utf-8"))
+        return cls(str(path), p.read_text(encoding="utf-8-sig"))
 
     def line_text(self, line: int) -> str:
         if 1 <= line <= len(self._lines):

@@ -30,3 +30,18 @@ def test_syntax_error_text(case: Path, golden):
     err = info.value
     assert set(err.sources) == {case.name}
     golden(case.with_suffix(".txt"), render_all(err.diagnostics, err.sources) + "\n")
+
+
+def test_the_chained_comparison_hint_is_valid_kscene():
+    """The help of syntax_chained_comparison ("(a < b) and (b < c)") checks and compiles."""
+    from kscript.compile import compile_source
+
+    plan = compile_source(
+        'film "f" { size: 64x64 }\n'
+        "scene s 2s {\n"
+        '  prompt "s"\n'
+        "  turn: (1 < 2) and (2 < 3)\n"
+        "  zoom: 1 + 0.01 * (if (0.5s <= t) and (t < 1.5s) then 1 else 0)\n"
+        "}\n"
+    )
+    assert plan.frames

@@ -127,3 +127,53 @@ def test_mini_film_ast_golden(golden):
     path = ROOT / "examples" / "mini_film.kscene"
     module = parse_source(path.read_text(encoding="utf-8"), "mini_film.kscene")
     golden(ROOT / "tests" / "golden" / "syntax_mini_film.ast.txt", pretty(module) + "\n")
+
+
+# ----------------------------------------------------------------------------- files as Windows editors save them
+
+BOM = b"\xef\xbb\xbf"
+ERRORS = ROOT / "tests" / "golden" / "errors"
+
+
+def test_bom_fixtures_still_start_with_a_bom():
+    """The goldens check_bom / syntax_bom test nothing if an editor drops their BOM."""
+    for name in ("check_bom.kscene", "lib/bom_moves.kscene", "syntax_bom.kscene"):
+        assert (ERRORS / name).read_bytes().startswith(BOM), name
+
+
+def _bom_film(folder: Path) -> Path:
+    """A film and an imported file, each with a byte-order mark and CRLF line ends."""
+    (folder / "moves.kscene").write_bytes(BOM + b"let amount = 2\r\neffect sway { x: amount }\r\n")
+    film = folder / "bom.kscene"
+    film.write_bytes(
+        BOM + b'film "BOM" { size: 64x64 }\r\nimport "moves.kscene"\r\n'
+        b'scene a 1s {\r\n\tprompt "x"\r\n\teffect sway\r\n}\r\n'
+    )
+    return film
+
+
+def test_a_leading_bom_is_skipped_by_every_reader(tmp_path):
+    from kscript.compile import compile_file, compile_source
+    from kscript.source import SourceFile
+    from kscript.watch.pipeline import KscriptPipeline
+
+    film = _bom_film(tmp_path)
+    assert parse_file(film).films[0].span.col == 1
+    assert compile_file(film).frames
+    # Text handed over as a string, read as plain "utf-8" (the BOM kept).
+    assert compile_source(film.read_text(encoding="utf-8"), str(film)).frames
+    compiled = KscriptPipeline().compile(film)  # watch mode
+    assert compiled.files == {film, tmp_path / "moves.kscene"}
+    assert SourceFile.read(film).line_text(1) == 'film "BOM" { size: 64x64 }'
+
+
+def test_columns_on_line_1_of_a_bom_file_do_not_count_the_bom(tmp_path):
+    from kscript.compile import compile_source
+    from kscript.errors import ScriptErrors
+
+    text = "\ufefflet a = nope\nscene s 1s { prompt \"s\" }\n"
+    with pytest.raises(ScriptErrors) as info:
+        compile_source(text, str(tmp_path / "f.kscene"))
+    (diag,) = info.value.diagnostics
+    assert (diag.code, diag.span.line, diag.span.col) == ("E010", 1, 9)
+    assert "    1 | let a = nope\n      |         ^^^^" in info.value.render()

@@ -109,7 +109,7 @@ def test_errors_show_the_exact_text_of_kscript_check_and_a_fix_clears_them(real)
     )
     assert check.returncode == 1
     assert state.diagnostics["text"] == check.stderr.strip()
-    assert state.diagnostics["items"][0]["line"] == 16
+    assert state.diagnostics["items"][0]["line"] == 15  # `zoom: 1.0 +`, where the value is missing
     assert state.diagnostics["text"] in lines
     assert state.video() == good
     film.write_text(FILM)

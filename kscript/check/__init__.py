@@ -29,7 +29,7 @@ def read_film(path: str | Path) -> str:
     if p.is_dir():
         raise UsageError(f"{path} is a directory, not a .kscene file")
     try:
-        return p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the script
     except UnicodeDecodeError:
         raise UsageError(f"{path} is not UTF-8 text") from None
     except OSError as err:

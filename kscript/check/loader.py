@@ -15,7 +15,7 @@ from pathlib import Path
 
 from kscript.diagnostics import Diagnostic
 from kscript.errors import ScriptErrors
-from kscript.source import SourceFile, Span
+from kscript.source import SourceFile, Span, without_bom
 from kscript.syntax import nodes as n
 
 STDLIB_PACKAGE = "kscript.stdlib_effects"
@@ -36,6 +36,7 @@ def _parse(text: str, path: str, out: LoadedFiles) -> tuple[n.Module | None, n.M
     it imports are reported in the same run too."""
     from kscript.syntax import parse_source
 
+    text = without_bom(text)  # the text shown with diagnostics is the text parsed
     out.sources[path] = SourceFile(path, text)
     try:
         module = parse_source(text, path)
@@ -91,7 +92,7 @@ def load_files(text: str, path: str) -> LoadedFiles:
                     raise IsADirectoryError(target)
                 if not imp.path or not os.path.isfile(target):
                     raise FileNotFoundError(target)
-                with open(target, encoding="utf-8") as fh:
+                with open(target, encoding="utf-8-sig") as fh:
                     sub = fh.read()
             except (OSError, UnicodeDecodeError, ValueError) as err:
                 reason = "no such file" if isinstance(err, FileNotFoundError) else _reason(err)
@@ -143,7 +144,7 @@ def standard_modules() -> tuple[tuple[n.Module, ...], tuple[SourceFile, ...], tu
         entries = []
     for entry in entries:
         display = f"<stdlib>/{entry.name}"
-        module, _ = _parse(entry.read_text(encoding="utf-8"), display, out)
+        module, _ = _parse(entry.read_text(encoding="utf-8-sig"), display, out)
         if module is not None:
             out.modules.append(module)
     return tuple(out.modules), tuple(out.sources.values()), tuple(out.diagnostics)

@@ -25,6 +25,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from kscript.diagnostics import Diagnostic
 from kscript.source import Span
 from kscript.syntax import nodes as n
+from kscript.syntax import printer
 
 # AST nodes that end a value: a name or number right after one lacks an operator.
 _VALUE_NODES = (n.Number, n.Duration, n.Name, n.Unary, n.Binary, n.IfExpr, n.Call)
@@ -163,6 +164,10 @@ def _describe(err: UnexpectedInput, text: str, path: str) -> tuple[Diagnostic, i
         )
         return diag, pos, at_sync
 
+    missing = _missing_at_line_end(token, expected, block, prev, path)
+    if missing is not None:
+        return missing, pos, at_sync
+
     code, message, hint = _unexpected(token, expected, block, prev, stack, text)
     return Diagnostic(code, message, span, hint), pos, at_sync
 
@@ -215,6 +220,11 @@ def _unexpected(token: Token, expected: set[str], block: Block | None, prev: Tok
     if glued and token.value.lower() in _UNIT_WORDS:
         return "E004", f"unknown unit '{token.value}'; expected a duration such as 4s", "durations need a unit: 4s, 500ms or 96f"
     after_value = bool(stack) and isinstance(stack[-1], _VALUE_NODES)
+
+    # `a < b < c`: the grammar has one comparison per operand pair, as the docs say.
+    chained = _chained_comparison(token, stack)
+    if chained is not None:
+        return chained
 
     # A duration was due.
     if expected and expected <= {"DURATION", "NUMBER"}:
@@ -279,16 +289,71 @@ def _unexpected(token: Token, expected: set[str], block: Block | None, prev: Tok
     return "E001", f"unexpected {shown} here; expected {_list_words(expected)}", hint
 
 
+def _chained_comparison(token: Token, stack: list):
+    """A second comparison right after `a < b`: say that comparisons do not chain."""
+    if token.type != "COMPARE" or len(stack) < 3:
+        return None
+    left, first, middle = stack[-3], stack[-2], stack[-1]
+    if not (_is_token(first, "COMPARE") and isinstance(left, _VALUE_NODES) and isinstance(middle, _VALUE_NODES)):
+        return None
+    shown = printer.expr(n.Binary(first.value, left, middle, left.span))
+    before = f"'{shown}'" if len(shown) <= 30 else "another comparison"
+    return (
+        "E001",
+        f"comparisons do not chain: '{token.value}' cannot follow {before}",
+        f"write two comparisons joined by 'and': (a {first.value} b) and (b {token.value} c)",
+    )
+
+
+def _is_token(item, kind: str) -> bool:
+    return isinstance(item, Token) and item.type == kind
+
+
+# Tokens that start the next item or close the block: one of these on a line below a
+# value's place means the value was left out, not that it is this token.
+_NEXT_ITEM = SCENE_ITEMS | TOP_LEVEL | {"KEY", "RBRACE", "RPAR"}
+
+
+def _missing_at_line_end(
+    token: Token, expected: set[str], block: Block | None, prev: Token | None, path: str
+) -> Diagnostic | None:
+    """A value, duration or string left out at the end of a line.
+
+    `angle:` with `coherence: lab` on the next line is a value missing after `angle:`; the
+    caret goes just past `angle:`, on its line, and the help names what came instead. For
+    an expression this holds only when the token below starts the next item or closes the
+    block (`1 +` and `* 2` below is more likely a slip at the `*`); a duration or a
+    string is missing after its keyword whatever follows.
+    """
+    end_line = (prev.end_line or prev.line) if prev is not None else None
+    if prev is None or end_line is None or token.line is None or token.line <= end_line:
+        return None
+    if EXPR_START <= expected and token.type in _NEXT_ITEM:
+        code, message = "E001", f"expected {'a value' if 'STRING' in expected else 'an expression'} after {_show(prev)}"
+    elif expected and expected <= {"DURATION", "NUMBER"}:
+        example, where = _duration_place(prev, block)
+        code, message = "E004", f"expected a duration such as {example} {where}"
+    elif expected == {"STRING"} and prev.type in _STRING_AFTER:
+        code, message = "E001", f"expected {_STRING_AFTER[prev.type]}"
+    else:
+        return None
+    span = Span.point(path, end_line, prev.end_column or prev.column + len(str(prev.value)))
+    return Diagnostic(code, message, span, f"found {_show(token)} on line {token.line}")
+
+
+_STRING_AFTER = {
+    "FILM": 'the film\'s title in double quotes, e.g. film "My film" {',
+    "PROMPT": "the prompt text in double quotes after 'prompt'",
+    "NEGATIVE": "the negative prompt in double quotes after 'negative'",
+    "IMPORT": "the path of a file in double quotes after 'import'",
+}
+
+
 def _after_keyword(prev: Token, expected: set[str], token: Token, block: Block | None):
     shown = _show(token)
     kind = prev.type
     if "STRING" in expected and len(expected) == 1:
-        what = {
-            "FILM": 'the film\'s title in double quotes, e.g. film "My film" {',
-            "PROMPT": "the prompt text in double quotes after 'prompt'",
-            "NEGATIVE": "the negative prompt in double quotes after 'negative'",
-            "IMPORT": "the path of a file in double quotes after 'import'",
-        }.get(kind, "a string in double quotes")
+        what = _STRING_AFTER.get(kind, "a string in double quotes")
         return "E001", f"expected {what}", None
     if expected == {"NAME"}:
         what = {

@@ -21,7 +21,7 @@ from lark.exceptions import LarkError, UnexpectedInput
 
 from kscript.diagnostics import Diagnostic
 from kscript.errors import ScriptErrors, UsageError
-from kscript.source import SourceFile, Span
+from kscript.source import SourceFile, Span, without_bom
 from kscript.syntax import messages, recovery
 from kscript.syntax.builder import BareNumber, Builder
 from kscript.syntax import nodes as n
@@ -80,10 +80,14 @@ def _cache_file() -> str | bool:
 def parse_source(text: str, path: str = "<string>") -> Module:
     """Parse kscene `text` read from `path` (used in spans and messages).
 
+    A leading byte-order mark (a file read as plain "utf-8" keeps it) is skipped: it is
+    not part of the script, and line 1's columns count from the first real character.
+
     Raises:
         ScriptErrors: with every syntax diagnostic found and `sources` set to this file.
     """
     path = str(path)
+    text = without_bom(text)
     module, diagnostics = parse_collecting(text, path)
     if diagnostics or module is None:
         if not diagnostics:  # pragma: no cover - defensive: a failed parse always says why
