@@ -164,7 +164,7 @@ def _describe(err: UnexpectedInput, text: str, path: str) -> tuple[Diagnostic, i
         )
         return diag, pos, at_sync
 
-    missing = _missing_at_line_end(token, expected, block, prev, path)
+    missing = _missing_at_line_end(token, expected, block, prev, path, text)
     if missing is not None:
         return missing, pos, at_sync
 
@@ -315,7 +315,7 @@ _NEXT_ITEM = SCENE_ITEMS | TOP_LEVEL | {"KEY", "RBRACE", "RPAR"}
 
 
 def _missing_at_line_end(
-    token: Token, expected: set[str], block: Block | None, prev: Token | None, path: str
+    token: Token, expected: set[str], block: Block | None, prev: Token | None, path: str, text: str = ""
 ) -> Diagnostic | None:
     """A value, duration or string left out at the end of a line.
 
@@ -329,7 +329,7 @@ def _missing_at_line_end(
     if prev is None or end_line is None or token.line is None or token.line <= end_line:
         return None
     if EXPR_START <= expected and token.type in _NEXT_ITEM:
-        code, message = "E001", f"expected {'a value' if 'STRING' in expected else 'an expression'} after {_show(prev)}"
+        code, message = "E001", f"expected {'a value' if 'STRING' in expected else 'an expression'} after {_show_before(prev, text)}"
     elif expected and expected <= {"DURATION", "NUMBER"}:
         example, where = _duration_place(prev, block)
         code, message = "E004", f"expected a duration such as {example} {where}"
@@ -509,6 +509,18 @@ def _duration_place(prev: Token | None, block: Block | None) -> tuple[str, str]:
     if kind == "NAME":
         return "12f", "after the transition name"
     return "2s", "here"
+
+
+def _show_before(prev: Token, text: str) -> str:
+    """`prev` as the user reads it: a lone ':' with what it ends (a key's `'0s:'`)."""
+    if prev.value != ":" or prev.line is None or not text:
+        return _show(prev)
+    lines = text.splitlines()
+    if not 1 <= prev.line <= len(lines):
+        return _show(prev)
+    end = (prev.end_column or prev.column + 1) - 1
+    head = lines[prev.line - 1][:end].strip().split(",")[-1].split("{")[-1].strip()
+    return f"'{head}'" if 1 < len(head) <= 30 else _show(prev)
 
 
 def _show(token: Token) -> str:
