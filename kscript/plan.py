@@ -29,7 +29,9 @@ Values the compiler guarantees (kscript/compile/compiler.py says why):
 
 - ``steps``: an img2img call runs ``int(steps * strength)`` denoising steps; for an
   ``animate``/``continue`` frame where that would be 0, ``steps`` is raised to the smallest
-  value giving 1, so every model call does some work.
+  value giving 1, so every model call does some work, but never past ``MAX_STEPS``: a
+  strength too faint for one step in ``MAX_STEPS`` (below about 0.002) is treated as 0, and
+  the frame is ``warp`` (no model call).
 - ``crossfade.weight`` of a scene's frame f (f < N, `transition crossfade N`) is
   ``(f + 1) / (N + 1)``: never 0 (the first frame already shows some of the new scene)
   and never 1 inside the fade.
@@ -61,6 +63,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 PLAN_VERSION = 1
+def is_preview_model(name: str | None) -> bool:
+    """Whether a `model:` (or `--model`) names the weightless preview painter. Spelling
+    is forgiven: "Preview" and " preview " are the painter too, never a model folder."""
+    return name is not None and name.strip().lower() == "preview"
+
+
+#: the most denoising steps a frame may have: the language's range for `steps`, and the
+#: ceiling of the compiler's one-step guard (schedulers allow at most 1000)
+MAX_STEPS = 500
 
 Op = Literal["generate", "continue", "animate", "warp"]
 Coherence = Literal["none", "rgb", "lab"]

@@ -165,6 +165,21 @@ def test_low_strength_gets_at_least_one_denoising_step():
     assert plan.frames[0].steps == 30  # text-to-image uses all its steps
 
 
+def test_a_strength_too_faint_for_one_step_in_500_is_warp_only():
+    from kscript.plan import MAX_STEPS
+
+    # A ramp from 0 starts with strengths like 5e-7 (ease_in): no step count could give
+    # them one denoising step, and diffusers refuses more than 1000.
+    plan = plan_of('scene s 2s {\n  prompt "p"\n  strength: 0 -> 0.4 ease_in\n  steps: 4\n}\n')
+    frames = plan.frames[1:]
+    assert all(f.steps <= MAX_STEPS for f in plan.frames)
+    faint = [f for f in frames if f.strength > 0 and int(MAX_STEPS * f.strength) < 1]
+    assert faint and all(f.op == "warp" and f.steps == 4 for f in faint)
+    assert all(int(f.steps * f.strength) >= 1 for f in frames if f.op == "animate")
+    assert any(f.op == "animate" and f.steps > 4 for f in frames)  # raised where it can be
+    assert plan.model_calls()["img2img"] == sum(1 for f in frames if f.op == "animate")
+
+
 def test_crossfade_weights_and_source():
     plan = plan_of('scene a 1s {\n  prompt "a"\n}\nscene b 1s {\n  prompt "b"\n  transition crossfade 3f\n}\n')
     b = frames_of(plan, "b")

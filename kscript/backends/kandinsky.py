@@ -264,6 +264,8 @@ class KandinskyBackend(DiffusersBackend):
         width, height = self._size(self.img2img_pipe, req)
         strength = min(1.0, float(req.strength))
         steps = common.effective_steps(req.steps, strength)
+        if steps == 0:
+            return image.copy()  # too faint for one denoising step: no model call
         out = self._generate(
             self.img2img_pipe, req, steps=steps, reported_steps=int(steps * strength),
             image=common.to_pil(image, (width, height)), width=width, height=height, strength=strength,

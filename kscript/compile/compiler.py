@@ -17,7 +17,9 @@ Per frame, every channel is evaluated (docs/language.md, "How channels combine")
   last frame); later frames `animate`, or `warp` where strength is 0 or, under
   `cadence N`, where f % N != 0. An img2img call runs `int(steps * strength)` denoising
   steps; where that is 0 for an animate/continue frame, the frame's `steps` is raised to
-  the smallest value giving one step, so every model call does some work.
+  the smallest value giving one step, so every model call does some work. Past
+  `MAX_STEPS` (a strength below about 1/500, as a ramp from 0 has on its first frames) no
+  step count is sensible: the strength counts as 0 and the frame is `warp`.
 - **Crossfade**: frame f < N of a scene with `transition crossfade N` has
   ``crossfade = {from_frame: previous scene's last frame, weight: (f + 1) / (N + 1)}``:
   the new scene's weight grows from 1/(N+1) and the frame after the fade is all its own.
@@ -43,6 +45,7 @@ from kscript.diagnostics import Diagnostic
 from kscript.errors import ScriptErrors
 from kscript.geometry import reveals, warp_matrix
 from kscript.plan import (
+    MAX_STEPS,
     PLAN_VERSION,
     Crossfade,
     FilmInfo,
@@ -284,11 +287,13 @@ class _Compiler:
                     cad = int(cadence[f])
                     op = "warp" if st <= 0 or (cad > 1 and f % cad) else "animate"
                     inputs = [index - 1]
+                if op in ("animate", "continue") and int(stp * st) < 1:
+                    stp = max(stp, int(math.ceil(1.0 / st)))
+                    while int(stp * st) < 1:
+                        stp += 1
+                    if stp > MAX_STEPS:  # too faint for one step: warp only, as strength 0
+                        op, stp = "warp", int(steps[f])
                 if op == "animate" or op == "continue":
-                    if int(stp * st) < 1:
-                        stp = max(stp, int(math.ceil(1.0 / st)))
-                        while int(stp * st) < 1:
-                            stp += 1
                     inpaint = self.reveals(mot)
                 elif op == "warp":
                     inpaint = self.reveals(mot)
