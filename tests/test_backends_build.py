@@ -113,6 +113,14 @@ def test_kandinsky_with_named_companions_and_no_inpaint_model(tmp_path, tiny, mo
     # Without an inpainting decoder the executor fills the border and img2img redraws it.
     assert hooks.counts == {**expected_calls(plan, prior=DISTINCT_PROMPTS), "inpaint": 0}
     assert decode(tmp_path / "film.mp4") == (8, 8.0, 64, 64)
+    # ... and says so, since the plan counted inpaint calls that did not happen.
+    planned = plan.model_calls()["inpaint"]
+    assert planned > 0
+    assert report.notes == [
+        f"no inpainting model: {planned} revealed borders were filled without a model and redrawn by "
+        "img2img alone (so fewer inpaint calls than the plan counts); name one with `inpaint:` in the "
+        "film block for real outpainting"
+    ]
 
 
 def test_sd_film_builds_with_exactly_the_planned_model_calls(tmp_path, tiny, monkeypatch):

@@ -340,3 +340,27 @@ def test_sigterm_stops_a_build_like_ctrl_c(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [".kscript", "film.json"]
     temporaries = [p for p in (tmp_path / ".kscript").rglob("*") if ".tmp" in p.name]
     assert temporaries == []
+
+
+def test_a_preview_draft_never_replaces_the_models_video(tmp_path, capsys):
+    film = tmp_path / "film.kscene"
+    film.write_text('film "d" {\n  size: 64x64\n  fps: 8\n  model: "models/some-decoder"\n}\n'
+                    'scene a 2f {\n  prompt "x"\n}\nscene b 2f {\n  prompt "y"\n}\n')
+    (tmp_path / "film.mp4").write_bytes(b"the model's render")
+    assert main(["build", str(film), "-q", "--preview"]) == 0
+    assert (tmp_path / "film.mp4").read_bytes() == b"the model's render"
+    assert (tmp_path / "film.preview.mp4").is_file()
+    assert main(["build", str(film), "-q", "--preview", "--scene", "b"]) == 0
+    assert (tmp_path / "film.b.preview.mp4").is_file()
+
+
+@pytest.mark.parametrize("spelling", ["Preview", "PREVIEW", " preview "])
+def test_preview_is_the_painter_however_it_is_spelt(tmp_path, capsys, spelling):
+    film = tmp_path / "film.kscene"
+    film.write_text(f'film "p" {{\n  size: 64x64\n  fps: 8\n  model: "{spelling}"\n}}\nscene a 2f {{\n  prompt "x"\n}}\n')
+    assert main(["build", str(film)]) == 0
+    assert "backend preview" in capsys.readouterr().err
+    assert (tmp_path / "film.mp4").is_file()  # the film's own model is the painter: not a draft
+    other = tmp_path / "other.kscene"
+    other.write_text(film.read_text().replace(spelling, "models/x"))
+    assert main(["build", str(other), "-q", "--model", spelling, "-o", str(tmp_path / "o.mp4")]) == 0

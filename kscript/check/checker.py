@@ -37,6 +37,7 @@ from kscript.check.program import (
 from kscript.curves.evaluate import BUILTIN_NAMES, CurveCompiler, Fn, duration_seconds
 from kscript.diagnostics import Diagnostic, did_you_mean
 from kscript.errors import ScriptErrors
+from kscript.plan import is_preview_model
 from kscript.source import Span
 from kscript.syntax import nodes as n
 
@@ -338,6 +339,9 @@ class Checker:
                     self.report(Diagnostic("E023", "model must not be empty", v.span,
                                            hint='use "preview" for the weightless preview painter'))
                     continue
+                if name == "model" and is_preview_model(v.value):
+                    film.model = "preview"  # "Preview" too: one spelling in the plan and its keys
+                    continue
                 setattr(film, name, v.value)
             elif name == "coherence":
                 mode = self._coherence(v)
@@ -383,6 +387,12 @@ class Checker:
         fn = comp.curve(v)
         if name == "cadence":
             self._cadence(fn, _span(v))
+        elif name == "steps" and fn.const is not None and fn.const != int(fn.const):
+            # A constant is meant as written: say so rather than round it. (A curve that
+            # changes, `steps: 20 -> 40`, is rounded frame by frame, as docs/language.md says.)
+            self.report(Diagnostic("E023", f"steps must be a whole number, not {_fmt(fn.const)}", _span(v),
+                                   hint=f"denoising steps are counted whole: write {_fmt(math.floor(fn.const))} "
+                                   f"or {_fmt(math.ceil(fn.const))}"))
         return (fn, _span(v)) if self._mark() == before else None
 
     def _coherence(self, v: n.Value) -> str | None:

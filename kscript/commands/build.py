@@ -146,17 +146,18 @@ def summary(report) -> str:
     # rendered or taken from the cache too, but are not in the output.
     earlier = report.frames_rendered + report.frames_cached - report.frames_total
     upstream = f" (counting {earlier} of earlier scenes it is made from)" if report.scene and earlier > 0 else ""
+    notes = "".join(f"\n  note: {n}" for n in report.notes)
     return (
         f"built {report.output}: {report.frames_total} frames, {report.frames_rendered} rendered, "
         f"{report.frames_cached} from cache{upstream}\n"
         f"  backend {report.backend}; model calls: {calls}\n"
-        f"  {report.seconds:.2f} s{speed}"
+        f"  {report.seconds:.2f} s{speed}{notes}"
     )
 
 
 def run(args: argparse.Namespace) -> int:
     from kscript.errors import UsageError
-    from kscript.render.build import BuildOptions, build, default_output
+    from kscript.render.build import BuildOptions, build, default_output, is_draft
     from kscript.render.cache import parse_size
 
     film = Path(args.film)
@@ -169,9 +170,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--crf {args.crf} is out of range", hint="use 0 (lossless) to 51 for H.264, up to 63 for VP9")
     limit = parse_size(args.cache_limit) if args.cache_limit else None
     plan = _load_plan(film)
-    output = Path(args.output) if args.output else default_output(film, args.scene)
-    if args.output and args.output.endswith(("/", os.sep)):
-        output = args.output  # a folder of PNG frames
     options = BuildOptions(
         preview=args.preview,
         model=args.model,
@@ -184,6 +182,9 @@ def run(args: argparse.Namespace) -> int:
         preset=args.preset,
         base_dir=film.parent,
     )
+    output = Path(args.output) if args.output else default_output(film, args.scene, draft=is_draft(plan, options))
+    if args.output and args.output.endswith(("/", os.sep)):
+        output = args.output  # a folder of PNG frames
     if args.report:
         _check_report_path(Path(args.report), film, output)
     show_bar = not args.quiet and sys.stderr.isatty()

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from kscript.errors import UsageError
-from kscript.plan import RenderPlan
+from kscript.plan import RenderPlan, is_preview_model
 from kscript.render.backend import Backend
 from kscript.render.cache import DEFAULT_LIMIT, FrameCache, parse_size
 from kscript.render.executor import BuildCancelled, Executor, Progress
@@ -109,6 +109,7 @@ class BuildReport:
     frames_loaded: int = 0
     segments_encoded: int = 0
     segments_cached: int = 0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def video_seconds(self) -> float:
@@ -126,15 +127,22 @@ def film_path(plan: RenderPlan) -> Path | None:
     return None
 
 
-def default_output(film: str | Path, scene: str | None = None) -> Path:
+def default_output(film: str | Path, scene: str | None = None, draft: bool = False) -> Path:
     """The video beside the film: `film.kscene` → `film.mp4`; one scene alone goes to
-    `film.NAME.mp4`, so a draft of one scene never replaces the whole film's video."""
+    `film.NAME.mp4`, and a preview draft of a film that names a model to `film.preview.mp4`
+    (`film.NAME.preview.mp4`), so neither ever replaces the film's own video."""
     path = Path(film)
-    return path.with_name(f"{path.stem}.{scene}.mp4") if scene else path.with_suffix(".mp4")
+    parts = [path.stem] + ([scene] if scene else []) + (["preview"] if draft else [])
+    return path.with_name(".".join(parts) + ".mp4")
+
+
+def is_draft(plan: RenderPlan, options: "BuildOptions") -> bool:
+    """A preview draft of a film whose own model is a real one (`--preview`)."""
+    return options.preview and not is_preview_model(options.model or plan.film.model)
 
 
 def is_preview(plan: RenderPlan, options: BuildOptions) -> bool:
-    return options.preview or (options.model or plan.film.model) == "preview"
+    return options.preview or is_preview_model(options.model or plan.film.model)
 
 
 def make_backend(plan: RenderPlan, options: BuildOptions) -> Backend:
@@ -169,7 +177,7 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
     if output is None:
         if source is None:
             raise UsageError("no output path given and the plan names no film file", hint="pass -o OUT")
-        output = default_output(source, options.scene)
+        output = default_output(source, options.scene, draft=is_draft(plan, options))
     output_text = str(output)
     # Before anything is loaded or rendered: an output we cannot or must not write.
     check_output(output_text, protect=(source,) if source is not None else ())
@@ -236,7 +244,20 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
         frames_loaded=stats.frames_loaded,
         segments_encoded=segments_encoded,
         segments_cached=segments_cached,
+        notes=_notes(stats, backend),
     )
+
+
+def _notes(stats, backend: Backend) -> list[str]:
+    """What the user should know about how the plan was carried out (summary and report)."""
+    notes = []
+    if stats.fills_without_model and backend.name != "preview":
+        notes.append(
+            f"no inpainting model: {stats.fills_without_model} revealed borders were filled without a model "
+            "and redrawn by img2img alone (so fewer inpaint calls than the plan counts); name one with "
+            "`inpaint:` in the film block for real outpainting"
+        )
+    return notes
 
 
 # -- scene segments -------------------------------------------------------------------------------

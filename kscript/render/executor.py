@@ -128,6 +128,9 @@ class ExecStats:
     frames_rendered: int = 0
     frames_cached: int = 0
     frames_loaded: int = 0
+    #: frames the plan marks for inpainting whose border was filled without a model,
+    #: because the backend has no inpainting pipeline (the build's summary says so)
+    fills_without_model: int = 0
 
 
 class Executor:
@@ -313,6 +316,8 @@ class Executor:
                 image, _ = warp.warp_and_fill(src, fr.motion, mode="reflect", with_mask=False)
             else:
                 use_model = fr.inpaint and be.has_inpaint
+                if fr.inpaint and not use_model:
+                    self.stats.fills_without_model += 1
                 # Without an inpainting model img2img redraws the fill: give it an
                 # edge-aware start rather than mirrored content it would copy.
                 mode = "reflect" if use_model or not fr.inpaint else "telea"
