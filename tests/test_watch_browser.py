@@ -55,6 +55,7 @@ def browser(tmp_path_factory):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.set_script_timeout(20)
+    driver.set_page_load_timeout(60)  # a page that never loads fails the test, never hangs it
     yield driver
     driver.quit()
     shutil.rmtree(profile, ignore_errors=True)
