@@ -455,3 +455,45 @@ def test_local_decoder_without_a_prior_beside_it_never_asks_the_hub(tmp_path, mo
     assert f"there is no folder 'models/kandinsky-2-2-prior' in the film's folder ({tmp_path})" in err.value.message
     assert "put the prior at 'models/kandinsky-2-2-prior'" in err.value.hint
 
+
+# -- library log lines: kscript's error is the only thing a user reads ------------------------
+
+
+def test_loading_hides_the_libraries_own_log_lines(tmp_path, tiny):
+    import logging
+
+    folder = tmp_path / "sd"
+    shutil.copytree(tiny["sd"], folder)
+    next((folder / "unet").glob("*.safetensors")).unlink()  # diffusers logs an error, then raises
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep()
+    loggers = [logging.getLogger(name) for name in ("diffusers", "huggingface_hub", "transformers")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        levels = [logger.level for logger in loggers]
+        with pytest.raises(ModelError, match="could not be loaded"):
+            open_backend(film(str(folder)))
+        assert [logger.level for logger in loggers] == levels  # restored
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+    assert not records, [r.getMessage()[:120] for r in records]
+
+
+def test_quiet_loading_hides_hub_notices_and_restores():
+    import logging
+
+    from kscript.backends.loading import quiet_loading
+
+    hub = logging.getLogger("huggingface_hub")
+    before = hub.getEffectiveLevel()
+    with quiet_loading():
+        assert not hub.isEnabledFor(logging.WARNING)  # "Could not reach the Hub ... cached commit hash"
+        assert not logging.getLogger("diffusers").isEnabledFor(logging.ERROR)
+    assert hub.getEffectiveLevel() == before

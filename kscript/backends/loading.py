@@ -512,11 +512,20 @@ def _dtype_keyword() -> str:
 
 
 class quiet_loading:
-    """Hide diffusers' and transformers' loading progress bars and notices while a model
-    loads: the build's own progress display owns the terminal. Restores what was there."""
+    """Hide diffusers', transformers' and huggingface_hub's loading progress bars and notices
+    while a model loads: the build's own progress display owns the terminal. Restores what
+    was there.
+
+    diffusers logs some failures at error level before it raises them ("An error occurred
+    while trying to fetch ...: Error no file named ..."), and huggingface_hub warns "Could
+    not reach the Hub ... Using cached commit hash" when it falls back on the cache. Every
+    failure comes back to `load_pipeline` as an exception and is told as a `ModelError`, so
+    those lines would only say the same thing first, worse: diffusers is set to critical.
+    """
 
     def __enter__(self) -> None:
         from diffusers.utils import logging as dlog
+        from huggingface_hub.utils import logging as hlog
         from transformers.utils import logging as tlog
 
         self._state = (
@@ -524,20 +533,24 @@ class quiet_loading:
             tlog.is_progress_bar_enabled(),
             dlog.get_verbosity(),
             tlog.get_verbosity(),
+            hlog.get_verbosity(),
         )
         dlog.disable_progress_bar()
         tlog.disable_progress_bar()
-        dlog.set_verbosity_error()
+        dlog.set_verbosity(dlog.CRITICAL)
         tlog.set_verbosity_error()
+        hlog.set_verbosity_error()
 
     def __exit__(self, *exc: object) -> None:
         from diffusers.utils import logging as dlog
+        from huggingface_hub.utils import logging as hlog
         from transformers.utils import logging as tlog
 
-        d_bar, t_bar, d_level, t_level = self._state
+        d_bar, t_bar, d_level, t_level, h_level = self._state
         if d_bar:
             dlog.enable_progress_bar()
         if t_bar:
             tlog.enable_progress_bar()
         dlog.set_verbosity(d_level)
         tlog.set_verbosity(t_level)
+        hlog.set_verbosity(h_level)
