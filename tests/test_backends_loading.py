@@ -456,6 +456,30 @@ def test_local_decoder_without_a_prior_beside_it_never_asks_the_hub(tmp_path, mo
     assert "put the prior at 'models/kandinsky-2-2-prior'" in err.value.hint
 
 
+# -- the fingerprint does not depend on how a folder is written -------------------------------
+
+
+def test_fingerprint_does_not_depend_on_how_the_path_is_written(tmp_path, monkeypatch, tiny):
+    models = tmp_path / "models"
+    for name in ("sd", "kandinsky-2-2-decoder", "kandinsky-2-2-prior", "kandinsky-2-2-decoder-inpaint"):
+        key = {"sd": "sd"}.get(name) or {"kandinsky-2-2-decoder": "kandinsky_decoder", "kandinsky-2-2-prior": "kandinsky_prior", "kandinsky-2-2-decoder-inpaint": "kandinsky_inpaint"}[name]
+        shutil.copytree(tiny[key], models / name)
+    (tmp_path / "link").symlink_to(models)
+    monkeypatch.chdir(tmp_path)
+    for name in ("sd", "kandinsky-2-2-decoder"):
+        spellings = [
+            (str(models / name), None),
+            (f"models/{name}", tmp_path),
+            (f"./models/{name}", None),
+            (f"models/../models/{name}", tmp_path / "models"),
+            (f"link/{name}", None),
+            (str(tmp_path / "link" / ".." / "models" / name), None),
+        ]
+        prints = {spec: create_backend(film(spec), base_dir=base).fingerprint for spec, base in spellings}
+        assert len(set(prints.values())) == 1, prints
+        assert str(models / name) in next(iter(prints.values()))
+
+
 # -- library log lines: kscript's error is the only thing a user reads ------------------------
 
 
