@@ -521,3 +521,18 @@ def test_quiet_loading_hides_hub_notices_and_restores():
         assert not hub.isEnabledFor(logging.WARNING)  # "Could not reach the Hub ... cached commit hash"
         assert not logging.getLogger("diffusers").isEnabledFor(logging.ERROR)
     assert hub.getEffectiveLevel() == before
+
+
+def test_quiet_loading_hides_the_deprecated_hub_argument_warning():
+    """diffusers passes huggingface_hub `local_dir_use_symlinks`, which warns on every load of
+    a hub id; other warnings still show."""
+    import warnings
+
+    from kscript.backends.loading import quiet_loading
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with quiet_loading():
+            warnings.warn("The `local_dir_use_symlinks` argument is deprecated and ignored", UserWarning)
+            warnings.warn("something else", UserWarning)
+    assert [str(w.message) for w in seen] == ["something else"]

@@ -521,12 +521,20 @@ class quiet_loading:
     not reach the Hub ... Using cached commit hash" when it falls back on the cache. Every
     failure comes back to `load_pipeline` as an exception and is told as a `ModelError`, so
     those lines would only say the same thing first, worse: diffusers is set to critical.
+    diffusers also passes huggingface_hub an argument it has deprecated, which warns
+    (`local_dir_use_symlinks`) on every load of a hub id: that one warning is ignored.
     """
 
     def __enter__(self) -> None:
+        import warnings
+
         from diffusers.utils import logging as dlog
         from huggingface_hub.utils import logging as hlog
         from transformers.utils import logging as tlog
+
+        self._warnings = warnings.catch_warnings()
+        self._warnings.__enter__()
+        warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*", category=UserWarning)
 
         self._state = (
             dlog.is_progress_bar_enabled(),
@@ -554,3 +562,4 @@ class quiet_loading:
         dlog.set_verbosity(d_level)
         tlog.set_verbosity(t_level)
         hlog.set_verbosity(h_level)
+        self._warnings.__exit__(*exc)
