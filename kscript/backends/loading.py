@@ -252,7 +252,7 @@ def resolve_model(spec: str, role: str = "model", *, base_dir: Path | None = Non
         return _resolve_hub(spec, role)
     message = f"{role} '{spec}' was not found: there is no folder '{spec}'"
     if folders:
-        named = {folder.resolve(): f"in {name} ({folder})" for name, folder in reversed(folders)}
+        named = {folder.resolve(): f"in {name} ({folder.absolute()})" for name, folder in reversed(folders)}
         message += " " + " or ".join(reversed(named.values()))  # the film's folder first, once
         if looks_like_hub_id(spec):
             message += f" (read as a local path, not a Hub id, because '{spec.split('/', 1)[0]}' is a local folder)"
