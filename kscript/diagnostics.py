@@ -73,17 +73,24 @@ class Diagnostic:
         return (self.span.file, self.span.line, self.span.col, self.code, self.message)
 
 
-def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
-    """A "did you mean 'x'?" hint for a misspelt name, or None when nothing is close."""
+def closest_name(name: str, candidates: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The candidate `name` is most likely a misspelling of, or None when nothing is close
+    (difflib's similarity ratio below `cutoff`)."""
     pool = sorted(set(candidates))
-    close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(name, pool, n=1, cutoff=cutoff)
     if not close:
         # Separators are the commonest slip ('zoomin' for 'zoom_in'): compare without them.
         squashed = {c.replace("_", "").lower(): c for c in pool}
         key = name.replace("_", "").lower()
         if key in squashed:
             close = [squashed[key]]
-    return f"did you mean '{close[0]}'?" if close else None
+    return close[0] if close else None
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """A "did you mean 'x'?" hint for a misspelt name, or None when nothing is close."""
+    close = closest_name(name, candidates)
+    return f"did you mean '{close}'?" if close else None
 
 
 def render_diagnostic(diag: Diagnostic, sources: Mapping[str, SourceFile] | None = None) -> str:

@@ -336,3 +336,203 @@ def test_a_custom_pipeline_class_is_never_run(tmp_path):
     (tmp_path / "custom" / "pipeline.py").write_text("raise SystemExit('model code ran')\n")
     with pytest.raises(ModelError, match=r"custom pipeline \(pipeline.MyPipeline\).*never runs"):
         open_backend(film(str(tmp_path / "custom")))
+
+
+# -- relative paths: what is local, where it was looked for, near misses ----------------------
+
+
+class WentToHub(BaseException):
+    """Not an Exception: the loader's own `except Exception` must not turn it into a message."""
+
+
+@pytest.fixture
+def no_hub(monkeypatch):
+    """Fail the test if anything goes to the Hub (a typo'd folder must never wait on it)."""
+    import huggingface_hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+    def fail(*args, **kwargs):
+        raise WentToHub(f"went to the Hub for {args}")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fail)
+
+
+def model_dirs(root: Path, *names: str) -> Path:
+    for name in names:
+        (root / name).mkdir(parents=True)
+    return root
+
+
+def test_a_typo_under_a_local_folder_is_not_a_hub_id(tmp_path, monkeypatch, no_hub):
+    film_dir = model_dirs(tmp_path / "film", "models/kandinsky-2-2-decoder", "models/kandinsky-2-2-prior")
+    monkeypatch.chdir(model_dirs(tmp_path / "cwd", "elsewhere"))
+    with pytest.raises(ModelError) as err:
+        resolve_model("models/kandinsky-2-2-decodr", base_dir=film_dir)
+    assert "'models/kandinsky-2-2-decodr' was not found" in err.value.message
+    assert "Hub" not in err.value.message.split(":")[0]
+    assert str(film_dir) in err.value.message and str(tmp_path / "cwd") in err.value.message
+    assert "did you mean 'models/kandinsky-2-2-decoder'?" in err.value.hint
+
+
+def test_a_typo_under_a_folder_of_the_working_directory_is_not_a_hub_id(tmp_path, monkeypatch, no_hub):
+    monkeypatch.chdir(model_dirs(tmp_path, "models/sd-inpaint"))
+    with pytest.raises(ModelError, match="'models/sd-inpiant' was not found") as err:
+        resolve_model("models/sd-inpiant", "inpaint", base_dir=tmp_path / "films")
+    assert "did you mean 'models/sd-inpaint'?" in err.value.hint
+
+
+def test_org_name_with_no_such_local_folder_is_still_a_hub_id(tmp_path, monkeypatch, no_hub):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(WentToHub):
+        resolve_model("some-org/some-model", base_dir=tmp_path)
+
+
+def test_not_found_names_the_folders_searched_as_the_user_wrote_the_path(tmp_path, monkeypatch):
+    model_dirs(tmp_path, "models/kandinsky-2-2-decoder", "films")
+    monkeypatch.chdir(model_dirs(tmp_path / "cwd", "x"))
+    with pytest.raises(ModelError) as err:
+        resolve_model("../models/kandinksy-2-2-decoder", base_dir=tmp_path / "films")
+    message = err.value.message
+    assert "there is no folder '../models/kandinksy-2-2-decoder'" in message
+    assert f"in the film's folder ({tmp_path / 'films'})" in message
+    assert f"the working directory ({tmp_path / 'cwd'})" in message
+    assert message.index("film's folder") < message.index("working directory")
+    assert "did you mean '../models/kandinsky-2-2-decoder'?" in err.value.hint
+    with pytest.raises(ModelError, match=r"there is no folder '\./sd' in the film's folder"):
+        resolve_model("./sd", base_dir=tmp_path / "films")
+
+
+@pytest.mark.parametrize(
+    "missing",
+    ["models/completely-different", "models/kandinsky-2-2-priorr", "models/kandinsky-2-2-decoder-inpaint"],
+)
+def test_no_did_you_mean_for_another_model(tmp_path, monkeypatch, missing):
+    """A sibling with a similar name is only a guess when it is a typo away: the decoder is
+    not offered for a missing prior or inpainting decoder."""
+    monkeypatch.chdir(model_dirs(tmp_path, "models/sd", "models/kandinsky-2-2-decoder"))
+    with pytest.raises(ModelError) as err:
+        resolve_model(f"./{missing}", "prior")
+    assert "did you mean" not in err.value.hint
+
+
+def test_the_film_folder_is_named_once_when_it_is_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelError) as err:
+        resolve_model("./nothing", base_dir=tmp_path)
+    assert err.value.message.endswith(f"there is no folder './nothing' in the film's folder ({tmp_path})")
+
+
+def test_not_found_hints_fit_each_role(tmp_path):
+    missing = str(tmp_path / "nothing-here")
+    hints = {}
+    for role in ("model", "prior", "inpaint"):
+        with pytest.raises(ModelError) as err:
+            resolve_model(missing, role)
+        hints[role] = err.value.hint
+        assert f"{role}:" in err.value.hint
+    assert "kandinsky-2-2-decoder" in hints["model"] and "preview" in hints["model"]
+    assert "kandinsky-2-2-prior" in hints["prior"]
+    assert "inpaint" in hints["inpaint"].replace("inpaint:", "")
+    for role in ("prior", "inpaint"):
+        assert "preview" not in hints[role]
+        assert '"kandinsky-community/kandinsky-2-2-decoder"' not in hints[role]
+
+
+def test_a_missing_named_prior_has_the_prior_hint(tmp_path, tiny):
+    with pytest.raises(ModelError, match="prior '.*priorr' was not found") as err:
+        open_backend(film(str(tiny["kandinsky_decoder"]), prior=str(tmp_path / "kandinsky-2-2-priorr")))
+    assert "kandinsky-2-2-prior" in err.value.hint and "preview" not in err.value.hint
+
+
+def test_local_decoder_without_a_prior_beside_it_never_asks_the_hub(tmp_path, monkeypatch, tiny, no_hub):
+    """`models/kandinsky-2-2-decoder`'s usual prior `models/kandinsky-2-2-prior` looks like a
+    hub id; `models` is a local folder, so it is a missing folder, found out at once."""
+    shutil.copytree(tiny["kandinsky_decoder"], tmp_path / "models" / "kandinsky-2-2-decoder")
+    with pytest.raises(ModelError) as err:
+        create_backend(film("models/kandinsky-2-2-decoder"), base_dir=tmp_path).load()
+    assert "needs a prior" in err.value.message
+    assert f"there is no folder 'models/kandinsky-2-2-prior' in the film's folder ({tmp_path})" in err.value.message
+    assert "put the prior at 'models/kandinsky-2-2-prior'" in err.value.hint
+
+
+# -- the fingerprint does not depend on how a folder is written -------------------------------
+
+
+def test_fingerprint_does_not_depend_on_how_the_path_is_written(tmp_path, monkeypatch, tiny):
+    models = tmp_path / "models"
+    for name in ("sd", "kandinsky-2-2-decoder", "kandinsky-2-2-prior", "kandinsky-2-2-decoder-inpaint"):
+        key = {"sd": "sd"}.get(name) or {"kandinsky-2-2-decoder": "kandinsky_decoder", "kandinsky-2-2-prior": "kandinsky_prior", "kandinsky-2-2-decoder-inpaint": "kandinsky_inpaint"}[name]
+        shutil.copytree(tiny[key], models / name)
+    (tmp_path / "link").symlink_to(models)
+    monkeypatch.chdir(tmp_path)
+    for name in ("sd", "kandinsky-2-2-decoder"):
+        spellings = [
+            (str(models / name), None),
+            (f"models/{name}", tmp_path),
+            (f"./models/{name}", None),
+            (f"models/../models/{name}", tmp_path / "models"),
+            (f"link/{name}", None),
+            (str(tmp_path / "link" / ".." / "models" / name), None),
+        ]
+        prints = {spec: create_backend(film(spec), base_dir=base).fingerprint for spec, base in spellings}
+        assert len(set(prints.values())) == 1, prints
+        assert str(models / name) in next(iter(prints.values()))
+
+
+# -- library log lines: kscript's error is the only thing a user reads ------------------------
+
+
+def test_loading_hides_the_libraries_own_log_lines(tmp_path, tiny):
+    import logging
+
+    folder = tmp_path / "sd"
+    shutil.copytree(tiny["sd"], folder)
+    next((folder / "unet").glob("*.safetensors")).unlink()  # diffusers logs an error, then raises
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep()
+    loggers = [logging.getLogger(name) for name in ("diffusers", "huggingface_hub", "transformers")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        levels = [logger.level for logger in loggers]
+        with pytest.raises(ModelError, match="could not be loaded"):
+            open_backend(film(str(folder)))
+        assert [logger.level for logger in loggers] == levels  # restored
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+    assert not records, [r.getMessage()[:120] for r in records]
+
+
+def test_quiet_loading_hides_hub_notices_and_restores():
+    import logging
+
+    from kscript.backends.loading import quiet_loading
+
+    hub = logging.getLogger("huggingface_hub")
+    before = hub.getEffectiveLevel()
+    with quiet_loading():
+        assert not hub.isEnabledFor(logging.WARNING)  # "Could not reach the Hub ... cached commit hash"
+        assert not logging.getLogger("diffusers").isEnabledFor(logging.ERROR)
+    assert hub.getEffectiveLevel() == before
+
+
+def test_quiet_loading_hides_the_deprecated_hub_argument_warning():
+    """diffusers passes huggingface_hub `local_dir_use_symlinks`, which warns on every load of
+    a hub id; other warnings still show."""
+    import warnings
+
+    from kscript.backends.loading import quiet_loading
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with quiet_loading():
+            warnings.warn("The `local_dir_use_symlinks` argument is deprecated and ignored", UserWarning)
+            warnings.warn("something else", UserWarning)
+    assert [str(w.message) for w in seen] == ["something else"]

@@ -29,8 +29,8 @@ from kscript.backends.loading import (
     check_inpaint_channels,
     companion,
     load_pipeline,
-    looks_like_hub_id,
     quiet_loading,
+    reads_as_local,
     resolve_model,
 )
 from kscript.errors import ModelError
@@ -101,8 +101,9 @@ class KandinskyBackend(DiffusersBackend):
             try:
                 prior = resolve_model(usual, "prior", base_dir=self.base_dir)
             except ModelError as err:
-                local = not looks_like_hub_id(usual)
-                where = "there is no such folder" if local and "was not found" in err.message else err.message
+                local = reads_as_local(usual, self.base_dir)
+                found = "was not found: "
+                where = err.message.split(found, 1)[1] if local and found in err.message else err.message
                 raise ModelError(
                     f"Kandinsky 2.2 decoder '{self.source.spec}' needs a prior; none is named and its usual "
                     f"companion '{usual}' was not found ({where})",

@@ -186,36 +186,115 @@ def looks_like_hub_id(spec: str) -> bool:
     return bool(_HUB_ID.match(spec)) and not spec.startswith((".", "~"))
 
 
+#: what to point each role at when the one named is not there
+_NOT_FOUND_HINTS = {
+    "model": "point model: at a folder written by diffusers' save_pretrained (it has a model_index.json), "
+    'name a Hugging Face Hub id such as "kandinsky-community/kandinsky-2-2-decoder", or use "preview"',
+    "prior": "point prior: at a Kandinsky 2.2 prior: a folder written by diffusers' save_pretrained, or a "
+    'Hugging Face Hub id such as "kandinsky-community/kandinsky-2-2-prior"; or leave prior: out to use '
+    "the decoder's usual prior (its name with 'decoder' replaced by 'prior', beside it)",
+    "inpaint": "point inpaint: at an inpainting model of the model's family: a folder written by diffusers' "
+    'save_pretrained, or a Hugging Face Hub id such as "kandinsky-community/kandinsky-2-2-decoder-inpaint" '
+    '(Kandinsky 2.2) or "runwayml/stable-diffusion-inpainting" (Stable Diffusion 1.x); or leave inpaint: '
+    "out (revealed borders are then filled and redrawn by img2img)",
+}
+
+
+def _search_folders(spec: str, base_dir: Path | None) -> list[tuple[str, Path]]:
+    """Where a relative `spec` is looked up, in order, with what to call each folder: the
+    film's folder (`base_dir`), then the working directory. Empty for an absolute path."""
+    if Path(os.path.expanduser(spec)).is_absolute():
+        return []
+    folders = []
+    if base_dir is not None:
+        folders.append(("the film's folder", Path(base_dir)))
+    folders.append(("the working directory", Path.cwd()))
+    return folders
+
+
+def reads_as_local(spec: str, base_dir: Path | None = None) -> bool:
+    """Whether `spec` is a local path rather than a Hub id.
+
+    Anything that is not shaped like `org/name` is a path. An `org/name` is a path too when
+    `org` is a folder where relative paths are looked up: `models/kandinsky-2-2-decodr` is a
+    typo in a local folder's name, not a Hub repository to wait for.
+    """
+    spec = spec.strip()
+    if not looks_like_hub_id(spec):
+        return True
+    first = spec.split("/", 1)[0]
+    return any((folder / first).is_dir() for _, folder in _search_folders(spec, base_dir))
+
+
 def resolve_model(spec: str, role: str = "model", *, base_dir: Path | None = None) -> ModelSource:
     """Find the model `spec` names and read its `model_index.json`.
 
-    A spec that is an existing path is a local folder; an `org/name` that is not is a hub
-    id; anything else is a folder that is missing. Relative folders are looked up from
-    `base_dir` (the film's folder) first, then from the working directory.
+    A spec that is an existing path is a local folder. An `org/name` that is not is a hub
+    id, unless `org` is a local folder (see `reads_as_local`); anything else is a folder that
+    is missing. Relative folders are looked up from `base_dir` (the film's folder) first,
+    then from the working directory.
 
     Raises:
         ModelError: the folder is missing or not a diffusers model, the hub id is not cached
             and the network is off or failing, or its components name code kscript will not run.
     """
     spec = spec.strip()
+    hint = _NOT_FOUND_HINTS.get(role, _NOT_FOUND_HINTS["model"])
     if not spec:
-        raise ModelError(f"{role} is empty", hint='name a local model folder, a hub id (org/name) or "preview"')
-    candidates = []
+        raise ModelError(f"{role} is empty", hint=hint)
     expanded = Path(os.path.expanduser(spec))
-    if base_dir is not None and not expanded.is_absolute():
-        candidates.append(Path(base_dir) / expanded)
-    candidates.append(expanded)
+    folders = _search_folders(spec, base_dir)
+    candidates = [folder / expanded for _, folder in folders] or [expanded]
     for path in candidates:
         if path.exists():
             return _resolve_folder(spec, role, path)
-    if looks_like_hub_id(spec):
+    if not reads_as_local(spec, base_dir):
         return _resolve_hub(spec, role)
-    where = ", ".join(f"'{c}'" for c in dict.fromkeys(str(c) for c in candidates))
-    raise ModelError(
-        f"{role} '{spec}' was not found: there is no folder {where}",
-        hint=f"point {role}: at a folder written by diffusers' save_pretrained (it has a model_index.json), "
-        'name a Hugging Face Hub id such as "kandinsky-community/kandinsky-2-2-decoder", or use "preview"',
-    )
+    message = f"{role} '{spec}' was not found: there is no folder '{spec}'"
+    if folders:
+        named = {folder.resolve(): f"in {name} ({folder.absolute()})" for name, folder in reversed(folders)}
+        message += " " + " or ".join(reversed(named.values()))  # the film's folder first, once
+        if looks_like_hub_id(spec):
+            message += f" (read as a local path, not a Hub id, because '{spec.split('/', 1)[0]}' is a local folder)"
+    elif str(expanded) != spec:
+        message += f" ({expanded})"
+    guess = next((g for _, folder in folders or [("", Path("/"))] if (g := _near_miss(spec, folder))), None)
+    if guess:
+        hint = f"did you mean '{guess}'? Otherwise {hint}"
+    raise ModelError(message, hint=hint)
+
+
+def _near_miss(spec: str, base: Path) -> str | None:
+    """`spec` with the first of its folders that does not exist under `base` replaced by the
+    closest name beside it, when that gives a folder that does exist; else None."""
+    from kscript.diagnostics import closest_name
+
+    parts = spec.split("/")
+    here = base
+    for i, part in enumerate(parts):
+        if i == 0 and part == "":
+            here = Path("/")
+            continue
+        if i == 0 and part == "~":
+            here = Path.home()
+            continue
+        if part in ("", ".") or (here / part).exists():
+            here = here / part
+            continue
+        try:
+            names = [p.name for p in here.iterdir() if p.is_dir()]
+        except OSError:
+            return None
+        # Model folders share long prefixes ('kandinsky-2-2-prior', '...-decoder'), so only a
+        # near-identical name is a typo; one that merely extends the other ('...-decoder' and
+        # '...-decoder-inpaint') is another model, not a misspelling.
+        close = closest_name(part, names, cutoff=0.8)
+        if close is None or close.startswith(part) or part.startswith(close):
+            return None
+        if not (here / close / "/".join(parts[i + 1 :])).is_dir():
+            return None
+        return "/".join([*parts[:i], close, *parts[i + 1 :]])
+    return None
 
 
 def _resolve_folder(spec: str, role: str, path: Path) -> ModelSource:
@@ -433,32 +512,54 @@ def _dtype_keyword() -> str:
 
 
 class quiet_loading:
-    """Hide diffusers' and transformers' loading progress bars and notices while a model
-    loads: the build's own progress display owns the terminal. Restores what was there."""
+    """Hide diffusers', transformers' and huggingface_hub's loading progress bars and notices
+    while a model loads: the build's own progress display owns the terminal. Restores what
+    was there.
+
+    diffusers logs some failures at error level before it raises them ("An error occurred
+    while trying to fetch ...: Error no file named ..."), and huggingface_hub warns "Could
+    not reach the Hub ... Using cached commit hash" when it falls back on the cache. Every
+    failure comes back to `load_pipeline` as an exception and is told as a `ModelError`, so
+    those lines would only say the same thing first, worse: diffusers is set to critical.
+    diffusers also passes huggingface_hub an argument it has deprecated, which warns
+    (`local_dir_use_symlinks`) on every load of a hub id: that one warning is ignored.
+    """
 
     def __enter__(self) -> None:
+        import warnings
+
         from diffusers.utils import logging as dlog
+        from huggingface_hub.utils import logging as hlog
         from transformers.utils import logging as tlog
+
+        self._warnings = warnings.catch_warnings()
+        self._warnings.__enter__()
+        warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*", category=UserWarning)
 
         self._state = (
             dlog.is_progress_bar_enabled(),
             tlog.is_progress_bar_enabled(),
             dlog.get_verbosity(),
             tlog.get_verbosity(),
+            hlog.get_verbosity(),
         )
         dlog.disable_progress_bar()
         tlog.disable_progress_bar()
-        dlog.set_verbosity_error()
+        dlog.set_verbosity(dlog.CRITICAL)
         tlog.set_verbosity_error()
+        hlog.set_verbosity_error()
 
     def __exit__(self, *exc: object) -> None:
         from diffusers.utils import logging as dlog
+        from huggingface_hub.utils import logging as hlog
         from transformers.utils import logging as tlog
 
-        d_bar, t_bar, d_level, t_level = self._state
+        d_bar, t_bar, d_level, t_level, h_level = self._state
         if d_bar:
             dlog.enable_progress_bar()
         if t_bar:
             tlog.enable_progress_bar()
         dlog.set_verbosity(d_level)
         tlog.set_verbosity(t_level)
+        hlog.set_verbosity(h_level)
+        self._warnings.__exit__(*exc)
