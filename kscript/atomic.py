@@ -38,3 +38,13 @@ def write_atomic(path: str | Path, data: bytes, *, prefix: str | None = None, su
         except OSError:
             pass
         raise
+
+
+def file_in_the_way(path: str | Path) -> Path | None:
+    """The nearest existing ancestor of `path` when it is a file, not a folder: then
+    `path` can never be written (checked before a build, so it fails before any work).
+    The ancestor is given as written, relative when `path` is."""
+    parent = Path(path).parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    return None if parent.is_dir() else parent

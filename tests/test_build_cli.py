@@ -277,14 +277,16 @@ def test_output_paths_that_cannot_be_written_are_usage_errors(tmp_path, capsys, 
         ("film.kscene", "would replace a film"),
         ("film.mp4", "is the build's output"),
         ("adir", "is a folder"),
+        ("plain/r.json", "'{d}/plain' is a file, not a folder"),
     ],
 )
 def test_a_report_that_would_replace_the_film_the_video_or_a_folder_is_refused(tmp_path, capsys, report, message):
     film = tmp_path / "film.kscene"
     film.write_text('film "r" { size: 64x64, fps: 8 }\nscene a 2f {\n  prompt "x"\n}\n')
     (tmp_path / "adir").mkdir()
+    (tmp_path / "plain").write_text("x")
     assert main(["build", str(film), "-q", "--report", str(tmp_path / report)]) == 2
-    assert message in capsys.readouterr().err
+    assert message.format(d=tmp_path) in capsys.readouterr().err
     assert film.read_text().startswith("film")
     assert not (tmp_path / "film.mp4").exists()  # refused before the build
 

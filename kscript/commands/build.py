@@ -66,6 +66,7 @@ def _load_plan(path: Path):
 def _check_report_path(report: Path, film: Path, output: Path | str) -> None:
     """Refuse, before the build, a `--report` path that would replace the film, the output
     or a folder (the report is written only after the whole build)."""
+    from kscript.atomic import file_in_the_way
     from kscript.errors import UsageError
 
     where = Path(os.path.abspath(report))
@@ -75,11 +76,9 @@ def _check_report_path(report: Path, film: Path, output: Path | str) -> None:
         raise UsageError(f"--report '{report}' would replace a film", hint="name a .json file, e.g. --report build.json")
     if where == Path(os.path.abspath(str(output).rstrip("/" + os.sep) or ".")):
         raise UsageError(f"--report '{report}' is the build's output", hint="name another file, e.g. --report build.json")
-    parent = report.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UsageError(f"--report '{report}': '{parent}' is a file, not a folder")
+    blocking = file_in_the_way(report)
+    if blocking is not None:
+        raise UsageError(f"--report '{report}': '{blocking}' is a file, not a folder")
 
 
 def _write_report(path: Path, text: str) -> None:

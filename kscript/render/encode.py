@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kscript.atomic import file_in_the_way
 from kscript.errors import RenderError, UsageError
 
 VIDEO_SUFFIXES = {".mp4": "h264", ".mov": "h264", ".mkv": "h264", ".webm": "vp9"}
@@ -68,11 +69,9 @@ def check_output(path: str | os.PathLike[str], protect: tuple[str | os.PathLike[
     for p in protect:
         if os.path.abspath(os.fspath(p)) == str(target):
             raise UsageError(f"the output '{text}' is the film itself", hint="pass -o with another name")
-    ancestor = Path(text.rstrip("/" + os.sep) or ".").parent  # as the user wrote it, for the message
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise UsageError(f"cannot write '{text}': '{ancestor}' is a file, not a folder",
+    blocking = file_in_the_way(text.rstrip("/" + os.sep) or ".")
+    if blocking is not None:
+        raise UsageError(f"cannot write '{text}': '{blocking}' is a file, not a folder",
                          hint="pass -o with a path inside a folder")
     if kind != "png":
         if target.is_dir():
