@@ -180,7 +180,7 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
         output = default_output(source, options.scene, draft=is_draft(plan, options))
     output_text = str(output)
     # Before anything is loaded or rendered: an output we cannot or must not write.
-    check_output(output_text, protect=(source,) if source is not None else ())
+    check_output(output_text)
 
     cache = None
     if not options.no_cache:

@@ -52,13 +52,14 @@ FRAME_FILE = re.compile(r"frame_[0-9]{6}\.png")
 _SUFFIX_HINT = "use .mp4 (H.264; also .mov, .mkv), .webm (VP9), or a folder name ending in / for PNG frames"
 
 
-def check_output(path: str | os.PathLike[str], protect: tuple[str | os.PathLike[str], ...] = ()) -> str:
+def check_output(path: str | os.PathLike[str]) -> str:
     """Refuse, before anything is rendered, an output that cannot be written or that would
     destroy what is not ours; return its kind ("h264", "vp9" or "png").
 
     A folder of PNG frames is replaced whole when the build ends, so it must be new, empty,
     or hold nothing but `frame_NNNNNN.png` files (an earlier build's); it must not hold the
-    working directory. `protect` names files the output must never replace (the film).
+    working directory. (The film can never be the output: a video needs a video suffix,
+    and a frames folder cannot be a file.)
 
     Raises:
         UsageError: the path cannot be an output (exit status 2, nothing rendered).
@@ -66,9 +67,6 @@ def check_output(path: str | os.PathLike[str], protect: tuple[str | os.PathLike[
     text = os.fspath(path)
     kind = output_kind(text)
     target = Path(os.path.abspath(text.rstrip("/" + os.sep) or "."))
-    for p in protect:
-        if os.path.abspath(os.fspath(p)) == str(target):
-            raise UsageError(f"the output '{text}' is the film itself", hint="pass -o with another name")
     blocking = file_in_the_way(text.rstrip("/" + os.sep) or ".")
     if blocking is not None:
         raise UsageError(f"cannot write '{text}': '{blocking}' is a file, not a folder",
