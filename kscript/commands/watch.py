@@ -81,8 +81,12 @@ def run(args: argparse.Namespace) -> int:
             import webbrowser
 
             threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
+        # Short sleeps, not one long one: the kernel may hand a process-directed SIGINT or
+        # SIGTERM to another thread (the watcher's, the server's), and then Python runs our
+        # handler only when the main thread next runs bytecode, which a long sleep delays
+        # until it ends (seen as a test that hung once in ~20 runs on a busy machine).
         while True:
-            time.sleep(3600)
+            time.sleep(0.2)
     except KeyboardInterrupt:
         pass
     finally:
