@@ -192,3 +192,12 @@ def test_a_diffusers_model_is_loaded_once_for_many_rebuilds(tmp_path):
     finally:
         watcher.stop()
 
+
+
+def test_a_preview_draft_in_watch_goes_where_build_puts_it(tmp_path):
+    film = tmp_path / "film.kscene"
+    film.write_text('film "d" {\n  size: 64x64\n  fps: 8\n  model: "models/x"\n}\nscene a 2f {\n  prompt "x"\n}\n')
+    pipeline = KscriptPipeline(preview=True)
+    rendered = pipeline.render(pipeline.compile(film), progress=lambda e: None, should_cancel=lambda: False)
+    assert rendered.video == tmp_path / "film.preview.mp4"  # never the model's film.mp4
+    assert not (tmp_path / "film.mp4").exists()

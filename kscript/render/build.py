@@ -244,14 +244,14 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
         frames_loaded=stats.frames_loaded,
         segments_encoded=segments_encoded,
         segments_cached=segments_cached,
-        notes=_notes(stats, backend),
+        notes=_notes(stats),
     )
 
 
-def _notes(stats, backend: Backend) -> list[str]:
+def _notes(stats) -> list[str]:
     """What the user should know about how the plan was carried out (summary and report)."""
     notes = []
-    if stats.fills_without_model and backend.name != "preview":
+    if stats.fills_without_model:  # never for the preview painter: it has an inpaint
         notes.append(
             f"no inpainting model: {stats.fills_without_model} revealed borders were filled without a model "
             "and redrawn by img2img alone (so fewer inpaint calls than the plan counts); name one with "

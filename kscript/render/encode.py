@@ -66,8 +66,9 @@ def check_output(path: str | os.PathLike[str]) -> str:
     """
     text = os.fspath(path)
     kind = output_kind(text)
-    target = Path(os.path.abspath(text.rstrip("/" + os.sep) or "."))
-    blocking = file_in_the_way(text.rstrip("/" + os.sep) or ".")
+    bare = text.rstrip("/" + os.sep) or "."
+    target = Path(os.path.abspath(bare))
+    blocking = file_in_the_way(bare)
     if blocking is not None:
         raise UsageError(f"cannot write '{text}': '{blocking}' is a file, not a folder",
                          hint="pass -o with a path inside a folder")
@@ -83,7 +84,7 @@ def check_output(path: str | os.PathLike[str]) -> str:
         if cwd == target or target in cwd.parents:
             raise UsageError(f"cannot write PNG frames to '{text}': it is the folder you are working in",
                              hint="a frames folder is replaced whole: name a new folder, e.g. -o frames/")
-        foreign = sorted(e.name for e in os.scandir(target) if not (FRAME_FILE.fullmatch(e.name) and e.is_file()))
+        foreign = _foreign_files(target)
         if foreign:
             shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
             raise UsageError(
@@ -92,6 +93,11 @@ def check_output(path: str | os.PathLike[str]) -> str:
                 "build wrote (only frame_NNNNNN.png files)",
             )
     return kind
+
+
+def _foreign_files(folder: Path) -> list[str]:
+    """Names in a would-be frames folder that are not an earlier build's frames, sorted."""
+    return sorted(e.name for e in os.scandir(folder) if not (FRAME_FILE.fullmatch(e.name) and e.is_file()))
 
 
 def frame_rate(fps: float) -> Fraction:
@@ -397,7 +403,7 @@ def _replace_dir(new: Path, target: Path) -> None:
         raise RenderError(f"cannot write PNG frames to '{target}': it is a file")
     old = None
     if target.exists():
-        foreign = [e.name for e in os.scandir(target) if not (FRAME_FILE.fullmatch(e.name) and e.is_file())]
+        foreign = _foreign_files(target)
         if foreign:
             raise RenderError(f"cannot write PNG frames to '{target}': the folder holds other files ({foreign[0]})",
                               hint="name a new or empty folder")

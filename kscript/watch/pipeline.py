@@ -111,12 +111,11 @@ class KscriptPipeline:
         return Compiled(film=Path(film), plan=plan, files=frozenset(files))
 
     def render(self, compiled: Compiled, *, progress: ProgressFn, should_cancel: CancelFn) -> Rendered:
-        from kscript.render.build import BuildCancelled, BuildOptions, build, default_output as build_output, is_draft
+        from kscript.render.build import BuildCancelled, BuildOptions, build
 
         plan = compiled.plan
-        output = Path(self.output) if self.output else build_output(
-            compiled.film, draft=is_draft(plan, BuildOptions(preview=self.preview, model=self.model))
-        )
+        # None: where `kscript build` would write it (build() picks it from the plan's film)
+        output = Path(self.output) if self.output else None
         total = len(plan.frames)
         latest: dict[str, Any] = {}
 

@@ -112,7 +112,6 @@ class FilmWatcher:
         self._building = False
         self._stopping = False
         self._missing_reported = False
-        self._film_seen = False  # has the film existed in this session (removed vs not yet made)
         self._last_failed = False
         self._progress_logged = 0.0
         self._files: set[str] = {_norm(self.film)}
@@ -224,7 +223,6 @@ class FilmWatcher:
             self._report_missing()
             return
         self._missing_reported = False
-        self._film_seen = True
         self.builds += 1
         build = self.state.begin()
         self.log(f"building {film} (build {build})")
@@ -315,7 +313,7 @@ class FilmWatcher:
         self.state.failed({"text": text, "items": [], "kind": "InternalError"})
 
     def _report_missing(self) -> None:
-        if self._film_seen:
+        if self.builds:  # a build ran, so the film existed: it was removed, not never made
             message = f"{self.film} was removed; waiting for it to come back"
         else:
             message = f"{self.film} does not exist yet; waiting for it to be created"
