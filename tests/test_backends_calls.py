@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from kscript.backends import create_backend
 from kscript.backends.common import blend_slerp, effective_steps, slerp
 from kscript.plan import FilmInfo
-from kscript.render.backend import Request
+from kscript.backends.interface import Request
 
 from tiny_pipelines import KANDINSKY_CALL_CLASSES, PipelineCalls, tiny_models
 

@@ -271,7 +271,7 @@ import numpy as np
 from kscript.backends import create_backend
 from kscript.errors import ModelError
 from kscript.plan import FilmInfo
-from kscript.render.backend import Request
+from kscript.backends.interface import Request
 def film(model, **kw):
     return FilmInfo(title="t", width=64, height=64, fps=8, seed=1, model=model, frame_count=8, duration=1.0, **kw)
 req = Request((("a fox", 1.0),), "", 1, 2, 4.0, 0.5, 64, 64)

@@ -12,7 +12,7 @@ from kscript.errors import ModelError
 from kscript.render.build import BuildOptions, BuildReport, build, default_output
 from kscript.render.cache import FrameCache
 from kscript.render.executor import BuildCancelled
-from kscript.render.preview import PreviewBackend
+from kscript.backends.preview import PreviewBackend
 from plan_factory import SceneSpec, make_plan, three_scenes
 
 

@@ -78,7 +78,7 @@ def test_missing_model_exits_1_without_traceback(tmp_path, capsys):
 # Slow the painter down (not its pixels) so that a kill lands mid-build.
 SLOW_BUILD = (
     "import sys, time\n"
-    "from kscript.render import preview\n"
+    "from kscript.backends import preview\n"
     "orig = preview.PreviewBackend.img2img\n"
     "def slow(self, image, req):\n"
     "    time.sleep(0.05)\n"
@@ -127,7 +127,7 @@ def test_a_build_killed_with_sigkill_resumes_from_its_finished_frames(tmp_path):
 
 
 def test_ctrl_c_stops_cleanly_keeping_finished_frames_and_the_old_video(tmp_path, monkeypatch, capsys):
-    from kscript.render import preview
+    from kscript.backends import preview
 
     film = write_plan(tmp_path / "film.json", three_scenes())
     assert main(["build", str(film), "-q", "--no-cache"]) == 0

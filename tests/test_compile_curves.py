@@ -1,4 +1,4 @@
-"""Property tests for the curve evaluator (kscript.curves.evaluate).
+"""Property tests for the curve evaluator (kscript.check.curve_compiler).
 
 Ramps and keyframes hit their endpoint values; every value is finite; folding a constant
 gives the same value as evaluating it per frame.
@@ -12,7 +12,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from kscript.curves.easing import EASINGS
-from kscript.curves.evaluate import CTX_P, CTX_SIZE, CTX_T, CurveCompiler, math_errors
+from kscript.check.curve_compiler import CTX_P, CTX_SIZE, CTX_T, CurveCompiler, math_errors
 from kscript.source import Span
 from kscript.syntax import nodes as n
 

@@ -7,10 +7,10 @@ import pytest
 
 from kscript.errors import UsageError
 from kscript.plan import Motion
-from kscript.render.backend import Backend, Request
+from kscript.backends.interface import Backend, Request
 from kscript.render.cache import FrameCache
 from kscript.render.executor import BuildCancelled, Executor, Progress
-from kscript.render.preview import PreviewBackend
+from kscript.backends.preview import PreviewBackend
 from plan_factory import SceneSpec, make_plan, three_scenes
 
 
@@ -352,7 +352,7 @@ def test_the_preview_shows_a_prompt_change():
         height=96,
     )
     out, _, be = run(plan)
-    from kscript.render.backend import Request
+    from kscript.backends.interface import Request
 
     night = be.painting(Request((("the sea at night", 1.0),), "", 0, 4, 4.0, 0.5, 96, 96)).pixels.astype(float)
     gap = [float(np.abs(out[i].astype(float) - night).mean()) for i in (3, 10, 20, 39)]

@@ -1,7 +1,9 @@
-"""The real model backends: Kandinsky 2.2 and Stable Diffusion through diffusers.
+"""Render backends: the weightless preview painter, Kandinsky 2.2 and Stable Diffusion.
 
-`create_backend` is the front door for every `model:` that is not "preview". Importing
-this package is cheap (no torch, no diffusers): they are imported when a backend loads.
+`interface` defines what every backend implements; `create_backend` is the one front door
+for every `model:`, "preview" included. Importing this package is cheap (no torch, no
+diffusers): they are imported when a diffusers backend loads. Backends never import
+`kscript.render`: the render engine uses them, not the reverse.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from kscript.plan import FilmInfo
-    from kscript.render.backend import Backend
+    from kscript.backends.interface import Backend
 
 __all__ = ["create_backend"]
 
@@ -23,7 +25,8 @@ def create_backend(
     model: str | None = None,
     base_dir: str | Path | None = None,
 ) -> "Backend":
-    """The backend for `film`'s model (or `model`, from `--model`), not loaded yet.
+    """The backend for `film`'s model (or `model`, from `--model`), not loaded yet:
+    the preview painter for "preview", else a diffusers backend.
 
     The model is found and its kind read from its `model_index.json` here (cheap: no
     weights are read); `Backend.load()` then loads the weights. Both raise `ModelError`
@@ -39,15 +42,15 @@ def create_backend(
     Raises:
         ModelError: the model is not there, or is not a kind kscript renders with.
     """
-    from kscript.backends.loading import resolve_model
-    from kscript.errors import ModelError
+    from kscript.plan import is_preview_model
 
     spec = model if model is not None else film.model
-    if spec.strip().lower() == "preview":
-        raise ModelError(
-            "create_backend is for diffusers models; 'preview' is the built-in painter",
-            hint="use kscript.render's preview backend for model: \"preview\"",
-        )
+    if is_preview_model(spec):
+        from kscript.backends.preview import PreviewBackend
+
+        return PreviewBackend()
+    from kscript.backends.loading import resolve_model
+
     if model is not None and model != film.model:
         film = film.model_copy(update={"model": model})
     base = Path(base_dir) if base_dir is not None else None

@@ -17,7 +17,7 @@ import numpy as np
 from kscript.backends import common
 from kscript.backends.loading import ModelSource
 from kscript.plan import FilmInfo
-from kscript.render.backend import Backend, Request
+from kscript.backends.interface import Backend, Request
 
 
 def diffusers_version() -> str:

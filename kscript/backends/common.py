@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from kscript.render.backend import StepCallback
+from kscript.backends.interface import StepCallback
 
 
 def free_device_memory(device: Any) -> None:

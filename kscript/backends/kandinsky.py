@@ -35,7 +35,7 @@ from kscript.backends.loading import (
 )
 from kscript.errors import ModelError
 from kscript.plan import FilmInfo
-from kscript.render.backend import Request
+from kscript.backends.interface import Request
 
 BACKEND_VERSION = "kandinsky2.2/1"
 PRIOR_STEPS = 25

@@ -22,7 +22,7 @@ from kscript.backends.base import DiffusersBackend
 from kscript.backends.loading import ModelSource, check_inpaint_channels, load_pipeline, quiet_loading, resolve_model
 from kscript.errors import ModelError
 from kscript.plan import FilmInfo
-from kscript.render.backend import Request
+from kscript.backends.interface import Request
 
 BACKEND_VERSION = "stable-diffusion/1"
 

@@ -34,7 +34,7 @@ from kscript.check.program import (
     EffectInfo,
     FilmSettings,
 )
-from kscript.curves.evaluate import BUILTIN_NAMES, CurveCompiler, Fn, duration_seconds
+from kscript.check.curve_compiler import BUILTIN_NAMES, CurveCompiler, Fn, duration_seconds
 from kscript.diagnostics import Diagnostic, did_you_mean
 from kscript.errors import ScriptErrors
 from kscript.plan import is_preview_model

@@ -1,7 +1,7 @@
 """The checked program: what the checker hands the compiler.
 
 Everything here is already validated: names resolved, durations in seconds, frame counts
-known, every curve compiled to an `Fn` (`kscript.curves.evaluate`). The compiler only
+known, every curve compiled to an `Fn` (`kscript.check.curve_compiler`). The compiler only
 evaluates per frame and assembles the plan; the only errors left for it are those that
 need per-frame values (a curve leaving its range, a non-finite value).
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kscript.curves.evaluate import Fn
+from kscript.check.curve_compiler import Fn
 from kscript.diagnostics import Diagnostic
 from kscript.source import SourceFile, Span
 from kscript.syntax import nodes as n

@@ -40,7 +40,7 @@ import math
 from kscript.check.program import CHANNEL_DEFAULTS, CHANNELS, CheckedProgram, CheckedScene
 from kscript.compile.keys import KEY_TEMPLATE, film_key_part
 from kscript.compile.prompts import prompt_weights
-from kscript.curves.evaluate import Fn, describe_math_error, math_errors
+from kscript.check.curve_compiler import Fn, describe_math_error, math_errors
 from kscript.diagnostics import Diagnostic
 from kscript.errors import ScriptErrors
 from kscript.geometry import reveals, warp_matrix

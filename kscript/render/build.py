@@ -19,7 +19,7 @@ import numpy as np
 
 from kscript.errors import UsageError
 from kscript.plan import RenderPlan, is_preview_model
-from kscript.render.backend import Backend
+from kscript.backends.interface import Backend
 from kscript.render.cache import DEFAULT_LIMIT, FrameCache, parse_size
 from kscript.render.executor import BuildCancelled, Executor, Progress
 
@@ -147,13 +147,11 @@ def is_preview(plan: RenderPlan, options: BuildOptions) -> bool:
 
 def make_backend(plan: RenderPlan, options: BuildOptions) -> Backend:
     """The backend for a plan: the preview painter, or the diffusers backend for its model."""
-    if is_preview(plan, options):
-        from kscript.render.preview import PreviewBackend
-
-        return PreviewBackend()
-    film = plan.film if not options.model else plan.film.model_copy(update={"model": options.model})
     from kscript.backends import create_backend
 
+    if is_preview(plan, options):
+        return create_backend(plan.film, model="preview")
+    film = plan.film if not options.model else plan.film.model_copy(update={"model": options.model})
     source = film_path(plan)
     # Relative model paths are read from the film's folder, as imports are.
     base_dir = options.base_dir if options.base_dir is not None else (source.parent if source is not None else None)

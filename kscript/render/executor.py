@@ -38,7 +38,7 @@ import numpy as np
 from kscript.errors import KscriptError, RenderError, UsageError
 from kscript.plan import Frame, RenderPlan
 from kscript.render import coherence, warp
-from kscript.render.backend import Backend, Request
+from kscript.backends.interface import Backend, Request
 from kscript.render.cache import BackgroundWriter, FrameCache, address
 
 

@@ -33,7 +33,7 @@ from collections import OrderedDict
 import cv2
 import numpy as np
 
-from kscript.render.backend import Backend, Request
+from kscript.backends.interface import Backend, Request
 
 PREVIEW_VERSION = "preview-5"
 

@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from kscript.render.backend import Request
-from kscript.render.preview import PreviewBackend
+from kscript.backends.interface import Request
+from kscript.backends.preview import PreviewBackend
 
 
 def req(*prompts: tuple[str, float], seed: int = 1, strength: float = 0.35, size: int = 96) -> Request:
@@ -114,7 +114,7 @@ def test_steps_are_reported():
 
 def test_preview_imports_no_torch():
     code = (
-        "import sys; from kscript.render.preview import PreviewBackend; from kscript.render.build import build; "
+        "import sys; from kscript.backends.preview import PreviewBackend; from kscript.render.build import build; "
         "print([m for m in ('torch', 'diffusers') if m in sys.modules]); "
         "sys.exit(1 if 'torch' in sys.modules or 'diffusers' in sys.modules else 0)"
     )
@@ -229,7 +229,8 @@ def test_inpaint_blends_border_strips_exactly_as_the_whole_frame(motion, monkeyp
     # The fill is blended only in strips around the untouched inside of the frame; that is
     # an optimisation, so it must give the same bytes as blending every pixel.
     from kscript.plan import Motion
-    from kscript.render import preview, warp
+    from kscript.backends import preview
+    from kscript.render import warp
 
     be = PreviewBackend()
     r = req(("a stormy sea at dusk", 1.0), size=160)
