@@ -113,9 +113,10 @@ def _entries_a1111(string: str, notes: list[str]) -> list[tuple[str, str]]:
             if out:
                 # A comma inside a function call (where(c, a, b)): Deforum's extension splits
                 # there and fails; the notebook's reader and kscript read the whole call.
-                notes.append(
-                    f"'{piece.strip()}' follows a comma inside a value: Deforum's extension splits at "
-                    "every comma and would stop here; read as part of the value before it")
+                note = (f"frame {out[-1][0].strip()}: a comma inside its value: Deforum's extension splits at "
+                        "every comma and would stop there; read as one value, as the notebook reads it")
+                if note not in notes:
+                    notes.append(note)
                 out[-1][1] += "," + piece
                 continue
             raise ScheduleError(f"'{piece.strip()}' has no 'frame:' before it")
