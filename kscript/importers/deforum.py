@@ -53,6 +53,7 @@ from kscript.importers.schedule import (
     curve_points,
     nan_frames,
     parse_schedule,
+    reference_series,
 )
 
 
@@ -198,7 +199,8 @@ def _channel(ctx: _Ctx, name: str, key: str, sched: Schedule | None, conv: Conve
     pts = curve_points(sched, frames, seed, names)
     for why in pts.sampled:
         ctx.warn(f"{key}: {why}; written frame by frame")
-    return Channel(name, pts, conv, names, comment=f"Deforum {key}: {sched.source.strip()} ({unit})")
+    return Channel(name, pts, conv, names, comment=f"Deforum {key}: {sched.source.strip()} ({unit})",
+                   values=reference_series(sched, frames, seed))
 
 
 _LORA = re.compile(r"<(lora|lyco|hypernet):[^>]*>", re.IGNORECASE)
@@ -484,7 +486,6 @@ def _settings(path: Path, ctx: _Ctx) -> tuple[str, list[str]]:
         seed_text = None
         if ss is not None:
             ch = _channel(ctx, "seed", "seed_schedule", ss, Convert(floor=True), frames, seed_raw, names, "seeds")
-            from kscript.importers.schedule import reference_series
             if min(reference_series(ss, frames, seed_raw)) < 0:
                 ctx.warn("seed_schedule gives -1 (random) on some frames: kscript's seeds are reproducible; "
                          "those frames use the film seed + the frame index instead")

@@ -58,6 +58,16 @@ class Channel:
     convert: Convert
     names: dict[str, str]  # Deforum variable -> kscript text, for expressions
     comment: str = ""  # the source as written, shown above the channel
+    #: the source's per-frame values, when known: a clamp that changes none of them is left out
+    values: list[float] | None = None
+
+    def __post_init__(self) -> None:
+        c = self.convert
+        if c.clamp is not None and self.values is not None:
+            lo, hi = c.clamp
+            conv = Convert(c.scale, c.offset, c.power, None, c.floor)
+            if all(lo <= conv.number(v) <= hi for v in self.values):
+                self.convert = conv
 
 
 @dataclass

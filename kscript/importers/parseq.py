@@ -153,7 +153,7 @@ def convert_parseq(path: Path, size: str | None = None, mode: str | None = None,
     def add(name: str, values: list[float] | None, conv: Convert, comment: str) -> None:
         if values is None:
             return
-        channels.append(Channel(name, points_of(values), conv, names, comment=comment))
+        channels.append(Channel(name, points_of(values), conv, names, comment=comment, values=values))
 
     if mode == "2D":
         for key, kname, sign in MOTION_2D:
