@@ -63,12 +63,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 PLAN_VERSION = 1
-def is_preview_model(name: str | None) -> bool:
-    """Whether a `model:` (or `--model`) names the weightless preview painter. Spelling
-    is forgiven: "Preview" and " preview " are the painter too, never a model folder."""
-    return name is not None and name.strip().lower() == "preview"
-
-
 #: the most denoising steps a frame may have: the language's range for `steps`, and the
 #: ceiling of the compiler's one-step guard (schedulers allow at most 1000)
 MAX_STEPS = 500

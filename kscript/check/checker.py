@@ -37,7 +37,7 @@ from kscript.check.program import (
 from kscript.check.curve_compiler import BUILTIN_NAMES, CurveCompiler, Fn, duration_seconds
 from kscript.diagnostics import Diagnostic, did_you_mean
 from kscript.errors import ScriptErrors
-from kscript.plan import is_preview_model
+from kscript.models import is_preview_model
 from kscript.source import Span
 from kscript.syntax import nodes as n
 

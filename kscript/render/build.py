@@ -18,7 +18,8 @@ from typing import Callable
 import numpy as np
 
 from kscript.errors import UsageError
-from kscript.plan import RenderPlan, is_preview_model
+from kscript.models import is_preview_model
+from kscript.plan import RenderPlan
 from kscript.backends.interface import Backend
 from kscript.render.cache import DEFAULT_LIMIT, FrameCache, parse_size
 from kscript.render.executor import BuildCancelled, Executor, Progress
