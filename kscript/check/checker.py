@@ -22,8 +22,8 @@ import math
 from typing import Callable, Iterable
 
 from kscript.check.loader import LoadedFiles, file_span, standard_modules
+from kscript.channels import CHANNEL_NAMES as CHANNELS
 from kscript.check.program import (
-    CHANNELS,
     COHERENCE_MODES,
     FILM_SETTINGS,
     SCENE_SETTINGS,
@@ -37,7 +37,7 @@ from kscript.check.program import (
 from kscript.check.curve_compiler import BUILTIN_NAMES, CurveCompiler, Fn, duration_seconds
 from kscript.diagnostics import Diagnostic, did_you_mean
 from kscript.errors import ScriptErrors
-from kscript.plan import is_preview_model
+from kscript.models import is_preview_model
 from kscript.source import Span
 from kscript.syntax import nodes as n
 
