@@ -217,7 +217,7 @@ _CHANNELS: tuple[Channel, ...] = (
     ),
     Channel(
         "seed", "generation", None, "replace", "whole number",
-        "the frame's seed; by default film seed + frame index in the scene",
+        "the frame's seed",
         range=Range(0.0, float(MAX_SEED), words=f"between 0 and {MAX_SEED}"),
         whole=True,
         hint_words=("seed_schedule", "random_seed"),

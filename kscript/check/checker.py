@@ -23,6 +23,7 @@ from typing import Callable, Iterable
 
 from kscript.check.loader import LoadedFiles, file_span, standard_modules
 from kscript.channels import CHANNEL_NAMES as CHANNELS
+from kscript.channels import CHANNELS as CHANNEL_TABLE
 from kscript.check.program import (
     COHERENCE_MODES,
     FILM_SETTINGS,
@@ -246,7 +247,7 @@ class Checker:
         self._effect_channels(defn, ns, {p.name: _PLACEHOLDER for p in defn.params}, report_sets=True)
 
     def _effect_channels(self, defn: n.EffectDef, ns: Namespace, params: dict[str, Fn],
-                         report_sets: bool = False) -> dict[str, Fn]:
+                         report_sets: bool = False, use_span: Span | None = None) -> dict[str, Fn]:
         comp = ns.compiler(params)
         out: dict[str, Fn] = {}
         for a in defn.body:
@@ -263,10 +264,42 @@ class Checker:
                 if report_sets:
                     self.report(Diagnostic("E024", f"'{a.name}' needs a number or a curve", _span(a.value)))
                 continue
+            rule = CHANNEL_TABLE[a.name]
             if report_sets:
                 self._check_keys(a.value, None)
-            out[a.name] = comp.curve(a.value)
+                if rule.constant_only and self._changes_with_time(a.value, ns, params):
+                    self.report(Diagnostic("E031", f"{a.name} must be a constant, not a value that changes with time",
+                                           _span(a.value), hint=f"in effect '{defn.name}' as in a scene"))
+                    continue
+            fn = comp.curve(a.value)
+            if use_span is not None and not self._channel_rules(a.name, fn, use_span, f" (set by effect '{defn.name}')"):
+                continue
+            out[a.name] = fn
         return out
+
+    def _changes_with_time(self, value: n.Value, ns: Namespace, params: dict[str, Fn]) -> bool:
+        """Whether a curve of an effect's body depends on time whatever its arguments are:
+        compiled quietly with every parameter a constant (its errors are reported elsewhere)."""
+        one = Fn.constant(1.0)
+
+        def lookup(name: str, span: Span) -> Fn | None:
+            return one if name in params else ns.let(name)
+
+        return CurveCompiler(ns.fps, lookup, lambda: (), lambda d: None).curve(value).const is None
+
+    def _channel_rules(self, name: str, fn: Fn, span: Span, where: str = "") -> bool:
+        """The table's constant-only and whole-number rules for a compiled channel value."""
+        rule = CHANNEL_TABLE[name]
+        if rule.constant_only and fn.const is None:
+            self.report(Diagnostic("E031", f"{name} must be a constant, not a value that changes with time{where}", span))
+            return False
+        if rule.whole and fn.const is not None and fn.const != int(fn.const) and math.isfinite(fn.const):
+            near = f"{_fmt(math.floor(fn.const))} or {_fmt(math.ceil(fn.const))}"
+            self.report(Diagnostic("E023", f"{name} must be a whole number, not {_fmt(fn.const)}{where}", span,
+                                   hint=f"{name} counts whole {'steps' if name == 'steps' else 'numbers'}: write {near}"
+                                   if name != "cadence" else rule.range_hint))
+            return False
+        return True
 
     # ------------------------------------------------------------------ film
     def _peek_fps(self, block: n.FilmBlock | None) -> float:
@@ -703,7 +736,7 @@ class Checker:
                 bound[p.name] = ns.compiler(dict(bound)).expr(p.default)
             else:
                 bound[p.name] = Fn.constant(0.0)
-        channels = self._effect_channels(defn, ns, bound)
+        channels = self._effect_channels(defn, ns, bound, use_span=None if self._broken_effect(info) else use.span)
         if not ok or self._mark() > before or self._broken_effect(info):
             return None
         return CheckedEffectUse(use.name, channels, window, use.span, window_frames)
