@@ -286,4 +286,4 @@ def preset_hint(name: str) -> str | None:
     effect = DEFORUM_PRESETS.get(name.strip().lower())
     if effect is None or effect == name:
         return None
-    return f"Deforum-Kandinsky's '{name}' is the standard effect '{effect}'"
+    return f"did you mean '{effect}'? (the standard effect for Deforum-Kandinsky's '{name}')"
