@@ -251,7 +251,8 @@ def meaning_hint(word: str, names: tuple[str, ...] | None = None) -> str | None:
         if names is not None and c.name not in names:
             continue
         if w in c.hint_words:
-            return f"'{word}' is called '{c.name}' in kscript ({c.unit})"
+            unit = f" ({c.unit})" if c.kind == "motion" else ""
+            return f"'{word}' is called '{c.name}' in kscript{unit}"
     return None
 
 

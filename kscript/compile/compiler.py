@@ -180,16 +180,11 @@ class _Compiler:
             if f is not None:
                 low = ch.from_frame(limit.low, film.fps, film.width, film.height)
                 high = ch.from_frame(limit.high, film.fps, film.width, film.height)
-                size = ""
-                if ch.conversion == "width_percent_per_second":
-                    size = f" and {film.width} px wide"
-                elif ch.conversion == "height_percent_per_second":
-                    size = f" and {film.height} px high"
                 raw = ch.from_frame(values[f], film.fps, film.width, film.height)
                 self._report(
                     "E023", span or scene.span, name,
                     f"{name} is {_fmt(_sig(raw))} on frame {f} ({_fmt(round(f / film.fps, 3))}s) of scene "
-                    f"'{scene.name}'; at {_fmt(film.fps)} fps{size} it must stay between {_fmt(_sig(low))} "
+                    f"'{scene.name}'; at {_fmt(film.fps)} fps it must stay between {_fmt(_sig(low))} "
                     f"and {_fmt(_sig(high))} ({limit.words}): past that the picture collapses or leaves the frame",
                     hint=ch.range_hint,
                 )
