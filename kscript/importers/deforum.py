@@ -36,6 +36,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from kscript.channels import DEFORUM_PRESETS
 from kscript.importers.film import (
     Channel,
     Convert,
@@ -72,17 +73,8 @@ SETTINGS_MARKERS = (
     "animation_prompts", "diffusion_cadence",
 )
 
-#: Deforum-Kandinsky's presets -> kscript's standard effects (docs/language.md, "Standard effects")
-KANDINSKY_PRESETS: dict[str, str] = {
-    "right": "pan_right", "left": "pan_left", "up": "pan_up", "down": "pan_down",
-    "spin_clockwise": "spin_right", "spin_counterclockwise": "spin_left",
-    "zoomin": "zoom_in", "zoomout": "zoom_out",
-    "rotate_right": "turn_right", "rotate_left": "turn_left", "rotate_up": "tilt_up", "rotate_down": "tilt_down",
-    "around_right": "orbit_right", "around_left": "orbit_left",
-    "zoomin_sinus_x": "zoom_in_sway", "zoomout_sinus_y": "zoom_out_bob",
-    "right_sinus_y": "pan_right_bob", "left_sinus_y": "pan_left_sway",
-    "flipping_phi": "flip", "live": "live",
-}
+#: Deforum-Kandinsky's presets -> kscript's standard effects (the channel table's one definition)
+KANDINSKY_PRESETS = DEFORUM_PRESETS
 
 _COHERENCE = {
     "none": "none", "lab": "lab", "match frame 0 lab": "lab", "rgb": "rgb", "match frame 0 rgb": "rgb",

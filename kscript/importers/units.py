@@ -8,46 +8,23 @@ conversion of each channel comes from the channel table `kscript.channels` (its
 
 from __future__ import annotations
 
-# Until the channel table (kscript/channels.py) is on main: the same conversions, from
-# /work/UNITS.md. Removed when it lands.
-_LOCAL = {
-    "zoom": "factor_per_second", "angle": "per_second", "x": "width_percent_per_second",
-    "y": "height_percent_per_second", "turn": "per_second", "tilt": "per_second",
-}
+from kscript.channels import CHANNELS
 
 
 def conversion(channel: str) -> str:
     """How the channel's language value relates to its per-frame plan value: "same",
     "per_second", "factor_per_second", "width_percent_per_second", "height_percent_per_second"."""
-    return _LOCAL.get(channel, "same")
+    return CHANNELS[channel].conversion
 
 
 def from_frame(channel: str, value: float, fps: float, width: int, height: int) -> float:
     """The language value of `channel` whose per-frame plan value is `value`."""
-    c = conversion(channel)
-    if c == "factor_per_second":
-        return value**fps
-    if c == "per_second":
-        return value * fps
-    if c == "width_percent_per_second":
-        return value * 100.0 * fps / width
-    if c == "height_percent_per_second":
-        return value * 100.0 * fps / height
-    return value
+    return CHANNELS[channel].from_frame(value, fps, width, height)
 
 
 def to_frame(channel: str, value: float, fps: float, width: int, height: int) -> float:
     """The per-frame plan value of a language value of `channel`."""
-    c = conversion(channel)
-    if c == "factor_per_second":
-        return value ** (1.0 / fps)
-    if c == "per_second":
-        return value / fps
-    if c == "width_percent_per_second":
-        return value / 100.0 * width / fps
-    if c == "height_percent_per_second":
-        return value / 100.0 * height / fps
-    return value
+    return CHANNELS[channel].to_frame(value, fps, width, height)
 
 
 def linear_factor(channel: str, fps: float, width: int, height: int) -> float | None:
