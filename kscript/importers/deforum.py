@@ -583,6 +583,8 @@ def _kandinsky_call(path: Path, data: dict[str, Any]) -> tuple[str, list[str]]:
         settings["guidance"] = format_number(min(max(_num(ctx, "scale", 4), 0), 50))
     if "steps" in data:
         settings["steps"] = str(min(max(int(_num(ctx, "steps", 30)), 1), 500))
+    ctx.warn("settings the call does not give (strength, cadence, steps, ...) take kscript's defaults, not "
+             "Deforum-Kandinsky's (docs/import.md)")
     ctx.warn("Deforum-Kandinsky's presets run in its 3D mode; kscript's standard effects reproduce them without "
              "depth (docs/language.md, 'Standard effects')")
     spec = FilmSpec(
