@@ -326,3 +326,44 @@ def test_import_loads_no_heavy_library(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip().endswith("0 []"), out.stdout + out.stderr
+
+
+# ---------------------------------------------------------------- robustness
+
+
+def test_values_past_kscripts_ranges_are_held_within_them_and_said(tmp_path):
+    s = base(zoom="0:(1), 10:(3)", strength_schedule="0:(0.5)")  # 3x per frame: past what a camera can do
+    text, warnings, plan = convert(tmp_path, s)
+    assert any(w.startswith("zoom: values from") for w in warnings)
+    assert max(f.motion.zoom for f in plan.frames) <= 2.0
+
+
+def test_a_seed_near_the_largest_wraps_and_says_so(tmp_path):
+    s = base(seed=4294967290, seed_behavior="fixed", prompts={"0": "a --neg b", "5": "c --neg d"})
+    _, warnings, plan = convert(tmp_path, s)
+    assert any("wrap" in w for w in warnings)
+    assert all(0 <= f.seed <= 4294967295 for f in plan.frames)
+
+
+VALUES = ["0", "-3", "0.5", "t", "sin(t/5)", "t**2/100", "sqrt(t-5)", "cos(t)**0.9", "1e-3", "where(t>4, 2, -2)",
+          "arctan(t)", "log(t)", "1/(t-3)", "max_f-t", "s/1000", "(t>3)^(t>6)", "t%7", "exp(t/10)"]
+
+
+def test_random_settings_always_give_a_film_that_checks(tmp_path):
+    """Whatever the schedules hold (NaN, inf, values out of range, keys past the end, no key at
+    frame 0), the film checks: what kscript cannot take is held within range and said."""
+    import random
+
+    rnd = random.Random(7)
+    for i in range(40):
+        s = base(max_frames=rnd.choice([1, 7, 30]), fps=rnd.choice([10, 24, 29.97]),
+                 seed=rnd.choice([-1, 5, 4294967290]), animation_mode=rnd.choice(["2D", "3D"]),
+                 seed_behavior=rnd.choice(["iter", "fixed", "ladder", "alternate", "random", "schedule"]),
+                 diffusion_cadence=rnd.choice([1, 2, 3]),
+                 prompts={"0": "a --neg b", str(rnd.randint(1, 30)): rnd.choice(["c", "d --neg e"])})
+        for k in ("zoom", "angle", "translation_x", "translation_y", "rotation_3d_x", "rotation_3d_y",
+                  "rotation_3d_z", "strength_schedule", "noise_schedule", "seed_schedule"):
+            if rnd.random() < 0.5:
+                frames = sorted(rnd.sample(range(40), rnd.randint(1, 4)))
+                s[k] = ", ".join(f"{f}:({rnd.choice(VALUES)})" for f in frames)
+        convert(tmp_path, s, name=f"s{i}.txt")  # raises if the film does not check

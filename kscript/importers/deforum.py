@@ -188,7 +188,11 @@ def _channel(ctx: _Ctx, name: str, key: str, sched: Schedule | None, conv: Conve
              names: dict[str, str], unit: str) -> Channel | None:
     if sched is None:
         return None
-    pts = curve_points(sched, frames, seed, names)
+    try:
+        pts = curve_points(sched, frames, seed, names)
+    except ScheduleError as err:  # an expression with no finite value on any frame
+        ctx.warn(f"{key} = {sched.source.strip()!r}: {err}; not carried over (kscript's default used)")
+        return None
     for why in pts.sampled:
         ctx.warn(f"{key}: {why}; written frame by frame")
     return Channel(name, pts, conv, names, comment=f"Deforum {key}: {sched.source.strip()} ({unit})",
@@ -484,6 +488,9 @@ def _settings(path: Path, ctx: _Ctx) -> tuple[str, list[str]]:
                 seed_text = f"{seed} + F"
             else:
                 add(ch)
+    if seed_text is not None and seed + 2 * frames > 2**32 - 1:
+        ctx.warn(f"seed = {seed}: the seeds of later frames pass kscript's largest seed (4294967295); they wrap to 0")
+        seed_text = f"({seed_text}) % 4294967296"
     for sc in scenes:
         if seed_text is not None:
             sc.extra.append(f"seed: {seed_text}")

@@ -14,6 +14,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from kscript.channels import CHANNELS
 from kscript.importers import numexpr_lang as nx
 from kscript.importers.numexpr_lang import format_number
 from kscript.importers.schedule import Point, SchedulePoints
@@ -34,7 +35,7 @@ class Convert:
 
     def number(self, v: float) -> float:
         if self.power is not None:
-            r = v**self.power
+            r = v**self.power if v > 0 else 0.0  # a zoom of 0 or less has no meaning (and no real power)
         else:
             r = self.scale * v + self.offset
         if self.clamp is not None:
@@ -129,8 +130,12 @@ def _value_text(v: float | nx.Node, conv: Convert, names: dict[str, str]) -> str
         return format_number(conv.number(v))
     text, prec = nx._tr(v, names)  # noqa: SLF001 - the translator's precedence, to parenthesise
     if conv.power is not None:
+        if conv.clamp is not None:  # clamp the per-frame factor: a power of a negative one is no number
+            lo, hi = (max(c, 0.0) ** (1.0 / conv.power) for c in conv.clamp)
+            text, prec = f"clamp({text}, {format_number(lo * (1 + 1e-9))}, {format_number(hi * (1 - 1e-9))})", nx._K_ATOM
         base = text if prec >= nx._K_ATOM else f"({text})"
-        out, oprec = f"{base} ^ {format_number(conv.power)}", nx._K_POW
+        out = f"{base} ^ {format_number(conv.power)}"
+        return f"floor({out})" if conv.floor else out
     else:
         s, o = conv.scale, conv.offset
         out, oprec = text, prec
@@ -181,8 +186,44 @@ def _needs_let(points: list[Point], conv: Convert) -> bool:
     return True
 
 
+def language_range(name: str, fps: float, width: int, height: int) -> tuple[float, float]:
+    """The values kscript accepts for a channel, in its language unit: its range and, for
+    motion, what a camera can do between two frames (kscript/channels.py)."""
+    ch = CHANNELS[name]
+    lo, hi = -math.inf, math.inf
+    if ch.range is not None:
+        lo, hi = ch.range.low, ch.range.high
+    limit = ch.frame_limit(width, height)
+    if limit is not None:
+        a = from_frame(name, limit.low, fps, width, height)
+        b = from_frame(name, limit.high, fps, width, height)
+        lo, hi = max(lo, min(a, b)), min(hi, max(a, b))
+    # a hair inside, so that the value written with 10 digits is still within the range
+    return lo + abs(lo) * 1e-8, hi - abs(hi) * 1e-8
+
+
+def fit_ranges(spec: FilmSpec) -> None:
+    """Clamp a channel whose values leave kscript's range (Deforum would render them, or
+    fail): the film must check. Said in the warnings."""
+    for ch in spec.channels:
+        if ch.values is None:
+            continue
+        lo, hi = language_range(ch.name, spec.fps, spec.width, spec.height)
+        got = [ch.convert.number(v) for v in ch.values]
+        if all(lo <= g <= hi for g in got):
+            continue
+        c = ch.convert
+        old = c.clamp or (-math.inf, math.inf)
+        ch.convert = Convert(c.scale, c.offset, c.power, (max(lo, old[0]), min(hi, old[1])), c.floor)
+        spec.warnings.append(
+            f"{ch.name}: values from {format_number(round(min(got), 6))} to {format_number(round(max(got), 6))} "
+            f"leave kscript's range ({format_number(round(lo, 6))} to {format_number(round(hi, 6))} "
+            f"in its unit); held within it")
+
+
 def write_film(spec: FilmSpec) -> str:
     """The film's text."""
+    fit_ranges(spec)
     out: list[str] = []
     out.append(f"# Imported by `kscript import` from {spec.source}.")
     if spec.warnings:
@@ -207,6 +248,8 @@ def write_film(spec: FilmSpec) -> str:
     # channels that are one number over the whole film go into the film block
     film_wide: dict[str, str] = {}
     for ch in spec.channels:
+        if ch.name == "seed":  # `seed:` in the film block is the film's seed, not the channel
+            continue
         pts = ch.points.slice(0, spec.frames, spec.frames, spec.seed)
         if all(isinstance(p.value, float) for p in pts) and len({ch.convert.number(p.value) for p in pts}) == 1:  # type: ignore[arg-type]
             film_wide[ch.name] = _value_text(pts[0].value, ch.convert, ch.names)
