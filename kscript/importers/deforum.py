@@ -253,6 +253,10 @@ def _prompts(ctx: _Ctx, frames: int) -> list[tuple[int, str, str]]:
         if ks.isdigit():
             f = int(ks)
         else:
+            if "max_f" in ks:
+                ctx.warn(f"prompt key {ks!r}: Deforum's extension has no max_f where it reads prompt keys "
+                         f"(render.py; its older prompt interpolation took max_f = max_frames); read with "
+                         f"max_f = {frames - 1}, the last frame's index, as in schedules")
             try:
                 f = int(evaluate(parse(ks), {"max_f": float(frames - 1), "t": 0.0}))
             except (ExprError, ValueError, OverflowError) as err:
