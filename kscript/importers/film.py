@@ -128,6 +128,12 @@ def duration(frames: int, fps: float, in_frames: bool = False) -> str:
 def _value_text(v: float | nx.Node, conv: Convert, names: dict[str, str]) -> str:
     if isinstance(v, float):
         return format_number(conv.number(v))
+    if conv.power is None and conv.scale not in (1.0, -1.0) and isinstance(v, nx.Binary) and v.op == "*" \
+            and isinstance(v.left, nx.Num):
+        # fold the unit factor into the expression's own: 3.125 * (2 * cos(F / 3)) -> 6.25 * cos(F / 3)
+        k = conv.scale * v.left.value
+        v = nx.Binary("*", nx.Num(k, format_number(k)), v.right)
+        conv = Convert(1.0, conv.offset, None, conv.clamp, conv.floor)
     text, prec = nx._tr(v, names)  # noqa: SLF001 - the translator's precedence, to parenthesise
     if conv.power is not None:
         if conv.clamp is not None:  # clamp the per-frame factor: a power of a negative one is no number
