@@ -84,7 +84,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         for w in warnings:
             print(f"warning: {w}", file=sys.stderr)
-    write_atomic(out, text.encode("utf-8"))
+    try:
+        write_atomic(out, text.encode("utf-8"))
+    except OSError as err:
+        raise KscriptError(f"cannot write '{out}': {err.strerror or err}") from None
     try:
         _, plan = check_and_compile(text, str(out))
     except ScriptErrors as err:
