@@ -149,7 +149,45 @@ def test_2d_motion_reproduces_deforum_per_frame(tmp_path):
     assert_close([v.angle for v in m], ref(s, "angle"), "angle")
     assert_close([v.x for v in m], [-v for v in ref(s, "translation_x")], "x")
     assert_close([v.y for v in m], ref(s, "translation_y"), "y")
-    assert any("translation with zoom or angle" in w for w in warnings)
+    assert any("translation with a changing zoom or an angle" in w for w in warnings)
+
+
+def deforum_warp(w: int, h: int, angle: float, zoom: float, tx: float, ty: float):
+    """animation.py anim_frame_warp_2d: cv2.getRotationMatrix2D((W/2, H/2), angle, zoom) @ translation."""
+    import math
+
+    a, b = zoom * math.cos(math.radians(angle)), zoom * math.sin(math.radians(angle))
+    cx, cy = w * 0.5, h * 0.5
+    rot = ((a, b, (1 - a) * cx - b * cy), (-b, a, b * cx + (1 - a) * cy), (0.0, 0.0, 1.0))
+    trans = ((1.0, 0.0, tx), (0.0, 1.0, ty), (0.0, 0.0, 1.0))
+    return tuple(tuple(sum(rot[i][k] * trans[k][j] for k in range(3)) for j in range(3)) for i in range(3))
+
+
+@pytest.mark.parametrize("zoom, angle", [("0:(1.03)", "0:(0)"), ("0:(1)", "0:(0)"), ("0:(0.98)", "0:(0)"),
+                                         ("0:(1.02), 12:(1.05)", "0:(0)"), ("0:(1)", "0:(3)")])
+def test_the_plans_warp_moves_pixels_where_deforums_does(tmp_path, zoom, angle):
+    """The signs of zoom, angle, x and y, checked against Deforum's own warp formula: the
+    plan's motion through kscript/geometry.py moves every corner where Deforum's matrix does
+    (up to Deforum turning about W/2 rather than the centre pixel, (W-1)/2; and, where the zoom
+    changes or an angle turns, the pre-zoom shift the converter warns about)."""
+    from kscript.geometry import apply, warp_matrix
+
+    s = base(zoom=zoom, angle=angle, translation_x="0:(4), 12:(-6)", translation_y="0:(-3), 20:(5)")
+    _, warnings, plan = convert(tmp_path, s)
+    z, an = ref(s, "zoom", "0:(1)"), ref(s, "angle")
+    tx, ty = ref(s, "translation_x"), ref(s, "translation_y")
+    steady = len(set(z)) == 1 and set(an) == {0.0}
+    assert steady != any("changing zoom or an angle" in w for w in warnings)
+    for fr in plan.frames:
+        i, m = fr.index, fr.motion
+        k = warp_matrix(512, 384, zoom=m.zoom, angle=m.angle, x=m.x, y=m.y)
+        d = deforum_warp(512, 384, an[i], z[i], tx[i], ty[i])
+        allowed = 1e-3 + abs(1 - z[i]) + abs(an[i]) * 0.02  # the half-pixel centre difference
+        if not steady:
+            allowed += abs(z[i] - 1) * (abs(tx[i]) + abs(ty[i])) + 0.06 * abs(an[i]) * (abs(tx[i]) + abs(ty[i]))
+        for px, py in ((0, 0), (511, 0), (0, 383), (511, 383), (255.5, 191.5)):
+            (kx, ky), (dx, dy) = apply(k, px, py), apply(d, px, py)
+            assert abs(kx - dx) <= allowed and abs(ky - dy) <= allowed, (i, (px, py), (kx, ky), (dx, dy))
 
 
 def test_nan_and_untranslatable_stretches_are_written_frame_by_frame(tmp_path):

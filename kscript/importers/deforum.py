@@ -359,22 +359,32 @@ def _settings(path: Path, ctx: _Ctx) -> tuple[str, list[str]]:
         if not _is_default(angle, 0.0):
             add(_channel(ctx, "angle", "angle", angle, motion_convert("angle", fps, width, height), frames,
                          seed_raw, names, "degrees per frame; kscript: degrees per second"))
+        # Deforum shifts the picture before it zooms and turns it (rot_mat @ trans_mat), kscript
+        # pans after: with a steady zoom z and no angle, Deforum's shift is z times kscript's.
+        zc = None
+        if zoom is None:
+            zc = 1.0
+        elif all(k.number is not None for k in zoom.keys) and len({k.number for k in zoom.keys}) == 1:
+            zc = zoom.keys[0].number
+        steady = zc is not None and _is_default(angle, 0.0)
+        pan = zc if steady else 1.0
+        also = f", times the zoom {format_number(pan)} (Deforum pans before it zooms)" if pan != 1.0 else ""
         if not _is_default(tx, 0.0):
-            add(_channel(ctx, "x", "translation_x", tx, motion_convert("x", fps, width, height, sign=-1.0), frames,
+            add(_channel(ctx, "x", "translation_x", tx, motion_convert("x", fps, width, height, sign=-pan), frames,
                          seed_raw, names, "pixels per frame, + moves the picture right; kscript x: % of the width "
-                         "per second, + pans the camera right"))
+                         f"per second, + pans the camera right{also}"))
         if not _is_default(ty, 0.0):
-            add(_channel(ctx, "y", "translation_y", ty, motion_convert("y", fps, width, height), frames, seed_raw,
-                         names, "pixels per frame, + moves the picture down; kscript y: % of the height per "
-                         "second, + pans the camera up"))
+            add(_channel(ctx, "y", "translation_y", ty, motion_convert("y", fps, width, height, sign=pan), frames,
+                         seed_raw, names, "pixels per frame, + moves the picture down; kscript y: % of the height per "
+                         f"second, + pans the camera up{also}"))
         for key in ("transform_center_x", "transform_center_y"):
             sc = _schedule(ctx, key, "0:(0.5)", frames, seed_raw)
             if not _is_default(sc, 0.5):
                 ctx.warn(f"{key} = {ctx.get(key)!r}: kscript turns and zooms about the frame's centre")
-        if (not _is_default(angle, 0.0) or not _is_default(zoom, 1.0)) and (
-                not _is_default(tx, 0.0) or not _is_default(ty, 0.0)):
-            ctx.warn("translation with zoom or angle: Deforum shifts the picture before zooming and turning it, "
-                     "kscript pans after, so the pans differ by the frame's zoom factor (and are turned by its angle)")
+        if not steady and (not _is_default(tx, 0.0) or not _is_default(ty, 0.0)):
+            ctx.warn("translation with a changing zoom or an angle: Deforum shifts the picture before zooming and "
+                     "turning it, kscript pans after, so the pans differ by the frame's zoom factor (and are "
+                     "turned by its angle)")
     elif mode == "3D":
         for key, kname, sign in (("rotation_3d_x", "tilt", 1.0), ("rotation_3d_y", "turn", 1.0),
                                  ("rotation_3d_z", "angle", -1.0)):
