@@ -156,9 +156,20 @@ def convert_parseq(path: Path, size: str | None = None, mode: str | None = None,
         channels.append(Channel(name, points_of(values), conv, names, comment=comment, values=values))
 
     if mode == "2D":
+        zoom, angle = field("zoom", motion=True), field("angle", motion=True)
+        # Deforum shifts before it zooms: under a steady zoom z (and no angle) a pan is z times kscript's
+        z = zoom[0] if zoom and len(set(zoom)) == 1 else (1.0 if zoom is None else None)
+        steady = z is not None and (angle is None or set(angle) == {0.0})
+        pans = {"translation_x", "translation_y"}
         for key, kname, sign in MOTION_2D:
-            add(kname, field(key, motion=True), motion_convert(kname, fps, width, height, sign),
+            vals = {"zoom": zoom, "angle": angle}.get(key) or field(key, motion=True)
+            k = sign * (z if steady and key in pans and z is not None else 1.0)
+            add(kname, vals, motion_convert(kname, fps, width, height, k),
                 f"Parseq {key}{'_delta' if deltas else ''} (per frame)")
+        if not steady and any(v and any(x != 0 for x in v) for v in (field("translation_x", True),
+                                                                      field("translation_y", True))):
+            warnings.append("translation with a changing zoom or an angle: Deforum shifts the picture before "
+                            "zooming and turning it, kscript pans after (docs/import.md)")
     else:
         for key, kname, sign in MOTION_3D:
             add(kname, field(key, motion=True), motion_convert(kname, fps, width, height, sign),
@@ -227,6 +238,7 @@ def convert_parseq(path: Path, size: str | None = None, mode: str | None = None,
     if seeds is None and len(scenes) > 1:
         for sc in scenes:  # kscript's default counts from each scene's start; Deforum's from the film's
             sc.extra.append("seed: F")
+    warnings[:] = list(dict.fromkeys(warnings))  # a field read twice says its gaps once
     spec = FilmSpec(
         title=path.stem, source=f"Parseq manifest {path.name}", width=width, height=height, fps=fps,
         seed=max(0, seed0), frames=count, scenes=scenes, channels=channels, settings=settings, warnings=warnings,
