@@ -131,3 +131,26 @@ def test_cli_parseq(tmp_path, capsys):
     src.write_text(json.dumps(manifest()))
     assert main(["import", "parseq", str(src), "--size", "640x384"]) == 0
     assert main(["check", str(tmp_path / "m.kscene")]) == 0
+
+
+def test_a_steady_cross_fade_becomes_a_blend(tmp_path):
+    """Frames 10..19 fade from 'a city' to 'a forest' with the forest's weight (f - 9) / 11:
+    kscript's `prompt "a forest" at 9f blend 11f`, the same weights on every frame."""
+    data = manifest(30)
+    for f, r in enumerate(data["rendered_frames"]):
+        if f <= 9:
+            r["deforum_prompt"] = "a city --neg fog"
+        elif f < 20:
+            w = (f - 9) / 11
+            r["deforum_prompt"] = f"a city: {1 - w:.5f} AND a forest: {w:.5f} --neg fog"
+        else:
+            r["deforum_prompt"] = "a forest --neg fog"
+    src = tmp_path / "m.json"
+    src.write_text(json.dumps(data))
+    text, warnings, plan = roundtrip(src, size="512x512")
+    assert "blend" in text and not any("heaviest" in w for w in warnings)
+    for fr in plan.frames:
+        got = {p.text: p.weight for p in fr.prompts}
+        w = min(max((fr.index - 9) / 11, 0), 1)
+        want = {k: v for k, v in (("a city", 1 - w), ("a forest", w)) if v > 0}
+        assert got.keys() == want.keys() and all(abs(got[k] - want[k]) < 1e-4 for k in want), fr.index

@@ -75,6 +75,7 @@ class Channel:
 class PromptKey:
     frame: int
     text: str
+    blend: int = 0  # frames of cross-fade from the prompt before
 
 
 @dataclass
@@ -278,7 +279,8 @@ def write_film(spec: FilmSpec) -> str:
             block.append("  continue")
         for pk in sc.prompts:
             at = pk.frame - sc.start
-            block.append(f"  prompt {quote(pk.text)}" + (f" at {duration(at, spec.fps)}" if at > 0 else ""))
+            block.append(f"  prompt {quote(pk.text)}" + (f" at {duration(at, spec.fps)}" if at > 0 else "")
+                         + (f" blend {duration(pk.blend, spec.fps)}" if pk.blend and at > 0 else ""))
         if not one_negative and sc.negative:
             block.append(f"  negative {quote(sc.negative)}")
         elif not one_negative:

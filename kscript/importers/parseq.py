@@ -201,36 +201,58 @@ def convert_parseq(path: Path, size: str | None = None, mode: str | None = None,
         if vals is not None and key not in ("subseed_strength",) and len(set(vals)) > 1:
             warnings.append(f"{key}: kscript has no such channel; not carried over")
 
-    # prompts: hard switches at every change; composable (AND) prompts by their heaviest part
-    prompt_frames: list[tuple[int, str, str]] = []
-    blended = False
+    # prompts: a switch where the prompt changes; a linear cross-fade (A: 1-w AND B: w, w growing
+    # steadily from 0 to 1) becomes kscript's `blend`; other weighted prompts show their heaviest part
+    per_frame: list[tuple[list[tuple[str, float]], str] | None] = []
     for i in range(count):
         fr = next((f for f in frames_data if int(f["frame"]) == i), frames_data[min(i, count - 1)])
         text = fr.get("deforum_prompt")
         if text is None:
+            per_frame.append(None)
             continue
         pos, *negs = str(text).split("--neg")
-        neg = " ".join(negs)
-        pos, b1 = _heaviest(pos)
-        neg, b2 = _heaviest(neg)
-        blended = blended or b1 or b2
-        if not prompt_frames or (prompt_frames[-1][1], prompt_frames[-1][2]) != (pos, neg):
-            prompt_frames.append((i, pos, neg))
-    if blended:
-        warnings.append("deforum_prompt: Parseq's weighted prompts (A: w AND B: w) become hard switches, each "
-                        "frame showing its heaviest prompt (kscript's `blend` fades linearly; write one where you want it)")
-    if not prompt_frames:
+        neg, _ = _heaviest(" ".join(negs))
+        per_frame.append((_parts(pos), neg))
+    keys: list[tuple[int, str, str, int]] = []  # frame, positive, negative, blend frames
+    heaviest = False
+    i = 0
+    while i < count:
+        entry = per_frame[i]
+        if entry is None:
+            i += 1
+            continue
+        parts, neg = entry
+        cur = (keys[-1][1], keys[-1][2]) if keys else None
+        if len(parts) == 2 and cur is not None and parts[0][0] == cur[0] and neg == cur[1]:
+            fade = _fade(per_frame, i, keys[-1][0])
+            if fade is not None:
+                start, length, end = fade
+                keys.append((start, parts[1][0], neg, length))
+                i = end
+                continue
+        if len(parts) == 1:
+            text = parts[0][0]
+        else:
+            text = max(parts, key=lambda p: p[1])[0]
+            heaviest = True
+        if cur != (text, neg):
+            keys.append((i, text, neg, 0))
+        i += 1
+    if heaviest:
+        warnings.append("deforum_prompt: weighted prompts (A: w AND B: w) that are not a steady cross-fade show "
+                        "their heaviest part on each frame (kscript's `blend` fades linearly)")
+    if not keys:
         warnings.append("the manifest has no deforum_prompt: a placeholder prompt is written")
-        prompt_frames = [(0, "a placeholder: write your prompt here", "")]
-    prompt_frames[0] = (0, prompt_frames[0][1], prompt_frames[0][2])
+        keys = [(0, "a placeholder: write your prompt here", "", 0)]
+    keys[0] = (0, keys[0][1], keys[0][2], 0)
     scenes: list[SceneSpec] = []
-    for f, pos, neg in prompt_frames:
+    for f, pos, neg, blend in keys:
         if not scenes or scenes[-1].negative != neg:
             if scenes:
                 scenes[-1].end = f
             scenes.append(SceneSpec(f, count, [PromptKey(f, pos)], neg))
         else:
-            scenes[-1].prompts.append(PromptKey(f, pos))
+            scenes[-1].prompts.append(PromptKey(f, pos, blend))
     settings: dict[str, str] = {}
     if cadence > 1:
         settings["cadence"] = str(cadence)
@@ -247,6 +269,48 @@ def convert_parseq(path: Path, size: str | None = None, mode: str | None = None,
 
 
 _PART = re.compile(r"^(?P<text>.*?)\s*:\s*(?P<w>[-+]?[0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)\s*$", re.IGNORECASE | re.DOTALL)
+
+
+def _parts(text: str) -> list[tuple[str, float]]:
+    """A Parseq prompt as (text, weight) parts: `a: 0.7 AND b: 0.3`, or one part of weight 1."""
+    parts = [p.strip() for p in text.split(" AND ")]
+    if len(parts) == 1:
+        return [(re.sub(r"\s+", " ", text).strip(), 1.0)]
+    out = []
+    for p in parts:
+        m = _PART.match(p)
+        t, w = (m.group("text"), float(m.group("w"))) if m else (p, 1.0)
+        out.append((re.sub(r"\s+", " ", t).strip(), w))
+    return out
+
+
+def _fade(per_frame: list, i: int, prev_key: int) -> tuple[int, int, int] | None:
+    """A steady cross-fade from frame i: the new part's weight w(f) = (f - start) / length on
+    every frame of the run, reaching 1 (the new prompt alone) on the frame after it. Returns
+    (start, length, first frame after the run), or None."""
+    a, b = per_frame[i][0][0][0], per_frame[i][0][1][0]
+    j = i
+    while j < len(per_frame) and per_frame[j] is not None and len(per_frame[j][0]) == 2 \
+            and (per_frame[j][0][0][0], per_frame[j][0][1][0]) == (a, b) and per_frame[j][1] == per_frame[i][1]:
+        j += 1
+    if j >= len(per_frame) or per_frame[j] is None or per_frame[j][0] != [(b, 1.0)]:
+        return None
+    w0 = per_frame[i][0][1][1]
+    slope = (1.0 - w0) / (j - i)
+    if slope <= 0:
+        return None
+    length = 1.0 / slope
+    start = i - w0 / slope
+    if abs(length - round(length)) > 1e-3 or abs(start - round(start)) > 1e-3:
+        return None
+    length, start = int(round(length)), int(round(start))
+    if start <= prev_key or start + length != j:
+        return None
+    for f in range(i, j):
+        w = per_frame[f][0][1][1]
+        if abs(w - (f - start) / length) > 1e-4 or abs(per_frame[f][0][0][1] - (1 - w)) > 1e-4:
+            return None
+    return start, length, j
 
 
 def _heaviest(text: str) -> tuple[str, bool]:
