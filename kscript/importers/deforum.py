@@ -115,6 +115,7 @@ class _Ctx:
         self.dialect = dialect
         self.sched_dialect: Dialect = "a1111" if dialect == "a1111" else "notebook"
         self.warnings: list[str] = []
+        self.missing: list[str] = []  # settings the file leaves out, taken at Deforum's defaults
 
     def warn(self, msg: str) -> None:
         if msg not in self.warnings:
@@ -157,8 +158,30 @@ def _size(ctx: _Ctx) -> tuple[int, int]:
     return out[0], out[1]
 
 
+#: defaults of the settings that change a film, where a file leaves one out: the extension's
+#: (args.py), the notebook's and Deforum-Kandinsky's (configs/animation_args.py)
+DEFAULTS: dict[str, dict[str, str]] = {
+    "a1111": {"noise_schedule": "0: (0.065)", "strength_schedule": "0: (0.65)", "cfg_scale_schedule": "0: (7)",
+              "color_coherence": "LAB", "noise_type": "perlin", "fov_schedule": "0: (70)"},
+    "notebook": {"noise_schedule": "0: (0.02)", "strength_schedule": "0: (0.65)", "color_coherence": "Match Frame 0 LAB",
+                 "noise_type": "uniform"},
+    "kandinsky": {"noise_schedule": "0: (0.0)", "strength_schedule": "0: (0.13)", "color_coherence": "None"},
+}
+
+
+def _setting(ctx: _Ctx, key: str, default: Any) -> Any:
+    """The file's value, else Deforum's default for the dialect (said once, listing them)."""
+    if key in ctx.data and ctx.data[key] is not None:
+        return ctx.data[key]
+    dflt = DEFAULTS.get(ctx.dialect, {}).get(key)
+    if dflt is not None:
+        ctx.missing.append(f"{key} = {dflt!r}")
+        return dflt
+    return default
+
+
 def _schedule(ctx: _Ctx, key: str, default: str, frames: int, seed: float) -> Schedule | None:
-    text = ctx.get(key, default)
+    text = _setting(ctx, key, default)
     if text is None:
         text = default
     try:
@@ -397,7 +420,8 @@ def _settings(path: Path, ctx: _Ctx) -> tuple[str, list[str]]:
             if not _is_default(sc, 0.0):
                 ctx.warn(f"{key} = {ctx.get(key)!r}: a 3D camera move needs depth, which kscript does not "
                          "have yet; not carried over (the standard effects zoom_in, pan_right, ... come close)")
-        fov = _schedule(ctx, "fov_schedule", "0:(70)", frames, seed_raw) if "fov_schedule" in ctx.data else None
+        fov = (_schedule(ctx, "fov_schedule", "0:(70)", frames, seed_raw)
+               if "fov_schedule" in ctx.data or ctx.dialect == "a1111" else None)
         if fov is None and "fov" in ctx.data:
             fov = parse_schedule("fov", f"0:({_num(ctx, 'fov', 40)})", frames, seed_raw, ctx.sched_dialect)
         if fov is not None and channels:
@@ -431,7 +455,7 @@ def _settings(path: Path, ctx: _Ctx) -> tuple[str, list[str]]:
     if not _is_default(noise, 0.0):
         add(_channel(ctx, "noise", "noise_schedule", noise, Convert(clamp=(0.0, 1.0)), frames, seed_raw, names,
                      "noise amount"))
-        nt = ctx.get("noise_type", "uniform")
+        nt = _setting(ctx, "noise_type", "uniform")
         ctx.warn(f"noise_type = {nt!r}: kscript adds its own seeded noise of the same amount, not Deforum's "
                  f"{nt} noise")
     contrast = _schedule(ctx, "contrast_schedule", "0:(1)", frames, seed_raw) if "contrast_schedule" in ctx.data else None
@@ -449,7 +473,7 @@ def _settings(path: Path, ctx: _Ctx) -> tuple[str, list[str]]:
         settings["cadence"] = str(min(cadence, 1000))
         ctx.warn(f"diffusion_cadence = {cadence}: kscript warps the frames between model frames; Deforum also "
                  "blends the two model frames around them")
-    coh_raw = str(ctx.get("color_coherence", "None"))
+    coh_raw = str(_setting(ctx, "color_coherence", "None"))
     coh = _COHERENCE.get(coh_raw.lower())
     if coh is None:
         coh = "lab"
@@ -472,6 +496,9 @@ def _settings(path: Path, ctx: _Ctx) -> tuple[str, list[str]]:
             ctx.warn(f"{flag} = true: {what} are not carried over")
     if str(ctx.get("parseq_manifest", "") or "").strip():
         ctx.warn("parseq_manifest: the settings name a Parseq manifest; import it with `kscript import parseq`")
+
+    if ctx.missing:
+        ctx.warn(f"the file leaves out {', '.join(dict.fromkeys(ctx.missing))}: Deforum's defaults used")
 
     # prompts and scenes
     prompts = _prompts(ctx, frames)
