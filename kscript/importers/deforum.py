@@ -217,7 +217,8 @@ def _channel(ctx: _Ctx, name: str, key: str, sched: Schedule | None, conv: Conve
         ctx.warn(f"{key} = {sched.source.strip()!r}: {err}; not carried over (kscript's default used)")
         return None
     for why in pts.sampled:
-        ctx.warn(f"{key}: {why}; written frame by frame")
+        if "Deforum fills them" not in why:  # NaN frames: said by _schedule already
+            ctx.warn(f"{key}: {why}; written frame by frame")
     return Channel(name, pts, conv, names, comment=f"Deforum {key}: {sched.source.strip()} ({unit})",
                    values=reference_series(sched, frames, seed))
 

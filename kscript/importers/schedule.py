@@ -308,6 +308,7 @@ class SchedulePoints:
         inside = [Point(p.frame - start, p.value, p.step) for p in self.points if start <= p.frame < end]
         if not inside or inside[0].frame != 0:
             inside.insert(0, Point(0, self.value_at(start, max_frames, seed)))
+        inside[0].step = False  # nothing comes before the first key
         later = [p for p in self.points if p.frame >= end]
         if later and not later[0].step and inside[-1].frame != end - 1:
             v = self.value_at(end - 1, max_frames, seed)
