@@ -615,8 +615,6 @@ def _kandinsky_call(path: Path, data: dict[str, Any]) -> tuple[str, list[str]]:
             sc.extra.append(f"effect {effect}" + (f"(rate = {format_number(acc)})" if acc != 1.0 else ""))
         scenes.append(sc)
     settings: dict[str, str] = {}
-    if "strength" in data or "strength_schedule" in data:
-        pass
     names = {"t": "F", "max_f": "max_f", "s": str(seed_raw)}
     channels: list[Channel] = []
     if "strength_schedule" in data:
