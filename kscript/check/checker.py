@@ -124,8 +124,8 @@ class Checker:
     def __init__(self, files: LoadedFiles, allow_library: bool = False) -> None:
         self.files = files
         self.allow_library = allow_library
-        self.diags: list[Diagnostic] = list(files.diagnostics)
-        self.warnings: list[Diagnostic] = []
+        self.diags: list[Diagnostic] = [d for d in files.diagnostics if d.severity != "warning"]
+        self.warnings: list[Diagnostic] = [d for d in files.diagnostics if d.severity == "warning"]
         self._broken: set[int] = set()  # effects whose definitions have errors
         self._tainted = 0  # uses of broken lets: counted like errors, reported once
 
@@ -501,12 +501,6 @@ class Checker:
                                            hint="give the later prompt a time: prompt \"...\" at 2s"))
                     continue
                 prompts.append(CheckedPrompt(item.text, at, blend, item.span))
-            elif isinstance(item, n.Negative):
-                if negative_span is not None:
-                    self.report(Diagnostic("E033", "negative is set twice in this scene", item.span,
-                                           notes=(f"first set at {negative_span}",)))
-                    continue
-                negative, negative_span = item.text, item.span
             elif isinstance(item, n.Continue):
                 if continues is not None:
                     self.report(Diagnostic("E033", "continue is written twice in this scene", item.span))
