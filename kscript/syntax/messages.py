@@ -539,10 +539,7 @@ def accepted(err: UnexpectedToken) -> set[str]:
     """
     ip = getattr(err, "interactive_parser", None)
     if ip is not None:
-        try:
-            accepted = set(ip.accepts())
-        except Exception:  # noqa: BLE001 - fall back to Lark's own set
-            accepted = set()
+        accepted = set(ip.accepts())
         if accepted:
             return accepted
     return set(err.expected or ())
