@@ -78,7 +78,7 @@ _UNIT_WORDS = frozenset(
     {"sec", "secs", "second", "seconds", "m", "min", "mins", "minute", "minutes", "h", "hr", "hour",
      "hours", "fr", "frame", "frames", "msec", "msecs", "millis", "us", "ns", "ss", "sek", "t"}
 )
-SCENE_ITEM_WORDS = "a scene item (prompt, negative, effect, a channel like zoom:, continue, transition)"
+SCENE_ITEM_WORDS = "a scene item (prompt, effect, continue, transition, or a setting such as zoom: or negative:)"
 TOP_WORDS = "film, import, let, effect or scene"
 
 _WORDS = {
