@@ -151,3 +151,14 @@ def test_each_example_snippet_fails_in_the_state_of_its_label():
                     lark_parser().parse(snippet)
                 assert messages.example_label(info.value) == label, snippet
                 assert states.setdefault(info.value.state.position, label) == label
+
+
+def test_each_example_label_is_shown_by_a_golden_fixture():
+    """The golden fixtures show every wording the example table selects, as users see it."""
+    shown = "".join(p.read_text(encoding="utf-8") for p in GOLDEN.glob("syntax_*.txt"))
+    words = {"parameter": "is a keyword, so it cannot name a parameter", "argument": "so no parameter can be named"}
+    from kscript.syntax import messages
+
+    assert set(words) == set(messages.EXAMPLES)
+    for label, text in words.items():
+        assert text in shown, label
