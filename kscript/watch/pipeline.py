@@ -99,11 +99,13 @@ class KscriptPipeline:
         self._backend_key: tuple | None = None
 
     def compile(self, film: Path) -> Compiled:
-        from kscript.compile import load_and_compile
+        from kscript.compile import compile_film
+        from kscript.errors import read_film
 
         # The same front door as `kscript check`: every error of every file in one run
         # (name errors and range errors together), read once.
-        program, plan = load_and_compile(film)
+        compiled = compile_film(read_film(film))
+        program, plan = compiled.program, compiled.plan
         files = {Path(film)}
         for name in getattr(program, "files", {}) or {}:
             if Path(name).is_file():  # the standard effects ship inside the package: not ours to watch
