@@ -24,6 +24,8 @@ STAGES: list[tuple[str, list[str]]] = [
     # the one-entry tables (channels, model names) that every stage reads
     ("foundation", ["kscript", "kscript.source", "kscript.diagnostics", "kscript.errors", "kscript.atomic",
                     "kscript.curves", "kscript.geometry", "kscript.models", "kscript.channels"]),
+    # Deforum settings / Parseq manifests -> film source text: before the chain, which checks it
+    ("importers", ["kscript.importers"]),
     ("syntax", ["kscript.syntax"]),
     ("check", ["kscript.check"]),
     ("compile", ["kscript.compile", "kscript.plan"]),
