@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from kscript.cli import main
-from kscript.compile import check_and_compile
+from kscript.compile import compile_source
 from kscript.importers.deforum import convert_deforum
 from kscript.importers.schedule import parse_schedule, reference_series
 
@@ -33,7 +33,7 @@ def convert(tmp_path: Path, settings: dict, dialect: str | None = None, name: st
 
 def convert_file(src: Path, dialect: str | None = None):
     text, warnings = convert_deforum(src, dialect)
-    _, plan = check_and_compile(text, str(src.with_suffix(".kscene")))
+    plan = compile_source(text, str(src.with_suffix(".kscene")))
     return text, warnings, plan
 
 

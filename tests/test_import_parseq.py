@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from kscript.cli import main
-from kscript.compile import check_and_compile
+from kscript.compile import compile_source
 from kscript.importers.parseq import convert_parseq
 
 FIXTURES = Path(__file__).parent / "fixtures" / "parseq"
@@ -23,7 +23,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "parseq"
 
 def roundtrip(path: Path, **kw):
     text, warnings = convert_parseq(path, **kw)
-    _, plan = check_and_compile(text, str(path.with_suffix(".kscene")))
+    plan = compile_source(text, str(path.with_suffix(".kscene")))
     return text, warnings, plan
 
 

@@ -13,7 +13,7 @@ import math
 
 import pytest
 
-from kscript.compile import check_and_compile
+from kscript.compile import compile_source
 from kscript.importers import numexpr_lang as nx
 from kscript.importers.schedule import ScheduleError, parse_schedule, reference_series
 
@@ -215,7 +215,7 @@ def test_translated_expression_gives_the_same_value_on_every_frame(expr):
     node = nx.parse(expr)
     text = nx.to_kscript(node, {"t": "F"})
     film = f'film "x" {{ size: 64x64 fps: 10 }}\nscene a 12f {{ prompt "p" guidance: {text} }}\n'
-    _, plan = check_and_compile(film)
+    plan = compile_source(film)
     got = [fr.guidance for fr in plan.frames]
     want = [nx.evaluate(node, {"t": float(f)}) for f in range(12)]
     assert close(got, [round(w, 6) for w in want], 1e-6)

@@ -51,8 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from kscript.atomic import write_atomic
-    from kscript.compile import check_and_compile
+    from kscript.compile import compile_film
     from kscript.errors import KscriptError, ScriptErrors, UsageError
+    from kscript.source import SourceFile
 
     src = Path(args.input)
     if not src.is_file():
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as err:
         raise KscriptError(f"cannot write '{out}': {err.strerror or err}") from None
     try:
-        _, plan = check_and_compile(text, str(out))
+        plan = compile_film(SourceFile(str(out), text)).plan
     except ScriptErrors as err:
         print(err.render(), file=sys.stderr)
         raise KscriptError(f"the film written to '{out}' does not check: this is a bug in kscript import, "
