@@ -3,8 +3,11 @@
 It picks the backend (the preview painter for `model: "preview"` or `--preview`, else
 `kscript.backends.create_backend`), loads it before the first frame that must be rendered
 (not at all when every frame is in the cache), runs the executor through
-the frame cache, streams the frames into the encoder, and reports what it did. The CLI
-(`kscript build`) and watch mode both call it.
+the frame cache, streams the frames into the writer for the output's format
+(`kscript.render.encode`; an H.264 film is written scene by scene into cached segments and
+joined, `kscript.render.segments`), and reports what it did. Where the video goes and
+whether it may go there is `kscript.render.output`. The CLI (`kscript build`), watch mode
+and `kscript.api.build` all call it.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from kscript.models import is_preview_model
 from kscript.plan import RenderPlan
 from kscript.backends.interface import Backend
 from kscript.render.cache import DEFAULT_LIMIT, FrameCache, parse_size
+from kscript.render.encode import open_writer
 from kscript.render.executor import BuildCancelled, Executor, Progress
 from kscript.render.output import check_output, default_output, output_kind, segmentable
+from kscript.render.segments import build_segmented
 
 __all__ = ["BuildCancelled", "BuildOptions", "BuildReport", "Progress", "build", "make_backend"]
 
@@ -160,9 +165,6 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
         BuildCancelled: `options.should_cancel()` said so.
         RenderError: the output cannot be written.
     """
-    from kscript.render.encode import open_writer
-    from kscript.render.segments import build_segmented
-
     options = options or BuildOptions()
     start = time.perf_counter()
     source = film_path(plan)
