@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from kscript.compile import check_and_compile
+from kscript.compile import compile_film
+from kscript.source import SourceFile
 from kscript.diagnostics import CODES
 from kscript.syntax import parse_source
 
@@ -54,6 +55,7 @@ def test_kscene_examples_in_the_docs_check_and_compile(index, monkeypatch):
     block = _kscene_blocks()[index]
     monkeypatch.chdir(ROOT)
     text = block if re.search(r"^scene\s", block, re.MULTILINE) else block + _SCENE
-    program, plan = check_and_compile(text, "examples/docs.kscene")
+    compiled = compile_film(SourceFile("examples/docs.kscene", text))
+    program, plan = compiled.program, compiled.plan
     assert plan is not None and plan.frames
     assert program.warnings == []
