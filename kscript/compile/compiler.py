@@ -174,6 +174,17 @@ class _Compiler:
                 values = [to_frame(values[0], fps, w, h)] * n
             else:
                 values = [to_frame(v, fps, w, h) for v in values]
+        position = scene.camera.get(name)
+        if position is not None:
+            moves = self.camera_moves(scene, name, position, ctxs)
+            if moves is None:
+                return fallback
+            if direct is None and film_default is None:
+                span = position[1]  # a move too fast comes from the position here
+            if ch.combine == "multiply":
+                values = [v * m for v, m in zip(values, moves)]
+            else:
+                values = [v + m for v, m in zip(values, moves)]
         limit = ch.frame_limit(film.width, film.height)
         if limit is not None:
             f = _first_out_of_range(limit, values)
@@ -190,6 +201,39 @@ class _Compiler:
                 )
                 return fallback
         return values
+
+    def camera_moves(self, scene: CheckedScene, name: str, position: tuple, ctxs: "_LazyContexts") -> list[float] | None:
+        """Each frame's move (plan units) from a `camera { }` position curve: the change of the
+        position since the frame before (a ratio for zoom); none on the scene's first frame,
+        so the positions are reached exactly at their times. None (reported) when the curve
+        has no finite value or the camera's zoom is not above 0."""
+        film = self.p.film
+        ch = CHANNELS[name]
+        fn, span = position
+        try:
+            at = [fn.const] * scene.frame_count if fn.const is not None else [fn.fn(c) for c in ctxs.items()]
+        except math_errors() as err:
+            self._report("E032", span, "camera " + name,
+                         f"the camera's {name} has no finite value in scene '{scene.name}': {describe_math_error(err)}")
+            return None
+        bad = next((f for f, v in enumerate(at) if not math.isfinite(v) or (ch.combine == "multiply" and v <= 0)), None)
+        if bad is not None:
+            t = _fmt(round(bad / film.fps, 3))
+            if math.isfinite(at[bad]):
+                self._report("E023", span, "camera " + name,
+                             f"the camera's {name} is {_fmt(at[bad])} on frame {bad} ({t}s) of scene '{scene.name}'; "
+                             "it must stay above 0", hint="the camera's zoom is a scale: 1 as at the scene's start")
+            else:
+                self._report("E032", span, "camera " + name,
+                             f"the camera's {name} is not a finite number on frame {bad} of scene '{scene.name}'")
+            return None
+        # A change of position per frame is a rate of one frame: the table's conversion at fps 1.
+        w, h = film.width, film.height
+        if ch.combine == "multiply":
+            steps = [1.0] + [b / a for a, b in zip(at, at[1:])]
+        else:
+            steps = [0.0] + [b - a for a, b in zip(at, at[1:])]
+        return [ch.to_frame(d, 1.0, w, h) for d in steps]
 
     # ------------------------------------------------------------------ frames
     def reveals(self, motion: tuple) -> bool:

@@ -262,6 +262,9 @@ class Builder:
         _kw, kind, duration = children
         return n.Transition(kind.value, self.as_duration(duration, "transition"), self.span(children), self.tspan(kind))
 
+    def camera(self, children):
+        return n.Camera(tuple(self.nodes(children)), self.span(children))
+
     def assign(self, children):
         key = children[0]
         name = key.value.rstrip(":").rstrip()

@@ -31,7 +31,7 @@ from kscript.syntax import printer
 _VALUE_NODES = (n.Number, n.Duration, n.Name, n.Unary, n.Binary, n.IfExpr, n.Call)
 
 TOP_LEVEL = frozenset({"FILM", "IMPORT", "LET", "EFFECT", "SCENE"})
-SCENE_ITEMS = frozenset({"PROMPT", "NEGATIVE", "EFFECT", "KEY", "CONTINUE", "TRANSITION"})
+SCENE_ITEMS = frozenset({"PROMPT", "NEGATIVE", "EFFECT", "KEY", "CONTINUE", "TRANSITION", "CAMERA"})
 EXPR_START = frozenset({"NUMBER", "DURATION", "NAME", "LPAR", "MINUS", "PLUS"})
 OPERATORS = frozenset(
     {"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "CARET", "COMPARE", "AND", "OR"}
@@ -39,7 +39,7 @@ OPERATORS = frozenset(
 
 _KEYWORDS = frozenset(
     {"FILM", "IMPORT", "LET", "EFFECT", "SCENE", "PROMPT", "NEGATIVE", "AT", "BLEND", "FROM", "TO",
-     "CONTINUE", "TRANSITION", "KEYS", "IF", "THEN", "ELSE", "AND", "OR", "NOT"}
+     "CONTINUE", "TRANSITION", "CAMERA", "KEYS", "IF", "THEN", "ELSE", "AND", "OR", "NOT"}
 )
 # Words people write as a unit after a number (`4sec`, `2min`), for "unknown unit".
 _UNIT_WORDS = frozenset(
@@ -63,6 +63,7 @@ _WORDS = {
     "TO": "'to'",
     "CONTINUE": "'continue'",
     "TRANSITION": "'transition'",
+    "CAMERA": "'camera'",
     "KEYS": "'keys'",
     "IF": "'if'",
     "THEN": "'then'",
