@@ -1,15 +1,20 @@
 """The compiler: a checked program becomes a `RenderPlan`, one entry per frame.
 
-Per frame, every channel is evaluated (docs/language.md, "How channels combine"):
+Per frame, every channel is evaluated (docs/language.md, "How channels combine"), reading
+the table of channels (`kscript.channels.CHANNELS`) for everything about it:
 
 - The **base** of a channel is the scene's direct assignment (`strength: 0.45 -> 0.3`),
-  else the film-wide value (`strength: 0.35` in the film block), else the built-in
-  default (zoom 1, fov 40, strength 0.35, guidance 4, steps 30, noise 0, cadence 1, the
-  other motion channels 0).
-- Each **effect** applied to the scene contributes its curves on top: `zoom`
-  contributions multiply, every other channel adds. Inside `from A to B` an effect counts
-  only on frames with A <= t < B; there its `t`, `f`, `u` stay the scene's (so
-  `sin(t)` does not jump when a window starts) and its ramps run over the window.
+  else the film-wide value (`strength: 0.35` in the film block), else the table's default.
+- Each **effect** applied to the scene contributes its curves by the channel's combine
+  rule: `zoom` multiplies, the other camera rates add, `fov` and the generation channels
+  are replaced inside the effect's window (the last effect written wins). Inside `from A
+  to B` an effect counts only on frames with A <= t < B; there its `t`, `f`, `u` stay the
+  scene's (so `sin(t)` does not jump when a window starts) and its ramps run over the window.
+- The values are in the language's units (per second, % of the frame); the range of the
+  table is checked there (naming the first frame out of range), then `Channel.to_frame`
+  converts to the plan's per-frame values at the film's fps and size, a scene's `camera {}`
+  positions add their change since the frame before, and the result is checked against
+  what a camera can do in one frame (`Channel.frame_range`).
 - **Seeds**: the `seed` channel when the scene, the film or an effect sets it, else film
   seed + the frame's index *in its scene*. Not the film frame index: then lengthening
   scene 1 would change every later frame's seed and so every later key.
