@@ -32,7 +32,7 @@ from kscript.syntax.builder import COLON_RULE
 _VALUE_NODES = (n.Number, n.Duration, n.Name, n.Unary, n.Binary, n.IfExpr, n.Call)
 
 TOP_LEVEL = frozenset({"FILM", "IMPORT", "LET", "EFFECT", "SCENE"})
-SCENE_ITEMS = frozenset({"PROMPT", "NEGATIVE", "EFFECT", "KEY", "CONTINUE", "TRANSITION"})
+SCENE_ITEMS = frozenset({"PROMPT", "NEGATIVE", "EFFECT", "KEY", "CONTINUE", "TRANSITION", "CAMERA"})
 EXPR_START = frozenset({"NUMBER", "DURATION", "NAME", "LPAR", "MINUS", "PLUS"})
 OPERATORS = frozenset(
     {"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "CARET", "COMPARE", "AND", "OR"}
@@ -53,6 +53,7 @@ _KEYWORD_USE = {
     "TO": "effect zoom_in from 1s to 3s",
     "CONTINUE": "continue",
     "TRANSITION": "transition crossfade 12f",
+    "CAMERA": "camera { zoom: keys { 0s: 1, 2s: 1.5 } }",
     "KEYS": "keys { 0s: 1.0, 2s: 1.05 }",
     "IF": "if c then a else b",
     "THEN": "if c then a else b",
@@ -95,6 +96,7 @@ _WORDS = {
     "TO": "'to'",
     "CONTINUE": "'continue'",
     "TRANSITION": "'transition'",
+    "CAMERA": "'camera'",
     "KEYS": "'keys'",
     "IF": "'if'",
     "THEN": "'then'",
