@@ -31,6 +31,7 @@ CODES: dict[str, str] = {
     "E004": "a duration is expected",
     "E005": "invalid size",
     "E006": "more than one film block",
+    "E007": "file is not UTF-8 text",
     "E010": "unknown name",
     "E011": "unknown channel or setting",
     "E012": "unknown effect",

@@ -21,7 +21,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedInput
 
 from kscript.diagnostics import Diagnostic
-from kscript.errors import ScriptErrors, UsageError
+from kscript.errors import ScriptErrors, read_film
 from kscript.source import SourceFile, Span, without_bom
 from kscript.syntax import messages, recovery
 from kscript.syntax.builder import BareNumber, Builder
@@ -107,26 +107,14 @@ def parse_source(text: str, path: str = "<string>") -> Module:
 
 
 def parse_file(path: str | Path) -> Module:
-    """Read and parse a kscene file.
+    """Read (`kscript.errors.read_film`) and parse a kscene file.
 
     Raises:
-        UsageError: the file does not exist or cannot be read as UTF-8 text.
-        ScriptErrors: the file has syntax errors.
+        UsageError: the file does not exist or cannot be read.
+        ScriptErrors: the file has syntax errors, or is not UTF-8 text (E007).
     """
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the script
-    except FileNotFoundError:
-        raise UsageError(f"no such file: {path}", "check the path; kscene files usually end in .kscene") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path} is a folder, not a kscene file") from None
-    except UnicodeDecodeError as err:
-        raise UsageError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
-    except OSError as err:
-        raise UsageError(f"cannot read {path}: {err.strerror or err}") from None
-    except ValueError:  # a path with a NUL byte in it
-        raise UsageError(f"not a usable file name: {str(path)!r}") from None
-    return parse_source(text, str(path))
+    source = read_film(path)
+    return parse_source(source.text, source.path)
 
 
 def parse_collecting(text: str, path: str) -> tuple[Module | None, list[Diagnostic]]:
