@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from kscript.compile import compile_film
-from kscript.source import SourceFile
 from kscript.diagnostics import CODES
+from kscript.source import SourceFile
 from kscript.syntax import parse_source
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +56,5 @@ def test_kscene_examples_in_the_docs_check_and_compile(index, monkeypatch):
     monkeypatch.chdir(ROOT)
     text = block if re.search(r"^scene\s", block, re.MULTILINE) else block + _SCENE
     compiled = compile_film(SourceFile("examples/docs.kscene", text))
-    program, plan = compiled.program, compiled.plan
-    assert plan is not None and plan.frames
-    assert program.warnings == []
+    assert compiled.plan is not None and compiled.plan.frames
+    assert compiled.program.warnings == []
