@@ -31,7 +31,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from kscript.channels import CHANNEL_NAMES, CHANNELS, meaning_hint, preset_hint
+from kscript.channels import CHANNEL_NAMES, CHANNELS, POSITIONS, meaning_hint, preset_hint
 from kscript.check.curve_compiler import BUILTIN_NAMES, CurveCompiler, Fn, duration_seconds
 from kscript.check.loader import LoadedFiles, file_span, standard_modules
 from kscript.check.program import (
@@ -56,13 +56,6 @@ MAX_SEED = 2**32 - 1
 _PLACEHOLDER = Fn(lambda c: 0.0)  # an effect parameter while checking the body on its own
 #: names that are values of a setting, not names a let or parameter may take
 RESERVED_WORDS: tuple[str, ...] = COHERENCE_MODES
-#: statements of a scene, which take no colon: `prompt "..."`, `effect NAME`, ...
-_SCENE_STATEMENTS = {
-    "prompt": 'prompt "what the scene shows"',
-    "effect": "effect zoom_in",
-    "transition": "transition crossfade 12f",
-    "continue": "continue",
-}
 
 
 class _Sink:
@@ -168,14 +161,16 @@ class _SceneState:
     channel_spans: dict[str, Span] = field(default_factory=dict)
     effects: list[CheckedEffectUse] = field(default_factory=list)
     coherence: str | None = None
+    camera: dict[str, tuple[Fn, Span]] = field(default_factory=dict)
+    camera_spans: dict[str, Span] = field(default_factory=dict)
 
 
 class Checker:
     def __init__(self, files: LoadedFiles, allow_library: bool = False) -> None:
         self.files = files
         self.allow_library = allow_library
-        self.diags: list[Diagnostic] = list(files.diagnostics)
-        self.warnings: list[Diagnostic] = []
+        self.diags: list[Diagnostic] = [d for d in files.diagnostics if d.severity != "warning"]
+        self.warnings: list[Diagnostic] = [d for d in files.diagnostics if d.severity == "warning"]
         self._effect_ok: dict[int, bool] = {}  # id(EffectInfo) -> its definition has no errors
 
     def report(self, diag: Diagnostic) -> None:
@@ -590,6 +585,7 @@ class Checker:
             coherence=st.coherence or film.coherence,
             span=scene.span,
             name_span=scene.name_span,
+            camera=st.camera,
         )
 
     def _scene_Prompt(self, item: n.Prompt, st: _SceneState) -> None:
@@ -619,13 +615,6 @@ class Checker:
                                    hint="give the later prompt a time: prompt \"...\" at 2s"))
             return
         st.prompts.append(CheckedPrompt(item.text, at, blend, item.span))
-
-    def _scene_Negative(self, item: n.Negative, st: _SceneState) -> None:
-        if st.negative_span is not None:
-            self.report(Diagnostic("E033", "negative is set twice in this scene", item.span,
-                                   notes=(f"first set at {st.negative_span}",)))
-            return
-        st.negative, st.negative_span = item.text, item.span
 
     def _scene_Continue(self, item: n.Continue, st: _SceneState) -> None:
         if st.continues is not None:
@@ -688,21 +677,36 @@ class Checker:
         elif name == "negative":
             if not isinstance(item.value, n.StringLit):
                 self.report(Diagnostic("E024", "negative is a string in quotes", _span(item.value)))
-            elif st.negative_span is not None:
-                self.report(Diagnostic("E033", "negative is set twice in this scene", item.span))
-            else:
+            else:  # set twice is caught above, like any setting (the old `negative "x"` is an Assign too)
                 st.negative, st.negative_span = item.value.value, item.span
         elif name in CHANNELS:
             curve = self._channel_curve(name, item.value, st.duration)
             if curve is not None:
                 st.channels[name] = curve
         else:
-            if name in _SCENE_STATEMENTS:
-                hint = f"'{name}' is written without a colon: {_SCENE_STATEMENTS[name]}"
-            else:
-                hint = _channel_hint(name, CHANNEL_NAMES, SCENE_SETTINGS)
+            # (`prompt:`, `effect:` ... never get here: the parser reads them as their
+            # statements and reports the colon, E001.)
+            hint = _channel_hint(name, CHANNEL_NAMES, SCENE_SETTINGS)
             self.report(Diagnostic("E011", f"unknown scene setting '{name}'", item.name_span, hint=hint,
                                    notes=(_CHANNEL_LIST + "; scene settings: " + ", ".join(SCENE_SETTINGS),)))
+
+    def _scene_Camera(self, item: n.Camera, st: _SceneState) -> None:
+        """`camera { zoom: keys {...} }`: where the camera is, per channel (POSITIONS)."""
+        for a in item.positions:
+            if a.name not in POSITIONS:
+                hint = (f"{a.name} is not a camera position: set it as a channel of the scene ({a.name}: ...)"
+                        if a.name in CHANNELS else _channel_hint(a.name, POSITIONS))
+                self.report(Diagnostic("E011", f"unknown camera position '{a.name}'", a.name_span, hint=hint,
+                                       notes=("camera positions: " + ", ".join(POSITIONS),)))
+                continue
+            if a.name in st.camera_spans:
+                self.report(Diagnostic("E033", f"the camera's {a.name} is set twice in scene '{st.scene.name}'",
+                                       a.name_span, notes=(f"first set at {st.camera_spans[a.name]}",)))
+                continue
+            st.camera_spans[a.name] = a.name_span
+            curve = self._channel_curve(a.name, a.value, st.duration)
+            if curve is not None:
+                st.camera[a.name] = curve
 
     def _duration(self, d: n.Duration, what: str) -> float | None:
         if not isinstance(d, n.Duration):

@@ -41,6 +41,7 @@ def _parse(text: str, path: str, out: LoadedFiles) -> tuple[n.Module | None, n.M
     out.sources[path] = SourceFile(path, text)
     try:
         module = parse_source(text, path)
+        out.diagnostics.extend(module.warnings)
         return module, module
     except ScriptErrors as err:
         out.diagnostics.extend(err.diagnostics)

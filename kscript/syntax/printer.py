@@ -57,8 +57,6 @@ def scene_item(item: n.SceneItem) -> str:
         if item.blend is not None:
             text += f" blend {duration(item.blend)}"
         return text
-    if isinstance(item, n.Negative):
-        return f"negative {string(item.text)}"
     if isinstance(item, n.EffectUse):
         text = f"effect {item.name}"
         if item.args:
@@ -72,6 +70,8 @@ def scene_item(item: n.SceneItem) -> str:
         return "continue"
     if isinstance(item, n.Transition):
         return f"transition {item.kind}" + (f" {duration(item.duration)}" if item.duration is not None else "")
+    if isinstance(item, n.Camera):
+        return "camera { " + ", ".join(assign(a) for a in item.positions) + " }"
     raise TypeError(f"not a scene item: {item!r}")
 
 
