@@ -55,6 +55,10 @@ class BuildOptions:
         on_frame: called with (plan index, RGB image) as each output frame is finished.
         backend: a ready (loaded) backend to use (watch mode keeps one between builds).
         base_dir: where relative model paths are read from (default: the film's folder).
+        cluster: render the frames on a Ray cluster (`kscript.cluster`): "local" starts a
+            local Ray instance, "auto" or an address joins a running one, a
+            `kscript.cluster.Cluster` reuses its workers. The video is then encoded here
+            from the frame cache, as a local build would.
     """
 
     preview: bool = False
@@ -71,6 +75,7 @@ class BuildOptions:
     on_frame: Callable[[int, np.ndarray], None] | None = None
     backend: Backend | None = None
     base_dir: str | Path | None = None
+    cluster: object | None = None
 
 
 @dataclass
@@ -158,6 +163,22 @@ def make_backend(plan: RenderPlan, options: BuildOptions) -> Backend:
     return create_backend(film, device=options.device, model=options.model, base_dir=base_dir)
 
 
+def frame_cache(plan: RenderPlan, output: str, options: BuildOptions) -> FrameCache:
+    """The build's frame cache: `options.cache_dir`, else `.kscript/` beside the film (or
+    beside the output, for a plan with no film file)."""
+    source = film_path(plan)
+    if options.cache_dir is not None:
+        cache_dir = Path(options.cache_dir)
+    elif source is not None:
+        cache_dir = source.parent / ".kscript"
+    else:
+        cache_dir = Path(output.rstrip("/")).parent / ".kscript"
+    limit = options.cache_limit
+    if isinstance(limit, str):
+        limit = parse_size(limit)
+    return FrameCache(cache_dir, limit=limit)
+
+
 def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOptions | None = None) -> "BuildReport":
     """Render `plan` to `output` (see the module docstring) and report what was done.
 
@@ -180,19 +201,12 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
     # Before anything is loaded or rendered: an output we cannot or must not write.
     check_output(output_text)
 
-    cache = None
-    if not options.no_cache:
-        if options.cache_dir is not None:
-            cache_dir = Path(options.cache_dir)
-        elif source is not None:
-            cache_dir = source.parent / ".kscript"
-        else:
-            cache_dir = Path(output_text.rstrip("/")).parent / ".kscript"
-        limit = options.cache_limit
-        if isinstance(limit, str):
-            limit = parse_size(limit)
-        cache = FrameCache(cache_dir, limit=limit)
+    if options.cluster is not None:
+        from kscript.cluster import build_on_cluster
 
+        return build_on_cluster(plan, output_text, options)
+
+    cache = None if options.no_cache else frame_cache(plan, output_text, options)
     backend = options.backend or make_backend(plan, options)
     before = backend.calls.as_dict()
     executor = Executor(
