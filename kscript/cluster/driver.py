@@ -48,6 +48,9 @@ from kscript.render.executor import Executor, dependencies, select_frames
 MAX_FAILURES = 3
 #: how long the driver waits for a stream at a time: also how soon Ctrl-C is seen
 _POLL_SECONDS = 0.2
+#: after this long waiting for workers to start, say so (a cluster with no free GPU/CPU)
+_WAIT_NOTICE = 20.0
+logger = logging.getLogger("kscript.cluster")
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,8 @@ class ChainProgress:
     Attributes:
         phase: "start" (a worker took the chain), "frame" (a frame arrived and was
             cached), "retry" (its worker died; the chain goes back to the queue), "done"
-            (every frame of the chain is cached), "film" (a film's video is written).
+            (every frame of the chain is cached), "film" (a film's video is written),
+            "waiting" (workers have not started yet: `done` of `total` have).
         film: the film's place in the build (0 for the first).
         film_name: its file's name (or its title).
         chain: the chain's name (its scenes joined by "+").
@@ -137,6 +141,7 @@ class _Film:
     tasks_left: int = 0
     rendered: int = 0
     sent: list[int] = field(default_factory=list)
+    worker_rendered: list[int] = field(default_factory=list)
     starts_sent: int = 0
     calls: Counter = field(default_factory=Counter)
     fills: int = 0
@@ -166,6 +171,8 @@ class ClusterStats:
 
     Attributes:
         frames_sent: per film, the frames sent to workers to render (each once per try).
+        frames_rendered_by_workers: per film, the frames that workers said they rendered in
+            chain tasks that finished (a killed worker's frames are not in it).
         starts_sent: start images sent with chain tasks.
         retries: chain tasks resumed after their worker died.
         workers: worker actors used.
@@ -175,6 +182,7 @@ class ClusterStats:
     """
 
     frames_sent: list[list[int]] = field(default_factory=list)
+    frames_rendered_by_workers: list[list[int]] = field(default_factory=list)
     starts_sent: int = 0
     retries: int = 0
     workers: int = 0
@@ -313,6 +321,7 @@ class Cluster:
         self.stats = ClusterStats()
         films = [self._film(n, job) for n, job in enumerate(jobs)]
         self.stats.frames_sent = [f.sent for f in films]
+        self.stats.frames_rendered_by_workers = [f.worker_rendered for f in films]
         writers: dict[Path, BackgroundWriter] = {}
         try:
             tasks = self._plan_work(films)
@@ -403,6 +412,17 @@ class Cluster:
         """Every worker's backend for each film: name and fingerprint, which must agree."""
         calls = [(film, w, self.workers[w].describe.remote(film.box, film.plan_id, film.spec))
                  for film in films for w in range(len(self.workers))]
+        waited = 0.0
+        while True:  # the first answer of a worker is when it has started: say why we wait
+            _, pending = ray.wait([ref for _, _, ref in calls], num_returns=len(calls), timeout=_WAIT_NOTICE)
+            if not pending:
+                break
+            waited += _WAIT_NOTICE
+            if self.progress is not None:
+                self.progress(ChainProgress(phase="waiting", film=0, film_name=films[0].name, chain="",
+                                            done=len(calls) - len(pending), total=len(calls)))
+            logger.warning("kscript: waited %.0f s for %d of %d cluster workers to start: are the cluster's %s all in use?",
+                           waited, len(pending), len(calls), "GPUs" if self._use_gpus else "CPUs")
         for film, w, ref in calls:
             info = self._get(ref)
             self.pids[w] = info["pid"]
@@ -519,6 +539,7 @@ class Cluster:
         film = task.film
         self.pids[w] = info["pid"]
         film.calls.update(info["calls"])
+        film.worker_rendered.extend(info["rendered"])
         film.fills += info["fills_without_model"]
         film.tasks_left -= 1
         self._report(task, "done")
