@@ -136,7 +136,7 @@ def _local(plan, tmp_path: Path) -> str:
 
 def test_a_cluster_build_makes_the_same_video_bytes_as_a_local_build(tmp_path, cluster):
     path, plan = _film(tmp_path)
-    report = cluster.build(plan, options=BuildOptions())
+    report = build(plan, options=BuildOptions(cluster=cluster))  # the Python API's front door
     assert cluster.stats.workers == 2
     # park, and street+sea (sea continues street): two chains on two workers.
     assert sorted(cluster.stats.frames_sent[0]) == list(range(15))

@@ -1,7 +1,7 @@
 """Render on a Ray cluster: a film's independent chains (and many films) on many workers.
 
-`kscript build FILM --cluster ADDRESS` and `build(plan, options=BuildOptions(cluster=...))`
-land here. The plan is split into chains (`chains`), each chain's uncached frames are a
+`kscript build FILM --cluster ADDRESS` and `build(plan, options=BuildOptions(cluster=Cluster(...)))`
+land here (`kscript.cluster.driver.Cluster`; the render stage calls it, never imports it). The plan is split into chains (`chains`), each chain's uncached frames are a
 Ray generator task on a worker actor that keeps its backend loaded (`worker`), and the
 driver caches every frame as it streams back, then encodes the video locally from the
 cache (`driver`). docs/cluster.md tells the whole story.
@@ -12,17 +12,14 @@ Importing this package does not import Ray (so `import kscript` never does): `dr
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kscript.errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from kscript.cluster.driver import Cluster
-    from kscript.plan import RenderPlan
-    from kscript.render.build import BuildOptions, BuildReport
 
-__all__ = ["INSTALL_HINT", "build_on_cluster", "cluster_for", "require_ray"]
+__all__ = ["INSTALL_HINT", "cluster_for", "require_ray"]
 
 INSTALL_HINT = 'install Ray with `pip install "kscript[cluster]"` (or `pip install ray`), or build without --cluster'
 
@@ -36,8 +33,8 @@ def require_ray() -> None:
 
 
 def cluster_for(cluster: "str | Cluster", **kwargs: object) -> tuple["Cluster", bool]:
-    """A `Cluster` for `BuildOptions.cluster` (an address, or a `Cluster` to reuse), and
-    whether the caller made it (and so must close it)."""
+    """A `Cluster` for `--cluster ADDRESS` (or the `Cluster` given, to reuse), and whether
+    the caller made it (and so must close it)."""
     require_ray()
     from kscript.cluster.driver import Cluster
 
@@ -46,13 +43,3 @@ def cluster_for(cluster: "str | Cluster", **kwargs: object) -> tuple["Cluster", 
     if not isinstance(cluster, str) or not cluster.strip():
         raise UsageError(f"--cluster {cluster!r}: name an address", hint="local, auto, or HOST:PORT of a running Ray cluster")
     return Cluster(cluster.strip(), **kwargs), True  # type: ignore[arg-type]
-
-
-def build_on_cluster(plan: "RenderPlan", output: str | Path | None, options: "BuildOptions") -> "BuildReport":
-    """`kscript.render.build.build` with `options.cluster` set: one film on the cluster."""
-    cluster, own = cluster_for(options.cluster)  # type: ignore[arg-type]
-    try:
-        return cluster.build(plan, output, options)
-    finally:
-        if own:
-            cluster.close()

@@ -302,8 +302,10 @@ class Cluster:
     # -- builds ---------------------------------------------------------------------------
 
     def build(self, plan: RenderPlan, output: str | Path | None = None, options: BuildOptions | None = None) -> BuildReport:
-        """Build one film on the cluster (see `build_films`)."""
-        return self.build_films([FilmJob(plan, output, options or BuildOptions())])[0]
+        """Build one film on the cluster (see `build_films`); also what
+        `kscript.render.build.build` calls for `BuildOptions(cluster=this)`."""
+        options = dataclasses.replace(options, cluster=None) if options is not None else BuildOptions()
+        return self.build_films([FilmJob(plan, output, options)])[0]
 
     def build_films(self, jobs: list[FilmJob]) -> list[BuildReport]:
         """Render every film's uncached frames on the workers, then encode each film here.
@@ -319,6 +321,7 @@ class Cluster:
         """
         self._began = time.perf_counter()
         self.stats = ClusterStats()
+        jobs = [dataclasses.replace(job, options=dataclasses.replace(job.options, cluster=None)) for job in jobs]
         films = [self._film(n, job) for n, job in enumerate(jobs)]
         self.stats.frames_sent = [f.sent for f in films]
         self.stats.frames_rendered_by_workers = [f.worker_rendered for f in films]

@@ -13,7 +13,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -34,6 +34,12 @@ __all__ = ["BuildCancelled", "BuildOptions", "BuildReport", "Progress", "build",
 # saved), for a file about twice as big. Drafts are for judging timing and motion; a model
 # build encodes at "medium", where a frame takes seconds and the encoder costs nothing.
 DRAFT_PRESET = "ultrafast"
+
+class ClusterBuilder(Protocol):
+    """What `BuildOptions.cluster` is: `kscript.cluster.driver.Cluster`."""
+
+    def build(self, plan: RenderPlan, output: str | Path | None, options: "BuildOptions") -> "BuildReport": ...
+
 
 @dataclass
 class BuildOptions:
@@ -57,10 +63,12 @@ class BuildOptions:
         on_frame: called with (plan index, RGB image) as each output frame is finished.
         backend: a ready (loaded) backend to use (watch mode keeps one between builds).
         base_dir: where relative model paths are read from (default: the film's folder).
-        cluster: render the frames on a Ray cluster (`kscript.cluster`): "local" starts a
-            local Ray instance, "auto" or an address joins a running one, a
-            `kscript.cluster.Cluster` reuses its workers. The video is then encoded here
-            from the frame cache, as a local build would.
+        cluster: render the frames on a Ray cluster: a `kscript.cluster.driver.Cluster`
+            (`Cluster("local")` starts a local Ray instance, `Cluster("auto")` or an address
+            joins a running one; docs/cluster.md). `build` hands the plan to its
+            `build(plan, output, options)`, which renders on the workers and then calls
+            `build` again without it to encode from the frame cache, as a local build does.
+            (The render stage does not import the cluster stage: it only calls this.)
     """
 
     preview: bool = False
@@ -77,7 +85,7 @@ class BuildOptions:
     on_frame: Callable[[int, np.ndarray], None] | None = None
     backend: Backend | None = None
     base_dir: str | Path | None = None
-    cluster: object | None = None
+    cluster: "ClusterBuilder | None" = None
 
 
 @dataclass
@@ -196,9 +204,12 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
     check_output(output_text)
 
     if options.cluster is not None:
-        from kscript.cluster import build_on_cluster
-
-        return build_on_cluster(plan, output_text, options)
+        if not callable(getattr(options.cluster, "build", None)):
+            raise UsageError(
+                f"BuildOptions.cluster must be a kscript.cluster.driver.Cluster, not {options.cluster!r}",
+                hint='BuildOptions(cluster=Cluster("local")) (from kscript.cluster.driver import Cluster)',
+            )
+        return options.cluster.build(plan, output_text, options)
 
     cache = None if options.no_cache else frame_cache(plan, output_text, options)
     backend = options.backend or make_backend(plan, options)
