@@ -351,8 +351,8 @@ class Cluster:
     # -- the steps ------------------------------------------------------------------------
 
     def _film(self, number: int, job: FilmJob) -> _Film:
-        from kscript.render.build import default_output, is_draft
-        from kscript.render.encode import check_output
+        from kscript.render.build import is_draft
+        from kscript.render.output import check_output, default_output
 
         plan, options = job.plan, job.options
         source = film_path(plan)
