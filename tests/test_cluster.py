@@ -268,3 +268,26 @@ def test_ctrl_c_stops_every_worker_and_keeps_the_finished_frames(tmp_path, local
     assert _chain_workers() == []
     # What finished is kept, whole (a resumed build starts from it: see the tests above).
     assert all(cache.get(p.parent.name + p.stem) is not None for p, _, _ in cache.entries())
+
+
+def test_watch_mode_renders_on_the_cluster_and_a_newer_save_cancels_without_losing_the_workers(tmp_path, cluster):
+    from kscript.watch.pipeline import KscriptPipeline, RenderCancelled
+
+    path, plan = _film(tmp_path)
+    pipeline = KscriptPipeline(cluster=cluster)
+    compiled = pipeline.compile(path)
+    seen = []
+    rendered = pipeline.render(compiled, progress=seen.append, should_cancel=lambda: False)
+    assert rendered.frames_rendered == 15 and seen[-1].done == 15
+    assert _sha(rendered.video) == _local(plan, tmp_path)
+
+    # An edit to one scene, cancelled by a newer save once a frame of it has arrived.
+    path.write_text(FILM.replace("a stormy sea", "slowly, a calm sea").replace("angle: 1", "angle: 1\n  zoom: 1.01"))
+    edited = pipeline.compile(path)
+    seen.clear()
+    workers = list(cluster.workers)
+    with pytest.raises(RenderCancelled):
+        pipeline.render(edited, progress=seen.append, should_cancel=lambda: bool(seen))
+    assert cluster.workers == workers  # kept, with their backends
+    again = pipeline.render(edited, progress=seen.append, should_cancel=lambda: False)
+    assert 0 < again.frames_rendered < 4  # sea's frames, less what arrived before the cancel

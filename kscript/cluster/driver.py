@@ -14,6 +14,9 @@ actors. `Cluster.build_films` builds several films on the pool at once:
    from the cache, exactly as a local build encodes it, so the video is byte-identical to a
    local build of the same plan on the same kind of device.
 
+`BuildOptions.should_cancel` (watch mode: a newer save) stops the workers' chains at their
+next frame or model step without stopping the workers, and raises `BuildCancelled`.
+
 A worker that dies (killed, out of memory, its node lost) costs the frame it was making:
 its chain goes back to the queue from the last image received, and Ray restarts the
 actor. Ctrl-C (`KeyboardInterrupt`) kills every worker and keeps what was cached.
@@ -42,7 +45,7 @@ from kscript.backends.interface import Backend, Request
 from kscript.plan import RenderPlan, content_key
 from kscript.render.build import BuildOptions, BuildReport, build, film_path, frame_cache
 from kscript.render.cache import BackgroundWriter, FrameCache, address
-from kscript.render.executor import Executor, dependencies, select_frames
+from kscript.render.executor import BuildCancelled, Executor, dependencies, select_frames
 
 #: a chain whose worker died this many times is given up (the same frame keeps killing them)
 MAX_FAILURES = 3
@@ -160,6 +163,7 @@ class _Task:
     done: int = 0  # frames of work.render received so far
     total: int = 0
     worker: int | None = None
+    token: str = ""  # names the running try, for `ChainWorker.cancel`
     #: images received that later frames of the chain still read (a resumed task's start)
     held: dict[int, np.ndarray] = field(default_factory=dict)
     last_use: dict[int, int] = field(default_factory=dict)
@@ -228,6 +232,7 @@ class Cluster:
         self.stats = ClusterStats()
         self._started_ray = False
         self._use_gpus: bool | None = None
+        self._tokens = 0
 
     # -- connection and pool --------------------------------------------------------------
 
@@ -337,6 +342,10 @@ class Cluster:
             for film in films:
                 if film.report is None:  # nothing to render for it
                     self._encode(film)
+        except BuildCancelled:
+            for writer in writers.values():
+                writer.close(raise_error=False)  # what arrived is cached; the workers stay
+            raise
         except BaseException:
             for writer in writers.values():
                 writer.close(raise_error=False)
@@ -472,13 +481,24 @@ class Cluster:
                 task.last_use[d] = max(task.last_use.get(d, -1), i)
         task.held = dict(task.start)
         task.worker = self.pids.get(w)
+        self._tokens += 1
+        task.token = f"{id(self)}-{self._tokens}"
         self._report(task, "start")
-        return self.workers[w].render.remote(film.box, film.plan_id, film.spec, remaining, task.start)
+        return self.workers[w].render.remote(film.box, film.plan_id, film.spec, remaining, task.start, task.token)
 
     def _run(self, films: list[_Film], queue: deque[_Task], writers: dict[Path, BackgroundWriter]) -> None:
         free = list(range(len(self.workers)))
         running: dict[Any, tuple[_Task, int]] = {}
+        cancels = [f.job.options.should_cancel for f in films if f.job.options.should_cancel is not None]
+        cancelled = False
         while queue or running:
+            if not cancelled and any(c() for c in cancels):
+                # Watch mode: a newer save. The workers stop at their next frame or step and
+                # keep their models; the frames that still arrive are cached.
+                cancelled = True
+                queue.clear()
+                for task, w in running.values():
+                    self.workers[w].cancel.remote(task.token)
             while queue and free:
                 task = queue.popleft()
                 w = free.pop(0)
@@ -492,6 +512,12 @@ class Cluster:
                     del running[stream]
                     free.append(w)
                     continue
+                except BuildCancelled:
+                    del running[stream]
+                    free.append(w)
+                    if not cancelled:  # not ours (a stale cancel): go on from where it stopped
+                        self._retry(task, RayError("the chain was cancelled"), queue)
+                    continue
                 except RayError as err:
                     del running[stream]
                     free.append(w)  # Ray restarts the actor; tasks sent meanwhile wait for it
@@ -499,8 +525,10 @@ class Cluster:
                     continue
                 if item[0] == "frame":
                     self._received(task, item[1], item[2], writers[task.film.cache.root])
-                else:
+                elif not cancelled:
                     self._finished(task, item[1], w, writers)
+        if cancelled:
+            raise BuildCancelled()
 
     def _next(self, stream: Any) -> tuple:
         try:

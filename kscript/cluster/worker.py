@@ -6,7 +6,8 @@ film (or the next film with the same model) costs no model load. `render` is a R
 generator task: every chain image goes back to the driver the moment it exists, and the
 driver caches it at once, so a worker that dies loses only the frame it was making.
 
-Actors are started with ``max_restarts=-1`` (Ray starts a dead actor's process again, on
+Actors run two threads (``max_concurrency=2``): one renders (the driver sends one chain at a
+time), the other takes `cancel`. They are started with ``max_restarts=-1`` (Ray starts a dead actor's process again, on
 another node if its node is gone) and ``max_task_retries=0``: a failed chain task is not
 re-run by Ray from its beginning, the driver resumes it from the last frame it received.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -53,6 +55,10 @@ class ChainWorker:
     """A Ray actor (see the module docstring); `kscript.cluster.driver` starts them."""
 
     def __init__(self) -> None:
+        # `cancel` runs on the actor's second thread while `render` runs on the first.
+        self._cancelled = threading.Event()
+        self._token: str | None = None
+        self._lock = threading.Lock()
         self._plans: dict[str, RenderPlan] = {}
         self._backend: Any = None
         self._backend_key: tuple | None = None
@@ -70,9 +76,11 @@ class ChainWorker:
         return {"pid": os.getpid(), "host": socket.gethostname()}
 
     def render(
-        self, box: list, plan_id: str, spec: BackendSpec, frames: list[int], start: dict[int, np.ndarray]
+        self, box: list, plan_id: str, spec: BackendSpec, frames: list[int], start: dict[int, np.ndarray],
+        token: str = "",
     ) -> Iterator[tuple]:
-        """Render chain images `frames` of the plan, from the `start` images they read.
+        """Render chain images `frames` of the plan, from the `start` images they read;
+        `cancel(token)` stops it.
 
         Yields ``("frame", index, image)`` for each as it is made, then one
         ``("done", {"calls": ..., "fills_without_model": ..., "rendered": [...]})``.
@@ -85,7 +93,11 @@ class ChainWorker:
             backend.load()
             self._loaded = True
         before = backend.calls.as_dict()
-        executor = Executor(plan, backend, None)
+        with self._lock:
+            self._token = token
+            self._cancelled.clear()
+        # Checked at every frame boundary and model step: raises BuildCancelled.
+        executor = Executor(plan, backend, None, should_cancel=self._cancelled.is_set)
         rendered = []
         for index, image in executor.render_chain(list(frames), dict(start)):
             rendered.append(index)
@@ -100,6 +112,14 @@ class ChainWorker:
                 **self.where(),
             },
         )
+
+    def cancel(self, token: str) -> None:
+        """Stop the chain task `token` at its next frame or model step (watch mode: a newer
+        save), keeping the worker and its loaded model; the task raises BuildCancelled. A
+        cancel that comes after its task ended does nothing to the next one."""
+        with self._lock:
+            if self._token == token:
+                self._cancelled.set()
 
     # -- kept between tasks ---------------------------------------------------------------
 
@@ -135,4 +155,5 @@ class ChainWorker:
 
 def actor_class(num_gpus: float, num_cpus: float) -> Any:
     """`ChainWorker` as a Ray actor class with these resources per actor."""
-    return ray.remote(num_gpus=num_gpus, num_cpus=num_cpus, max_restarts=-1, max_task_retries=0)(ChainWorker)
+    return ray.remote(num_gpus=num_gpus, num_cpus=num_cpus, max_restarts=-1, max_task_retries=0,
+                      max_concurrency=2)(ChainWorker)
