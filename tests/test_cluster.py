@@ -19,6 +19,9 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'kscript[cluster]') : the cluster tests need it")
 
+# One Ray instance for the whole module (pyproject's `--dist loadfile` keeps the module's
+# tests in one xdist worker).
+
 from kscript.backends.preview import PreviewBackend  # noqa: E402
 from kscript.cluster.driver import Cluster, FilmJob  # noqa: E402
 from kscript.compile import compile_source  # noqa: E402
@@ -93,7 +96,16 @@ def local_ray(tmp_path_factory):
     before = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join([str(site)] + ([before] if before else []))
     try:
-        ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
+        for attempt in (1, 2):
+            try:
+                ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False,
+                         log_to_driver=False)
+                break
+            except Exception:
+                # Ray gives its raylet 30 s to start; a machine under heavy load can miss it.
+                ray.shutdown()
+                if attempt == 2:
+                    raise
     finally:
         if before is None:
             del os.environ["PYTHONPATH"]

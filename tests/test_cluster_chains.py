@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from kscript.cluster.chains import chain_work, needed, split_chains
 from kscript.plan import Motion
 from kscript.render.executor import dependencies
@@ -67,3 +69,18 @@ def test_without_ray_cluster_says_how_to_install_it(tmp_path, capsys, monkeypatc
     err = capsys.readouterr().err
     assert "needs Ray" in err and 'pip install "kscript[cluster]"' in err
     assert not (tmp_path / "film.mp4").exists()
+
+
+def test_a_seed_sweep_builds_one_video_per_film_seed_without_a_cluster_too(tmp_path, capsys):
+    from kscript.cli import main
+
+    film = tmp_path / "film.kscene"
+    film.write_text('film "t" { size: 64x64\n seed: 4 }\nscene a 3f { prompt "a park"\n zoom: 1.02 }\n')
+    assert main(["build", str(film), "--seeds", "1-2,7", "-q"]) == 0
+    videos = sorted(p.name for p in tmp_path.glob("*.mp4"))
+    assert videos == ["film.seed1.mp4", "film.seed2.mp4", "film.seed7.mp4"]
+    assert len({(tmp_path / v).read_bytes() for v in videos}) == 3  # other seeds, other frames
+    with pytest.raises(SystemExit) as stop:  # argparse's usage error
+        main(["build", str(film), "--seeds", "1,x"])
+    assert stop.value.code == 2
+    assert "write them like 1,2,3 or 1-4" in capsys.readouterr().err

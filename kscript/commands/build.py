@@ -191,13 +191,13 @@ def _seed_plans(film: Path, seeds: list[int] | None) -> list[tuple[int | None, o
         return [(None, _load_plan(film))]
     import dataclasses
 
-    from kscript.compile import compile_program, load_and_compile
-    from kscript.errors import UsageError
+    from kscript.compile import compile_film, compile_program
+    from kscript.errors import UsageError, read_film
 
     if film.suffix.lower() == ".json":
         raise UsageError(f"--seeds needs a .kscene film: the seeds of the plan '{film}' are fixed",
                          hint="build the .kscene film the plan was made from")
-    program, _ = load_and_compile(film)
+    program = compile_film(read_film(film)).program
     return [(seed, compile_program(dataclasses.replace(program, film=dataclasses.replace(program.film, seed=seed))))
             for seed in seeds]
 
