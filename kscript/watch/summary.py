@@ -48,7 +48,9 @@ def plan_summary(plan: Any) -> dict[str, Any]:
     for fr in plan.frames:
         for name in _MOTION_CURVES:
             per_second = CHANNELS[name].from_frame(float(getattr(fr.motion, name)), fps, film.width, film.height)
-            curves[name].append(round(per_second, 7))
+            # 4 decimals: the plan's per-frame values carry 6, which read back per second
+            # would show `2` as 1.9999969
+            curves[name].append(round(per_second, 4) + 0.0)
         for name in _FRAME_CURVES:
             curves[name].append(round(float(getattr(fr, name)), 7))
         ops.append(fr.op)
