@@ -30,6 +30,8 @@ STAGES: list[tuple[str, list[str]]] = [
     # the plan's readers, in the order they may use each other
     ("backends", ["kscript.backends"]),
     ("render", ["kscript.render"]),
+    # renders plans on a Ray cluster with the render engine (BuildOptions.cluster calls it)
+    ("cluster", ["kscript.cluster"]),
     ("watch", ["kscript.watch"]),
     ("front doors", ["kscript.commands", "kscript.cli", "kscript.__main__", "kscript.api"]),
 ]

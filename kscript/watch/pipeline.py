@@ -19,7 +19,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+from kscript.plan import RenderPlan
+
+if TYPE_CHECKING:  # the render engine is imported on first use
+    from kscript.backends.interface import Backend
 
 
 class RenderCancelled(Exception):
@@ -31,7 +36,7 @@ class Compiled:
     """A successful compilation: the plan and every file that went into it."""
 
     film: Path
-    plan: Any  # kscript.plan.RenderPlan (typed loosely so stand-ins can be small)
+    plan: RenderPlan
     files: frozenset[Path]
 
 
@@ -88,27 +93,34 @@ class KscriptPipeline:
         device: str | None = None,
         cache: Path | None = None,
         preset: str | None = None,
+        cluster: str | None = None,
     ) -> None:
         self.output = output
+        #: `--cluster ADDRESS`: render on a Ray cluster whose workers (and their loaded
+        #: models) are kept between builds; joined on the first build, closed by `close()`
+        self.cluster = cluster
+        self._cluster: Any = None
         self.preset = preset
         self.preview = preview
         self.model = model
         self.device = device
         self.cache = cache
-        self._backend: Any = None
+        self._backend: Backend | None = None
         self._backend_key: tuple | None = None
 
     def compile(self, film: Path) -> Compiled:
-        from kscript.compile import load_and_compile
+        from kscript.compile import compile_film
+        from kscript.errors import read_film
 
         # The same front door as `kscript check`: every error of every file in one run
         # (name errors and range errors together), read once.
-        program, plan = load_and_compile(film)
+        compiled = compile_film(read_film(film))
         files = {Path(film)}
-        for name in getattr(program, "files", {}) or {}:
+        for name in compiled.program.files:
             if Path(name).is_file():  # the standard effects ship inside the package: not ours to watch
                 files.add(Path(name))
-        return Compiled(film=Path(film), plan=plan, files=frozenset(files))
+        # without allow_library a compilation always has a plan (or raised)
+        return Compiled(film=Path(film), plan=compiled.plan, files=frozenset(files))  # type: ignore[arg-type]
 
     def render(self, compiled: Compiled, *, progress: ProgressFn, should_cancel: CancelFn) -> Rendered:
         from kscript.render.build import BuildCancelled, BuildOptions, build
@@ -138,8 +150,11 @@ class KscriptPipeline:
             progress=on_progress,
             should_cancel=should_cancel,
             on_frame=on_frame,
-            backend=self._backend_for(plan, BuildOptions),
         )
+        if self.cluster is not None:
+            options.cluster = self._cluster_for(total, progress)
+        else:
+            options.backend = self._backend_for(plan)
         try:
             report = build(plan, output, options)
         except BuildCancelled as err:
@@ -154,11 +169,43 @@ class KscriptPipeline:
             report={"frames_total": total, "model_calls": dict(report.model_calls), "backend": report.backend},
         )
 
-    def _backend_for(self, plan: Any, options_cls: Any) -> Any:
-        """The loaded backend for this plan's model, reused while the model stays the same."""
-        from kscript.render.build import make_backend
+    def _cluster_for(self, total: int, progress: ProgressFn) -> Any:
+        """The session's cluster (its workers keep their models between builds), reporting
+        each frame that arrives as progress (the page shows no image until the video)."""
+        from kscript.cluster import cluster_for
 
-        options = options_cls(preview=self.preview, model=self.model, device=self.device)
+        if self._cluster is None:
+            self._cluster, _ = cluster_for(self.cluster)
+        count = {"done": 0}
+
+        def on_chain(event: Any) -> None:
+            if event.phase == "frame":
+                count["done"] += 1
+                progress(FrameDone(min(count["done"], total), total, None, None))
+
+        self._cluster.progress = on_chain
+        return self._cluster
+
+    def connect(self) -> None:
+        """Join (or start) the cluster now, from the calling thread (Ray starts best from
+        the main thread), so a wrong address fails at once rather than at the first save."""
+        if self.cluster is not None and self._cluster is None:
+            from kscript.cluster import cluster_for
+
+            self._cluster, _ = cluster_for(self.cluster)
+            self._cluster.connect()
+
+    def close(self) -> None:
+        """Stop the cluster's workers (and the Ray instance `--cluster local` started)."""
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+    def _backend_for(self, plan: RenderPlan) -> "Backend":
+        """The loaded backend for this plan's model, reused while the model stays the same."""
+        from kscript.render.build import BuildOptions, make_backend
+
+        options = BuildOptions(preview=self.preview, model=self.model, device=self.device)
         key = (self.preview, self.model or plan.film.model, plan.film.prior, plan.film.inpaint, self.device)
         if self._backend is None or key != self._backend_key:
             backend = make_backend(plan, options)
