@@ -55,6 +55,7 @@ CODES: dict[str, str] = {
     "E031": "a constant is expected",
     "E032": "value is not a finite number",
     "E033": "set twice in the same block",
+    "E034": "input too large (kscript.limits)",
 }
 
 

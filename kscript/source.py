@@ -6,8 +6,13 @@ diagnostic is shown (the jinja2 way), through the `SourceFile` registered for th
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from kscript.limits import MAX_SOURCE_BYTES, size_text
 
 # What a Windows editor may put before the first character of a UTF-8 file: a byte-order
 # mark, U+FEFF. It belongs to the encoding, not to the script: line 1 starts after it.
@@ -19,6 +24,106 @@ def without_bom(text: str) -> str:
     first real character. Files are read with the "utf-8-sig" codec, which drops it; this
     is for text handed over as a string (the API's `*_source` functions)."""
     return text[1:] if text.startswith(BOM) else text
+
+
+class Unreadable(Exception):
+    """Why a source file cannot be read, worded for people: "no such file", "a symlink
+    loop", "not a regular file (a FIFO)", "3.9 GiB, more than a script may be (2 MiB)"."""
+
+    def __init__(self, reason: str, missing: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.missing = missing  # nothing is there (the caller says "no such file")
+
+
+def read_source_text(path: str | Path) -> str:
+    """The text of a film or an imported file, refusing early whatever is not one (#9.5, #9.4).
+
+    Only a regular file is read (a FIFO would block for ever, a device never end), and
+    only up to `kscript.limits.MAX_SOURCE_BYTES`: its size is checked before reading and
+    the read stops one byte past it (a sparse 4 GB file costs nothing). The file is opened
+    without blocking and checked on the open descriptor, so it cannot be swapped between
+    the check and the read. The "utf-8-sig" codec drops a byte-order mark.
+
+    Raises:
+        Unreadable: with the reason.
+    """
+    name = os.fspath(path)
+    if "\0" in str(name):
+        raise Unreadable("the file name has a NUL character in it")
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as err:
+        raise Unreadable(*_open_failure(name, err)) from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise Unreadable("a directory")
+        if not stat.S_ISREG(st.st_mode):
+            raise Unreadable(f"not a regular file ({_kind(st.st_mode)})")
+        too_big = f"more than a script may be ({size_text(MAX_SOURCE_BYTES)})"
+        if st.st_size > MAX_SOURCE_BYTES:
+            raise Unreadable(f"{size_text(st.st_size)}, {too_big}")
+        chunks, total = [], 0
+        while total <= MAX_SOURCE_BYTES:
+            chunk = os.read(fd, min(1 << 20, MAX_SOURCE_BYTES + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > MAX_SOURCE_BYTES:  # it grew while we read
+            raise Unreadable(too_big)
+    except OSError as err:
+        raise Unreadable(err.strerror or type(err).__name__) from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise Unreadable(f"not UTF-8 text ({err.reason} at byte {err.start})") from None
+
+
+def read_film(path: str | Path) -> str:
+    """The text of a film given on the command line, or a `UsageError` (exit 2) that says
+    why it cannot be read (see `read_source_text`)."""
+    from kscript.errors import UsageError  # errors imports this module: import when used
+
+    try:
+        return read_source_text(path)
+    except Unreadable as err:
+        if err.missing:
+            detail = "" if err.reason == "no such file" else f" ({err.reason})"
+            raise UsageError(f"no such file: {path}{detail}", "check the path; kscene files usually end in .kscene") from None
+        if err.reason == "a directory":
+            raise UsageError(f"{path} is a directory, not a .kscene file") from None
+        raise UsageError(f"cannot read {path}: {err.reason}") from None
+
+
+def _open_failure(name: str, err: OSError) -> tuple[str, bool]:
+    if err.errno == errno.ELOOP:
+        return "a symlink loop (a link that leads back to itself)", False
+    if isinstance(err, FileNotFoundError):
+        if os.path.islink(name):
+            return f"a broken symlink (to {os.readlink(name)})", True
+        return "no such file", True
+    if isinstance(err, NotADirectoryError):
+        return "no such file (a part of the path is a file, not a folder)", True
+    if isinstance(err, PermissionError):
+        return "permission denied", False
+    if err.errno == errno.ENAMETOOLONG:
+        return "the file name is too long", False
+    return err.strerror or type(err).__name__, False
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a file"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +161,7 @@ class SourceFile:
 
     @classmethod
     def read(cls, path: str | Path) -> "SourceFile":
-        p = Path(path)
-        return cls(str(path), p.read_text(encoding="utf-8-sig"))
+        return cls(str(path), read_source_text(path))
 
     def line_text(self, line: int) -> str:
         if 1 <= line <= len(self._lines):

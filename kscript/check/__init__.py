@@ -10,30 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from kscript.check.program import CheckedProgram
-from kscript.errors import UsageError
+from kscript.source import read_film
 
 
 def load_source(text: str, path: str = "<string>") -> CheckedProgram:
     """Check a film given as text; imports are relative to `path`'s folder."""
     from kscript.check.checker import check_files
     from kscript.check.loader import load_files
+    from kscript.limits import deep_call
 
-    return check_files(load_files(text, path), path)
-
-
-def read_film(path: str | Path) -> str:
-    """The text of a film file, or a `UsageError` that says why it cannot be read."""
-    p = Path(path)
-    if not p.exists():
-        raise UsageError(f"no such file: {path}")
-    if p.is_dir():
-        raise UsageError(f"{path} is a directory, not a .kscene file")
-    try:
-        return p.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the script
-    except UnicodeDecodeError:
-        raise UsageError(f"{path} is not UTF-8 text") from None
-    except OSError as err:
-        raise UsageError(f"cannot read {path}: {err.strerror or err}") from None
+    return deep_call(lambda: check_files(load_files(text, path), path))
 
 
 def load_program(path: str | Path) -> CheckedProgram:

@@ -37,6 +37,7 @@ from kscript.check.program import (
 from kscript.check.curve_compiler import BUILTIN_NAMES, CurveCompiler, Fn, duration_seconds
 from kscript.diagnostics import Diagnostic, did_you_mean
 from kscript.errors import ScriptErrors
+from kscript.limits import MAX_FRAMES
 from kscript.plan import is_preview_model
 from kscript.source import Span
 from kscript.syntax import nodes as n
@@ -442,6 +443,13 @@ class Checker:
                 names[scene.name] = scene
             checked = self._scene(scene, len(out), start, film)
             if checked is not None:
+                if start + checked.frame_count > MAX_FRAMES:
+                    # Refused before the compiler spends a kilobyte a frame on it (#9.4).
+                    self.report(Diagnostic("E034", f"the film would have more than {MAX_FRAMES:,} frames "
+                                           f"with scene '{scene.name}' ({start + checked.frame_count:,})",
+                                           scene.duration.span, hint="a film may last "
+                                           f"{MAX_FRAMES:,} frames: {MAX_FRAMES / 24 / 3600:.1f} hours at 24 fps"))
+                    break
                 out.append(checked)
                 start += checked.frame_count
         if not main.scenes and not (self.allow_library and not main.films):

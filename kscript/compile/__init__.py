@@ -24,6 +24,16 @@ from kscript.plan import RenderPlan
 def check_and_compile(
     text: str, path: str = "<string>", allow_library: bool = False
 ) -> tuple[CheckedProgram, RenderPlan | None]:
+    """`_check_and_compile` with room for deep expressions (`kscript.limits.deep_call`):
+    a flat sum of thousands of terms is as deep as it is long."""
+    from kscript.limits import deep_call
+
+    return deep_call(_check_and_compile, text, path, allow_library)
+
+
+def _check_and_compile(
+    text: str, path: str = "<string>", allow_library: bool = False
+) -> tuple[CheckedProgram, RenderPlan | None]:
     """The checked program and its plan, or `ScriptErrors` with every error of every file.
 
     With `allow_library` (for `kscript check`), a file of lets and effects only, meant to be

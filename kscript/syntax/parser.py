@@ -107,19 +107,9 @@ def parse_file(path: str | Path) -> Module:
         UsageError: the file does not exist or cannot be read as UTF-8 text.
         ScriptErrors: the file has syntax errors.
     """
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the script
-    except FileNotFoundError:
-        raise UsageError(f"no such file: {path}", "check the path; kscene files usually end in .kscene") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path} is a folder, not a kscene file") from None
-    except UnicodeDecodeError as err:
-        raise UsageError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
-    except OSError as err:
-        raise UsageError(f"cannot read {path}: {err.strerror or err}") from None
-    except ValueError:  # a path with a NUL byte in it
-        raise UsageError(f"not a usable file name: {str(path)!r}") from None
+    from kscript.source import read_film
+
+    text = read_film(path)
     return parse_source(text, str(path))
 
 
