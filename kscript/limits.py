@@ -27,6 +27,15 @@ MAX_SCENES = 5_000
 MAX_ITEMS = 20_000
 #: frames of one film: 4.6 hours at 24 fps, 1.9 hours at 60 (the plan holds about 1 kB a frame)
 MAX_FRAMES = 400_000
+#: frame sizes (width and height, pixels; multiples of 8, as the models need)
+MIN_SIZE = 64
+MAX_SIZE = 4096
+#: frames per second: at most 240; at least one frame an hour (a scene lasts at most an
+#: hour and at least one frame, so no film has fewer)
+MAX_FPS = 240.0
+MIN_FPS = 1.0 / 3600.0
+#: bytes of a plan file (`kscript build plan.json`): a plan holds about 1 kB a frame
+MAX_PLAN_BYTES = 512 * 1024 * 1024
 #: files in one chain of imports (a imports b imports c ...)
 MAX_IMPORT_DEPTH = 64
 #: Python frames the checker and compiler may use for one deeply nested expression: a flat

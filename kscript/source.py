@@ -36,7 +36,7 @@ class Unreadable(Exception):
         self.missing = missing  # nothing is there (the caller says "no such file")
 
 
-def read_source_text(path: str | Path) -> str:
+def read_source_text(path: str | Path, limit: int = MAX_SOURCE_BYTES) -> str:
     """The text of a film or an imported file, refusing early whatever is not one (#9.5, #9.4).
 
     Only a regular file is read (a FIFO would block for ever, a device never end), and
@@ -44,6 +44,9 @@ def read_source_text(path: str | Path) -> str:
     the read stops one byte past it (a sparse 4 GB file costs nothing). The file is opened
     without blocking and checked on the open descriptor, so it cannot be swapped between
     the check and the read. The "utf-8-sig" codec drops a byte-order mark.
+
+    Args:
+        limit: the most bytes to read (a plan file has its own, larger limit).
 
     Raises:
         Unreadable: with the reason.
@@ -61,17 +64,18 @@ def read_source_text(path: str | Path) -> str:
             raise Unreadable("a directory")
         if not stat.S_ISREG(st.st_mode):
             raise Unreadable(f"not a regular file ({_kind(st.st_mode)})")
-        too_big = f"more than a script may be ({size_text(MAX_SOURCE_BYTES)})"
-        if st.st_size > MAX_SOURCE_BYTES:
+        what = "a script" if limit == MAX_SOURCE_BYTES else "this file"
+        too_big = f"more than {what} may be ({size_text(limit)})"
+        if st.st_size > limit:
             raise Unreadable(f"{size_text(st.st_size)}, {too_big}")
         chunks, total = [], 0
-        while total <= MAX_SOURCE_BYTES:
-            chunk = os.read(fd, min(1 << 20, MAX_SOURCE_BYTES + 1 - total))
+        while total <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
             if not chunk:
                 break
             chunks.append(chunk)
             total += len(chunk)
-        if total > MAX_SOURCE_BYTES:  # it grew while we read
+        if total > limit:  # it grew while we read
             raise Unreadable(too_big)
     except OSError as err:
         raise Unreadable(err.strerror or type(err).__name__) from None

@@ -37,7 +37,7 @@ from kscript.check.program import (
 from kscript.check.curve_compiler import BUILTIN_NAMES, CurveCompiler, Fn, duration_seconds
 from kscript.diagnostics import Diagnostic, did_you_mean
 from kscript.errors import ScriptErrors
-from kscript.limits import MAX_FRAMES
+from kscript.limits import MAX_FPS, MAX_FRAMES, MAX_SIZE, MIN_SIZE
 from kscript.plan import is_preview_model
 from kscript.source import Span
 from kscript.syntax import nodes as n
@@ -302,8 +302,8 @@ class Checker:
                     continue
                 ok = True
                 for dim, label in ((v.width, "width"), (v.height, "height")):
-                    if not 64 <= dim <= 4096:
-                        self.report(Diagnostic("E023", f"the {label} {dim} is out of range: sizes go from 64 to 4096",
+                    if not MIN_SIZE <= dim <= MAX_SIZE:
+                        self.report(Diagnostic("E023", f"the {label} {dim} is out of range: sizes go from {MIN_SIZE} to {MAX_SIZE}",
                                                v.span))
                         ok = False
                     elif dim % 8:
@@ -317,8 +317,8 @@ class Checker:
                 value = self._constant(v, comp, "fps", number_only=True)
                 if value is None:
                     continue
-                if not (0 < value <= 240):
-                    self.report(Diagnostic("E023", f"fps must be more than 0 and at most 240, not {_fmt(value)}",
+                if not (0 < value <= MAX_FPS):
+                    self.report(Diagnostic("E023", f"fps must be more than 0 and at most {MAX_FPS:g}, not {_fmt(value)}",
                                            _span(v)))
                 else:
                     film.fps = value

@@ -41,23 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _load_plan(path: Path):
     if path.suffix.lower() == ".json":
-        from pydantic import ValidationError
+        from kscript.plan_file import load_plan
 
-        from kscript.errors import UsageError
-        from kscript.plan import RenderPlan
-
-        try:
-            return RenderPlan.model_validate_json(path.read_text(encoding="utf-8"))
-        except ValidationError as err:
-            problems = err.errors()
-            shown = [f"{'.'.join(str(p) for p in e['loc']) or '(the whole file)'}: {e['msg']}" for e in problems[:5]]
-            more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-            raise UsageError(
-                f"'{path}' is not a render plan: " + "; ".join(shown) + more,
-                hint="save a plan with `kscript plan FILM --json > plan.json`, or build the .kscene film",
-            ) from None
-        except (ValueError, OSError) as err:
-            raise UsageError(f"cannot read the plan '{path}': {err}") from None
+        plan, stale = load_plan(path)  # validated as strictly as a compiled plan; keys recomputed
+        if stale:
+            print(f"note: {stale} frame key{'s' if stale != 1 else ''} in '{path}' did not match "
+                  f"{'their frames' if stale != 1 else 'its frame'}; the recomputed keys are used", file=sys.stderr)
+        return plan
     from kscript.compile import compile_file
 
     return compile_file(path)
