@@ -65,12 +65,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from kscript.limits import MAX_FPS, MAX_FRAMES, MAX_SIZE, MAX_STRING_CHARS, MIN_FPS, MIN_SIZE
 
 PLAN_VERSION = 1
-def is_preview_model(name: str | None) -> bool:
-    """Whether a `model:` (or `--model`) names the weightless preview painter. Spelling
-    is forgiven: "Preview" and " preview " are the painter too, never a model folder."""
-    return name is not None and name.strip().lower() == "preview"
-
-
 #: the most denoising steps a frame may have: the language's range for `steps`, and the
 #: ceiling of the compiler's one-step guard (schedulers allow at most 1000)
 MAX_STEPS = 500

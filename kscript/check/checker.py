@@ -38,7 +38,7 @@ from kscript.check.curve_compiler import BUILTIN_NAMES, CurveCompiler, Fn, durat
 from kscript.diagnostics import Diagnostic, did_you_mean
 from kscript.errors import ScriptErrors
 from kscript.limits import MAX_FPS, MAX_FRAMES, MAX_SIZE, MIN_SIZE
-from kscript.plan import is_preview_model
+from kscript.models import is_preview_model
 from kscript.source import Span
 from kscript.syntax import nodes as n
 
