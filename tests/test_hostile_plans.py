@@ -19,7 +19,7 @@ import pytest
 from kscript.cli import main
 from kscript.compile import compile_file, compile_source
 from kscript.compile.keys import plan_keys
-from kscript.plan_file import load_plan, problems
+from kscript.compile.plan_file import load_plan, problems
 
 FILM = """film "tiny" { size: 64x64 fps: 4 seed: 3 }
 scene a 1s { prompt "red" zoom: 1.01 }

@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _load_plan(path: Path):
     if path.suffix.lower() == ".json":
-        from kscript.plan_file import load_plan
+        from kscript.compile.plan_file import load_plan
 
         plan, stale = load_plan(path)  # validated as strictly as a compiled plan; keys recomputed
         if stale:
