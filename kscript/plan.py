@@ -62,12 +62,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kscript.channels import MAX_SEED, MAX_STEPS  # the table of channels owns the steps range
 from kscript.limits import MAX_FPS, MAX_FRAMES, MAX_SIZE, MAX_STRING_CHARS, MIN_FPS, MIN_SIZE
+from kscript.models import is_preview_model  # noqa: F401  (re-exported for the render stage)
 
 PLAN_VERSION = 1
-#: the most denoising steps a frame may have: the language's range for `steps`, and the
-#: ceiling of the compiler's one-step guard (schedulers allow at most 1000)
-MAX_STEPS = 500
 
 Op = Literal["generate", "continue", "animate", "warp"]
 Coherence = Literal["none", "rgb", "lab"]
@@ -85,7 +84,7 @@ Finite = Annotated[float, Field(allow_inf_nan=False)]
 Seconds = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 Unit = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 Index = Annotated[int, Field(ge=0, lt=MAX_FRAMES)]
-Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 Text = Annotated[str, Field(max_length=MAX_STRING_CHARS)]
 Dimension = Annotated[int, Field(ge=MIN_SIZE, le=MAX_SIZE, multiple_of=8)]
 
@@ -144,10 +143,13 @@ class SceneInfo(_Model):
 class Motion(_Model):
     """Camera motion applied to the previous chain image to make this frame's.
 
-    zoom: scale per frame (1 still, > 1 moves in); angle: roll in degrees per frame,
-    positive counter-clockwise; x, y: pan in pixels per frame, positive x pans right,
-    positive y pans up; turn: yaw, degrees per frame, positive turns right; tilt: pitch,
-    degrees per frame, positive tilts up; fov: field of view in degrees for turn/tilt.
+    Per FRAME, in what the warp applies (the language's per-second units are converted by
+    the compiler through `kscript.channels`): zoom: scale per frame (1 still, > 1 moves
+    in); angle: roll in degrees per frame, positive counter-clockwise; x, y: pan in pixels
+    per frame, positive x pans right, positive y pans up; turn: yaw, degrees per frame,
+    positive turns right; tilt: pitch, degrees per frame, positive tilts up; fov: field of
+    view in degrees for turn/tilt. The fields are the motion channels of
+    `kscript.channels.CHANNELS`, in its order and with its defaults (tests/test_channels.py).
     """
 
     zoom: float = 1.0

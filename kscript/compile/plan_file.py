@@ -27,6 +27,7 @@ import math
 import os
 from pathlib import Path
 
+from kscript.channels import CHANNELS, MOTION_CHANNELS
 from kscript.errors import UsageError
 from kscript.limits import MAX_PLAN_BYTES, size_text
 from kscript.plan import Frame, RenderPlan
@@ -160,22 +161,20 @@ def _frame_problems(plan: RenderPlan, fr: Frame, i: int, owner: list[tuple[str, 
 
 
 def motion_problems(fr: Frame, width: int, height: int) -> list[str]:
-    """A motion field that no camera makes between two frames (the warp is safe against
-    any matrix, but a plan should not ask for one that shows nothing)."""
+    """A motion field that no camera makes between two frames, by the channel table's
+    per-frame ranges (`Channel.frame_range`, else its `range`): the warp is safe against any
+    matrix, but a plan should not ask for one that shows nothing."""
     m = fr.motion
     out = [f"{name} is {value!r}, not a finite number" for name, value in m.model_dump().items()
            if not isinstance(value, (int, float)) or not math.isfinite(value)]
     if out:
         return out
-    if not 0.5 <= m.zoom <= 2.0:
-        out.append(f"zoom is {m.zoom:g}; a camera zooms by a factor of 0.5 to 2 a frame")
-    for name, limit in (("angle", 90.0), ("turn", 45.0), ("tilt", 45.0)):
-        if abs(getattr(m, name)) > limit:
-            out.append(f"{name} is {getattr(m, name):g}; at most {limit:g} degrees a frame")
-    if abs(m.x) > width or abs(m.y) > height:
-        out.append(f"x, y is {m.x:g}, {m.y:g}; a pan moves at most the frame's width or height a frame")
-    if not 0 < m.fov < 180:
-        out.append(f"fov is {m.fov:g}; a field of view is above 0 and below 180 degrees")
+    for name in MOTION_CHANNELS:
+        ch = CHANNELS[name]
+        value = getattr(m, name)
+        limit = ch.frame_limit(width, height) or ch.range
+        if limit is not None and not limit.holds(value):
+            out.append(f"{name} is {value:g}; it must be {limit.words}")
     return out
 
 
