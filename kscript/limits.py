@@ -25,8 +25,9 @@ MAX_STRING_CHARS = 10_000
 MAX_SCENES = 5_000
 #: top-level items (lets, effects, scenes, imports) of one file
 MAX_ITEMS = 20_000
-#: frames of one film: 4.6 hours at 24 fps, 1.9 hours at 60 (the plan holds about 1 kB a frame)
-MAX_FRAMES = 400_000
+#: frames of one film: 2.9 hours at 24 fps, 69 minutes at 60 (compiling costs about 2 kB
+#: and 0.1 ms a frame: benchmarks/bench_memory.py)
+MAX_FRAMES = 250_000
 #: frame sizes (width and height, pixels; multiples of 8, as the models need)
 MIN_SIZE = 64
 MAX_SIZE = 4096

@@ -183,3 +183,15 @@ def test_a_flat_sum_of_two_thousand_terms_is_not_too_deep():
 def test_absurd_nesting_is_still_a_diagnostic_not_a_crash():
     codes_ = codes(HEAD + "scene a 1s { prompt \"x\" x: " + "abs(" * (limits.RECURSION_LIMIT + 500) + "1" + ")" * (limits.RECURSION_LIMIT + 500) + " }\n")
     assert codes_ and set(codes_) <= {"E001", "E024"}
+
+
+def test_a_film_past_the_frame_limit_is_not_compiled_up_to_it():
+    # Four one-hour scenes at 24 fps: the third passes the limit. The two before it are
+    # checked but not compiled (172,800 frames of plan would be ~400 MB).
+    text = 'film "a" { size: 64x64 fps: 24 }\n' + "".join(f'scene s{i} 3600s {{ prompt "x" }}\n' for i in range(4))
+    tracemalloc.start()
+    t = time.perf_counter()
+    assert codes(text) == ["E034"]
+    took, peak = time.perf_counter() - t, tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert took < 5 and peak < 50 * 1024**2

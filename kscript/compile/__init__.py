@@ -52,7 +52,9 @@ def _check_and_compile(
         if program is not None and allow_library and not program.scenes and not errors:
             program.warnings = warnings
             return program, None
-        if program is not None:
+        # Past a limit (E034) the program is not compiled for more errors: that is the
+        # cost the limit is there to refuse (a film over MAX_FRAMES is checked up to it).
+        if program is not None and not any(d.code == "E034" for d in errors):
             try:
                 plan = compile_program(program)
             except ScriptErrors as err:
