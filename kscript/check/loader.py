@@ -1,16 +1,17 @@
 """Reading a film and everything it imports, and the standard effects.
 
-Import paths are relative to the importing file. Each file is read and parsed once (a
-file imported twice is the same file); a missing file is E020 naming the path tried; a file
-that imports itself, directly or not, is E021 showing the chain. Syntax errors of one file
+Import paths are relative to the importing file. Each file is read (`SourceFile.read`) and
+parsed once (a file imported twice is the same file); a missing file is E020 naming the
+path tried, a file that is not UTF-8 text E007 at its first bad byte; a file that imports
+itself, directly or not, is E021 showing the chain. Syntax errors of one file
 do not stop the others from being read: all diagnostics of all files come out together.
 
 Only `.kscene` files are imported (E020 otherwise, before the file is opened): a
 diagnostic quotes the line it points at, and `import "/etc/shadow"` must not print root's
 password hash, in the terminal or on the watch page (#9.8). A symlink counts by what it
-leads to. Files are read by `kscript.source.read_source_text` (regular files within the
-size limit only), and each parsed file is held to `kscript.limits` (E034) before it is
-checked: an absurd input is refused before it costs time or memory.
+leads to. `SourceFile.read` reads regular files within the size limit only, and each parsed
+file is held to `kscript.limits` (E034) before it is checked: an absurd input is refused
+before it costs time or memory.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kscript.diagnostics import Diagnostic
-from kscript.errors import ScriptErrors
+from kscript.errors import ScriptErrors, not_utf8_diagnostic
 from kscript import limits
-from kscript.source import SourceFile, Span, Unreadable, read_source_text, without_bom
+from kscript.source import MISSING, NotUTF8, SourceFile, Span, Unreadable, without_bom
 from kscript.syntax import nodes as n
 
 SCRIPT_SUFFIX = ".kscene"
@@ -50,6 +51,7 @@ def _parse(text: str, path: str, out: LoadedFiles) -> tuple[n.Module | None, n.M
     out.sources[path] = SourceFile(path, text)
     try:
         module = parse_source(text, path)
+        out.diagnostics.extend(module.warnings)
         problems = over_limits(module)
         if problems:  # neither checked nor followed: refused before it costs more
             out.diagnostics.extend(problems)
@@ -106,12 +108,18 @@ def load_files(text: str, path: str) -> LoadedFiles:
                 out.diagnostics.append(refused)
                 continue
             try:
-                sub = read_source_text(target)
+                source = SourceFile.read(target)
+            except NotUTF8 as err:
+                seen[ident] = target
+                out.sources[target] = err.source
+                out.diagnostics.append(not_utf8_diagnostic(err))
+                continue
             except Unreadable as err:
                 out.diagnostics.append(
                     Diagnostic(
                         "E020",
-                        f"imported file not found: '{imp.path}'" if err.missing else f"cannot import '{imp.path}': {err.reason}",
+                        f"imported file not found: '{imp.path}'" if err.reason.startswith(MISSING)
+                        else f"cannot import '{imp.path}': {err.reason}",
                         imp.span,
                         notes=(f"looked for {target} ({err.reason})",),
                         hint="import paths are relative to the file that imports them",
@@ -119,7 +127,7 @@ def load_files(text: str, path: str) -> LoadedFiles:
                 )
                 continue
             seen[ident] = target
-            visit(sub, target, chain + [(ident, target)])
+            visit(source.text, target, chain + [(ident, target)])
 
     ident = _identity(path) if path != "<string>" else "<string>"
     seen[ident] = path
@@ -183,8 +191,6 @@ def over_limits(module: n.Module) -> list[Diagnostic]:
         for item in scene.items:
             if isinstance(item, n.Prompt):
                 string(item.text, item.span, "prompt")
-            elif isinstance(item, n.Negative):
-                string(item.text, item.span, "negative prompt")
         settings(scene.items)
     return out
 

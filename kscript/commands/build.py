@@ -151,15 +151,10 @@ def run(args: argparse.Namespace) -> int:
     from kscript.render.cache import parse_size
 
     film = Path(args.film)
-    if not film.is_file():
-        raise UsageError(
-            f"no film at '{film}'" if not film.exists() else f"'{film}' is not a file",
-            hint="give the path of a .kscene file",
-        )
     if args.crf is not None and not 0 <= args.crf <= 63:
         raise UsageError(f"--crf {args.crf} is out of range", hint="use 0 (lossless) to 51 for H.264, up to 63 for VP9")
     limit = parse_size(args.cache_limit) if args.cache_limit else None
-    plan = _load_plan(film)
+    plan = _load_plan(film)  # a film that cannot be read: the reader's own words (exit 2)
     options = BuildOptions(
         preview=args.preview,
         model=args.model,

@@ -5,7 +5,7 @@ is: a hand edit or a stranger's plan must not reach the render engine unless it 
 the compiler could have made. Three layers:
 
 1. the file: a regular file within `kscript.limits.MAX_PLAN_BYTES`, read by the same
-   reader as films (`kscript.source.read_source_text` rules);
+   reader as films (`kscript.source.SourceFile.read`);
 2. each field (`kscript.plan`'s pydantic types): finite numbers, the language's ranges,
    sizes, fps, frame counts;
 3. what spans fields (`problems` here): frame indices in order, every frame reading only
@@ -69,14 +69,16 @@ def load_plan(path: str | Path) -> tuple[RenderPlan, int]:
 
 
 def _read(path: str | Path) -> str:
-    from kscript.source import Unreadable, read_source_text
+    from kscript.source import MISSING, NotUTF8, SourceFile, Unreadable
 
     try:
-        return read_source_text(path, limit=MAX_PLAN_BYTES)
+        return SourceFile.read(path, limit=MAX_PLAN_BYTES).text
     except Unreadable as err:
-        if err.missing:
-            raise UsageError(f"no such file: {path}") from None
+        if err.reason.startswith(MISSING):
+            raise UsageError(err.message) from None
         raise UsageError(f"cannot read the plan '{path}': {err.reason}") from None
+    except NotUTF8 as err:
+        raise UsageError(f"cannot read the plan '{path}': {err.message} (at {err.span})") from None
 
 
 def _not_a_plan(path: str | Path, shown: list[str], total: int) -> UsageError:
