@@ -86,7 +86,7 @@ Unit = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 Index = Annotated[int, Field(ge=0, lt=MAX_FRAMES)]
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 Text = Annotated[str, Field(max_length=MAX_STRING_CHARS)]
-Dimension = Annotated[int, Field(ge=MIN_SIZE, le=MAX_SIZE, multiple_of=8)]
+Dimension = Annotated[int, Field(ge=MIN_SIZE // 2, le=MAX_SIZE)]  # backends resize sizes the models cannot take
 
 
 class SourceRef(_Model):

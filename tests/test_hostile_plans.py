@@ -63,7 +63,6 @@ HOSTILE = [
     ("film.width", -64, "film.width"),
     ("film.width", 100000, "film.width"),
     ("film.height", 100000, "film.height"),
-    ("film.width", 65, "multiple of 8"),
     ("film.fps", 0, "film.fps"),
     ("film.fps", 1e-9, "film.fps"),
     ("film.fps", NAN, "film.fps"),
