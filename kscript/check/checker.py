@@ -47,7 +47,7 @@ from kscript.check.program import (
 )
 from kscript.diagnostics import Diagnostic, did_you_mean
 from kscript.errors import ScriptErrors
-from kscript.limits import MAX_FPS, MAX_FRAMES, MAX_SIZE, MIN_SIZE
+from kscript.limits import MAX_FPS, MAX_FRAMES, MAX_SIZE, MIN_FPS, MIN_SIZE
 from kscript.models import is_preview_model
 from kscript.source import Span
 from kscript.syntax import nodes as n
@@ -353,7 +353,7 @@ class Checker:
         """The fps, needed before anything else to turn `96f` into seconds."""
         if block is not None:
             for a in block.settings:
-                if a.name == "fps" and isinstance(a.value, n.Number) and 0 < a.value.value <= MAX_FPS:
+                if a.name == "fps" and isinstance(a.value, n.Number) and MIN_FPS <= a.value.value <= MAX_FPS:
                     return float(a.value.value)
         return 24.0
 
@@ -402,8 +402,9 @@ class Checker:
         value = self._constant(a.value, "fps")
         if value is None:
             return
-        if not (0 < value <= MAX_FPS):
-            self.report(Diagnostic("E023", f"fps must be more than 0 and at most {MAX_FPS:g}, not {_fmt(value)}",
+        if not (MIN_FPS <= value <= MAX_FPS):
+            # At least one frame an hour (a scene lasts at most an hour and at least a frame).
+            self.report(Diagnostic("E023", f"fps must be from 1/3600 (a frame an hour) to {MAX_FPS:g}, not {_fmt(value)}",
                                    _span(a.value)))
             return
         film.fps = value
