@@ -199,7 +199,7 @@ class _Compiler:
                 raw = ch.from_frame(values[f], film.fps, film.width, film.height)
                 self._report(
                     "E023", span or scene.span, name,
-                    f"{name} is {_fmt(_sig(raw))} on frame {f} ({_fmt(round(f / film.fps, 3))}s) of scene "
+                    f"{name} {'is ' + _fmt(_sig(raw)) if math.isfinite(raw) else 'overflows'} on frame {f} ({_fmt(round(f / film.fps, 3))}s) of scene "
                     f"'{scene.name}'; at {_fmt(film.fps)} fps it must stay between {_fmt(_sig(low))} "
                     f"and {_fmt(_sig(high))} ({limit.words}): past that the picture collapses or leaves the frame",
                     hint=ch.range_hint,
@@ -532,6 +532,8 @@ _setattr = object.__setattr__
 
 
 def _fmt(x: float) -> str:
+    if not math.isfinite(x):
+        return "infinite" if not math.isnan(x) else "not a number"
     if x == int(x) and abs(x) < 1e15:
         return str(int(x))
     return f"{x:g}"
