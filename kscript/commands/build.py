@@ -150,8 +150,22 @@ def summary(report) -> str:
         f"built {report.output}: {report.frames_total} frames, {report.frames_rendered} rendered, "
         f"{report.frames_cached} from cache{upstream}\n"
         f"  backend {report.backend}; model calls: {calls}\n"
+        f"{_cache_line(report)}"
         f"  {report.seconds:.2f} s{speed}{notes}"
     )
+
+
+def _cache_line(report) -> str:
+    """The cache's size, this film's share and what was evicted; nothing with --no-cache."""
+    from kscript.render.cache import format_size
+
+    c = report.cache
+    if report.cache_dir is None:
+        return ""
+    limit = f" of {format_size(c.limit)}" if c.limit is not None else ""
+    evicted = (f"; evicted {c.evicted} entries of other films ({format_size(c.evicted_bytes)})"
+               if c.evicted else "; nothing evicted")
+    return f"  cache {format_size(c.bytes)}{limit}, this film {format_size(c.film_bytes)}{evicted}\n"
 
 
 def run(args: argparse.Namespace) -> int:

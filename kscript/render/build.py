@@ -23,7 +23,7 @@ from kscript.backends.interface import Backend
 from kscript.render.cache import DEFAULT_LIMIT, FrameCache, parse_size
 from kscript.render.executor import BuildCancelled, Executor, Progress
 
-__all__ = ["BuildCancelled", "BuildOptions", "BuildReport", "Progress", "build", "default_output", "make_backend"]
+__all__ = ["BuildCancelled", "BuildOptions", "BuildReport", "CacheReport", "Progress", "build", "default_output", "make_backend"]
 
 
 # x264 preset for preview drafts. The painter makes a 640x640 frame in about 3 ms of CPU,
@@ -74,6 +74,34 @@ class BuildOptions:
 
 
 @dataclass
+class CacheReport:
+    """The frame cache after a build (`BuildReport.cache`; all 0 with `--no-cache`).
+
+    Attributes:
+        bytes: the cache's size on disk, all films.
+        limit: its size limit (None: none).
+        film_bytes: this film's entries in it (frames and segments).
+        film_bytes_needed: what this film's entries would take (`film_bytes` plus what was
+            not stored because the limit left no room): more than `limit` means the limit
+            is too small for the film.
+        evicted, evicted_bytes: entries of other films removed to keep the limit.
+        not_stored: new entries of this film not stored (the limit, or an unwritable cache).
+        corrupt: damaged or misplaced entries found, removed and made again.
+        read_only: the cache could not be written; the build went on without storing.
+    """
+
+    bytes: int = 0
+    limit: int | None = None
+    film_bytes: int = 0
+    film_bytes_needed: int = 0
+    evicted: int = 0
+    evicted_bytes: int = 0
+    not_stored: int = 0
+    corrupt: int = 0
+    read_only: bool = False
+
+
+@dataclass
 class BuildReport:
     """What a build did; `kscript build --report FILE` writes `to_json()`.
 
@@ -87,7 +115,9 @@ class BuildReport:
             `frames_cached`): a rebuild of an unchanged film reads none.
         model_calls: calls made by kind (text2image, img2img, inpaint, prior).
         seconds: wall time of `build()`.
-        evicted: cache entries removed afterwards to stay under the size limit.
+        evicted: cache entries of other films removed to stay under the size limit
+            (`cache.evicted`).
+        cache: the frame cache's size, this film's share, what was evicted (`CacheReport`).
         segments_encoded, segments_cached: scene segments of an H.264 film encoded in this
             build / reused from the cache (both 0 for the single-pass outputs: `--scene`,
             `--no-cache`, `.webm`, `.mkv`, PNG folders).
@@ -109,6 +139,7 @@ class BuildReport:
     frames_loaded: int = 0
     segments_encoded: int = 0
     segments_cached: int = 0
+    cache: CacheReport = field(default_factory=CacheReport)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -180,6 +211,11 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
     # Before anything is loaded or rendered: an output we cannot or must not write.
     check_output(output_text)
 
+    backend = options.backend or make_backend(plan, options)
+    # The preview renders a frame in a few milliseconds, so libx264's "medium" would take
+    # most of a preview build; a model frame takes seconds, so there "medium" costs nothing.
+    # Likewise x264's default quality (CRF 23) is plenty for a draft and encodes faster.
+    draft = backend.name == "preview"
     cache = None
     if not options.no_cache:
         if options.cache_dir is not None:
@@ -191,9 +227,9 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
         limit = options.cache_limit
         if isinstance(limit, str):
             limit = parse_size(limit)
-        cache = FrameCache(cache_dir, limit=limit)
+        # The painter makes a frame faster than zlib compresses it: its frames stay raw.
+        cache = FrameCache(cache_dir, limit=limit, compress=not draft)
 
-    backend = options.backend or make_backend(plan, options)
     before = backend.calls.as_dict()
     executor = Executor(
         plan,
@@ -207,22 +243,28 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
         prepare=backend.load if options.backend is None else None,
     )
     film = plan.film
-    # The preview renders a frame in a few milliseconds, so libx264's "medium" would take
-    # most of a preview build; a model frame takes seconds, so there "medium" costs nothing.
-    # Likewise x264's default quality (CRF 23) is plenty for a draft and encodes faster.
-    draft = backend.name == "preview"
     preset = options.preset or (DRAFT_PRESET if draft else "medium")
     crf = options.crf if options.crf is not None else (23 if draft and output_kind(output_text) == "h264" else None)
     segments_encoded = segments_cached = 0
-    if cache is not None and options.scene is None and _segmentable(output_text):
+    notes: list[str] = []
+    segmented = cache is not None and options.scene is None and _segmentable(output_text)
+    segments = _plan_segments(plan, executor, cache, crf, preset) if segmented else []
+    if cache is not None:
+        # The limit is kept while the build writes, never at the cost of this film's frames.
+        cache.begin_build(set(executor.addr), {seg.key for seg in segments})
+    if segmented:
         stats, final, segments_encoded, segments_cached = _build_segmented(
-            plan, executor, cache, output_text, crf=crf, preset=preset
+            plan, executor, cache, segments, output_text, crf=crf, preset=preset, notes=notes
         )
     else:
         with VideoWriter(output_text, film.width, film.height, film.fps, crf=crf, preset=preset) as writer:
             stats = executor.run(lambda _index, image: writer.write(image))
         final = writer.path
-    evicted = cache.evict() if cache is not None else 0
+    cache_info = CacheReport()
+    if cache is not None:
+        cache.evict()
+        cache_info = _cache_report(cache)
+        notes.extend(_cache_notes(cache, cache_info))
     after = backend.calls.as_dict()
     calls = {k: after.get(k, 0) - before.get(k, 0) for k in ("text2image", "img2img", "inpaint", "prior")}
     return BuildReport(
@@ -238,12 +280,63 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
         fps=film.fps,
         width=film.width,
         height=film.height,
-        evicted=evicted,
+        evicted=cache_info.evicted,
         frames_loaded=stats.frames_loaded,
         segments_encoded=segments_encoded,
         segments_cached=segments_cached,
-        notes=_notes(stats),
+        cache=cache_info,
+        notes=_notes(stats) + notes,
     )
+
+
+def _cache_report(cache: FrameCache) -> "CacheReport":
+    st = cache.stats
+    film_bytes = cache.film_bytes()
+    return CacheReport(
+        bytes=cache.size(),
+        limit=cache.limit,
+        film_bytes=film_bytes,
+        film_bytes_needed=film_bytes + st.skipped_bytes,
+        evicted=st.evicted,
+        evicted_bytes=st.evicted_bytes,
+        not_stored=st.skipped + st.unwritable,
+        corrupt=st.corrupt,
+        read_only=cache.read_only,
+    )
+
+
+def _cache_notes(cache: FrameCache, info: "CacheReport") -> list[str]:
+    from kscript.render.cache import format_size
+
+    notes = []
+    if cache.read_only:
+        notes.append(
+            f"the cache '{cache.root}' cannot be written: the build went on without storing "
+            f"{info.not_stored} new frames or segments, which the next build renders again; "
+            "pass --cache DIR to keep finished frames elsewhere"
+        )
+    elif cache.stats.skipped and info.limit is not None:
+        short = info.film_bytes_needed - info.limit
+        notes.append(
+            f"the cache limit ({format_size(info.limit)}) is too small for this film: it needs about "
+            f"{format_size(info.film_bytes_needed)}, {format_size(short)} more; {cache.stats.skipped} new frames "
+            "or segments were not stored (the film's own entries are never evicted for them), so the next "
+            f"build renders them again: pass --cache-limit {_round_up_size(info.film_bytes_needed)} or more"
+        )
+    if cache.stats.corrupt:
+        notes.append(f"{cache.stats.corrupt} cache entries were damaged or not what their name says: "
+                     "removed and made again")
+    return notes
+
+
+def _round_up_size(n: int) -> str:
+    """A --cache-limit value at least `n` bytes, the way a person writes it ("58MB", "3GB")."""
+    import math
+
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if n >= scale:
+            return f"{math.ceil(n / scale)}{unit}"
+    return f"{n}"
 
 
 def _notes(stats) -> list[str]:
@@ -276,7 +369,9 @@ SEGMENT_FORMAT = "segment-1"
 @dataclass
 class _Segment:
     frames: list[int]
-    path: Path
+    key: str
+    #: the verified cached file, or where this build encodes it (a scratch folder)
+    path: Path | None = None
     cached: bool = False
 
 
@@ -327,7 +422,7 @@ def _plan_segments(plan: RenderPlan, executor: Executor, cache: FrameCache, crf:
             else:
                 shown.append((executor.addr[i], executor.addr[cf.from_frame], min(max(float(cf.weight), 0.0), 1.0)))
         key = segment_key(shown, film.width, film.height, fps, settings)
-        segments.append(_Segment(frames=run, path=cache.segment_path(key)))
+        segments.append(_Segment(frames=run, key=key))
     return segments
 
 
@@ -345,13 +440,15 @@ class _SegmentEncoder:
     """
 
     def __init__(self, segments: list[_Segment], width: int, height: int, fps: float, *,
-                 crf: int | None, preset: str, depth: int = 8) -> None:
+                 crf: int | None, preset: str, depth: int = 8,
+                 on_segment: Callable[[int], None] | None = None) -> None:
         import queue
         import threading
 
         self.segments = segments
         self.size = (width, height, fps)
         self.crf, self.preset = crf, preset
+        self.on_segment = on_segment
         self._queue: "queue.Queue[tuple[int, np.ndarray] | None]" = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self._abort = False
@@ -393,6 +490,8 @@ class _SegmentEncoder:
         if self._writer.frames == len(self.segments[n].frames):
             writer, self._writer = self._writer, None
             writer.close()
+            if self.on_segment is not None:
+                self.on_segment(n)  # into the cache at once: a later cancel keeps it
 
     def _raise(self) -> None:
         if self._error is not None:
@@ -410,26 +509,90 @@ class _SegmentEncoder:
 
 
 def _build_segmented(
-    plan: RenderPlan, executor: Executor, cache: FrameCache, output: str, *, crf: int | None, preset: str
+    plan: RenderPlan, executor: Executor, cache: FrameCache, segments: list[_Segment], output: str, *,
+    crf: int | None, preset: str, notes: list[str],
 ) -> tuple[object, Path, int, int]:
-    """Encode the scenes whose segments are missing (or unreadable), then join them all."""
+    """Encode the scenes whose segments are missing (or fail to prove they are theirs),
+    then join them all.
+
+    A cached segment is used only when its bytes match the digest in its name, which covers
+    its key (the addresses of the frames it shows and the encoder settings), and it holds
+    one H.264 stream of the film's size and the scene's frame count: a swapped, renamed or
+    damaged segment is removed and encoded again. New segments are encoded into a scratch
+    folder (in the cache, or beside the output when the cache cannot be written) and moved
+    into the cache when the size limit has room for them.
+    """
+    import shutil
+
+    from kscript.render.cache import is_read_only
     from kscript.render.encode import concat_segments, segment_frames
 
     film = plan.film
-    segments = _plan_segments(plan, executor, cache, crf, preset)
+    found = cache.find_segments()
     for seg in segments:
-        if seg.path.is_file() and segment_frames(seg.path, film.width, film.height) == len(seg.frames):
-            seg.cached = True
-            cache.touch(seg.path)
-        # else: missing, corrupt, truncated or of the wrong length: encode it again
-    owner = {i: n for n, seg in enumerate(segments) if not seg.cached for i in seg.frames}
-    encoder = _SegmentEncoder(segments, film.width, film.height, film.fps, crf=crf, preset=preset)
+        for path in found.get(seg.key, []):
+            if seg.cached or not cache.verify_segment(seg.key, path):
+                continue
+            if segment_frames(path, film.width, film.height) == len(seg.frames):
+                seg.cached, seg.path = True, path
+                cache.touch(path)
+            else:
+                path.unlink(missing_ok=True)
+    scratch = None
+    if any(not seg.cached for seg in segments):
+        scratch = _scratch_folder(cache, Path(output), notes)
+        for seg in segments:
+            if not seg.cached:
+                seg.path = scratch / f"{seg.key}.mp4"
+    def admit(n: int) -> None:
+        seg = segments[n]
+        if cache.read_only:
+            return
+        try:
+            admitted = cache.admit_segment(seg.key, seg.path)
+        except OSError as err:
+            if not is_read_only(err):
+                raise
+            cache.read_only, admitted = True, None
+            cache.stats.unwritable += 1
+        if admitted is not None:
+            seg.path = admitted
+
     try:
-        stats = executor.run(lambda index, image: encoder.put(owner[index], image), show=set(owner))
-    except BaseException:
-        encoder.close(abort=True)
-        raise
-    encoder.close()
-    final = concat_segments([(seg.path, len(seg.frames)) for seg in segments], output, film.fps)
+        owner = {i: n for n, seg in enumerate(segments) if not seg.cached for i in seg.frames}
+        encoder = _SegmentEncoder(segments, film.width, film.height, film.fps, crf=crf, preset=preset,
+                                  on_segment=admit)
+        try:
+            stats = executor.run(lambda index, image: encoder.put(owner[index], image), show=set(owner))
+        except BaseException:
+            encoder.close(abort=True)
+            raise
+        encoder.close()
+        final = concat_segments([(seg.path, len(seg.frames)) for seg in segments], output, film.fps)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     encoded = sum(1 for seg in segments if not seg.cached)
     return stats, final, encoded, len(segments) - encoded
+
+
+def _scratch_folder(cache: FrameCache, output: Path, notes: list[str]) -> Path:
+    """A folder for this build's new segments: in the cache's segments folder (so they
+    move into the cache by a rename), else, when the cache cannot be written, beside the
+    output (removed when the video is joined). Its name marks it as a build's temporary."""
+    import tempfile
+
+    from kscript.render.cache import is_read_only
+
+    if not cache.read_only:
+        try:
+            cache._clear_way(cache.segments / "x")  # a file where the segments folder belongs
+            cache.segments.mkdir(parents=True, exist_ok=True)
+            return Path(tempfile.mkdtemp(prefix=".tmp-build-", dir=cache.segments))
+        except OSError as err:
+            if not is_read_only(err):
+                raise
+            cache.read_only = True
+    parent = output.parent if str(output.parent) else Path(".")
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-segments-", dir=parent))
