@@ -10,6 +10,7 @@ the frame cache, streams the frames into the encoder, and reports what it did. T
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from kscript.plan import RenderPlan, is_preview_model
 from kscript.backends.interface import Backend
 from kscript.render.cache import DEFAULT_LIMIT, FrameCache, parse_size
 from kscript.render.executor import BuildCancelled, Executor, Progress
+from kscript.render.leftovers import FolderClaim, cache_leftover, output_leftover
 
 __all__ = ["BuildCancelled", "BuildOptions", "BuildReport", "CacheReport", "Progress", "build", "default_output", "make_backend"]
 
@@ -210,6 +212,30 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
     output_text = str(output)
     # Before anything is loaded or rendered: an output we cannot or must not write.
     check_output(output_text)
+    # Held while the build runs, so that the next build can tell a killed build's
+    # temporaries beside the output (and in the cache) from a running one's, and remove them.
+    target = Path(os.path.abspath(output_text.rstrip("/" + os.sep) or "."))
+    claims = [FolderClaim(_made(target.parent))]
+    claims[0].clean(output_leftover(target.name))
+    try:
+        return _build(plan, output_text, options, source, start, claims)
+    finally:
+        for claim in claims:
+            claim.close()
+
+
+def _made(folder: Path) -> Path:
+    """`folder`, created when it can be (a failure is reported where it is written)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass
+    return folder
+
+
+def _build(plan: RenderPlan, output_text: str, options: BuildOptions, source: Path | None, start: float,
+           claims: list[FolderClaim]) -> "BuildReport":
+    from kscript.render.encode import VideoWriter, output_kind
 
     backend = options.backend or make_backend(plan, options)
     # The preview renders a frame in a few milliseconds, so libx264's "medium" would take
@@ -249,6 +275,9 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
     notes: list[str] = []
     segmented = cache is not None and options.scene is None and _segmentable(output_text)
     segments = _plan_segments(plan, executor, cache, crf, preset) if segmented else []
+    if segmented:
+        claims.append(FolderClaim(_made(cache.segments)))
+        claims[-1].clean(cache_leftover)
     if cache is not None:
         # The limit is kept while the build writes, never at the cost of this film's frames.
         cache.begin_build(set(executor.addr), {seg.key for seg in segments})

@@ -63,6 +63,7 @@ import numpy as np
 
 from kscript.atomic import write_atomic
 from kscript.errors import UsageError
+from kscript.render.leftovers import cache_leftover
 
 #: bump when a change to the executor (warps, fills, coherence) changes the pixels of a frame
 ENGINE_VERSION = "render-1"
@@ -348,7 +349,9 @@ class FrameCache:
                 # ".tmp-*": a frame or a build's segments being written; ".NAME.tmp-*": a
                 # segment being encoded.
                 if f.name.startswith(".") and ".tmp-" in f.name:
-                    if now - st.st_mtime > _STALE_TMP_SECONDS:
+                    # A build's folder of new segments is a leftover only when no build
+                    # runs (kscript.render.leftovers); a frame's temporary lives a second.
+                    if not cache_leftover(f.name) and now - st.st_mtime > _STALE_TMP_SECONDS:
                         _remove(f)
                     continue
                 if f.is_file() and f.suffix == (SEGMENT_SUFFIX if sub == self.segments else SUFFIX):
