@@ -259,6 +259,7 @@ class FrameCache:
             self._clear_way(p)
             write_atomic(p, data, prefix=".tmp-", suffix=SUFFIX)
         except OSError as err:
+            self._forget(p)
             if not is_read_only(err):
                 raise
             self.read_only, self.stats.unwritable = True, self.stats.unwritable + 1
@@ -319,8 +320,12 @@ class FrameCache:
         target = self.segment_path(key, segment_digest(key, scratch))
         if not self._budget(target, size):
             return None
-        self._clear_way(target)
-        os.replace(scratch, target)
+        try:
+            self._clear_way(target)
+            os.replace(scratch, target)
+        except OSError:
+            self._forget(target)
+            raise
         self._admitted(target, size)
         return target
 
@@ -403,12 +408,15 @@ class FrameCache:
                 self.stats.skipped += 1
                 self.stats.skipped_bytes += size
                 return False
+            # Reserved now: a write on another thread (frames, segments) counts it at once.
+            self._total += size - replaced
+            self._index[p] = (size, time.time())
             return True
 
     def _admitted(self, p: Path, size: int) -> None:
         self.stats.written_bytes += size
-        if self._index is None:
-            return
+        if self._index is None or self.limit is not None:
+            return  # with a limit, `_budget` has counted it
         with self._lock:
             self._total += size - self._index.get(p, (0, 0.0))[0]
             self._index[p] = (size, time.time())

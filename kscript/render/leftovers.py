@@ -30,6 +30,8 @@ except ImportError:  # pragma: no cover - Windows
 
 #: without locks, a temporary untouched this long is taken for a leftover
 _UNLOCKED_AGE = 86400.0
+#: how long a build waits for another build to finish cleaning up (seconds)
+_SHARED_WAIT = 5.0
 
 
 class FolderClaim:
@@ -48,8 +50,20 @@ class FolderClaim:
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             self.sole = True
+            return
         except OSError:
-            fcntl.flock(self._fd, fcntl.LOCK_SH)
+            pass
+        # Another build holds it: shared, or exclusive for the moment it cleans up. Never
+        # wait long: a build goes on unclaimed rather than hang on a stuck one.
+        deadline = time.monotonic() + _SHARED_WAIT
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.05)
 
     def clean(self, is_ours: Callable[[str], bool]) -> list[str]:
         """Remove the leftovers whose names `is_ours` recognises; returns their names.
