@@ -210,3 +210,58 @@ def test_a_limit_too_small_for_the_film_keeps_what_it_stored_and_says_by_how_muc
     kept = frame_files(tmp_path / "c")
     second = build(plan, tmp_path / "f.webm", opts)
     assert second.frames_rendered == 11 and frame_files(tmp_path / "c") == kept
+
+
+def test_a_lowered_limit_keeps_the_films_first_frames_and_says_so(tmp_path):
+    plan = film(frames=8)
+    build(plan, tmp_path / "f.webm", BuildOptions(cache_dir=tmp_path / "c", cache_limit=None))
+    order = Executor(plan, PreviewBackend()).addr
+    cache = FrameCache(tmp_path / "c")
+    entry = cache.path(order[0]).stat().st_size
+    report = build(plan, tmp_path / "f.webm", BuildOptions(cache_dir=tmp_path / "c", cache_limit=6 * entry))
+    assert report.frames_rendered == 0 and report.cache.bytes <= 6 * entry
+    assert [cache.has(a) for a in order] == [True] * 6 + [False] * 10
+    assert report.cache.film_bytes_needed == 16 * entry and report.cache.not_stored == 10
+    assert any("too small for this film" in n for n in report.notes)
+
+
+@pytest.mark.parametrize("output", ["out/", "f.webm", "f.mp4"])
+def test_after_a_kill_9_the_next_build_leaves_no_temporary_behind(tmp_path, output):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from kscript.cli import main
+    from test_build_cli import SLOW_BUILD, write_plan
+
+    plan = make_plan([SceneSpec("a", 30, motion=Motion(zoom=1.01)), SceneSpec("b", 10, "stormy sea")])
+    film_file = write_plan(tmp_path / "film.json", plan)
+    args = ["build", str(film_file), "-q", "-o", str(tmp_path / output)]
+
+    def temporaries():
+        return [p for p in [*tmp_path.iterdir(), *(tmp_path / ".kscript" / "segments").glob(".*")]
+                if ".tmp-" in p.name] if (tmp_path / ".kscript").exists() else []
+
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_BUILD, *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(FrameCache(tmp_path / ".kscript").entries()) < 8:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert temporaries(), "the killed build left nothing to clean"
+    assert main(args) == 0
+    assert temporaries() == []
+
+
+def test_the_summary_shows_the_caches_size_this_films_share_and_what_was_evicted(tmp_path):
+    from kscript.commands.build import summary
+
+    build(film("stormy sea"), tmp_path / "other.webm", BuildOptions(cache_dir=tmp_path / "c", cache_limit=None))
+    limit = FrameCache(tmp_path / "c").size()
+    report = build(film(), tmp_path / "f.webm", BuildOptions(cache_dir=tmp_path / "c", cache_limit=limit))
+    line = [ln for ln in summary(report).splitlines() if ln.strip().startswith("cache ")]
+    assert len(line) == 1 and "this film" in line[0] and f"evicted {report.cache.evicted} entries" in line[0]
+    assert report.cache.evicted > 0
+    assert "cache " not in summary(build(film(), tmp_path / "g.webm", BuildOptions(no_cache=True)))

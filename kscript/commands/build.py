@@ -163,7 +163,7 @@ def _cache_line(report) -> str:
     if report.cache_dir is None:
         return ""
     limit = f" of {format_size(c.limit)}" if c.limit is not None else ""
-    evicted = (f"; evicted {c.evicted} entries of other films ({format_size(c.evicted_bytes)})"
+    evicted = (f"; evicted {c.evicted} entries this build does not use ({format_size(c.evicted_bytes)})"
                if c.evicted else "; nothing evicted")
     return f"  cache {format_size(c.bytes)}{limit}, this film {format_size(c.film_bytes)}{evicted}\n"
 

@@ -86,8 +86,11 @@ class CacheReport:
         film_bytes_needed: what this film's entries would take (`film_bytes` plus what was
             not stored because the limit left no room): more than `limit` means the limit
             is too small for the film.
-        evicted, evicted_bytes: entries of other films removed to keep the limit.
-        not_stored: new entries of this film not stored (the limit, or an unwritable cache).
+        evicted, evicted_bytes: entries this build does not use (other films', or this
+            film's for another output or encoder setting) removed to keep the limit.
+        not_stored: entries of this film not kept: new ones the limit or an unwritable
+            cache left out, and its last ones removed when it alone is over a limit
+            lowered since they were stored.
         corrupt: damaged or misplaced entries found, removed and made again.
         read_only: the cache could not be written; the build went on without storing.
     """
@@ -117,8 +120,8 @@ class BuildReport:
             `frames_cached`): a rebuild of an unchanged film reads none.
         model_calls: calls made by kind (text2image, img2img, inpaint, prior).
         seconds: wall time of `build()`.
-        evicted: cache entries of other films removed to stay under the size limit
-            (`cache.evicted`).
+        evicted: cache entries this build does not use, removed to stay under the size
+            limit (`cache.evicted`).
         cache: the frame cache's size, this film's share, what was evicted (`CacheReport`).
         segments_encoded, segments_cached: scene segments of an H.264 film encoded in this
             build / reused from the cache (both 0 for the single-pass outputs: `--scene`,
@@ -280,7 +283,7 @@ def _build(plan: RenderPlan, output_text: str, options: BuildOptions, source: Pa
         claims[-1].clean(cache_leftover)
     if cache is not None:
         # The limit is kept while the build writes, never at the cost of this film's frames.
-        cache.begin_build(set(executor.addr), {seg.key for seg in segments})
+        cache.begin_build(executor.addr, {seg.key for seg in segments})
     if segmented:
         stats, final, segments_encoded, segments_cached = _build_segmented(
             plan, executor, cache, segments, output_text, crf=crf, preset=preset, notes=notes
@@ -325,10 +328,10 @@ def _cache_report(cache: FrameCache) -> "CacheReport":
         bytes=cache.size(),
         limit=cache.limit,
         film_bytes=film_bytes,
-        film_bytes_needed=film_bytes + st.skipped_bytes,
+        film_bytes_needed=max(film_bytes + st.skipped_bytes, cache.stats.film_bytes_before),
         evicted=st.evicted,
         evicted_bytes=st.evicted_bytes,
-        not_stored=st.skipped + st.unwritable,
+        not_stored=st.skipped + st.unwritable + st.trimmed,
         corrupt=st.corrupt,
         read_only=cache.read_only,
     )
@@ -344,13 +347,14 @@ def _cache_notes(cache: FrameCache, info: "CacheReport") -> list[str]:
             f"{info.not_stored} new frames or segments, which the next build renders again; "
             "pass --cache DIR to keep finished frames elsewhere"
         )
-    elif cache.stats.skipped and info.limit is not None:
+    elif info.limit is not None and info.film_bytes_needed > info.limit:
         short = info.film_bytes_needed - info.limit
+        lost = cache.stats.skipped + cache.stats.trimmed
         notes.append(
             f"the cache limit ({format_size(info.limit)}) is too small for this film: it needs about "
-            f"{format_size(info.film_bytes_needed)}, {format_size(short)} more; {cache.stats.skipped} new frames "
-            "or segments were not stored (the film's own entries are never evicted for them), so the next "
-            f"build renders them again: pass --cache-limit {_round_up_size(info.film_bytes_needed)} or more"
+            f"{format_size(info.film_bytes_needed)}, {format_size(short)} more; {lost} of its frames or "
+            "segments are not kept (its first frames are, and are never evicted for its later ones), so the "
+            f"next build renders them again: pass --cache-limit {_round_up_size(info.film_bytes_needed)} or more"
         )
     if cache.stats.corrupt:
         notes.append(f"{cache.stats.corrupt} cache entries were damaged or not what their name says: "

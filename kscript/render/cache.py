@@ -154,6 +154,9 @@ class CacheStats:
     film_bytes_before: int = 0
     #: bytes of the current film's entries written in this build
     written_bytes: int = 0
+    #: entries of the current film removed after the build because it alone exceeds a
+    #: limit lowered since they were stored
+    trimmed: int = 0
     #: entries not stored because the cache cannot be written
     unwritable: int = 0
     #: something in the way of an entry (a folder, a file where a folder belongs) was removed
@@ -198,6 +201,7 @@ class FrameCache:
         self._total = 0
         self._protect_frames: set[str] = set()
         self._protect_segments: set[str] = set()
+        self._order: dict[str, int] = {}
 
     # -- frames --------------------------------------------------------------------------------
 
@@ -366,12 +370,13 @@ class FrameCache:
     def size(self) -> int:
         return sum(s for _, s, _ in self.entries())
 
-    def begin_build(self, frames: set[str], segments: set[str]) -> None:
+    def begin_build(self, frames: list[str], segments: set[str]) -> None:
         """Keep the size limit while a build writes (see the module docstring): index the
-        entries once, and never evict `frames` (addresses) and `segments` (keys), the entries
-        of the film being built."""
+        entries once, and never evict `frames` (addresses, in plan order) and `segments`
+        (keys), the entries of the film being built, for its new ones."""
         with self._lock:
             self._protect_frames, self._protect_segments = set(frames), set(segments)
+            self._order = {a: n for n, a in enumerate(frames)}
             self._index = {p: (s, m) for p, s, m in self.entries()} if self.root.is_dir() else {}
             self._total = sum(s for s, _ in self._index.values())
             self.stats.film_bytes_before = sum(s for p, (s, _) in self._index.items() if self._protected(p))
@@ -434,11 +439,15 @@ class FrameCache:
         return sum(s for p, s, _ in self.entries() if self._protected(p))
 
     def evict(self, limit: int | None = None) -> int:
-        """Delete least recently used entries until the cache is under `limit` bytes; never
-        the entries of the film being built (`begin_build`).
+        """Delete least recently used entries until the cache is under `limit` bytes.
+
+        The entries of the film being built (`begin_build`) go last, and only when the
+        film alone is over the limit (a limit lowered since they were stored): its last
+        frames first, then its segments, so what stays is what a build under this limit
+        would have kept (its first frames).
 
         Returns:
-            the number of entries removed.
+            the number of entries removed (`stats.evicted` counts those of other films).
         """
         limit = self.limit if limit is None else limit
         if limit is None:
@@ -446,19 +455,23 @@ class FrameCache:
         entries = self.entries()
         total = sum(s for _, s, _ in entries)
         removed = 0
-        for path, size, _ in sorted(entries, key=lambda e: (e[2], e[0].name)):
+        others = sorted((e for e in entries if not self._protected(e[0])), key=lambda e: (e[2], e[0].name))
+        own = sorted((e for e in entries if self._protected(e[0])),
+                     key=lambda e: (e[0].suffix != SUFFIX, -self._order.get(e[0].parent.name + e[0].stem, 0)))
+        for n, (path, size, _) in enumerate(others + own):
             if total <= limit:
                 break
-            if self._protected(path):
-                continue
             try:
                 path.unlink()
             except OSError:
                 continue
             total -= size
             removed += 1
-            self.stats.evicted_bytes += size
-        self.stats.evicted += removed
+            if n < len(others):
+                self.stats.evicted += 1
+                self.stats.evicted_bytes += size
+            else:
+                self.stats.trimmed += 1
         self._index = None  # re-read on the next write
         return removed
 
