@@ -114,9 +114,5 @@ def reveals(m: Matrix, width: int, height: int, tol: float = 1e-6) -> bool:
     return False
 
 
-def as_rows(m: Matrix) -> list[list[float]]:
-    return [list(r) for r in m]
-
-
 def is_identity(m: Sequence[Sequence[float]], tol: float = 1e-12) -> bool:
     return all(abs(m[i][j] - IDENTITY[i][j]) <= tol for i in range(3) for j in range(3))

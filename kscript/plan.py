@@ -62,16 +62,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kscript.channels import MAX_STEPS  # the table of channels owns the steps range
+from kscript.models import is_preview_model  # noqa: F401  (re-exported for the render stage)
+
 PLAN_VERSION = 1
-def is_preview_model(name: str | None) -> bool:
-    """Whether a `model:` (or `--model`) names the weightless preview painter. Spelling
-    is forgiven: "Preview" and " preview " are the painter too, never a model folder."""
-    return name is not None and name.strip().lower() == "preview"
-
-
-#: the most denoising steps a frame may have: the language's range for `steps`, and the
-#: ceiling of the compiler's one-step guard (schedulers allow at most 1000)
-MAX_STEPS = 500
 
 Op = Literal["generate", "continue", "animate", "warp"]
 Coherence = Literal["none", "rgb", "lab"]
@@ -135,10 +129,13 @@ class SceneInfo(_Model):
 class Motion(_Model):
     """Camera motion applied to the previous chain image to make this frame's.
 
-    zoom: scale per frame (1 still, > 1 moves in); angle: roll in degrees per frame,
-    positive counter-clockwise; x, y: pan in pixels per frame, positive x pans right,
-    positive y pans up; turn: yaw, degrees per frame, positive turns right; tilt: pitch,
-    degrees per frame, positive tilts up; fov: field of view in degrees for turn/tilt.
+    Per FRAME, in what the warp applies (the language's per-second units are converted by
+    the compiler through `kscript.channels`): zoom: scale per frame (1 still, > 1 moves
+    in); angle: roll in degrees per frame, positive counter-clockwise; x, y: pan in pixels
+    per frame, positive x pans right, positive y pans up; turn: yaw, degrees per frame,
+    positive turns right; tilt: pitch, degrees per frame, positive tilts up; fov: field of
+    view in degrees for turn/tilt. The fields are the motion channels of
+    `kscript.channels.CHANNELS`, in its order and with its defaults (tests/test_channels.py).
     """
 
     zoom: float = 1.0

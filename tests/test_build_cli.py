@@ -179,7 +179,7 @@ def test_one_scene_goes_beside_the_film_under_its_own_name(tmp_path):
 def test_an_mp4_build_killed_after_its_first_scene_resumes_with_that_scenes_segment(tmp_path):
     import av
 
-    from kscript.render.encode import segment_frames
+    from kscript.render.segments import segment_frames
 
     plan = make_plan(
         [SceneSpec("a", 10), SceneSpec("b", 30, "stormy sea", continues=True, coherence="rgb")],

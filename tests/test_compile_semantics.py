@@ -1,11 +1,16 @@
 """What the plan says for each rule of the language (docs/language.md, "How channels combine").
 
-Each test compiles a small film and reads the frames it cares about.
+Each test compiles a small film and reads the frames it cares about. The plan's motion is
+per frame (pixels, degrees, factors); `plan_of` reads it back in the language's units
+(per second, percent of the frame: /work/UNITS.md, docs/language.md "Channels") with the
+formulas written out here, to 4 decimals, so the rules read in the units the film is
+written in. tests/test_channels.py tests the conversion itself.
 """
 
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,8 +20,25 @@ from kscript.plan import RenderPlan
 HEAD = 'film "t" {\n  size: 256x256\n  fps: 24\n  seed: 10\n}\n'
 
 
+def per_second(m, fps: float, width: int, height: int) -> SimpleNamespace:
+    """A plan `Motion` (per frame) in the language's units (per second, % of the frame)."""
+    return SimpleNamespace(
+        zoom=round(m.zoom**fps, 4),
+        angle=round(m.angle * fps, 4) + 0.0,
+        x=round(m.x * fps * 100 / width, 4) + 0.0,
+        y=round(m.y * fps * 100 / height, 4) + 0.0,
+        turn=round(m.turn * fps, 4) + 0.0,
+        tilt=round(m.tilt * fps, 4) + 0.0,
+        fov=m.fov,
+    )
+
+
 def plan_of(body: str, head: str = HEAD) -> RenderPlan:
-    return compile_source(head + body)
+    plan = compile_source(head + body)
+    film = plan.film
+    frames = [fr.model_copy(update={"motion": per_second(fr.motion, film.fps, film.width, film.height)})
+              for fr in plan.frames]
+    return plan.model_copy(update={"frames": frames})
 
 
 def frames_of(plan: RenderPlan, scene: str):

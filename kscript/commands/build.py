@@ -87,7 +87,7 @@ def _write_report(path: Path, text: str) -> None:
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, text.encode("utf-8"), mode=0o644)
+        write_atomic(path, text.encode("utf-8"))  # a plain new file's permissions
     except OSError as err:
         raise RenderError(f"the video is built, but the report cannot be written to '{path}': "
                           f"{err.strerror or err}") from None
@@ -170,7 +170,8 @@ def _cache_line(report) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from kscript.errors import UsageError
-    from kscript.render.build import BuildOptions, build, default_output, is_draft
+    from kscript.render.build import BuildOptions, build, is_draft
+    from kscript.render.output import default_output
     from kscript.render.cache import parse_size
 
     film = Path(args.film)
