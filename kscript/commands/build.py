@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_render_options(parser)
     parser.add_argument("--scene", metavar="NAME", help="render only this scene (default output: FILM.NAME.mp4)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the frame cache")
-    parser.add_argument("--cache-limit", metavar="SIZE", default="2GB", help="cache size limit, least recently used frames go first (default: 2GB)")
+    parser.add_argument("--cache-limit", metavar="SIZE", default="2GB", help="cache size limit, kept during the build: other films' least recently used entries go first, this film's never for its own (default: 2GB)")
     parser.add_argument("--crf", type=int, metavar="N", help="encoder quality, lower is better (default: H.264 18, or 23 for preview drafts; VP9 32)")
     parser.add_argument("--preset", metavar="P", help="encoder speed preset: ultrafast ... veryslow (default: ultrafast for preview drafts, medium for models)")
     parser.add_argument("--report", metavar="FILE", help="write what the build did as JSON")
