@@ -315,9 +315,9 @@ def _build(plan: RenderPlan, output_text: str, options: BuildOptions, source: Pa
 
 def _cache_report(cache: FrameCache) -> "CacheReport":
     st = cache.stats
-    film_bytes = cache.film_bytes()
+    total, film_bytes = cache.usage()
     return CacheReport(
-        bytes=cache.size(),
+        bytes=total,
         limit=cache.limit,
         film_bytes=film_bytes,
         film_bytes_needed=max(film_bytes + st.skipped_bytes, cache.stats.film_bytes_before),

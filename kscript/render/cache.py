@@ -436,9 +436,10 @@ class FrameCache:
             if old is not None:
                 self._total -= old[0]
 
-    def film_bytes(self) -> int:
-        """Bytes of the current film's entries (see `begin_build`) now in the cache."""
-        return sum(s for p, s, _ in self.entries() if self._protected(p))
+    def usage(self) -> tuple[int, int]:
+        """(bytes of the whole cache, bytes of the current film's entries; see `begin_build`)."""
+        entries = self.entries()
+        return sum(s for _, s, _ in entries), sum(s for p, s, _ in entries if self._protected(p))
 
     def evict(self, limit: int | None = None) -> int:
         """Delete least recently used entries until the cache is under `limit` bytes.
