@@ -278,7 +278,7 @@ def _build(plan: RenderPlan, output_text: str, options: BuildOptions, source: Pa
         cache.begin_build(executor.addr, {seg.key for seg in segments})
     if segmented:
         stats, final, segments_encoded, segments_cached = build_segmented(
-            plan, executor, cache, segments, output_text, crf=crf, preset=preset, notes=notes
+            plan, executor, cache, segments, output_text, crf=crf, preset=preset
         )
     else:
         with open_writer(output_text, film.width, film.height, film.fps, crf=crf, preset=preset) as writer:

@@ -3,8 +3,8 @@
 An H.264 .mp4/.mov film built with the frame cache is encoded one scene at a time into
 cached segment files (`<cache>/segments/KEY.DIGEST.mp4`: KEY is what the scene shows and the
 encoder settings, `cache.segment_key`; DIGEST the SHA-256 of KEY and the file's bytes,
-`cache.segment_digest`, so a segment proves it is the encoding of its frames), and the video is their concatenation by packet copy
-(`concat_segments`). A rebuild after an edit to one scene encodes that scene's segment only,
+`cache.segment_digest`, so a segment proves it is the encoding of its frames), and the
+video is their concatenation by packet copy (`concat_segments`). A rebuild after an edit to one scene encodes that scene's segment only,
 and the executor loads no frame of a scene whose segment is cached (unless an uncached frame
 is made from it): before this, a one-scene edit of the 288-frame mini film loaded 192
 unchanged frames from the cache and re-encoded all 288.
@@ -129,7 +129,7 @@ class SegmentEncoder(BackgroundWorker):
 
 
 def build_segmented(plan: RenderPlan, executor: Executor, cache: FrameCache, segments: list[Segment], output: str,
-                    *, crf: int | None, preset: str, notes: list[str]) -> tuple[ExecStats, Path, int, int]:
+                    *, crf: int | None, preset: str) -> tuple[ExecStats, Path, int, int]:
     """Encode the scenes whose segments are missing (or fail to prove they are theirs),
     then join them all.
 
