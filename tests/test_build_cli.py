@@ -62,7 +62,7 @@ def test_usage_errors_exit_2(tmp_path, capsys, extra, code, message):
 
 def test_missing_film_exits_2(tmp_path, capsys):
     assert main(["build", str(tmp_path / "missing.kscene")]) == 2
-    assert "no film at" in capsys.readouterr().err
+    assert "no such file: " in capsys.readouterr().err
 
 
 def test_missing_model_exits_1_without_traceback(tmp_path, capsys):

@@ -56,13 +56,6 @@ MAX_SEED = 2**32 - 1
 _PLACEHOLDER = Fn(lambda c: 0.0)  # an effect parameter while checking the body on its own
 #: names that are values of a setting, not names a let or parameter may take
 RESERVED_WORDS: tuple[str, ...] = COHERENCE_MODES
-#: statements of a scene, which take no colon: `prompt "..."`, `effect NAME`, ...
-_SCENE_STATEMENTS = {
-    "prompt": 'prompt "what the scene shows"',
-    "effect": "effect zoom_in",
-    "transition": "transition crossfade 12f",
-    "continue": "continue",
-}
 
 
 class _Sink:
@@ -174,8 +167,8 @@ class Checker:
     def __init__(self, files: LoadedFiles, allow_library: bool = False) -> None:
         self.files = files
         self.allow_library = allow_library
-        self.diags: list[Diagnostic] = list(files.diagnostics)
-        self.warnings: list[Diagnostic] = []
+        self.diags: list[Diagnostic] = [d for d in files.diagnostics if d.severity != "warning"]
+        self.warnings: list[Diagnostic] = [d for d in files.diagnostics if d.severity == "warning"]
         self._effect_ok: dict[int, bool] = {}  # id(EffectInfo) -> its definition has no errors
 
     def report(self, diag: Diagnostic) -> None:
@@ -620,13 +613,6 @@ class Checker:
             return
         st.prompts.append(CheckedPrompt(item.text, at, blend, item.span))
 
-    def _scene_Negative(self, item: n.Negative, st: _SceneState) -> None:
-        if st.negative_span is not None:
-            self.report(Diagnostic("E033", "negative is set twice in this scene", item.span,
-                                   notes=(f"first set at {st.negative_span}",)))
-            return
-        st.negative, st.negative_span = item.text, item.span
-
     def _scene_Continue(self, item: n.Continue, st: _SceneState) -> None:
         if st.continues is not None:
             self.report(Diagnostic("E033", "continue is written twice in this scene", item.span))
@@ -688,19 +674,16 @@ class Checker:
         elif name == "negative":
             if not isinstance(item.value, n.StringLit):
                 self.report(Diagnostic("E024", "negative is a string in quotes", _span(item.value)))
-            elif st.negative_span is not None:
-                self.report(Diagnostic("E033", "negative is set twice in this scene", item.span))
-            else:
+            else:  # set twice is caught above, like any setting (the old `negative "x"` is an Assign too)
                 st.negative, st.negative_span = item.value.value, item.span
         elif name in CHANNELS:
             curve = self._channel_curve(name, item.value, st.duration)
             if curve is not None:
                 st.channels[name] = curve
         else:
-            if name in _SCENE_STATEMENTS:
-                hint = f"'{name}' is written without a colon: {_SCENE_STATEMENTS[name]}"
-            else:
-                hint = _channel_hint(name, CHANNEL_NAMES, SCENE_SETTINGS)
+            # (`prompt:`, `effect:` ... never get here: the parser reads them as their
+            # statements and reports the colon, E001.)
+            hint = _channel_hint(name, CHANNEL_NAMES, SCENE_SETTINGS)
             self.report(Diagnostic("E011", f"unknown scene setting '{name}'", item.name_span, hint=hint,
                                    notes=(_CHANNEL_LIST + "; scene settings: " + ", ".join(SCENE_SETTINGS),)))
 

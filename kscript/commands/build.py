@@ -43,11 +43,12 @@ def _load_plan(path: Path):
     if path.suffix.lower() == ".json":
         from pydantic import ValidationError
 
-        from kscript.errors import UsageError
+        from kscript.errors import UsageError, read_film
         from kscript.plan import RenderPlan
 
+        text = read_film(path).text
         try:
-            return RenderPlan.model_validate_json(path.read_text(encoding="utf-8"))
+            return RenderPlan.model_validate_json(text)
         except ValidationError as err:
             problems = err.errors()
             shown = [f"{'.'.join(str(p) for p in e['loc']) or '(the whole file)'}: {e['msg']}" for e in problems[:5]]
@@ -56,8 +57,6 @@ def _load_plan(path: Path):
                 f"'{path}' is not a render plan: " + "; ".join(shown) + more,
                 hint="save a plan with `kscript plan FILM --json > plan.json`, or build the .kscene film",
             ) from None
-        except (ValueError, OSError) as err:
-            raise UsageError(f"cannot read the plan '{path}': {err}") from None
     from kscript.compile import compile_file
 
     return compile_file(path)
@@ -175,15 +174,10 @@ def run(args: argparse.Namespace) -> int:
     from kscript.render.cache import parse_size
 
     film = Path(args.film)
-    if not film.is_file():
-        raise UsageError(
-            f"no film at '{film}'" if not film.exists() else f"'{film}' is not a file",
-            hint="give the path of a .kscene file",
-        )
     if args.crf is not None and not 0 <= args.crf <= 63:
         raise UsageError(f"--crf {args.crf} is out of range", hint="use 0 (lossless) to 51 for H.264, up to 63 for VP9")
     limit = parse_size(args.cache_limit) if args.cache_limit else None
-    plan = _load_plan(film)
+    plan = _load_plan(film)  # a film that cannot be read: the reader's own words (exit 2)
     options = BuildOptions(
         preview=args.preview,
         model=args.model,

@@ -72,10 +72,12 @@ def summary(plan) -> str:  # noqa: ANN001 - RenderPlan; kept untyped to import n
 
 
 def run(args: argparse.Namespace) -> int:
-    from kscript.compile import load_and_compile
+    from kscript.compile import compile_film
     from kscript.diagnostics import render_all
+    from kscript.errors import read_film
 
-    program, plan = load_and_compile(args.file)
+    compiled = compile_film(read_film(args.file))
+    program, plan = compiled.program, compiled.plan
     if program.warnings:
         print(render_all(program.warnings, program.files), file=sys.stderr)
     if args.json:

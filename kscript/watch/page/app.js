@@ -191,6 +191,12 @@
         list.appendChild(li);
       });
     });
+    // A block narrower than about three letters shows no label (see .scene.narrow).
+    const width = line.getBoundingClientRect().width || 1;
+    Array.from(line.children).forEach((block, i) => {
+      const sc = summary.scenes[i];
+      if (((sc.end - sc.start) / total) * width < 28) block.classList.add('narrow');
+    });
     const head = document.createElement('div');
     head.className = 'playhead';
     head.id = 'timelinehead';
