@@ -245,9 +245,11 @@ def test_after_a_kill_9_the_next_build_leaves_no_temporary_behind(tmp_path, outp
 
     proc = subprocess.Popen([sys.executable, "-c", SLOW_BUILD, *args], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(FrameCache(tmp_path / ".kscript").entries()) < 8:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and not (
+            temporaries() and len(FrameCache(tmp_path / ".kscript").entries()) >= 4):
         time.sleep(0.01)
+    assert proc.poll() is None, "the build ended before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert temporaries(), "the killed build left nothing to clean"
