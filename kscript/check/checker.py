@@ -31,7 +31,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from kscript.channels import CHANNEL_NAMES, CHANNELS, meaning_hint, preset_hint
+from kscript.channels import CHANNEL_NAMES, CHANNELS, POSITIONS, meaning_hint, preset_hint
 from kscript.check.curve_compiler import BUILTIN_NAMES, CurveCompiler, Fn, duration_seconds
 from kscript.check.loader import LoadedFiles, file_span, standard_modules
 from kscript.check.program import (
@@ -47,6 +47,7 @@ from kscript.check.program import (
 )
 from kscript.diagnostics import Diagnostic, did_you_mean
 from kscript.errors import ScriptErrors
+from kscript.limits import MAX_FPS, MAX_FRAMES, MAX_SIZE, MIN_FPS, MIN_SIZE
 from kscript.models import is_preview_model
 from kscript.source import Span
 from kscript.syntax import nodes as n
@@ -161,6 +162,8 @@ class _SceneState:
     channel_spans: dict[str, Span] = field(default_factory=dict)
     effects: list[CheckedEffectUse] = field(default_factory=list)
     coherence: str | None = None
+    camera: dict[str, tuple[Fn, Span]] = field(default_factory=dict)
+    camera_spans: dict[str, Span] = field(default_factory=dict)
 
 
 class Checker:
@@ -350,7 +353,7 @@ class Checker:
         """The fps, needed before anything else to turn `96f` into seconds."""
         if block is not None:
             for a in block.settings:
-                if a.name == "fps" and isinstance(a.value, n.Number) and 0 < a.value.value <= 240:
+                if a.name == "fps" and isinstance(a.value, n.Number) and MIN_FPS <= a.value.value <= MAX_FPS:
                     return float(a.value.value)
         return 24.0
 
@@ -383,8 +386,9 @@ class Checker:
             return
         ok = True
         for dim, label in ((v.width, "width"), (v.height, "height")):
-            if not 64 <= dim <= 4096:
-                self.report(Diagnostic("E023", f"the {label} {dim} is out of range: sizes go from 64 to 4096", v.span))
+            if not MIN_SIZE <= dim <= MAX_SIZE:
+                self.report(Diagnostic("E023", f"the {label} {dim} is out of range: sizes go from {MIN_SIZE} to {MAX_SIZE}",
+                                       v.span))
                 ok = False
             elif dim % 8:
                 near = max(64, int(round(dim / 8.0)) * 8)
@@ -398,8 +402,10 @@ class Checker:
         value = self._constant(a.value, "fps")
         if value is None:
             return
-        if not (0 < value <= 240):
-            self.report(Diagnostic("E023", f"fps must be more than 0 and at most 240, not {_fmt(value)}", _span(a.value)))
+        if not (MIN_FPS <= value <= MAX_FPS):
+            # At least one frame an hour (a scene lasts at most an hour and at least a frame).
+            self.report(Diagnostic("E023", f"fps must be from 1/3600 (a frame an hour) to {MAX_FPS:g}, not {_fmt(value)}",
+                                   _span(a.value)))
             return
         film.fps = value
 
@@ -538,6 +544,13 @@ class Checker:
             else:
                 names[scene.name] = scene
             checked = self._scene(scene, len(out), start, film)
+            if start + checked.frame_count > MAX_FRAMES:
+                # Refused before the compiler spends a kilobyte a frame on it (#9.4).
+                self.report(Diagnostic("E034", f"the film would have more than {MAX_FRAMES:,} frames "
+                                       f"with scene '{scene.name}' ({start + checked.frame_count:,})",
+                                       scene.duration.span, hint="a film may last "
+                                       f"{MAX_FRAMES:,} frames: {MAX_FRAMES / 24 / 3600:.1f} hours at 24 fps"))
+                break
             out.append(checked)
             start += checked.frame_count
         if not main.scenes and not (self.allow_library and not main.films):
@@ -583,6 +596,7 @@ class Checker:
             coherence=st.coherence or film.coherence,
             span=scene.span,
             name_span=scene.name_span,
+            camera=st.camera,
         )
 
     def _scene_Prompt(self, item: n.Prompt, st: _SceneState) -> None:
@@ -686,6 +700,24 @@ class Checker:
             hint = _channel_hint(name, CHANNEL_NAMES, SCENE_SETTINGS)
             self.report(Diagnostic("E011", f"unknown scene setting '{name}'", item.name_span, hint=hint,
                                    notes=(_CHANNEL_LIST + "; scene settings: " + ", ".join(SCENE_SETTINGS),)))
+
+    def _scene_Camera(self, item: n.Camera, st: _SceneState) -> None:
+        """`camera { zoom: keys {...} }`: where the camera is, per channel (POSITIONS)."""
+        for a in item.positions:
+            if a.name not in POSITIONS:
+                hint = (f"{a.name} is not a camera position: set it as a channel of the scene ({a.name}: ...)"
+                        if a.name in CHANNELS else _channel_hint(a.name, POSITIONS))
+                self.report(Diagnostic("E011", f"unknown camera position '{a.name}'", a.name_span, hint=hint,
+                                       notes=("camera positions: " + ", ".join(POSITIONS),)))
+                continue
+            if a.name in st.camera_spans:
+                self.report(Diagnostic("E033", f"the camera's {a.name} is set twice in scene '{st.scene.name}'",
+                                       a.name_span, notes=(f"first set at {st.camera_spans[a.name]}",)))
+                continue
+            st.camera_spans[a.name] = a.name_span
+            curve = self._channel_curve(a.name, a.value, st.duration)
+            if curve is not None:
+                st.camera[a.name] = curve
 
     def _duration(self, d: n.Duration, what: str) -> float | None:
         if not isinstance(d, n.Duration):
