@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_render_options(parser)
     parser.add_argument("--scene", metavar="NAME", help="render only this scene (default output: FILM.NAME.mp4)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the frame cache")
-    parser.add_argument("--cache-limit", metavar="SIZE", default="2GB", help="cache size limit, least recently used frames go first (default: 2GB)")
+    parser.add_argument("--cache-limit", metavar="SIZE", default="2GB", help="cache size limit, kept during the build: other films' least recently used entries go first, this film's never for its own (default: 2GB)")
     parser.add_argument("--crf", type=int, metavar="N", help="encoder quality, lower is better (default: H.264 18, or 23 for preview drafts; VP9 32)")
     parser.add_argument("--preset", metavar="P", help="encoder speed preset: ultrafast ... veryslow (default: ultrafast for preview drafts, medium for models)")
     parser.add_argument("--report", metavar="FILE", help="write what the build did as JSON")
@@ -170,8 +170,22 @@ def summary(report) -> str:
         f"built {report.output}: {report.frames_total} frames, {report.frames_rendered} rendered, "
         f"{report.frames_cached} from cache{upstream}\n"
         f"  backend {report.backend}; model calls: {calls}\n"
+        f"{_cache_line(report)}"
         f"  {report.seconds:.2f} s{speed}{notes}"
     )
+
+
+def _cache_line(report) -> str:
+    """The cache's size, this film's share and what was evicted; nothing with --no-cache."""
+    from kscript.render.cache import format_size
+
+    c = report.cache
+    if report.cache_dir is None:
+        return ""
+    limit = f" of {format_size(c.limit)}" if c.limit is not None else ""
+    evicted = (f"; evicted {c.evicted} entries this build does not use ({format_size(c.evicted_bytes)})"
+               if c.evicted else "; nothing evicted")
+    return f"  cache {format_size(c.bytes)}{limit}, this film {format_size(c.film_bytes)}{evicted}\n"
 
 
 def _seed_plans(film: Path, seeds: list[int] | None) -> list[tuple[int | None, object]]:

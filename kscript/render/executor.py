@@ -180,6 +180,11 @@ class Executor:
         for fr, ds in zip(self.frames, self.deps):
             if any(not 0 <= d < fr.index for d in ds):
                 raise RenderError(f"plan frame {fr.index} is made from frame(s) {ds}: only earlier frames can be")
+        #: the last frame that reads each chain image (-1: none)
+        self.last_reader = [-1] * len(self.frames)
+        for fr, ds in zip(self.frames, self.deps):
+            for d in ds:
+                self.last_reader[d] = max(self.last_reader[d], fr.index)
         self.addr = [address(fr.key, backend.fingerprint) for fr in self.frames]
         self.mem: dict[int, np.ndarray] = {}
         self.cached: set[int] = set()
@@ -189,6 +194,7 @@ class Executor:
         self._current: int | None = None
         self._writer: BackgroundWriter | None = None
         self._prepare = prepare
+        self._last_use: dict[int, int] = {}
 
     # -- planning ------------------------------------------------------------------------------
 
@@ -236,6 +242,7 @@ class Executor:
             self._prepared()  # load the model before any frame, so a bad model fails at once
         self._writer = BackgroundWriter(self.cache) if self.cache is not None else None
         writer = self._writer
+        self._last_use = last_use
         try:
             self._run(order, last_use, targets, sink)
         except BaseException:
@@ -329,6 +336,11 @@ class Executor:
             elif self.cache is not None:
                 self.cache.put(self.addr[j], image)
             self.mem[j] = image
+            # Keep what was rendered until the last frame that reads it: the plan counted
+            # on loading its later readers from the cache, but an entry found corrupt or gone
+            # there would need this image again, and render it again with its whole chain
+            # (k corrupt entries in a row would cost k(k+1)/2 renders instead of k).
+            self._last_use[j] = max(self._last_use.get(j, -1), self.last_reader[j])
             self.stats.frames_rendered += 1
             stack.pop()
         return self.mem[i]
