@@ -99,7 +99,10 @@ class Channel:
         if c == "same":
             return value
         if c == "factor_per_second":
-            return value ** (1.0 / fps)
+            try:
+                return value ** (1.0 / fps)
+            except OverflowError:  # a fraction of a frame per second: the range check reports it
+                return math.inf
         if c == "per_second":
             return value / fps
         if c == "width_percent_per_second":

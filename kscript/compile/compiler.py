@@ -532,7 +532,7 @@ _setattr = object.__setattr__
 
 
 def _fmt(x: float) -> str:
-    if x == int(x) and abs(x) < 1e15:
+    if math.isfinite(x) and x == int(x) and abs(x) < 1e15:  # inf: a rate that overflowed
         return str(int(x))
     return f"{x:g}"
 
