@@ -102,13 +102,21 @@ def reveals(m: Matrix, width: int, height: int, tol: float = 1e-6) -> bool:
 
     The new frame is covered iff each of its corners comes from inside the old frame (the
     image of a rectangle under a homography that keeps it in front of the camera is convex).
+    A matrix that is not finite or not invertible shows nothing of the old frame: it reveals.
     """
-    inv = invert(m)
+    if not all(math.isfinite(v) for row in m for v in row):
+        return True
+    try:
+        inv = invert(m)
+    except (ValueError, ZeroDivisionError, OverflowError):
+        return True
     for cx, cy in ((0.0, 0.0), (width - 1.0, 0.0), (0.0, height - 1.0), (width - 1.0, height - 1.0)):
         p = apply(inv, cx, cy)
         if p is None:
             return True
         px, py = p
+        if not (math.isfinite(px) and math.isfinite(py)):
+            return True
         if px < -tol or py < -tol or px > width - 1 + tol or py > height - 1 + tol:
             return True
     return False
