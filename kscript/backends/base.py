@@ -16,6 +16,8 @@ import numpy as np
 
 from kscript.backends import common
 from kscript.backends.loading import ModelSource
+from kscript.backends.settings import ModelOptions
+from kscript.errors import ModelError
 from kscript.plan import FilmInfo
 from kscript.backends.interface import Backend, Request
 
@@ -42,8 +44,10 @@ class DiffusersBackend(Backend):
         *,
         device: str | None = None,
         base_dir: Path | None = None,
+        options: ModelOptions | None = None,
     ) -> None:
         super().__init__()
+        self.options = options or ModelOptions()
         self.film = film
         self.source = source
         self.device_name = device
@@ -73,7 +77,7 @@ class DiffusersBackend(Backend):
         from kscript.backends.device import choose_device, choose_dtype
 
         device = self.device if self.device is not None else choose_device(self.device_name)
-        dtype = self.dtype if self.dtype is not None else choose_dtype(device)
+        dtype = self.dtype if self.dtype is not None else choose_dtype(device, self.options.dtype)
         return device, dtype
 
     def _start_loading(self) -> dict[str, Any]:
@@ -120,4 +124,14 @@ class DiffusersBackend(Backend):
             output_type="np",
             callback_on_step_end=common.step_callback(req.on_step, reported_steps),
         )
+        flagged = getattr(out, "nsfw_content_detected", None)
+        if flagged and any(flagged):
+            # The pipeline blacked the image out. Fed into the chain, black would be warped
+            # and redrawn into every later frame of the scene: stop here instead.
+            raise ModelError(
+                "the model's safety checker flagged this frame as not safe for work, and its pipeline "
+                "returned a black image, which kscript does not animate from",
+                hint="change this frame's prompt or seed, or build without --safety-checker "
+                "(docs/backends.md, 'The safety checker'); the frames before it are kept in the cache",
+            )
         return common.from_output(out.images, req.width, req.height)

@@ -14,6 +14,37 @@ import numpy as np
 from kscript.backends.interface import StepCallback
 
 
+def call_error(err: Exception, where: str) -> Any:
+    """A `ModelError` for an exception raised inside a model call at `where` (a frame):
+    kscript's words first, the library's first line after them, a hint by cause.
+
+    Out of memory (CUDA's `OutOfMemoryError`, or a RuntimeError saying so) suggests what
+    lowers memory; a shape mismatch says the models do not fit together; a `ModelError`
+    (a flagged frame) keeps its own text and gains the frame.
+    """
+    from kscript.errors import KscriptError, ModelError
+
+    if isinstance(err, KscriptError):
+        return ModelError(f"{where}: {err.message}", hint=err.hint)
+    text = str(err).strip()
+    first = text.splitlines()[0] if text else type(err).__name__
+    first = first if len(first) <= 200 else first[:200].rsplit(" ", 1)[0] + " ..."
+    kept = "the frames finished before it are kept in the cache: the next build resumes there"
+    if "out of memory" in text.lower() or type(err).__name__ == "OutOfMemoryError" or isinstance(err, MemoryError):
+        return ModelError(
+            f"{where}: the device ran out of memory during the model call",
+            hint="free the GPU, or lower memory with --offload (accelerate's CPU offload) or --dtype float16, "
+            f"or render at a smaller size; {kept}",
+        )
+    if "shape" in text.lower() or "size of tensor" in text.lower() or "mat1 and mat2" in text:
+        return ModelError(
+            f"{where}: the model call failed on tensors of mismatched sizes ({first}): the models named for "
+            "this film do not fit together",
+            hint=f"check that model:, prior: and inpaint: belong to the same model family and release; {kept}",
+        )
+    return ModelError(f"{where}: the model call failed: {type(err).__name__}: {first}", hint=kept)
+
+
 def free_device_memory(device: Any) -> None:
     """Give a GPU's cached blocks back after the models are dropped (watch mode swaps
     models without restarting)."""

@@ -80,10 +80,13 @@ def _mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
-def choose_dtype(device: Any) -> Any:
-    """float16 on a GPU, float32 on the CPU."""
+def choose_dtype(device: Any, name: str = "auto") -> Any:
+    """`name` ("float16", "bfloat16", "float32"), or for "auto" float16 on a GPU and float32
+    on the CPU."""
     import torch
 
+    if name and name != "auto":
+        return getattr(torch, name)
     return torch.float32 if device.type == "cpu" else torch.float16
 
 

@@ -33,6 +33,7 @@ from kscript.backends.loading import (
     reads_as_local,
     resolve_model,
 )
+from kscript.backends.settings import ModelOptions
 from kscript.errors import ModelError
 from kscript.plan import FilmInfo
 from kscript.backends.interface import Request
@@ -55,8 +56,9 @@ class KandinskyBackend(DiffusersBackend):
         *,
         device: str | None = None,
         base_dir: Path | None = None,
+        options: ModelOptions | None = None,
     ) -> None:
-        super().__init__(film, source, device=device, base_dir=base_dir)
+        super().__init__(film, source, device=device, base_dir=base_dir, options=options)
         self.prior_seed = film.seed
         self._resolved: tuple[ModelSource | None, ModelSource | None] | None = None
         self.prior: Any = None

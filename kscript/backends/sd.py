@@ -19,7 +19,15 @@ import numpy as np
 
 from kscript.backends import common
 from kscript.backends.base import DiffusersBackend
-from kscript.backends.loading import ModelSource, check_inpaint_channels, load_pipeline, quiet_loading, resolve_model
+from kscript.backends.loading import (
+    ModelSource,
+    check_inpaint_channels,
+    has_safety_checker,
+    load_pipeline,
+    quiet_loading,
+    resolve_model,
+)
+from kscript.backends.settings import ModelOptions
 from kscript.errors import ModelError
 from kscript.plan import FilmInfo
 from kscript.backends.interface import Request
@@ -40,8 +48,9 @@ class StableDiffusionBackend(DiffusersBackend):
         *,
         device: str | None = None,
         base_dir: Path | None = None,
+        options: ModelOptions | None = None,
     ) -> None:
-        super().__init__(film, source, device=device, base_dir=base_dir)
+        super().__init__(film, source, device=device, base_dir=base_dir, options=options)
         self._inpaint_source: ModelSource | None | bool = False  # False: not resolved yet
         self.text2image_pipe: Any = None
         self.img2img_pipe: Any = None
@@ -98,7 +107,7 @@ class StableDiffusionBackend(DiffusersBackend):
             from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
 
         kw = self._start_loading()
-        self.text2image_pipe = load_pipeline(self.source, AutoPipelineForText2Image, **kw)
+        self.text2image_pipe = load_pipeline(self.source, AutoPipelineForText2Image, **kw, **self._checker_kwargs(self.source))
         try:
             self.img2img_pipe = AutoPipelineForImage2Image.from_pipe(self.text2image_pipe)
         except Exception as err:
@@ -107,8 +116,27 @@ class StableDiffusionBackend(DiffusersBackend):
                 hint="kscript animates by image-to-image; name a Stable Diffusion 1.x/2.x/XL checkpoint",
             ) from None
         if inpaint_source is not None:
-            self.inpaint_pipe = load_pipeline(inpaint_source, AutoPipelineForInpainting, **kw)
+            self.inpaint_pipe = load_pipeline(inpaint_source, AutoPipelineForInpainting, **kw,
+                                              **self._checker_kwargs(inpaint_source))
         self._finish_loading((self.text2image_pipe, self.img2img_pipe, self.inpaint_pipe))
+
+    def _checker_kwargs(self, source: ModelSource) -> dict[str, Any]:
+        """`safety_checker=None` for a checkpoint that ships one, unless `--safety-checker`
+        keeps it (docs/backends.md, "The safety checker"): a flagged frame comes back
+        black, and in an animation a black frame becomes the start of every later frame."""
+        if not has_safety_checker(source):
+            return {}
+        if self.options.safety_checker:
+            note = f"the safety checker of '{source.spec}' is on: a frame it flags stops the build"
+        else:
+            note = (f"the safety checker of '{source.spec}' is off (kscript's default: a flagged frame would be "
+                    "black and feed the rest of the scene); --safety-checker keeps it")
+            if note not in self.notes:
+                self.notes.append(note)
+            return {"safety_checker": None, "requires_safety_checker": False}
+        if note not in self.notes:
+            self.notes.append(note)
+        return {}
 
     def close(self) -> None:
         self.text2image_pipe = self.img2img_pipe = self.inpaint_pipe = None

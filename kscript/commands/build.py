@@ -15,7 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
-from kscript.commands.options import add_render_options
+from kscript.commands.options import add_model_options, add_render_options
 
 HELP = "render a film to a video (H.264 .mp4, VP9 .webm or PNG frames)"
 DESCRIPTION = (
@@ -30,6 +30,7 @@ DESCRIPTION = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("film", metavar="FILM", help="the .kscene film (or a plan .json from 'kscript plan --json')")
     add_render_options(parser)
+    add_model_options(parser)
     parser.add_argument("--scene", metavar="NAME", help="render only this scene (default output: FILM.NAME.mp4)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the frame cache")
     parser.add_argument("--cache-limit", metavar="SIZE", default="2GB", help="cache size limit, least recently used frames go first (default: 2GB)")
@@ -180,6 +181,10 @@ def run(args: argparse.Namespace) -> int:
         crf=args.crf,
         preset=args.preset,
         base_dir=film.parent,
+        safety_checker=args.safety_checker,
+        dtype=args.dtype,
+        offload=args.offload,
+        threads=args.threads,
     )
     output = Path(args.output) if args.output else default_output(film, args.scene, draft=is_draft(plan, options))
     if args.output and args.output.endswith(("/", os.sep)):

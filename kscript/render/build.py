@@ -55,6 +55,8 @@ class BuildOptions:
         on_frame: called with (plan index, RGB image) as each output frame is finished.
         backend: a ready (loaded) backend to use (watch mode keeps one between builds).
         base_dir: where relative model paths are read from (default: the film's folder).
+        safety_checker, dtype, offload, threads: how diffusers models load and run
+            (`kscript.backends.settings.ModelOptions`).
     """
 
     preview: bool = False
@@ -71,6 +73,10 @@ class BuildOptions:
     on_frame: Callable[[int, np.ndarray], None] | None = None
     backend: Backend | None = None
     base_dir: str | Path | None = None
+    safety_checker: bool = False
+    dtype: str = "auto"
+    offload: bool = False
+    threads: int | None = None
 
 
 @dataclass
@@ -155,7 +161,11 @@ def make_backend(plan: RenderPlan, options: BuildOptions) -> Backend:
     source = film_path(plan)
     # Relative model paths are read from the film's folder, as imports are.
     base_dir = options.base_dir if options.base_dir is not None else (source.parent if source is not None else None)
-    return create_backend(film, device=options.device, model=options.model, base_dir=base_dir)
+    from kscript.backends.settings import ModelOptions
+
+    settings = ModelOptions(safety_checker=options.safety_checker, dtype=options.dtype, offload=options.offload,
+                            threads=options.threads)
+    return create_backend(film, device=options.device, model=options.model, base_dir=base_dir, options=settings)
 
 
 def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOptions | None = None) -> "BuildReport":
@@ -242,7 +252,7 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
         frames_loaded=stats.frames_loaded,
         segments_encoded=segments_encoded,
         segments_cached=segments_cached,
-        notes=_notes(stats),
+        notes=_notes(stats) + list(getattr(backend, "notes", [])),
     )
 
 

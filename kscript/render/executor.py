@@ -306,6 +306,19 @@ class Executor:
             prepare()
 
     def _render(self, fr: Frame) -> np.ndarray:
+        """The frame's chain image. An error inside a model call (a shape mismatch, the GPU
+        out of memory, a flagged frame) is a `ModelError` naming the frame; the frames
+        finished before it are already in the cache."""
+        from kscript.backends.common import call_error
+
+        try:
+            return self._render_frame(fr)
+        except (BuildCancelled, RenderError, UsageError):
+            raise
+        except Exception as err:  # noqa: BLE001 - told to the user as a ModelError
+            raise call_error(err, f"frame {fr.index} (scene '{fr.scene}', {fr.time:g}s, {fr.op})") from None
+
+    def _render_frame(self, fr: Frame) -> np.ndarray:
         req = self._request(fr)
         be = self.backend
         if fr.op == "generate":
