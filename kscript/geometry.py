@@ -114,6 +114,34 @@ def reveals(m: Matrix, width: int, height: int, tol: float = 1e-6) -> bool:
     return False
 
 
+#: how wide (in pixels) the band a chain of warps has revealed must be before a frame
+#: paints it with the model: one latent cell of Kandinsky 2.2's MoVQ and of SD's VAE (8 px).
+#: A narrower band is filled without a model and redrawn by the frame's img2img pass (as
+#: Deforum-Kandinsky treats every band); it keeps growing until a frame paints it.
+BAND_PX = 8.0
+
+
+def reveal_extent(m: Matrix, width: int, height: int) -> float:
+    """How far (pixels) the new frame reaches outside the previous one under m: the largest
+    distance by which a corner or an edge midpoint of the new frame comes from outside the
+    old one (0 when nothing is revealed; infinite when part of it comes from behind the
+    camera or m is singular). For a pan by x it is |x|; for a zoom out by z it is about
+    (1/z - 1) * W / 2."""
+    try:
+        inv = invert(m)
+    except ValueError:
+        return math.inf
+    w1, h1 = width - 1.0, height - 1.0
+    worst = 0.0
+    for cx, cy in ((0.0, 0.0), (w1, 0.0), (0.0, h1), (w1, h1), (w1 / 2, 0.0), (w1 / 2, h1), (0.0, h1 / 2), (w1, h1 / 2)):
+        p = apply(inv, cx, cy)
+        if p is None:
+            return math.inf
+        px, py = p
+        worst = max(worst, -px, -py, px - w1, py - h1)
+    return worst
+
+
 def as_rows(m: Matrix) -> list[list[float]]:
     return [list(r) for r in m]
 

@@ -211,11 +211,23 @@ def test_coherence_refers_to_the_scene_first_frame():
     assert all(f.coherence == "lab" and f.coherence_ref == 24 for f in b[1:])
 
 
-def test_inpaint_where_the_warp_reveals_the_border():
+def test_the_revealed_band_is_painted_once_it_is_material():
+    from kscript.geometry import BAND_PX, IDENTITY, matmul, reveal_extent, warp_matrix
+
     plan = plan_of('scene a 1s {\n  prompt "a"\n  zoom: 0.98\n}\nscene b 1s {\n  prompt "b"\n  zoom: 1.02\n}\n')
     assert not plan.frames[0].inpaint  # generate
-    assert all(f.inpaint for f in frames_of(plan, "a")[1:])  # zooming out reveals
-    assert not any(f.inpaint for f in frames_of(plan, "b"))  # zooming in does not
+    a = frames_of(plan, "a")
+    # Zooming out by 2% reveals about 2.6 px a frame at 256 px: the band is painted every
+    # 4th frame, when the 4 warps since the last painting have revealed 8 px or more.
+    assert [(f.scene_frame, f.reveal) for f in a if f.inpaint] == [(4, 4), (8, 4), (12, 4), (16, 4), (20, 4)]
+    acc = IDENTITY
+    for f in a[1:]:
+        acc = matmul(warp_matrix(256, 256, zoom=f.motion.zoom), acc)
+        assert (reveal_extent(acc, 256, 256) >= BAND_PX) == f.inpaint
+        if f.inpaint:
+            acc = IDENTITY
+    assert all(f.reveal == 0 for f in a if not f.inpaint)
+    assert not any(f.inpaint for f in frames_of(plan, "b"))  # zooming in reveals nothing
 
 
 def test_negative_from_scene_or_film():

@@ -57,6 +57,8 @@ class DiffusersBackend(Backend):
         self.dtype: Any = None
         self._fingerprint: str | None = None
         self._loaded = False
+        self._hooked: set[int] = set()
+        self._running = ""
 
     def _fingerprint_parts(self) -> list[str]:
         """The family's part of the fingerprint: companions and settings that change pixels."""
@@ -108,22 +110,50 @@ class DiffusersBackend(Backend):
         through as they are."""
         return pipe(**kwargs)
 
-    def _generate(self, pipe: Any, req: Request, *, steps: int, reported_steps: int, **kwargs: Any) -> np.ndarray:
+    # -- counting denoising steps -----------------------------------------------------------
+
+    def _count_forwards(self, module: Any, kind: str | None) -> None:
+        """Count every forward of a denoiser (`BuildReport.denoising_steps`): one forward is
+        one step, a classifier-free-guidance batch included. `kind` None: the kind of the
+        call running now (the decoder's UNet serves text2image, img2img and inpaint)."""
+        if module is None or id(module) in self._hooked:
+            return
+        self._hooked.add(id(module))
+
+        def hook(_module: Any, _args: Any) -> None:
+            name = kind or self._running
+            if name:
+                setattr(self.steps, name, getattr(self.steps, name) + 1)
+
+        module.register_forward_pre_hook(hook)
+
+    # -- calls ------------------------------------------------------------------------------
+
+    def _generate(self, pipe: Any, req: Request, *, steps: int, reported_steps: int, kind: str = "",
+                  band: Any = None, **kwargs: Any) -> np.ndarray:
         """One call of `pipe` with what every call of every family passes (conditioning,
         steps, guidance, a generator seeded with the frame's seed, progress to `on_step`),
-        its image at the request's size."""
+        its image at the request's size. `kind` names the call for the step counter; `band`
+        (mask, strength) makes it the masked call of `repaint`."""
         from kscript.backends.device import generator
 
-        out = self._call(
-            pipe,
-            **self._conditioning(pipe, req),
-            **kwargs,
-            num_inference_steps=steps,
-            guidance_scale=req.guidance,
-            generator=generator(req.seed),
-            output_type="np",
-            callback_on_step_end=common.step_callback(req.on_step, reported_steps),
-        )
+        on_step = common.step_callback(req.on_step, reported_steps)
+        if band is not None:
+            on_step = self._band_callback(band[0], band[1], kwargs["image"], req.seed, on_step)
+        self._running = kind
+        try:
+            out = self._call(
+                pipe,
+                **self._conditioning(pipe, req),
+                **kwargs,
+                num_inference_steps=steps,
+                guidance_scale=req.guidance,
+                generator=generator(req.seed),
+                output_type="np",
+                callback_on_step_end=on_step,
+            )
+        finally:
+            self._running = ""
         flagged = getattr(out, "nsfw_content_detected", None)
         if flagged and any(flagged):
             # The pipeline blacked the image out. Fed into the chain, black would be warped
@@ -135,3 +165,86 @@ class DiffusersBackend(Backend):
                 "(docs/backends.md, 'The safety checker'); the frames before it are kept in the cache",
             )
         return common.from_output(out.images, req.width, req.height)
+
+    # -- outpainting --------------------------------------------------------------------------
+
+    def _encode_latents(self, pipe: Any, image: Any) -> Any:
+        """The clean latents of a PIL image, as the img2img pipeline's autoencoder makes them."""
+        raise NotImplementedError
+
+    def repaint(self, image: np.ndarray, mask: np.ndarray, req: Request) -> np.ndarray:
+        """ONE img2img call of the decoder that paints the band (`mask`) from noise and
+        redraws the rest at the frame's strength, in the denoiser forwards the frame's
+        img2img call would make (`kscript.backends.cost`): no second model, no second call.
+
+        How: the call runs at strength 1 over k = int(steps * strength) inference steps (the
+        frame's img2img step count), so the band starts from pure noise; after each step, the
+        latents outside the band are replaced by the frame's own latents noised to the next
+        timestep until the last max(1, int(k * strength)) steps, which then denoise the whole
+        frame together (the rest joins as an img2img at that strength would; the UNet sees
+        the band and its surroundings in every step, so the band is painted to fit). This is
+        differential img2img with a two-level strength map, done through
+        `callback_on_step_end`, which every diffusers img2img pipeline has.
+        """
+        self.load()
+        if req.strength <= 0:
+            return image.copy()
+        strength = min(1.0, float(req.strength))
+        from kscript.backends.cost import effective_steps
+
+        steps = effective_steps(req.steps, strength)
+        k = int(steps * strength) if steps else 0
+        if k == 0:
+            return image.copy()  # too faint for one step: no model call
+        pipe = self.img2img_pipe
+        width, height = self._size(pipe, req)
+        band = common.resize_array(np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0), width, height)
+        out = self._generate(
+            pipe, req, steps=k, reported_steps=k, kind="inpaint", band=(band, strength),
+            image=common.to_pil(image, (width, height)), strength=1.0, **self._img2img_size(width, height),
+        )
+        self.calls.inpaint += 1
+        return out
+
+    def _img2img_size(self, width: int, height: int) -> dict[str, Any]:
+        """Size arguments the family's img2img pipeline takes (Kandinsky's: width, height)."""
+        return {}
+
+    def _band_callback(self, band: np.ndarray, strength: float, image: Any, seed: int, then: Any) -> Any:
+        """The `callback_on_step_end` of the masked call (see `repaint`), chained to `then`."""
+        import torch
+
+        from kscript.backends.device import generator
+
+        state: dict[str, Any] = {}
+
+        def callback(pipe: Any, i: int, t: Any, kwargs: dict) -> dict:
+            latents = kwargs["latents"]
+            timesteps = pipe.scheduler.timesteps
+            total = len(timesteps)
+            rest_start = total - max(1, int(total * strength))
+            if i + 1 <= rest_start and i + 1 < total:
+                if not state:
+                    with torch.no_grad():
+                        clean = self._encode_latents(pipe, image).to(latents.device, latents.dtype)
+                    if clean.shape[-2:] != latents.shape[-2:]:
+                        clean = torch.nn.functional.interpolate(clean.float(), size=latents.shape[-2:]).to(latents.dtype)
+                    h, w = latents.shape[-2:]
+                    # a latent cell is band if any of its pixels is
+                    import cv2
+
+                    cells = cv2.dilate((common.resize_array(band, w * 4, h * 4) > 0.01).astype(np.uint8),
+                                       np.ones((3, 3), np.uint8))
+                    cells = cv2.resize(cells.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) > 0
+                    keep = torch.from_numpy((~cells).astype(np.float32)).to(latents.device, latents.dtype)
+                    noise = torch.randn(clean.shape, generator=generator(seed + 1), dtype=torch.float32)
+                    state.update(clean=clean, keep=keep[None, None], noise=noise.to(latents.device, latents.dtype))
+                noised = pipe.scheduler.add_noise(state["clean"], state["noise"], timesteps[i + 1 : i + 2])
+                keep = state["keep"]
+                latents = latents * (1 - keep) + noised.to(latents.dtype) * keep
+                kwargs["latents"] = latents
+            if then is not None:
+                kwargs = then(pipe, i, t, kwargs) or kwargs
+            return {"latents": kwargs["latents"]}
+
+        return callback

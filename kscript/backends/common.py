@@ -58,29 +58,7 @@ def free_device_memory(device: Any) -> None:
     torch.cuda.empty_cache()
 
 
-def effective_steps(steps: int, strength: float) -> int:
-    """The step count an img2img call at `strength` really gets: `steps`, raised until
-    `int(steps * strength) >= 1`; 0 when that would take more than `MAX_STEPS` (the
-    caller then makes no model call: the frame stays as warped, as at strength 0).
-
-    diffusers runs `int(steps * strength)` denoising steps and crashes when that is 0 (the
-    VAE then decodes an empty tensor), and its schedulers refuse more steps than their
-    1000 training steps. The compiler already raises a frame's steps for this, or makes a
-    too-faint frame a warp; the backend checks again so a hand-made plan cannot crash a
-    build. Raising steps keeps the frame's strength, which is what the user wrote.
-    """
-    from kscript.plan import MAX_STEPS
-
-    steps = max(1, int(steps))
-    if strength <= 0:
-        return steps
-    strength = min(1.0, float(strength))
-    if int(steps * strength) >= 1:
-        return steps
-    steps = max(steps, math.ceil(1.0 / strength))
-    while int(steps * strength) < 1:  # floating point: 1/0.1 * 0.1 may land below 1
-        steps += 1
-    return steps if steps <= MAX_STEPS else 0
+from kscript.backends.cost import effective_steps  # noqa: E402 - one definition, re-exported
 
 
 def step_callback(on_step: StepCallback | None, expected_total: int) -> Callable[..., dict] | None:

@@ -38,9 +38,9 @@ from kscript.errors import ModelError
 from kscript.plan import FilmInfo
 from kscript.backends.interface import Request
 
+from kscript.backends.cost import PRIOR_GUIDANCE, PRIOR_STEPS
+
 BACKEND_VERSION = "kandinsky2.2/1"
-PRIOR_STEPS = 25
-PRIOR_GUIDANCE = 4.0
 
 
 class KandinskyBackend(DiffusersBackend):
@@ -203,6 +203,10 @@ class KandinskyBackend(DiffusersBackend):
             else:
                 self.inpaint_pipe = load_pipeline(inpaint_source, KandinskyV22InpaintPipeline, **kw)
         self._finish_loading((self.decoder, self.img2img_pipe, self.prior, self.inpaint_pipe))
+        self._count_forwards(self.decoder.unet, None)
+        if self.inpaint_pipe is not None:
+            self._count_forwards(self.inpaint_pipe.unet, "inpaint")
+        self._count_forwards(getattr(self.prior, "prior", None), "prior")
 
     def close(self) -> None:
         self.prior = self.decoder = self.img2img_pipe = self.inpaint_pipe = None
@@ -252,11 +256,19 @@ class KandinskyBackend(DiffusersBackend):
         image_embeds, negative_embeds = self.embeddings_for(req)
         return {"image_embeds": image_embeds, "negative_image_embeds": negative_embeds}
 
+    def _img2img_size(self, width: int, height: int) -> dict[str, Any]:
+        return {"width": width, "height": height}
+
+    def _encode_latents(self, pipe: Any, image: Any) -> Any:
+        pixels = pipe.image_processor.preprocess(image).to(pipe.movq.device, pipe.movq.dtype)
+        return pipe.movq.encode(pixels)["latents"]
+
     def text2image(self, req: Request) -> np.ndarray:
         self.load()
         width, height = self._size(self.decoder, req)
         steps = max(1, int(req.steps))
-        image = self._generate(self.decoder, req, steps=steps, reported_steps=steps, width=width, height=height)
+        image = self._generate(self.decoder, req, steps=steps, reported_steps=steps, kind="text2image",
+                               width=width, height=height)
         self.calls.text2image += 1
         return image
 
@@ -270,7 +282,7 @@ class KandinskyBackend(DiffusersBackend):
         if steps == 0:
             return image.copy()  # too faint for one denoising step: no model call
         out = self._generate(
-            self.img2img_pipe, req, steps=steps, reported_steps=int(steps * strength),
+            self.img2img_pipe, req, steps=steps, reported_steps=int(steps * strength), kind="img2img",
             image=common.to_pil(image, (width, height)), width=width, height=height, strength=strength,
         )
         self.calls.img2img += 1
@@ -289,7 +301,7 @@ class KandinskyBackend(DiffusersBackend):
         model_mask = common.resize_array(np.asarray(mask, dtype=np.float32), width, height)
         with common.fast_kandinsky_mask():
             painted = self._generate(
-                self.inpaint_pipe, req, steps=steps, reported_steps=steps,
+                self.inpaint_pipe, req, steps=steps, reported_steps=steps, kind="inpaint",
                 image=np.ascontiguousarray(model_image),
                 mask_image=np.ascontiguousarray(np.clip(model_mask, 0.0, 1.0)),
                 width=width, height=height,

@@ -119,6 +119,9 @@ class StableDiffusionBackend(DiffusersBackend):
             self.inpaint_pipe = load_pipeline(inpaint_source, AutoPipelineForInpainting, **kw,
                                               **self._checker_kwargs(inpaint_source))
         self._finish_loading((self.text2image_pipe, self.img2img_pipe, self.inpaint_pipe))
+        self._count_forwards(self.text2image_pipe.unet, None)
+        if self.inpaint_pipe is not None:
+            self._count_forwards(self.inpaint_pipe.unet, "inpaint")
 
     def _checker_kwargs(self, source: ModelSource) -> dict[str, Any]:
         """`safety_checker=None` for a checkpoint that ships one, unless `--safety-checker`
@@ -201,12 +204,27 @@ class StableDiffusionBackend(DiffusersBackend):
         # The pipelines check for multiples of 8 whatever the autoencoder's own factor.
         return common.model_size(req.width, req.height, max(8, int(getattr(pipe, "vae_scale_factor", 8))))
 
+    def _encode_latents(self, pipe: Any, image: Any) -> Any:
+        import torch
+
+        vae = pipe.vae
+        upcast = vae.dtype == torch.float16 and getattr(vae.config, "force_upcast", False)
+        pixels = pipe.image_processor.preprocess(image).to(vae.device, torch.float32 if upcast else vae.dtype)
+        if upcast:  # SDXL's VAE overflows in float16, as its own pipeline knows
+            vae.to(torch.float32)
+        try:
+            latents = vae.encode(pixels).latent_dist.mean
+        finally:
+            if upcast:
+                vae.to(torch.float16)
+        return latents * vae.config.scaling_factor
+
     def text2image(self, req: Request) -> np.ndarray:
         self.load()
         pipe = self.text2image_pipe
         width, height = self._size(pipe, req)
         steps = max(1, int(req.steps))
-        image = self._generate(pipe, req, steps=steps, reported_steps=steps, width=width, height=height)
+        image = self._generate(pipe, req, steps=steps, reported_steps=steps, kind="text2image", width=width, height=height)
         self.calls.text2image += 1
         return image
 
@@ -221,7 +239,7 @@ class StableDiffusionBackend(DiffusersBackend):
         if steps == 0:
             return image.copy()  # too faint for one denoising step: no model call
         out = self._generate(
-            pipe, req, steps=steps, reported_steps=int(steps * strength),
+            pipe, req, steps=steps, reported_steps=int(steps * strength), kind="img2img",
             image=common.to_pil(image, (width, height)), strength=strength,
         )
         self.calls.img2img += 1
@@ -241,7 +259,7 @@ class StableDiffusionBackend(DiffusersBackend):
         mask8 = (np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
         mask_image = Image.fromarray(common.resize_array(mask8, width, height), "L")
         painted = self._generate(
-            pipe, req, steps=steps, reported_steps=steps,
+            pipe, req, steps=steps, reported_steps=steps, kind="inpaint",
             image=common.to_pil(image, (width, height)), mask_image=mask_image,
             width=width, height=height, strength=1.0,
         )

@@ -48,7 +48,12 @@ def _load_plan(path: Path):
         from kscript.plan import RenderPlan
 
         try:
-            return RenderPlan.model_validate_json(path.read_text(encoding="utf-8"))
+            import json
+
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(data, dict):
+                data.pop("estimate", None)  # what `kscript plan --json` adds beside the plan
+            return RenderPlan.model_validate(data)
         except ValidationError as err:
             problems = err.errors()
             shown = [f"{'.'.join(str(p) for p in e['loc']) or '(the whole file)'}: {e['msg']}" for e in problems[:5]]
@@ -140,7 +145,10 @@ class _Bar:
 
 
 def summary(report) -> str:
-    calls = ", ".join(f"{k} {v}" for k, v in report.model_calls.items())
+    from kscript.backends.cost import format_counts
+
+    calls = format_counts(report.model_calls)
+    steps = f"\n  denoising steps: {format_counts(report.denoising_steps)}" if report.denoising_steps.get("total") else ""
     speed = f" ({report.video_seconds / report.seconds:.1f}x real time)" if report.seconds > 0 and report.video_seconds else ""
     # With --scene, the chain may start in earlier scenes (a `continue`): those frames are
     # rendered or taken from the cache too, but are not in the output.
@@ -150,7 +158,7 @@ def summary(report) -> str:
     return (
         f"built {report.output}: {report.frames_total} frames, {report.frames_rendered} rendered, "
         f"{report.frames_cached} from cache{upstream}\n"
-        f"  backend {report.backend}; model calls: {calls}\n"
+        f"  backend {report.backend}; model calls: {calls}{steps}\n"
         f"  {report.seconds:.2f} s{speed}{notes}"
     )
 

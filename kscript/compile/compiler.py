@@ -43,7 +43,7 @@ from kscript.compile.prompts import prompt_weights
 from kscript.check.curve_compiler import Fn, describe_math_error, math_errors
 from kscript.diagnostics import Diagnostic
 from kscript.errors import ScriptErrors
-from kscript.geometry import reveals, warp_matrix
+from kscript.geometry import BAND_PX, IDENTITY, matmul, reveal_extent, warp_matrix
 from kscript.plan import (
     MAX_STEPS,
     PLAN_VERSION,
@@ -196,18 +196,30 @@ class _Compiler:
         return values
 
     # ------------------------------------------------------------------ frames
-    def reveals(self, motion: tuple) -> bool:
-        hit = self._reveals.get(motion)
-        if hit is None:
+    def matrix(self, motion: tuple):
+        """The warp matrix of a motion (None when it cannot be made), once per motion."""
+        if motion not in self._reveals:
             film = self.p.film
             zoom, angle, x, y, turn, tilt, fov = motion
             try:
                 m = warp_matrix(film.width, film.height, zoom=zoom, angle=angle, x=x, y=y, turn=turn, tilt=tilt, fov=fov)
-                hit = reveals(m, film.width, film.height)
             except (ValueError, ZeroDivisionError, OverflowError):
-                hit = True
-            self._reveals[motion] = hit
-        return hit
+                m = None
+            self._reveals[motion] = m
+        return self._reveals[motion]
+
+    def band(self, acc, motion: tuple):
+        """The chain's warps since the last painting frame composed with this frame's, and
+        whether the band they revealed is material (`BAND_PX` wide or more)."""
+        m = self.matrix(motion)
+        if m is None or acc is None:
+            return None, True
+        acc = matmul(m, acc)
+        try:
+            wide = reveal_extent(acc, self.p.film.width, self.p.film.height) >= BAND_PX
+        except (ValueError, ZeroDivisionError, OverflowError):
+            wide = True
+        return acc, wide
 
     def motion(self, motion: tuple) -> tuple[Motion, str]:
         """The plan's `Motion` and its canonical JSON, made once per distinct motion."""
@@ -247,6 +259,7 @@ class _Compiler:
         keys: list[str] = []
         prev_last: int | None = None
         sha256 = hashlib.sha256
+        acc, acc_n = IDENTITY, 0  # the warps since the chain's last painted band
         self.check_film_defaults()
         for scene in p.scenes:
             n = scene.frame_count
@@ -293,12 +306,20 @@ class _Compiler:
                         stp += 1
                     if stp > MAX_STEPS:  # too faint for one step: warp only, as strength 0
                         op, stp = "warp", int(steps[f])
-                if op == "animate" or op == "continue":
-                    inpaint = self.reveals(mot)
-                elif op == "warp":
-                    inpaint = self.reveals(mot)
+                # Outpainting: the band the chain's warps revealed since the last frame that
+                # painted one is painted by the first model frame where it is material.
+                reveal = 0
+                if op == "generate":
+                    acc, acc_n = IDENTITY, 0
                 else:
-                    inpaint = False
+                    acc, wide = self.band(acc, mot)
+                    acc_n += 1
+                    if wide and op != "warp":
+                        reveal = acc_n
+                        acc, acc_n = IDENTITY, 0
+                    elif acc is None:
+                        acc = IDENTITY  # a warp that cannot be composed: start again after it
+                inpaint = reveal > 0
                 seed = int(seeds[f]) if seeds is not None else film.seed + f
                 pairs = single if single is not None else prompt_weights(prompt_list, f / fps)
                 if pairs != last_pairs:
@@ -321,7 +342,7 @@ class _Compiler:
                     f'"{keys[cref]}"' if cref is not None else "null",
                     film_json,
                     repr(g),
-                    "true" if inpaint else "false",
+                    str(reveal) if inpaint else "false",
                     '["%s"]' % keys[inputs[0]] if inputs else "[]",  # at most one input
                     motion_json,
                     repr(nz),
@@ -354,6 +375,7 @@ class _Compiler:
                             "coherence_ref": cref,
                             "inputs": inputs,
                             "inpaint": inpaint,
+                            "reveal": reveal,
                             "crossfade": cross,
                             "key": key,
                         },

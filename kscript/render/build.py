@@ -92,6 +92,10 @@ class BuildReport:
         frames_loaded: chain images read from the frame cache as pixels (part of
             `frames_cached`): a rebuild of an unchanged film reads none.
         model_calls: calls made by kind (text2image, img2img, inpaint, prior).
+        denoising_steps: denoiser forwards made by kind, and their total, counted by hooks
+            on the UNets and the prior (one forward = one step, a guidance batch once); for
+            a build from nothing, equal to `kscript plan --model M`'s estimate
+            (`kscript.backends.cost`). The preview painter makes none.
         seconds: wall time of `build()`.
         evicted: cache entries removed afterwards to stay under the size limit.
         segments_encoded, segments_cached: scene segments of an H.264 film encoded in this
@@ -113,6 +117,7 @@ class BuildReport:
     height: int = 0
     evicted: int = 0
     frames_loaded: int = 0
+    denoising_steps: dict[str, int] = field(default_factory=dict)
     segments_encoded: int = 0
     segments_cached: int = 0
     notes: list[str] = field(default_factory=list)
@@ -205,6 +210,7 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
 
     backend = options.backend or make_backend(plan, options)
     before = backend.calls.as_dict()
+    steps_before = backend.steps.as_dict()
     executor = Executor(
         plan,
         backend,
@@ -235,11 +241,15 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
     evicted = cache.evict() if cache is not None else 0
     after = backend.calls.as_dict()
     calls = {k: after.get(k, 0) - before.get(k, 0) for k in ("text2image", "img2img", "inpaint", "prior")}
+    steps_after = backend.steps.as_dict()
+    steps = {k: steps_after.get(k, 0) - steps_before.get(k, 0) for k in ("text2image", "img2img", "inpaint", "prior")}
+    steps["total"] = sum(steps.values())
     return BuildReport(
         frames_total=stats.frames_total,
         frames_rendered=stats.frames_rendered,
         frames_cached=stats.frames_cached,
         model_calls=calls,
+        denoising_steps=steps,
         seconds=round(time.perf_counter() - start, 4),
         output=str(final),
         backend=backend.name,
@@ -257,15 +267,9 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
 
 
 def _notes(stats) -> list[str]:
-    """What the user should know about how the plan was carried out (summary and report)."""
-    notes = []
-    if stats.fills_without_model:  # never for the preview painter: it has an inpaint
-        notes.append(
-            f"no inpainting model: {stats.fills_without_model} revealed borders were filled without a model "
-            "and redrawn by img2img alone (so fewer inpaint calls than the plan counts); name one with "
-            "`inpaint:` in the film block for real outpainting"
-        )
-    return notes
+    """What the user should know about how the plan was carried out (summary and report);
+    the backend adds its own (which companions it took, the safety checker)."""
+    return []
 
 
 # -- scene segments -------------------------------------------------------------------------------

@@ -5,10 +5,10 @@ Each plan frame makes one *chain image* (what the next frame warps):
 - ``generate``: `backend.text2image`.
 - ``animate`` / ``continue``: warp the input chain image (the previous frame, or for
   ``continue`` the frame in `inputs`) by the frame's motion; fill what the warp revealed
-  (`backend.inpaint` with a feathered mask when the plan says the warp reveals pixels and the
-  backend has an inpainting model, else a model-free fill that img2img then redraws); add
-  seeded noise; `backend.img2img` at the frame's strength; match colours to the scene's
-  first frame (coherence).
+  without a model; add seeded noise; then one model call: `backend.repaint` with the mask
+  of the band the plan says this frame paints (`Frame.inpaint`, the last `Frame.reveal`
+  warps composed), else `backend.img2img` at the frame's strength; match colours to the
+  scene's first frame (coherence).
 - ``warp``: warp and model-free fill only, no model call.
 
 The frame written to the video is the chain image, or during a crossfade transition
@@ -128,9 +128,6 @@ class ExecStats:
     frames_rendered: int = 0
     frames_cached: int = 0
     frames_loaded: int = 0
-    #: frames the plan marks for inpainting whose border was filled without a model,
-    #: because the backend has no inpainting pipeline (the build's summary says so)
-    fills_without_model: int = 0
 
 
 class Executor:
@@ -328,24 +325,33 @@ class Executor:
             if fr.op == "warp":
                 image, _ = warp.warp_and_fill(src, fr.motion, mode="reflect", with_mask=False)
             else:
-                use_model = fr.inpaint and be.has_inpaint
-                if fr.inpaint and not use_model:
-                    self.stats.fills_without_model += 1
-                # Without an inpainting model img2img redraws the fill: give it an
-                # edge-aware start rather than mirrored content it would copy.
-                mode = "reflect" if use_model or not fr.inpaint else "telea"
-                image, _ = warp.warp_and_fill(src, fr.motion, mode=mode, with_mask=False)
-                if use_model:
-                    h, w = image.shape[:2]
-                    soft = warp.soft_revealed(warp.matrix(fr.motion, w, h), w, h)
-                    image = be.inpaint(image, soft, req)
+                # Every band is filled without a model first: a painting frame then paints it
+                # from noise in its one masked call; a narrower one is redrawn by img2img.
+                image, _ = warp.warp_and_fill(src, fr.motion, mode="reflect", with_mask=False)
                 if fr.noise > 0:
                     image = coherence.add_noise(image, fr.noise, fr.seed)
-                image = be.img2img(image, req)
+                if fr.inpaint:
+                    h, w = image.shape[:2]
+                    image = be.repaint(image, warp.soft_revealed(self._band_matrix(fr, w, h), w, h), req)
+                else:
+                    image = be.img2img(image, req)
                 ref = _coherence_ref(fr)
                 if ref is not None:
                     image = coherence.match(image, self._cdfs(ref, fr.coherence), fr.coherence)
         return self._checked(image, fr)
+
+    def _band_matrix(self, fr: Frame, width: int, height: int) -> np.ndarray:
+        """The warps of this frame and the `reveal - 1` chain frames before it, composed: what
+        takes the chain image of the last frame that painted a band to this one's, so its
+        revealed mask is the whole band not painted yet."""
+        m = warp.matrix(fr.motion, width, height)
+        cur = fr
+        for _ in range(max(1, fr.reveal) - 1):
+            if not cur.inputs:
+                break
+            cur = self.frames[cur.inputs[0]]
+            m = m @ warp.matrix(cur.motion, width, height)
+        return m
 
     def _checked(self, image: np.ndarray, fr: Frame) -> np.ndarray:
         image = np.asarray(image)
