@@ -121,25 +121,81 @@ def reveals(m: Matrix, width: int, height: int, tol: float = 1e-6) -> bool:
 BAND_PX = 8.0
 
 
-def reveal_extent(m: Matrix, width: int, height: int) -> float:
-    """How far (pixels) the new frame reaches outside the previous one under m: the largest
-    distance by which a corner or an edge midpoint of the new frame comes from outside the
-    old one (0 when nothing is revealed; infinite when part of it comes from behind the
-    camera or m is singular). For a pan by x it is |x|; for a zoom out by z it is about
-    (1/z - 1) * W / 2."""
-    try:
-        inv = invert(m)
-    except ValueError:
-        return math.inf
+Polygon = list[tuple[float, float]]
+
+
+def frame_polygon(width: int, height: int) -> Polygon:
+    """The whole frame (pixel centres), as the painted region right after a model painted it."""
     w1, h1 = width - 1.0, height - 1.0
-    worst = 0.0
-    for cx, cy in ((0.0, 0.0), (w1, 0.0), (0.0, h1), (w1, h1), (w1 / 2, 0.0), (w1 / 2, h1), (0.0, h1 / 2), (w1, h1 / 2)):
-        p = apply(inv, cx, cy)
+    return [(0.0, 0.0), (w1, 0.0), (w1, h1), (0.0, h1)]
+
+
+def _clip(poly: Polygon, inside, cross) -> Polygon:
+    out: Polygon = []
+    for i, cur in enumerate(poly):
+        prev = poly[i - 1]
+        if inside(cur):
+            if not inside(prev):
+                out.append(cross(prev, cur))
+            out.append(cur)
+        elif inside(prev):
+            out.append(cross(prev, cur))
+    return out
+
+
+def carry(poly: Polygon | None, m: Matrix, width: int, height: int) -> Polygon | None:
+    """The painted region after warping by m: the region's image under m, clipped to the
+    frame (what a warp pushes out of the frame is gone, what it brings in is not painted).
+
+    The painted region starts as the whole frame when a model paints it; the band still to
+    paint is the frame outside it. It stays convex (a homography keeps a convex region in
+    front of the camera convex, and so does clipping by the frame). None when part of it
+    goes behind the camera: then the whole frame counts as band.
+    """
+    if poly is None:
+        return None
+    mapped = []
+    for x, y in poly:
+        p = apply(m, x, y)
         if p is None:
-            return math.inf
-        px, py = p
-        worst = max(worst, -px, -py, px - w1, py - h1)
-    return worst
+            return None
+        mapped.append(p)
+    w1, h1 = width - 1.0, height - 1.0
+
+    def cut(axis: int, limit: float, keep_below: bool):
+        def inside(p):
+            return p[axis] <= limit if keep_below else p[axis] >= limit
+
+        def cross(p, q):
+            t = (limit - p[axis]) / (q[axis] - p[axis])
+            return (p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1]))
+
+        return inside, cross
+
+    for axis, limit, below in ((0, 0.0, False), (0, w1, True), (1, 0.0, False), (1, h1, True)):
+        if not mapped:
+            break
+        mapped = _clip(mapped, *cut(axis, limit, below))
+    return mapped
+
+
+def band_is_material(poly: Polygon | None, width: int, height: int, band: float = None) -> bool:  # type: ignore[assignment]
+    """Whether the band outside the painted region `poly` is `band` (default `BAND_PX`)
+    pixels deep or more anywhere: whether the frame shrunk by that much on every side is not
+    inside the region (for a convex region, whether one of its corners is not)."""
+    band = BAND_PX if band is None else band
+    if poly is None or len(poly) < 3:
+        return True
+    d = band - 1.0
+    corners = ((d, d), (width - 1.0 - d, d), (width - 1.0 - d, height - 1.0 - d), (d, height - 1.0 - d))
+    area = sum(poly[i - 1][0] * poly[i][1] - poly[i][0] * poly[i - 1][1] for i in range(len(poly)))
+    sign = 1.0 if area >= 0 else -1.0
+    for cx, cy in corners:
+        for i in range(len(poly)):
+            (ax, ay), (bx, by) = poly[i - 1], poly[i]
+            if sign * ((bx - ax) * (cy - ay) - (by - ay) * (cx - ax)) < -1e-6:
+                return True
+    return False
 
 
 def as_rows(m: Matrix) -> list[list[float]]:

@@ -212,22 +212,23 @@ def test_coherence_refers_to_the_scene_first_frame():
 
 
 def test_the_revealed_band_is_painted_once_it_is_material():
-    from kscript.geometry import BAND_PX, IDENTITY, matmul, reveal_extent, warp_matrix
-
     plan = plan_of('scene a 1s {\n  prompt "a"\n  zoom: 0.98\n}\nscene b 1s {\n  prompt "b"\n  zoom: 1.02\n}\n')
     assert not plan.frames[0].inpaint  # generate
     a = frames_of(plan, "a")
-    # Zooming out by 2% reveals about 2.6 px a frame at 256 px: the band is painted every
-    # 4th frame, when the 4 warps since the last painting have revealed 8 px or more.
-    assert [(f.scene_frame, f.reveal) for f in a if f.inpaint] == [(4, 4), (8, 4), (12, 4), (16, 4), (20, 4)]
-    acc = IDENTITY
-    for f in a[1:]:
-        acc = matmul(warp_matrix(256, 256, zoom=f.motion.zoom), acc)
-        assert (reveal_extent(acc, 256, 256) >= BAND_PX) == f.inpaint
-        if f.inpaint:
-            acc = IDENTITY
+    # Zooming out by 2% reveals about 2.55 px a frame at 256 px: after 3 warps the band is
+    # 7.5 px deep, 8 pixel centres on each side: painted every 3rd frame.
+    assert [(f.scene_frame, f.reveal) for f in a if f.inpaint] == [(3 * k, 3) for k in range(1, 8)]
     assert all(f.reveal == 0 for f in a if not f.inpaint)
     assert not any(f.inpaint for f in frames_of(plan, "b"))  # zooming in reveals nothing
+
+
+def test_a_zoom_in_pushes_an_unpainted_band_out_of_the_frame():
+    # 2 px pans a frame reach the 8 px band on every 4th frame; a zoom in between pushes the
+    # band out of the frame (what a warp crops is gone), so it starts again from nothing.
+    pan = plan_of('scene a 9f {\n  prompt "a"\n  x: 2\n}\n')
+    assert [f.scene_frame for f in pan.frames if f.inpaint] == [4, 8]
+    zoomed = plan_of('scene a 9f {\n  prompt "a"\n  x: if f == 3 then 0 else 2\n  zoom: if f == 3 then 1.2 else 1\n}\n')
+    assert [f.scene_frame for f in zoomed.frames if f.inpaint] == [7]
 
 
 def test_negative_from_scene_or_film():

@@ -448,3 +448,26 @@ class PipelineCalls:
                 return result
 
             monkeypatch.setattr(cls, "__call__", functools.wraps(original)(wrapper))
+
+
+class DenoiserForwards:
+    """Counts forwards of the denoisers (every UNet2DConditionModel and PriorTransformer),
+    with hooks on the classes' `forward`: independent of the backend's own hooks.
+
+    `counts` is {"unet": n, "prior": n}; a classifier-free-guidance batch is one forward.
+    """
+
+    def __init__(self, monkeypatch) -> None:
+        import functools
+
+        from diffusers import PriorTransformer, UNet2DConditionModel
+
+        self.counts = {"unet": 0, "prior": 0}
+        for name, cls in (("unet", UNet2DConditionModel), ("prior", PriorTransformer)):
+            original = cls.forward
+
+            def wrapper(module, *args, _name=name, _original=original, **kwargs):
+                self.counts[_name] += 1
+                return _original(module, *args, **kwargs)
+
+            monkeypatch.setattr(cls, "forward", functools.wraps(original)(wrapper))

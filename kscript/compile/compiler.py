@@ -43,7 +43,7 @@ from kscript.compile.prompts import prompt_weights
 from kscript.check.curve_compiler import Fn, describe_math_error, math_errors
 from kscript.diagnostics import Diagnostic
 from kscript.errors import ScriptErrors
-from kscript.geometry import BAND_PX, IDENTITY, matmul, reveal_extent, warp_matrix
+from kscript.geometry import band_is_material, carry, frame_polygon, is_identity, warp_matrix
 from kscript.plan import (
     MAX_STEPS,
     PLAN_VERSION,
@@ -208,18 +208,15 @@ class _Compiler:
             self._reveals[motion] = m
         return self._reveals[motion]
 
-    def band(self, acc, motion: tuple):
-        """The chain's warps since the last painting frame composed with this frame's, and
-        whether the band they revealed is material (`BAND_PX` wide or more)."""
+    def band(self, painted, motion: tuple):
+        """The painted region after this frame's warp (`geometry.carry`), and whether the
+        band outside it is material (`geometry.band_is_material`, `BAND_PX` deep)."""
         m = self.matrix(motion)
-        if m is None or acc is None:
+        if m is None:
             return None, True
-        acc = matmul(m, acc)
-        try:
-            wide = reveal_extent(acc, self.p.film.width, self.p.film.height) >= BAND_PX
-        except (ValueError, ZeroDivisionError, OverflowError):
-            wide = True
-        return acc, wide
+        if not is_identity(m):
+            painted = carry(painted, m, self.p.film.width, self.p.film.height)
+        return painted, band_is_material(painted, self.p.film.width, self.p.film.height)
 
     def motion(self, motion: tuple) -> tuple[Motion, str]:
         """The plan's `Motion` and its canonical JSON, made once per distinct motion."""
@@ -259,7 +256,8 @@ class _Compiler:
         keys: list[str] = []
         prev_last: int | None = None
         sha256 = hashlib.sha256
-        acc, acc_n = IDENTITY, 0  # the warps since the chain's last painted band
+        whole = frame_polygon(film.width, film.height)
+        painted, since = whole, 0  # the chain's painted region, and the warps since it was whole
         self.check_film_defaults()
         for scene in p.scenes:
             n = scene.frame_count
@@ -310,15 +308,13 @@ class _Compiler:
                 # painted one is painted by the first model frame where it is material.
                 reveal = 0
                 if op == "generate":
-                    acc, acc_n = IDENTITY, 0
+                    painted, since = whole, 0
                 else:
-                    acc, wide = self.band(acc, mot)
-                    acc_n += 1
+                    painted, wide = self.band(painted, mot)
+                    since += 1
                     if wide and op != "warp":
-                        reveal = acc_n
-                        acc, acc_n = IDENTITY, 0
-                    elif acc is None:
-                        acc = IDENTITY  # a warp that cannot be composed: start again after it
+                        reveal = since
+                        painted, since = whole, 0
                 inpaint = reveal > 0
                 seed = int(seeds[f]) if seeds is not None else film.seed + f
                 pairs = single if single is not None else prompt_weights(prompt_list, f / fps)

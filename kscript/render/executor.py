@@ -332,7 +332,7 @@ class Executor:
                     image = coherence.add_noise(image, fr.noise, fr.seed)
                 if fr.inpaint:
                     h, w = image.shape[:2]
-                    image = be.repaint(image, warp.soft_revealed(self._band_matrix(fr, w, h), w, h), req)
+                    image = be.repaint(image, self._band_mask(fr, w, h), req)
                 else:
                     image = be.img2img(image, req)
                 ref = _coherence_ref(fr)
@@ -340,18 +340,26 @@ class Executor:
                     image = coherence.match(image, self._cdfs(ref, fr.coherence), fr.coherence)
         return self._checked(image, fr)
 
-    def _band_matrix(self, fr: Frame, width: int, height: int) -> np.ndarray:
-        """The warps of this frame and the `reveal - 1` chain frames before it, composed: what
-        takes the chain image of the last frame that painted a band to this one's, so its
-        revealed mask is the whole band not painted yet."""
-        m = warp.matrix(fr.motion, width, height)
-        cur = fr
-        for _ in range(max(1, fr.reveal) - 1):
-            if not cur.inputs:
-                break
-            cur = self.frames[cur.inputs[0]]
-            m = m @ warp.matrix(cur.motion, width, height)
-        return m
+    def _band_mask(self, fr: Frame, width: int, height: int) -> np.ndarray:
+        """The feathered mask of the band this frame paints: the frame outside the region
+        still painted after the warps of this frame and the `reveal - 1` chain frames before
+        it (`geometry.carry`, the compiler's own rule), 1 where the model paints."""
+        from kscript import geometry
+
+        chain = [fr]
+        while len(chain) < max(1, fr.reveal) and chain[-1].inputs:
+            chain.append(self.frames[chain[-1].inputs[0]])
+        painted = geometry.frame_polygon(width, height)
+        for step in reversed(chain):
+            painted = geometry.carry(painted, geometry.warp_matrix(
+                width, height, zoom=step.motion.zoom, angle=step.motion.angle, x=step.motion.x, y=step.motion.y,
+                turn=step.motion.turn, tilt=step.motion.tilt, fov=step.motion.fov), width, height)
+        hard = np.ones((height, width), np.uint8)
+        if painted is not None and len(painted) >= 3:
+            # pixels whose centre is inside the painted region keep their content
+            pts = np.round(np.asarray(painted, dtype=np.float64) * 16).astype(np.int32)
+            cv2.fillConvexPoly(hard, pts, 0, lineType=cv2.LINE_8, shift=4)
+        return warp.soften(hard.astype(np.float32))
 
     def _checked(self, image: np.ndarray, fr: Frame) -> np.ndarray:
         image = np.asarray(image)
