@@ -74,6 +74,11 @@ class Backend(ABC):
         """Load models; raise `kscript.errors.ModelError` naming what was looked for.
         Called once before any frame is rendered."""
 
+    def embed_prompts(self, pairs: set[tuple[str, str]]) -> None:
+        """Told, after `load` and before the first frame, every (prompt, negative) the frames
+        to render will ask for: a backend may encode them all now and free the encoder
+        (Kandinsky frees its prior). Default: nothing."""
+
     @abstractmethod
     def text2image(self, req: Request) -> np.ndarray: ...
 

@@ -104,7 +104,7 @@ class StableDiffusionBackend(DiffusersBackend):
             return
         inpaint_source = self._resolve_inpaint()
         with quiet_loading():  # importing the pipelines makes transformers talk
-            from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
+            from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
 
         kw = self._start_loading()
         self.text2image_pipe = load_pipeline(self.source, AutoPipelineForText2Image, **kw, **self._checker_kwargs(self.source))
@@ -116,12 +116,27 @@ class StableDiffusionBackend(DiffusersBackend):
                 hint="kscript animates by image-to-image; name a Stable Diffusion 1.x/2.x/XL checkpoint",
             ) from None
         if inpaint_source is not None:
-            self.inpaint_pipe = load_pipeline(inpaint_source, AutoPipelineForInpainting, **kw,
-                                              **self._checker_kwargs(inpaint_source))
-        self._finish_loading((self.text2image_pipe, self.img2img_pipe, self.inpaint_pipe))
+            self.notes.append(
+                f"inpaint '{inpaint_source.spec}' is not loaded: revealed bands are painted by the model "
+                "itself, in one masked call per frame at the frame's own steps (docs/backends.md, 'Outpainting')"
+            )
+        self._finish_loading((self.text2image_pipe, self.img2img_pipe))
         self._count_forwards(self.text2image_pipe.unet, None)
+
+    def _load_inpaint(self) -> None:
+        """The inpainting checkpoint, loaded on first use only (builds paint bands with the
+        model itself, `repaint`)."""
         if self.inpaint_pipe is not None:
-            self._count_forwards(self.inpaint_pipe.unet, "inpaint")
+            return
+        source = self._resolve_inpaint()
+        if source is None:
+            raise RuntimeError("StableDiffusionBackend.inpaint called without an inpainting model (check has_inpaint)")
+        from diffusers import AutoPipelineForInpainting
+
+        self.inpaint_pipe = load_pipeline(source, AutoPipelineForInpainting, dtype=self.dtype, device=self.device,
+                                          **self._checker_kwargs(source))
+        self.inpaint_pipe.set_progress_bar_config(disable=True)
+        self._count_forwards(self.inpaint_pipe.unet, "inpaint")
 
     def _checker_kwargs(self, source: ModelSource) -> dict[str, Any]:
         """`safety_checker=None` for a checkpoint that ships one, unless `--safety-checker`
@@ -249,8 +264,7 @@ class StableDiffusionBackend(DiffusersBackend):
         """Paint where `mask` is 1, at full strength (the revealed border has no content to
         keep); the original stays outside the mask and mixes along the feathered edge."""
         self.load()
-        if self.inpaint_pipe is None:
-            raise RuntimeError("StableDiffusionBackend.inpaint called without an inpainting model (check has_inpaint)")
+        self._load_inpaint()
         from PIL import Image
 
         pipe = self.inpaint_pipe

@@ -231,6 +231,7 @@ class Executor:
         self.stats.frames_cached += len(set(self.targets) - targets - set(order))
         if any(i not in self.cached for i in order):
             self._prepared()  # load the model before any frame, so a bad model fails at once
+            self._embed(order)
         self._writer = BackgroundWriter(self.cache) if self.cache is not None else None
         writer = self._writer
         try:
@@ -296,6 +297,20 @@ class Executor:
             self.stats.frames_rendered += 1
             stack.pop()
         return self.mem[i]
+
+    def _embed(self, order: list[int]) -> None:
+        """Tell the backend every prompt the frames to render need (it may encode them all
+        and free its prompt encoder); an error there is a ModelError before any frame."""
+        from kscript.backends.common import call_error
+
+        pairs = {(p.text, fr.negative) for fr in (self.frames[i] for i in order if i not in self.cached)
+                 if fr.op != "warp" for p in fr.prompts}
+        try:
+            self.backend.embed_prompts(pairs)
+        except (BuildCancelled, RenderError, UsageError):
+            raise
+        except Exception as err:  # noqa: BLE001 - told to the user as a ModelError
+            raise call_error(err, "embedding the prompts (before the first frame)") from None
 
     def _prepared(self) -> None:
         if self._prepare is not None:
