@@ -94,7 +94,7 @@ def main() -> int:
     torch.set_num_threads(1)
     import kscript.compile as compile_module
     import kscript.render.build as build_module
-    from kscript.backends.cost import plan_estimate
+    from kscript.compile.cost import plan_estimate
     from kscript.backends.kandinsky import KandinskyBackend
     from tiny_pipelines import build_kandinsky_decoder, build_kandinsky_prior
 

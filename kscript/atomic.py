@@ -1,43 +1,201 @@
-"""Atomic file writes: nothing lost, nothing half-written.
+"""Atomic output: nothing lost, nothing half-written.
 
 A reader (another build, the watch server, a user) sees the old file or the whole new one,
 never a part: the data goes to a temporary file in the same folder, is flushed to disk
 (fsync) and renamed over the target with `os.replace`, which is atomic on one filesystem.
-A failure removes the temporary file and leaves the old target as it was.
+A failure removes the temporary and leaves the old target as it was.
+
+Every output of kscript goes through here: frame cache entries, build reports, videos and
+scene segments (`AtomicFile`: PyAV writes the temporary by name), and folders of PNG frames
+(`AtomicFolder`).
+
+Permissions: a temporary is created with `os.open(..., mode)` / `os.mkdir(..., mode)`, so
+the kernel applies the process umask itself and the result is what a plain `open()` or
+`mkdir` would make. Nothing here reads or changes the umask: `os.umask` can only be read by
+setting it, and setting it, even for an instant, changes it for every thread of the process
+(a folder made at that instant by another thread would be world-writable).
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
+import shutil
 from pathlib import Path
+from typing import Callable
+
+#: a plain new file's and folder's requested permissions (the umask then takes its bits away)
+FILE_MODE = 0o666
+FOLDER_MODE = 0o777
+
+_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
-def write_atomic(path: str | Path, data: bytes, *, prefix: str | None = None, suffix: str = "", mode: int | None = None) -> None:
-    """Write `data` to `path` atomically (see the module docstring).
+def _temp_name(folder: Path, prefix: str, suffix: str) -> Path:
+    return folder / f"{prefix}{secrets.token_hex(6)}{suffix}"
+
+
+def create_temp_file(folder: str | Path, prefix: str, suffix: str = "", mode: int = FILE_MODE) -> tuple[int, Path]:
+    """Create a new, empty file with a random name in `folder`; return its open descriptor
+    (write-only) and path. `mode` is filtered by the umask, as `open()` does."""
+    folder = Path(folder)
+    for _ in range(100):
+        path = _temp_name(folder, prefix, suffix)
+        try:
+            return os.open(path, _FLAGS, mode), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in '{folder}'")  # pragma: no cover
+
+
+def create_temp_folder(folder: str | Path, prefix: str, mode: int = FOLDER_MODE) -> Path:
+    """Create a new, empty folder with a random name in `folder` (`mode` filtered by the umask)."""
+    folder = Path(folder)
+    for _ in range(100):
+        path = _temp_name(folder, prefix, "")
+        try:
+            os.mkdir(path, mode)
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in '{folder}'")  # pragma: no cover
+
+
+def fsync_file(path: str | Path) -> None:
+    """Flush a closed file's data to disk (before it is renamed into place)."""
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+class AtomicFile:
+    """A new version of `path`, written under a temporary name in the same folder.
+
+    The temporary exists (empty, closed) from construction; write it by name (`tmp`), then
+    `commit()` (fsync, rename over `path`) or `abort()` (remove it). As a context manager,
+    leaving the block normally commits and leaving it with an exception aborts.
 
     Args:
-        prefix: the temporary file's name prefix (default `.NAME.tmp-`); the frame cache uses
-            its own to recognise the leftovers of a killed writer.
-        mode: permissions for the new file (mkstemp makes it 0600).
+        path: the target. Its folder must exist (callers create it, with their own wording
+            for a failure).
+        prefix: the temporary's name prefix (default `.NAME.tmp-`: hidden, and recognisable
+            as the leftover of a killed writer).
+        suffix: the temporary's name suffix (a muxer may read the format from it).
+        mode: the requested permissions (the umask applies).
+
+    Raises:
+        OSError: the temporary cannot be created.
+    """
+
+    def __init__(self, path: str | Path, *, prefix: str | None = None, suffix: str = "", mode: int = FILE_MODE) -> None:
+        self.path = Path(path)
+        fd, self.tmp = create_temp_file(self.path.parent, f".{self.path.name}.tmp-" if prefix is None else prefix, suffix, mode)
+        os.close(fd)
+        self._done = False
+
+    def commit(self) -> Path:
+        """Flush the temporary to disk and rename it over the target; on failure remove it."""
+        if self._done:
+            return self.path
+        self._done = True
+        try:
+            fsync_file(self.tmp)
+            os.replace(self.tmp, self.path)
+        except BaseException:
+            _unlink(self.tmp)
+            raise
+        return self.path
+
+    def abort(self) -> None:
+        """Remove the temporary; the target stays as it was."""
+        if not self._done:
+            self._done = True
+            _unlink(self.tmp)
+
+    def __enter__(self) -> "AtomicFile":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+def write_atomic(path: str | Path, data: bytes, *, prefix: str | None = None, suffix: str = "", mode: int = FILE_MODE) -> None:
+    """Write `data` to `path` atomically (see the module docstring), creating its folder.
+
+    Args:
+        prefix, suffix: the temporary's name (see `AtomicFile`); the frame cache uses its
+            own prefix to recognise the leftovers of a killed writer.
+        mode: the requested permissions (the umask applies).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=prefix if prefix is not None else f".{path.name}.tmp-", suffix=suffix, dir=path.parent)
+    fd, tmp = create_temp_file(path.parent, f".{path.name}.tmp-" if prefix is None else prefix, suffix, mode)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink(tmp)
         raise
+
+
+class AtomicFolder:
+    """A new version of the folder `path`, filled under a temporary name beside it.
+
+    `commit()` puts it in place: `os.replace` cannot replace a non-empty folder, so an old
+    one is first moved aside and then removed, and `path` is missing only for the instant
+    between two renames. Paths are made absolute first (a relative one would move with the
+    folder it is relative to).
+
+    Args:
+        path: the target folder. Its parent must exist.
+        guard: called with the existing target just before it is replaced; raises to keep
+            it (the last check against a folder that gained files the caller must not remove).
+        mode: the requested permissions (the umask applies).
+
+    Raises:
+        OSError: the temporary folder cannot be created.
+    """
+
+    def __init__(self, path: str | Path, *, guard: Callable[[Path], None] | None = None, mode: int = FOLDER_MODE) -> None:
+        self.path = Path(os.path.abspath(path))
+        self.tmp = create_temp_folder(self.path.parent, f".{self.path.name}.tmp-", mode)
+        self._guard = guard
+        self._done = False
+
+    def commit(self) -> Path:
+        """Replace the target by the temporary folder; on failure remove the temporary."""
+        if self._done:
+            return self.path
+        self._done = True
+        try:
+            self._replace()
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
+        return self.path
+
+    def _replace(self) -> None:
+        target = self.path
+        old = None
+        if target.exists():
+            if self._guard is not None:
+                self._guard(target)
+            old = create_temp_folder(target.parent, f".{target.name}.old-")
+            os.replace(target, old / target.name)
+        os.replace(self.tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def abort(self) -> None:
+        """Remove the temporary folder; the target stays as it was."""
+        if not self._done:
+            self._done = True
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def file_in_the_way(path: str | Path) -> Path | None:
@@ -48,3 +206,10 @@ def file_in_the_way(path: str | Path) -> Path | None:
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     return None if parent.is_dir() else parent
+
+
+def _unlink(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

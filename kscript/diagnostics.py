@@ -23,7 +23,7 @@ Severity = Literal["error", "warning"]
 
 # The code table. Codes are stable: golden tests and users' searches depend on them.
 # E001-E009 are syntax (kscript.syntax); E010 and up are the checker's (kscript.check) and the
-# compiler's (kscript.compile). Add new codes at the end; never renumber.
+# compiler's (kscript.compile); W-codes are warnings. Add new codes at the end; never renumber.
 CODES: dict[str, str] = {
     "E001": "syntax error",
     "E002": "unexpected end of file",
@@ -31,6 +31,7 @@ CODES: dict[str, str] = {
     "E004": "a duration is expected",
     "E005": "invalid size",
     "E006": "more than one film block",
+    "E007": "file is not UTF-8 text",
     "E010": "unknown name",
     "E011": "unknown channel or setting",
     "E012": "unknown effect",
@@ -55,6 +56,11 @@ CODES: dict[str, str] = {
     "E031": "a constant is expected",
     "E032": "value is not a finite number",
     "E033": "set twice in the same block",
+    # Warnings: shown, but a film with only warnings builds.
+    "W001": "a film's effect replaces the standard effect of the same name",
+    "W002": "a film block or scene in an imported file is ignored",
+    "W003": "a prompt's blend runs past the end of its scene",
+    "W004": "negative without a colon (the form of films written before the rule for colons)",
 }
 
 

@@ -7,10 +7,11 @@ never shows a Python traceback for these. Any other exception is a bug in kscrip
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Mapping, Sequence
 
 from kscript.diagnostics import Diagnostic, render_all
-from kscript.source import SourceFile
+from kscript.source import MISSING, NotUTF8, SourceFile, Unreadable
 
 
 class KscriptError(Exception):
@@ -57,3 +58,30 @@ class ModelError(KscriptError):
 
 class RenderError(KscriptError):
     """A build that cannot go on for a reason the user can act on (disk full, bad output path)."""
+
+
+#: what `read_film`'s usage error suggests for a film that is not there
+_MISSING_HINT = "check the path; kscene files usually end in .kscene"
+
+
+def not_utf8_diagnostic(err: NotUTF8) -> Diagnostic:
+    """E007 at the first byte of a file that is not UTF-8 (a film or an imported file)."""
+    return Diagnostic("E007", err.message, err.span, hint=err.hint)
+
+
+def read_film(path: str | Path) -> SourceFile:
+    """Read a file the user named (a film, a plan) through `SourceFile.read`, with its
+    failures as the errors users see.
+
+    Raises:
+        UsageError: the file is missing, a folder or cannot be opened (exit 2): the same
+            words for every command ("no such file: PATH").
+        ScriptErrors: the file is not UTF-8 text (exit 1): E007 at the line and column of
+            its first bad byte.
+    """
+    try:
+        return SourceFile.read(path)
+    except Unreadable as err:
+        raise UsageError(err.message, hint=_MISSING_HINT if err.reason == MISSING else None) from None
+    except NotUTF8 as err:
+        raise ScriptErrors([not_utf8_diagnostic(err)], {err.source.path: err.source}) from None

@@ -198,9 +198,5 @@ def band_is_material(poly: Polygon | None, width: int, height: int, band: float 
     return False
 
 
-def as_rows(m: Matrix) -> list[list[float]]:
-    return [list(r) for r in m]
-
-
 def is_identity(m: Sequence[Sequence[float]], tol: float = 1e-12) -> bool:
     return all(abs(m[i][j] - IDENTITY[i][j]) <= tol for i in range(3) for j in range(3))

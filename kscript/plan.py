@@ -21,7 +21,7 @@ frame) and, on the first ``animate``/``continue`` frame where that band is at le
 `kscript.geometry.BAND_PX` wide, sets `inpaint` and `reveal` (how many warps, this frame's
 included, the band comes from). Such a frame makes ONE masked model call instead of its
 img2img call: the band painted from noise, the rest redrawn at the frame's strength, in the
-frame's own denoising steps (`kscript.backends.cost`). A narrower band is filled without a
+frame's own denoising steps (`kscript.compile.cost`). A narrower band is filled without a
 model and redrawn by the frame's img2img, and keeps growing until a frame paints it.
 
 A transition is a composite over the chain image, not an operation of its own: frames in
@@ -67,16 +67,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kscript.channels import MAX_STEPS  # the table of channels owns the steps range
+from kscript.models import is_preview_model  # noqa: F401  (re-exported for the render stage)
+
 PLAN_VERSION = 1
-def is_preview_model(name: str | None) -> bool:
-    """Whether a `model:` (or `--model`) names the weightless preview painter. Spelling
-    is forgiven: "Preview" and " preview " are the painter too, never a model folder."""
-    return name is not None and name.strip().lower() == "preview"
-
-
-#: the most denoising steps a frame may have: the language's range for `steps`, and the
-#: ceiling of the compiler's one-step guard (schedulers allow at most 1000)
-MAX_STEPS = 500
 
 Op = Literal["generate", "continue", "animate", "warp"]
 Coherence = Literal["none", "rgb", "lab"]
@@ -140,10 +134,13 @@ class SceneInfo(_Model):
 class Motion(_Model):
     """Camera motion applied to the previous chain image to make this frame's.
 
-    zoom: scale per frame (1 still, > 1 moves in); angle: roll in degrees per frame,
-    positive counter-clockwise; x, y: pan in pixels per frame, positive x pans right,
-    positive y pans up; turn: yaw, degrees per frame, positive turns right; tilt: pitch,
-    degrees per frame, positive tilts up; fov: field of view in degrees for turn/tilt.
+    Per FRAME, in what the warp applies (the language's per-second units are converted by
+    the compiler through `kscript.channels`): zoom: scale per frame (1 still, > 1 moves
+    in); angle: roll in degrees per frame, positive counter-clockwise; x, y: pan in pixels
+    per frame, positive x pans right, positive y pans up; turn: yaw, degrees per frame,
+    positive turns right; tilt: pitch, degrees per frame, positive tilts up; fov: field of
+    view in degrees for turn/tilt. The fields are the motion channels of
+    `kscript.channels.CHANNELS`, in its order and with its defaults (tests/test_channels.py).
     """
 
     zoom: float = 1.0
@@ -203,9 +200,9 @@ class RenderPlan(_Model):
 
     def model_calls(self) -> dict[str, int]:
         """Model calls by kind a build from nothing makes (the prior's aside: see
-        `kscript.backends.cost.estimate`): text2image per `generate`, img2img per
+        `kscript.compile.cost.estimate`): text2image per `generate`, img2img per
         `animate`/`continue` frame, or one masked "inpaint" call instead where it paints."""
-        from kscript.backends.cost import estimate
+        from kscript.compile.cost import estimate
 
         calls = estimate(self, family="stable-diffusion").model_calls
         return {k: calls[k] for k in ("text2image", "img2img", "inpaint")}

@@ -2,6 +2,14 @@
 
 Inner stages carry a `Span` only; the text of the line is looked up once, when a
 diagnostic is shown (the jinja2 way), through the `SourceFile` registered for the path.
+
+`SourceFile.read(path)` is the one reader of a film or an imported file: the checker's
+loader, the commands and watch mode (through the compiler) all read through it, so a file
+that cannot be read is told in the same words everywhere. It raises `Unreadable` (no such
+file, a folder, no permission: the callers make it a usage error for a film, E020 for an
+import) or `NotUTF8` (with the line and column of the first byte that is not UTF-8: a
+diagnostic, E007). Both are plain exceptions here; `kscript.errors.read_film` turns them into
+the errors a user sees.
 """
 
 from __future__ import annotations
@@ -9,9 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+#: the one wording for a file that is not there (a film named on the command line, an import)
+MISSING = "no such file"
+
 # What a Windows editor may put before the first character of a UTF-8 file: a byte-order
 # mark, U+FEFF. It belongs to the encoding, not to the script: line 1 starts after it.
 BOM = "\ufeff"
+BOM_BYTES = BOM.encode("utf-8")
 
 
 def without_bom(text: str) -> str:
@@ -56,10 +68,93 @@ class SourceFile:
 
     @classmethod
     def read(cls, path: str | Path) -> "SourceFile":
-        p = Path(path)
-        return cls(str(path), p.read_text(encoding="utf-8-sig"))
+        """Read a source file as UTF-8 (a leading byte-order mark is dropped).
+
+        Raises:
+            Unreadable: the file is missing, a folder, or cannot be opened.
+            NotUTF8: the file's bytes are not UTF-8 text.
+        """
+        name = str(path)
+        try:
+            if Path(path).is_dir():
+                raise Unreadable(name, "a folder, not a file")
+            data = Path(path).read_bytes()
+        except FileNotFoundError:
+            raise Unreadable(name, MISSING) from None
+        except IsADirectoryError:
+            raise Unreadable(name, "a folder, not a file") from None
+        except PermissionError:
+            raise Unreadable(name, "permission denied") from None
+        except OSError as err:
+            raise Unreadable(name, err.strerror or type(err).__name__) from None
+        except ValueError:  # a path with a NUL byte in it
+            raise Unreadable(name, "not a usable file name") from None
+        return cls.decode(name, data)
+
+    @classmethod
+    def decode(cls, path: str, data: bytes) -> "SourceFile":
+        """The source of `data` read as UTF-8 (see `read`); raises `NotUTF8`."""
+        skip = len(BOM_BYTES) if data.startswith(BOM_BYTES) else 0
+        try:
+            return cls(path, data[skip:].decode("utf-8"))
+        except UnicodeDecodeError as err:
+            raise NotUTF8.at(path, data, skip + err.start) from None
 
     def line_text(self, line: int) -> str:
         if 1 <= line <= len(self._lines):
             return self._lines[line - 1]
         return ""
+
+
+class Unreadable(Exception):
+    """A source file that cannot be read at all.
+
+    Attributes:
+        path: the path as it was given.
+        reason: why, in a few words shared by every reader: `MISSING` ("no such file"),
+            "a folder, not a file", "permission denied", ...
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{reason}: {path}")
+        self.path = path
+        self.reason = reason
+
+    @property
+    def message(self) -> str:
+        """The sentence for a file named by the user: "no such file: film.kscene"."""
+        return f"{self.reason}: {self.path}"
+
+
+class NotUTF8(Exception):
+    """A source file whose bytes are not UTF-8 text.
+
+    Attributes:
+        source: the file decoded with U+FFFD in place of each bad byte, so that the line
+            can be shown under the message.
+        span: where the first bad byte is (its line, and its column in characters).
+        byte: the value of that byte.
+    """
+
+    def __init__(self, source: SourceFile, span: Span, byte: int) -> None:
+        super().__init__(f"{span}: {source.path} is not UTF-8 text")
+        self.source = source
+        self.span = span
+        self.byte = byte
+
+    @classmethod
+    def at(cls, path: str, data: bytes, start: int) -> "NotUTF8":
+        """The error for `data` whose first undecodable byte is at offset `start`."""
+        skip = len(BOM_BYTES) if data.startswith(BOM_BYTES) else 0
+        line_start = data.rfind(b"\n", 0, start) + 1
+        line = data.count(b"\n", 0, start) + 1
+        col = len(data[max(line_start, skip):start].decode("utf-8")) + 1
+        text = without_bom(data.decode("utf-8", errors="replace"))
+        return cls(SourceFile(path, text), Span.point(path, line, col), data[start])
+
+    @property
+    def message(self) -> str:
+        return f"this file is not UTF-8 text: the byte 0x{self.byte:02X} here is not a character"
+
+    hint = ("kscript reads films as UTF-8: save the file as UTF-8 in your editor, or convert it, "
+            "e.g. `iconv -f latin1 -t utf-8 OLD > NEW`")

@@ -19,7 +19,7 @@ import kscript.compile as compile_module
 import kscript.render.build as build_module
 from kscript.errors import ModelError
 
-from kscript.backends.cost import plan_estimate
+from kscript.compile.cost import plan_estimate
 
 from tiny_pipelines import KANDINSKY_CALL_CLASSES, SD_CALL_CLASSES, DenoiserForwards, PipelineCalls, tiny_models
 

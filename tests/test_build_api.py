@@ -9,9 +9,10 @@ import av
 import pytest
 
 from kscript.errors import ModelError
-from kscript.render.build import BuildOptions, BuildReport, build, default_output
+from kscript.render.build import BuildOptions, BuildReport, build
 from kscript.render.cache import FrameCache
 from kscript.render.executor import BuildCancelled
+from kscript.render.output import default_output
 from kscript.backends.preview import PreviewBackend
 from plan_factory import SceneSpec, make_plan, three_scenes
 

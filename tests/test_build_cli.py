@@ -62,7 +62,7 @@ def test_usage_errors_exit_2(tmp_path, capsys, extra, code, message):
 
 def test_missing_film_exits_2(tmp_path, capsys):
     assert main(["build", str(tmp_path / "missing.kscene")]) == 2
-    assert "no film at" in capsys.readouterr().err
+    assert "no such file: " in capsys.readouterr().err
 
 
 def test_missing_model_exits_1_without_traceback(tmp_path, capsys):
@@ -179,7 +179,7 @@ def test_one_scene_goes_beside_the_film_under_its_own_name(tmp_path):
 def test_an_mp4_build_killed_after_its_first_scene_resumes_with_that_scenes_segment(tmp_path):
     import av
 
-    from kscript.render.encode import segment_frames
+    from kscript.render.segments import segment_frames
 
     plan = make_plan(
         [SceneSpec("a", 10), SceneSpec("b", 30, "stormy sea", continues=True, coherence="rgb")],

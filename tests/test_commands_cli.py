@@ -167,7 +167,8 @@ def test_an_effect_named_like_a_standard_one_replaces_it_with_a_warning(films, c
     Path("mine.kscene").write_text('effect zoom_in() { zoom: 2 }\nscene a 1s {\n  prompt "a"\n  effect zoom_in\n}\n')
     assert main(["check", "mine.kscene"]) == 0
     assert "mine.kscene:1:8: warning[W001]: effect 'zoom_in' replaces the standard effect" in capsys.readouterr().err
-    assert {f.motion.zoom for f in compile_file("mine.kscene").frames} == {2.0}
+    # zoom 2 per second is 2 ** (1 / 24) per frame at the default 24 fps
+    assert {f.motion.zoom for f in compile_file("mine.kscene").frames} == {round(2 ** (1 / 24), 6)}
 
 
 def test_a_blend_past_the_end_of_the_scene_is_a_warning(films, capsys):

@@ -1,11 +1,16 @@
 """What the plan says for each rule of the language (docs/language.md, "How channels combine").
 
-Each test compiles a small film and reads the frames it cares about.
+Each test compiles a small film and reads the frames it cares about. The plan's motion is
+per frame (pixels, degrees, factors); `plan_of` reads it back in the language's units
+(per second, percent of the frame: /work/UNITS.md, docs/language.md "Channels") with the
+formulas written out here, to 4 decimals, so the rules read in the units the film is
+written in. tests/test_channels.py tests the conversion itself.
 """
 
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,8 +20,25 @@ from kscript.plan import RenderPlan
 HEAD = 'film "t" {\n  size: 256x256\n  fps: 24\n  seed: 10\n}\n'
 
 
+def per_second(m, fps: float, width: int, height: int) -> SimpleNamespace:
+    """A plan `Motion` (per frame) in the language's units (per second, % of the frame)."""
+    return SimpleNamespace(
+        zoom=round(m.zoom**fps, 4),
+        angle=round(m.angle * fps, 4) + 0.0,
+        x=round(m.x * fps * 100 / width, 4) + 0.0,
+        y=round(m.y * fps * 100 / height, 4) + 0.0,
+        turn=round(m.turn * fps, 4) + 0.0,
+        tilt=round(m.tilt * fps, 4) + 0.0,
+        fov=m.fov,
+    )
+
+
 def plan_of(body: str, head: str = HEAD) -> RenderPlan:
-    return compile_source(head + body)
+    plan = compile_source(head + body)
+    film = plan.film
+    frames = [fr.model_copy(update={"motion": per_second(fr.motion, film.fps, film.width, film.height)})
+              for fr in plan.frames]
+    return plan.model_copy(update={"frames": frames})
 
 
 def frames_of(plan: RenderPlan, scene: str):
@@ -212,12 +234,13 @@ def test_coherence_refers_to_the_scene_first_frame():
 
 
 def test_the_revealed_band_is_painted_once_it_is_material():
-    plan = plan_of('scene a 1s {\n  prompt "a"\n  zoom: 0.98\n}\nscene b 1s {\n  prompt "b"\n  zoom: 1.02\n}\n')
+    plan = compile_source(HEAD + 'scene a 1s {\n  prompt "a"\n  zoom: 0.5\n}\nscene b 1s {\n  prompt "b"\n  zoom: 2\n}\n')
     assert not plan.frames[0].inpaint  # generate
     a = frames_of(plan, "a")
-    # Zooming out by 2% reveals about 2.55 px a frame at 256 px: after 3 warps the band is
-    # 7.5 px deep, 8 pixel centres on each side: painted every 3rd frame.
-    assert [(f.scene_frame, f.reveal) for f in a if f.inpaint] == [(3 * k, 3) for k in range(1, 8)]
+    # Halving the picture size each second is a zoom of 0.9715 a frame: 3.6 px on each side at
+    # 256 px, so two warps reveal a band of 8 pixel centres: painted every 2nd frame.
+    assert a[1].motion.zoom == 0.971532
+    assert [(f.scene_frame, f.reveal) for f in a if f.inpaint] == [(2 * k, 2) for k in range(1, 12)]
     assert all(f.reveal == 0 for f in a if not f.inpaint)
     assert not any(f.inpaint for f in frames_of(plan, "b"))  # zooming in reveals nothing
 
@@ -225,9 +248,12 @@ def test_the_revealed_band_is_painted_once_it_is_material():
 def test_a_zoom_in_pushes_an_unpainted_band_out_of_the_frame():
     # 2 px pans a frame reach the 8 px band on every 4th frame; a zoom in between pushes the
     # band out of the frame (what a warp crops is gone), so it starts again from nothing.
-    pan = plan_of('scene a 9f {\n  prompt "a"\n  x: 2\n}\n')
+    pan = compile_source(HEAD + 'scene a 9f {\n  prompt "a"\n  x: 18.75\n}\n')
+    assert pan.frames[1].motion.x == 2.0
     assert [f.scene_frame for f in pan.frames if f.inpaint] == [4, 8]
-    zoomed = plan_of('scene a 9f {\n  prompt "a"\n  x: if f == 3 then 0 else 2\n  zoom: if f == 3 then 1.2 else 1\n}\n')
+    zoomed = compile_source(HEAD + 'scene a 9f {\n  prompt "a"\n  x: if f == 3 then 0 else 18.75\n'
+                            '  zoom: if f == 3 then 542.8 else 1\n}\n')
+    assert zoomed.frames[3].motion.zoom == 1.3
     assert [f.scene_frame for f in zoomed.frames if f.inpaint] == [7]
 
 

@@ -12,7 +12,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from kscript.curves.errors import CurveMathError
-from kscript.curves.oscillators import lattice_value, noise, pulse, saw, square, tri
+from kscript.curves.oscillators import _SNAP_ULPS, lattice_value, noise, pulse, saw, square, tri
 
 x_values = st.floats(min_value=-1e4, max_value=1e4, allow_nan=False)
 small_steps = st.floats(min_value=0.0, max_value=1e-3, allow_nan=False)
@@ -83,7 +83,8 @@ def test_square_is_the_sign_of_tri_and_of_sin(x):
 @given(x=x_values)
 def test_saw_plus_one_over_two_is_the_fraction_of_the_period(x):
     fraction = x - math.floor(x)
-    fraction = 0.0 if fraction >= 1.0 else fraction  # -1e-300 is at the start of a period
+    # -1e-300 is at the start of a period, and so is a hair (_SNAP_ULPS ulps) below a whole number.
+    fraction = 0.0 if fraction >= 1.0 - _SNAP_ULPS * math.ulp(x) else fraction
     assert (saw(x) + 1.0) / 2.0 == pytest.approx(fraction, abs=1e-9)
 
 
@@ -133,6 +134,77 @@ def test_tiny_negative_x_is_the_start_of_a_period_not_its_end():
     assert saw(-1e-20) == -1.0
     assert tri(-1e-20) == pytest.approx(0.0, abs=1e-15)
     assert square(-1e-20) == 1.0
+
+
+# ----------------------------------------------------------------------------- jumps land on their frame
+# A script times a wave by seconds or frames; its jumps must fall on the frame they name,
+# although f / fps / period rounds (1.1 and 3.3 have no exact binary value). Frames are
+# computed the way the compiler does: t = f / fps, then t / period.
+
+fps_values = st.integers(min_value=1, max_value=240)
+frames_per_period = st.integers(min_value=1, max_value=400)
+
+
+def _x(f: int, fps: int, period_frames: int, as_written: bool) -> float:
+    """x = t / period on frame f; the period written in seconds (`1.1s`) or in frames (`11f`)."""
+    period = float(f"{period_frames / fps:.15g}") if as_written else period_frames / fps
+    return (f / fps) / period
+
+
+@given(fps=fps_values, n=frames_per_period, periods=st.integers(1, 60), as_written=st.booleans())
+def test_saw_is_minus_one_on_every_frame_that_starts_a_period(fps, n, periods, as_written):
+    assume(n / fps == float(f"{n / fps:.15g}") or not as_written)  # a period a script can write exactly
+    for k in range(periods):
+        assert saw(_x(k * n, fps, n, as_written)) == -1.0
+        if n > 1:  # the frame before a jump is the top of the ramp, never past it
+            assert saw(_x(k * n + n - 1, fps, n, as_written)) == pytest.approx(1.0 - 2.0 / n, abs=1e-9)
+
+
+@given(fps=fps_values, n=frames_per_period, data=st.data())
+def test_pulse_is_on_for_the_same_frames_in_every_period(fps, n, data):
+    """pulse(t / P, m / n) with a period of n frames is on for exactly m frames, every period."""
+    m = data.draw(st.integers(0, n))
+    width = m / n
+    for k in range(0, 30):
+        on = [pulse(_x(k * n + i, fps, n, False), width) for i in range(n)]
+        assert on == [1.0] * m + [0.0] * (n - m), (k, on)
+
+
+@given(fps=fps_values, half=st.integers(1, 200))
+def test_square_turns_on_the_frame_of_each_half_period(fps, half):
+    n = 2 * half
+    for k in range(0, 20):
+        values = [square(_x(k * n + i, fps, n, False)) for i in range(n)]
+        assert values == [1.0] * half + [-1.0] * half
+
+
+def test_the_issue_cases():
+    """saw(t / 1.1s) at 10 fps on frames 33 and 66; pulse(t / 1s, 0.2) at 10 fps, 10 seconds."""
+    assert [saw((f / 10) / 1.1) for f in (0, 11, 22, 33, 44, 55, 66, 77)] == [-1.0] * 8
+    per_second = [sum(pulse((f / 10) / 1.0, 0.2) for f in range(s * 10, s * 10 + 10)) for s in range(10)]
+    assert per_second == [2.0] * 10
+
+
+def test_the_issue_cases_through_the_language():
+    from kscript.compile import compile_source
+
+    plan = compile_source(
+        'film "j" {\n  size: 64x64\n  fps: 10\n}\n'
+        'scene s 10s {\n  prompt "p"\n  strength: 0.3 + 0.2 * pulse(t / 1s, 0.2)\n  guidance: 5 + saw(t / 1.1s)\n}\n'
+    )
+    on = [fr.scene_frame for fr in plan.frames if fr.strength == 0.5]
+    assert on == [f for s in range(10) for f in (s * 10, s * 10 + 1)]
+    assert [plan.frames[f].guidance for f in (33, 66, 99)] == [4.0, 4.0, 4.0]
+
+
+@given(x=st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), d=st.floats(min_value=1e-7, max_value=0.5))
+def test_the_snap_never_moves_a_value_that_is_not_at_a_jump(x, d):
+    """Away from a jump (further than a billionth of a period) the waves are the plain formula."""
+    assume(_distance_to(x, (0.0, 0.5, d)) > 1e-9)
+    p = x - math.floor(x)
+    assert saw(x) == 2.0 * p - 1.0
+    assert square(x) == (1.0 if p < 0.5 else -1.0)
+    assert pulse(x, d) == (1.0 if p < d else 0.0)
 
 
 # ----------------------------------------------------------------------------- noise

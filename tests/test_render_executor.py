@@ -246,13 +246,20 @@ def test_cancellation_inside_a_model_call_stops_at_the_next_step():
     assert seen[-1].frames_done == 0
 
 
-def test_progress_reports_frames_and_steps():
+def test_progress_reports_each_frame_its_steps_and_its_end():
+    """Per frame: 'frame', one 'step' per step the backend reports, 'done' (frames_done + 1).
+
+    The preview painter reports one step per model call, and these frames make one call
+    each (a generate, then two animates with no border to inpaint).
+    """
     plan = make_plan([SceneSpec("s", 3)])
+    assert [(f.op, f.inpaint) for f in plan.frames] == [("generate", False), ("animate", False), ("animate", False)]
     seen: list[Progress] = []
     run(plan, progress=seen.append)
-    assert [p.phase for p in seen if p.frame == 1] == ["frame", "step", "step", "done"] or [
-        p.phase for p in seen if p.frame == 1
-    ] == ["frame", "step", "done"]
+    expected = []
+    for i in range(3):
+        expected += [("frame", i, 0, i), ("step", i, 1, i), ("done", i, 0, i + 1)]
+    assert [(p.phase, p.frame, p.step, p.frames_done) for p in seen] == expected
     assert seen[-1].frames_done == 3 == seen[-1].frames_total
 
 

@@ -108,6 +108,8 @@ def pretty(node, indent: int = 0) -> str:
     where = f" @{span.line}:{span.col}-{span.end_line}:{span.end_col}" if isinstance(span, Span) else ""
     scalars, children = [], []
     for f in fields(node):
+        if not f.compare:  # a module's warnings: not part of the tree
+            continue
         value = getattr(node, f.name)
         if isinstance(value, Span):
             if f.name != "span":

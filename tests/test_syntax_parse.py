@@ -63,7 +63,8 @@ def test_scene_items(film):
     assert strength.value.easing.name == "ease_in_out"
 
     kinds = [type(i).__name__ for i in street.items]
-    assert kinds == ["Prompt", "Prompt", "Negative", "Assign", "EffectUse", "Transition"]
+    assert kinds == ["Prompt", "Prompt", "Assign", "Assign", "EffectUse", "Transition"]
+    assert (street.items[2].name, street.items[2].value.value) == ("negative", "people")
     timed = street.items[1]
     assert (timed.at.value, timed.at.unit, timed.blend.value) == (2.0, "s", 1.0)
     keys = street.items[3].value

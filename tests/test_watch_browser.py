@@ -215,3 +215,43 @@ def test_a_real_film_plays_and_its_errors_show_on_the_page(browser, tmp_path):
         until(browser, "document.getElementById('overlay').hidden && window.kscript.state.status === 'idle'", 30)
     finally:
         session.close()
+
+
+def _scenes_film(n: int) -> str:
+    scenes = "\n".join(
+        f'scene scene_number_{i} 2f {{ prompt "a long prompt for scene {i}, golden light, oil painting" }}'
+        for i in range(n)
+    )
+    return 'film "Many scenes" { size: 64x64 fps: 8 }\n' + scenes + "\n"
+
+
+@pytest.mark.parametrize("scenes", [3, 30])
+def test_the_page_fits_the_window_with_any_number_of_scenes(browser, tmp_path, scenes):
+    """#10: with 28 scenes the page was 2,080 px wide in a 1,385 px window. The summary is a
+    real plan's; the page must not scroll sideways and every scene must have its block."""
+    from kscript import api
+    from kscript.watch.summary import plan_summary
+
+    film = tmp_path / "film.kscene"
+    film.write_text(_scenes_film(scenes))
+    state = LiveState()
+    state.begin()
+    state.compiled(plan_summary(api.plan(film)))
+    server = PreviewServer(state, port=0).start()
+    try:
+        browser.set_window_size(1385, 900)
+        browser.get(server.url)
+        until(browser, f"document.querySelectorAll('#timeline .scene').length === {scenes}")
+        widths = browser.execute_script(
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth,"
+            " document.getElementById('timeline').getBoundingClientRect().right,"
+            " document.querySelector('main').getBoundingClientRect().right];"
+        )
+        shot = Path(os.environ.get("KSCRIPT_SCREENSHOTS", tmp_path)) / f"page-{scenes}-scenes.png"
+        browser.save_screenshot(str(shot))
+    finally:
+        server.stop()
+        browser.set_window_size(1200, 1000)
+    scroll_width, client_width, timeline_right, main_right = widths
+    assert scroll_width <= client_width, f"horizontal scroll: {scroll_width} px of content in {client_width} px"
+    assert timeline_right <= main_right

@@ -265,3 +265,22 @@ def test_a_long_render_reports_progress_in_the_terminal(tmp_path, monkeypatch):
         assert s.state.progress == {"done": 12, "total": 12}
     finally:
         s.stop()
+
+
+def test_a_bug_in_the_page_summary_is_shown_as_an_internal_error_not_hidden(tmp_path, monkeypatch):
+    """The summary is made from the real plan (the stand-in pipeline makes real plans): a
+    failure there is a bug in kscript, shown on the page and in the log, and the watch goes on."""
+    import kscript.watch.watcher as watcher_mod
+
+    def broken(plan):
+        raise KeyError("frame_count")
+
+    monkeypatch.setattr(watcher_mod, "plan_summary", broken)
+    s = Session(tmp_path).start()
+    try:
+        assert s.builds_settle_at(1) == 1
+        assert s.state.status == "error"
+        assert any("internal error in kscript" in line and "KeyError: 'frame_count'" in line for line in s.lines)
+        assert s.pipe.rendered_texts == []  # nothing rendered from a plan the page cannot show
+    finally:
+        s.stop()

@@ -46,7 +46,7 @@ def create_backend(
     Raises:
         ModelError: the model is not there, or is not a kind kscript renders with.
     """
-    from kscript.plan import is_preview_model
+    from kscript.models import is_preview_model
 
     spec = model if model is not None else film.model
     if is_preview_model(spec):

@@ -175,7 +175,7 @@ class DiffusersBackend(Backend):
     def repaint(self, image: np.ndarray, mask: np.ndarray, req: Request) -> np.ndarray:
         """ONE img2img call of the decoder that paints the band (`mask`) from noise and
         redraws the rest at the frame's strength, in the denoiser forwards the frame's
-        img2img call would make (`kscript.backends.cost`): no second model, no second call.
+        img2img call would make (`kscript.compile.cost`): no second model, no second call.
 
         How: the call runs at strength 1 over k = int(steps * strength) inference steps (the
         frame's img2img step count), so the band starts from pure noise; after each step, the
@@ -190,7 +190,7 @@ class DiffusersBackend(Backend):
         if req.strength <= 0:
             return image.copy()
         strength = min(1.0, float(req.strength))
-        from kscript.backends.cost import effective_steps
+        from kscript.compile.cost import effective_steps
 
         steps = effective_steps(req.steps, strength)
         k = int(steps * strength) if steps else 0

@@ -58,7 +58,7 @@ def free_device_memory(device: Any) -> None:
     torch.cuda.empty_cache()
 
 
-from kscript.backends.cost import effective_steps  # noqa: E402 - one definition, re-exported
+from kscript.compile.cost import effective_steps  # noqa: E402 - one definition, re-exported
 
 
 def step_callback(on_step: StepCallback | None, expected_total: int) -> Callable[..., dict] | None:

@@ -38,7 +38,7 @@ from kscript.errors import ModelError
 from kscript.plan import FilmInfo
 from kscript.backends.interface import Request
 
-from kscript.backends.cost import PRIOR_GUIDANCE, PRIOR_STEPS
+from kscript.compile.cost import PRIOR_GUIDANCE, PRIOR_STEPS
 
 BACKEND_VERSION = "kandinsky2.2/1"
 

@@ -14,16 +14,27 @@ Decisions (documented for users in docs/language.md):
 - A scene needs a prompt that holds from its start (E027), also with `continue`.
 - `transition crossfade` or `continue` in the first scene is E028 (`transition cut`, the
   default, is allowed anywhere).
+- The channels' names, hints and rules (constant-only, whole numbers) are the table's,
+  `kscript.channels`; the words of a setting with a fixed set of values (`coherence:
+  none | rgb | lab`) are reserved: a `let` or parameter cannot take their names.
+
+How it is built: each kind of item has its own handler — `_film_<setting>` for the film
+block's settings, `_scene_<Node>` for a scene's items — and a step that can fail returns
+None (or False). Whether compiling a curve failed is known from the `_Sink` its
+diagnostics went through, never from counting errors before and after.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from kscript.channels import CHANNEL_NAMES, CHANNELS, meaning_hint, preset_hint
+from kscript.check.curve_compiler import BUILTIN_NAMES, CurveCompiler, Fn, duration_seconds
 from kscript.check.loader import LoadedFiles, file_span, standard_modules
 from kscript.check.program import (
-    CHANNELS,
     COHERENCE_MODES,
     FILM_SETTINGS,
     SCENE_SETTINGS,
@@ -34,59 +45,76 @@ from kscript.check.program import (
     EffectInfo,
     FilmSettings,
 )
-from kscript.check.curve_compiler import BUILTIN_NAMES, CurveCompiler, Fn, duration_seconds
 from kscript.diagnostics import Diagnostic, did_you_mean
 from kscript.errors import ScriptErrors
-from kscript.plan import is_preview_model
+from kscript.models import is_preview_model
 from kscript.source import Span
 from kscript.syntax import nodes as n
 
 MAX_DURATION = 3600.0  # seconds: a scene of more than an hour is a typo
 MAX_SEED = 2**32 - 1
 _PLACEHOLDER = Fn(lambda c: 0.0)  # an effect parameter while checking the body on its own
+#: names that are values of a setting, not names a let or parameter may take
+RESERVED_WORDS: tuple[str, ...] = COHERENCE_MODES
+
+
+class _Sink:
+    """Where the diagnostics of one step go: on to the checker, and remembered, so the
+    step's result says whether it failed. `taint` marks the use of a broken definition
+    (a let with errors), reported once where it is defined but failing every user."""
+
+    __slots__ = ("_report", "failed")
+
+    def __init__(self, report: Callable[[Diagnostic], None]) -> None:
+        self._report = report
+        self.failed = False
+
+    def report(self, diag: Diagnostic) -> None:
+        if diag.severity != "warning":
+            self.failed = True
+        self._report(diag)
+
+    def taint(self) -> None:
+        self.failed = True
 
 
 class Namespace:
     """Lets visible in one layer (the film's files, or the standard library), compiled lazily.
 
     A let is compiled the first time it is used (or when the checker visits it); a let
-    met again while it is being compiled is a cycle (E019).
+    met again while it is being compiled is a cycle (E019). A let with errors is broken:
+    every curve that uses it fails too (without repeating its errors).
     """
 
-    def __init__(self, fps: float, report: Callable[[Diagnostic], None],
-                 mark: Callable[[], int] = lambda: 0, taint: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, fps: float, report: Callable[[Diagnostic], None]) -> None:
         self.fps = fps
         self.report = report
-        self.mark = mark  # the checker's error count, to see whether compiling a let failed
-        self.taint = taint  # called when a curve uses a broken let: the curve is broken too
         self.broken: set[str] = set()
         self.lets: dict[str, n.Let] = {}
         self.compiled: dict[str, Fn] = {}
         self._stack: list[str] = []
         self._cycles_reported: set[str] = set()
-        self.effect_names: Callable[[], Iterable[str]] = lambda: ()
 
-    def candidates(self) -> Iterable[str]:
-        return self.lets.keys()
-
-    def compiler(self, extra: dict[str, Fn] | None = None) -> CurveCompiler:
-        """A curve compiler that resolves `extra` names (effect parameters) then lets."""
+    def compiler(self, sink: _Sink, extra: dict[str, Fn] | None = None) -> CurveCompiler:
+        """A curve compiler that resolves `extra` names (effect parameters) then lets,
+        reporting through `sink`."""
         extra = extra or {}
 
         def lookup(name: str, span: Span) -> Fn | None:
             if name in extra:
                 return extra[name]
-            return self.let(name)
+            return self.let(name, sink)
 
         def candidates() -> Iterable[str]:
             return list(extra) + list(self.lets)
 
-        return CurveCompiler(self.fps, lookup, candidates, self.report)
+        return CurveCompiler(self.fps, lookup, candidates, sink.report)
 
-    def let(self, name: str) -> Fn | None:
+    def let(self, name: str, user: _Sink) -> Fn | None:
+        """The compiled let `name` (None when there is none); `user` fails when it is broken."""
         if name in self.compiled:
             if name in self.broken:
-                self.taint()
+                user.taint()
             return self.compiled[name]
         decl = self.lets.get(name)
         if decl is None:
@@ -96,51 +124,64 @@ class Namespace:
             first = chain[0]
             if first not in self._cycles_reported:
                 self._cycles_reported.update(chain)
-                head = self.lets[first]
-                self.report(
-                    Diagnostic(
-                        "E019",
-                        f"let '{first}' depends on itself: {' -> '.join(chain)}",
-                        head.name_span,
-                        hint="a let may use other lets, but not in a circle",
-                    )
-                )
-            self.taint()
+                self.report(Diagnostic("E019", f"let '{first}' depends on itself: {' -> '.join(chain)}",
+                                       self.lets[first].name_span,
+                                       hint="a let may use other lets, but not in a circle"))
+            user.taint()
             return Fn.constant(0.0)
+        own = _Sink(self.report)
         self._stack.append(name)
-        before = self.mark()
         try:
-            fn = self.compiler().curve(decl.value)
+            fn = self.compiler(own).curve(decl.value)
         finally:
             self._stack.pop()
         self.compiled[name] = fn
-        if self.mark() > before:
+        if own.failed:
             self.broken.add(name)
-            self.taint()
+            user.taint()
         return fn
+
+
+@dataclass
+class _SceneState:
+    """What a scene's items have said so far, while its handlers run."""
+
+    scene: n.Scene
+    index: int
+    duration: float
+    frames: int
+    fps: float
+    prompts: list[CheckedPrompt] = field(default_factory=list)
+    negative: str | None = None
+    negative_span: Span | None = None
+    continues: Span | None = None
+    transition: n.Transition | None = None
+    transition_frames: int = 0
+    channels: dict[str, tuple[Fn, Span]] = field(default_factory=dict)
+    channel_spans: dict[str, Span] = field(default_factory=dict)
+    effects: list[CheckedEffectUse] = field(default_factory=list)
+    coherence: str | None = None
 
 
 class Checker:
     def __init__(self, files: LoadedFiles, allow_library: bool = False) -> None:
         self.files = files
         self.allow_library = allow_library
-        self.diags: list[Diagnostic] = list(files.diagnostics)
-        self.warnings: list[Diagnostic] = []
-        self._broken: set[int] = set()  # effects whose definitions have errors
-        self._tainted = 0  # uses of broken lets: counted like errors, reported once
-
-    def _mark(self) -> int:
-        """Grows whenever an error is found or a broken definition is used."""
-        return len(self.diags) + self._tainted
-
-    def _taint(self) -> None:
-        self._tainted += 1
+        self.diags: list[Diagnostic] = [d for d in files.diagnostics if d.severity != "warning"]
+        self.warnings: list[Diagnostic] = [d for d in files.diagnostics if d.severity == "warning"]
+        self._effect_ok: dict[int, bool] = {}  # id(EffectInfo) -> its definition has no errors
 
     def report(self, diag: Diagnostic) -> None:
         if diag.severity == "warning":
             self.warnings.append(diag)
         else:
             self.diags.append(diag)
+
+    def compile(self, ns: Namespace, node: n.Curve, extra: dict[str, Fn] | None = None) -> Fn | None:
+        """A curve or expression compiled in `ns`; None when it (or a let it uses) has errors."""
+        sink = _Sink(self.report)
+        fn = ns.compiler(sink, extra).curve(node)
+        return None if sink.failed else fn
 
     # ------------------------------------------------------------------ entry
     def run(self, path: str) -> CheckedProgram:
@@ -154,8 +195,8 @@ class Checker:
         for src in std_sources:
             self.files.sources.setdefault(src.path, src)
         self.diags.extend(std_diags)
-        self.std = Namespace(fps, self.report, self._mark, self._taint)
-        self.user = Namespace(fps, self.report, self._mark, self._taint)
+        self.std = Namespace(fps, self.report)
+        self.user = Namespace(fps, self.report)
         self.effects: dict[str, EffectInfo] = {}
         std_effects: dict[str, EffectInfo] = {}
         for mod in std_modules:
@@ -179,16 +220,14 @@ class Checker:
                                hint="rename it to keep the standard one available in this film")
                 )
             self.effects[name] = info
-        for ns in (self.std, self.user):
-            ns.effect_names = lambda: self.effects.keys()
 
-        film = self._film(film_block, main, path, fps)
+        film = self._film(film_block, path, fps)
         # Every let and effect is checked, used or not.
         for ns in (self.std, self.user):
             for name in list(ns.lets):
-                ns.let(name)
+                ns.let(name, _Sink(self.report))
         for info in self.effects.values():
-            self._check_effect_body(info)
+            self._effect_ok[id(info)] = self._check_effect_body(info)
         scenes = self._scenes(main, film, path)
         return CheckedProgram(
             path=path,
@@ -206,6 +245,11 @@ class Checker:
                 self.report(Diagnostic("E017", f"'{let.name}' is a built-in name and cannot be redefined",
                                        let.name_span, hint="choose another name for this let"))
                 continue
+            if let.name in RESERVED_WORDS:
+                self.report(Diagnostic("E017", f"'{let.name}' is a coherence mode and cannot be a let",
+                                       let.name_span,
+                                       hint=f"'coherence: {let.name}' always means the mode; choose another name"))
+                continue
             if let.name in ns.lets:
                 first = ns.lets[let.name]
                 self.report(Diagnostic("E017", f"let '{let.name}' is defined twice", let.name_span,
@@ -220,53 +264,86 @@ class Checker:
                 continue
             effects[eff.name] = EffectInfo(eff, standard, ns, mod.path)
 
-    def _broken_effect(self, info: EffectInfo) -> bool:
-        return id(info) in self._broken
-
-    def _check_effect_body(self, info: EffectInfo) -> None:
-        """Check an effect's parameters and body once, with placeholder parameter values."""
-        before = self._mark()
-        self._check_effect_body_(info)
-        if self._mark() > before:
-            self._broken.add(id(info))
-
-    def _check_effect_body_(self, info: EffectInfo) -> None:
+    def _check_effect_body(self, info: EffectInfo) -> bool:
+        """Check an effect's parameters and body once, with placeholder parameter values;
+        whether the definition has no errors."""
         defn = info.defn
         ns: Namespace = info.namespace  # type: ignore[assignment]
+        sink = _Sink(self.report)
         seen: set[str] = set()
         for p in defn.params:
             if p.name in BUILTIN_NAMES:
-                self.report(Diagnostic("E017", f"'{p.name}' is a built-in name and cannot be a parameter", p.span))
+                sink.report(Diagnostic("E017", f"'{p.name}' is a built-in name and cannot be a parameter", p.span))
+            elif p.name in RESERVED_WORDS:
+                sink.report(Diagnostic("E017", f"'{p.name}' is a coherence mode and cannot be a parameter", p.span))
             elif p.name in seen:
-                self.report(Diagnostic("E017", f"parameter '{p.name}' is declared twice", p.span))
+                sink.report(Diagnostic("E017", f"parameter '{p.name}' is declared twice", p.span))
             if p.default is not None:
                 # A default may use the parameters before it: `speed = amount`.
-                ns.compiler({q: _PLACEHOLDER for q in seen}).expr(p.default)
+                ns.compiler(sink, {q: _PLACEHOLDER for q in seen}).expr(p.default)
             seen.add(p.name)
-        self._effect_channels(defn, ns, {p.name: _PLACEHOLDER for p in defn.params}, report_sets=True)
+        self._effect_channels(defn, ns, {p.name: _PLACEHOLDER for p in defn.params}, sink, definition=True)
+        return not sink.failed
 
-    def _effect_channels(self, defn: n.EffectDef, ns: Namespace, params: dict[str, Fn],
-                         report_sets: bool = False) -> dict[str, Fn]:
-        comp = ns.compiler(params)
+    def _effect_channels(self, defn: n.EffectDef, ns: Namespace, params: dict[str, Fn], sink: _Sink,
+                         definition: bool = False, use_span: Span | None = None) -> dict[str, Fn]:
+        """An effect's channels compiled with `params`. At its `definition`, the body's
+        own mistakes are reported; at a use (`use_span`), the table's rules for the values
+        the arguments give."""
+        comp = ns.compiler(sink, params)
         out: dict[str, Fn] = {}
         for a in defn.body:
             if a.name not in CHANNELS:
-                if report_sets:
-                    self.report(Diagnostic("E011", f"unknown channel '{a.name}' in effect '{defn.name}'",
-                                           a.name_span, hint=did_you_mean(a.name, CHANNELS)))
+                if definition:
+                    sink.report(Diagnostic("E011", f"unknown channel '{a.name}' in effect '{defn.name}'",
+                                           a.name_span, hint=_channel_hint(a.name, CHANNEL_NAMES),
+                                           notes=(_CHANNEL_LIST,)))
                 continue
             if a.name in out:
-                if report_sets:
-                    self.report(Diagnostic("E033", f"'{a.name}' is set twice in effect '{defn.name}'", a.name_span))
+                if definition:
+                    sink.report(Diagnostic("E033", f"'{a.name}' is set twice in effect '{defn.name}'", a.name_span))
                 continue
             if not _is_curve(a.value):
-                if report_sets:
-                    self.report(Diagnostic("E024", f"'{a.name}' needs a number or a curve", _span(a.value)))
+                if definition:
+                    sink.report(Diagnostic("E024", f"'{a.name}' needs a number or a curve", _span(a.value)))
                 continue
-            if report_sets:
-                self._check_keys(a.value, None)
-            out[a.name] = comp.curve(a.value)
+            if definition:
+                self._check_keys(a.value, None, sink)
+                if CHANNELS[a.name].constant_only and _changes_with_time(a.value, ns, params):
+                    sink.report(Diagnostic("E031", f"{a.name} must be a constant, not a value that changes with time",
+                                           _span(a.value), hint=f"in effect '{defn.name}' as in a scene"))
+                    continue
+            fn = comp.curve(a.value)
+            if use_span is not None and not self._channel_rules(a.name, fn, use_span, sink,
+                                                                f" (set by effect '{defn.name}')"):
+                continue
+            out[a.name] = fn
         return out
+
+    def _channel_rules(self, name: str, fn: Fn, span: Span, sink: _Sink, where: str = "") -> bool:
+        """The table's constant-only and whole-number rules for a compiled channel value."""
+        rule = CHANNELS[name]
+        if rule.constant_only and fn.const is None:
+            sink.report(Diagnostic("E031", f"{name} must be a constant, not a value that changes with time{where}", span))
+            return False
+        if rule.whole and fn.const is not None and math.isfinite(fn.const) and fn.const != int(fn.const):
+            if name == "steps":
+                # A constant is meant as written: say so rather than round it. (A curve that
+                # changes, `steps: 20 -> 40`, is rounded frame by frame, as docs/language.md says.)
+                hint = (f"denoising steps are counted whole: write {_fmt(math.floor(fn.const))} "
+                        f"or {_fmt(math.ceil(fn.const))}")
+            else:
+                hint = rule.range_hint
+            message = f"{name} must be a whole number, not {_fmt(fn.const)}{where}"
+            if name == "cadence" and not where:
+                message = f"cadence must be a whole number from 1 to 1000, not {_fmt(fn.const)}"
+            sink.report(Diagnostic("E023", message, span, hint=hint))
+            return False
+        if name == "cadence" and fn.const is not None and not where and not (1 <= fn.const <= 1000):
+            sink.report(Diagnostic("E023", f"cadence must be a whole number from 1 to 1000, not {_fmt(fn.const)}",
+                                   span, hint=rule.range_hint))
+            return False
+        return True
 
     # ------------------------------------------------------------------ film
     def _peek_fps(self, block: n.FilmBlock | None) -> float:
@@ -277,102 +354,135 @@ class Checker:
                     return float(a.value.value)
         return 24.0
 
-    def _film(self, block: n.FilmBlock | None, main: n.Module | None, path: str, fps: float) -> FilmSettings:
-        import os
-
+    def _film(self, block: n.FilmBlock | None, path: str, fps: float) -> FilmSettings:
         title = os.path.splitext(os.path.basename(path))[0] if path != "<string>" else "untitled"
         film = FilmSettings(title=block.title if block is not None else title, fps=fps)
         if block is None:
             return film
         film.span = block.span
         seen: dict[str, n.Assign] = {}
-        comp = self.user.compiler()
         for a in block.settings:
-            name = a.name
-            if name in seen:
-                self.report(Diagnostic("E033", f"'{name}' is set twice in the film block", a.name_span,
-                                       notes=(f"first set at {seen[name].name_span}",)))
+            if a.name in seen:
+                self.report(Diagnostic("E033", f"'{a.name}' is set twice in the film block", a.name_span,
+                                       notes=(f"first set at {seen[a.name].name_span}",)))
                 continue
-            seen[name] = a
-            v = a.value
-            if name == "size":
-                if not isinstance(v, n.SizeLit):
-                    self.report(Diagnostic("E024", "size is WIDTHxHEIGHT, such as 640x640", _span(v)))
-                    continue
-                ok = True
-                for dim, label in ((v.width, "width"), (v.height, "height")):
-                    if not 64 <= dim <= 4096:
-                        self.report(Diagnostic("E023", f"the {label} {dim} is out of range: sizes go from 64 to 4096",
-                                               v.span))
-                        ok = False
-                    elif dim % 8:
-                        near = max(64, int(round(dim / 8.0)) * 8)
-                        self.report(Diagnostic("E023", f"the {label} {dim} is not a multiple of 8", v.span,
-                                               hint=f"the models work on multiples of 8: try {near}"))
-                        ok = False
-                if ok:
-                    film.width, film.height = v.width, v.height
-            elif name == "fps":
-                value = self._constant(v, comp, "fps", number_only=True)
-                if value is None:
-                    continue
-                if not (0 < value <= 240):
-                    self.report(Diagnostic("E023", f"fps must be more than 0 and at most 240, not {_fmt(value)}",
-                                           _span(v)))
-                else:
-                    film.fps = value
-            elif name == "seed":
-                value = self._constant(v, comp, "seed", number_only=True)
-                if value is None:
-                    continue
-                if value != int(value) or not (0 <= value <= MAX_SEED):
-                    self.report(Diagnostic("E023", f"seed must be a whole number from 0 to {MAX_SEED}, not {_fmt(value)}",
-                                           _span(v)))
-                else:
-                    film.seed = int(value)
-            elif name in ("model", "prior", "inpaint", "negative"):
-                if not isinstance(v, n.StringLit):
-                    self.report(Diagnostic("E024", f"{name} is a string in quotes", _span(v),
-                                           hint=f'for example {name}: "..."'))
-                    continue
-                if name == "model" and not v.value.strip():
-                    self.report(Diagnostic("E023", "model must not be empty", v.span,
-                                           hint='use "preview" for the weightless preview painter'))
-                    continue
-                if name == "model" and is_preview_model(v.value):
-                    film.model = "preview"  # "Preview" too: one spelling in the plan and its keys
-                    continue
-                setattr(film, name, v.value)
-            elif name == "coherence":
-                mode = self._coherence(v)
-                if mode is not None:
-                    film.coherence = mode
-            elif name in CHANNELS:
-                curve = self._channel_curve(name, v, comp, None)
-                if curve is not None:
-                    film.defaults[name] = curve
+            seen[a.name] = a
+            # A film setting first (the film's `seed` is a setting), then a channel's default.
+            if a.name in FILM_SETTINGS:
+                getattr(self, f"_film_{a.name}")(film, a)
+            elif a.name in CHANNELS:
+                self._film_channel(film, a)
             else:
-                self.report(Diagnostic("E011", f"unknown film setting '{name}'", a.name_span,
-                                       hint=did_you_mean(name, FILM_SETTINGS + CHANNELS)))
+                self._film_unknown(film, a)
         return film
 
-    def _constant(self, v: n.Value, comp: CurveCompiler, what: str, number_only: bool = False) -> float | None:
-        if isinstance(v, n.Duration) and number_only:
+    def _film_size(self, film: FilmSettings, a: n.Assign) -> None:
+        v = a.value
+        if not isinstance(v, n.SizeLit):
+            self.report(Diagnostic("E024", "size is WIDTHxHEIGHT, such as 640x640", _span(v)))
+            return
+        ok = True
+        for dim, label in ((v.width, "width"), (v.height, "height")):
+            if not 64 <= dim <= 4096:
+                self.report(Diagnostic("E023", f"the {label} {dim} is out of range: sizes go from 64 to 4096", v.span))
+                ok = False
+            elif dim % 8:
+                near = max(64, int(round(dim / 8.0)) * 8)
+                self.report(Diagnostic("E023", f"the {label} {dim} is not a multiple of 8", v.span,
+                                       hint=f"the models work on multiples of 8: try {near}"))
+                ok = False
+        if ok:
+            film.width, film.height = v.width, v.height
+
+    def _film_fps(self, film: FilmSettings, a: n.Assign) -> None:
+        value = self._constant(a.value, "fps")
+        if value is None:
+            return
+        if not (0 < value <= 240):
+            self.report(Diagnostic("E023", f"fps must be more than 0 and at most 240, not {_fmt(value)}", _span(a.value)))
+            return
+        film.fps = value
+
+    def _film_seed(self, film: FilmSettings, a: n.Assign) -> None:
+        value = self._constant(a.value, "seed")
+        if value is None:
+            return
+        if value != int(value) or not (0 <= value <= MAX_SEED):
+            self.report(Diagnostic("E023", f"seed must be a whole number from 0 to {MAX_SEED}, not {_fmt(value)}",
+                                   _span(a.value)))
+            return
+        film.seed = int(value)
+
+    def _film_text(self, film: FilmSettings, a: n.Assign) -> str | None:
+        """A setting that is a string in quotes; None (reported) when it is not."""
+        if not isinstance(a.value, n.StringLit):
+            self.report(Diagnostic("E024", f"{a.name} is a string in quotes", _span(a.value),
+                                   hint=f'for example {a.name}: "..."'))
+            return None
+        return a.value.value
+
+    def _film_model(self, film: FilmSettings, a: n.Assign) -> None:
+        text = self._film_text(film, a)
+        if text is None:
+            return
+        if not text.strip():
+            self.report(Diagnostic("E023", "model must not be empty", a.value.span,
+                                   hint='use "preview" for the weightless preview painter'))
+            return
+        # "Preview" too: one spelling in the plan and its keys
+        film.model = "preview" if is_preview_model(text) else text
+
+    def _film_prior(self, film: FilmSettings, a: n.Assign) -> None:
+        text = self._film_text(film, a)
+        if text is not None:
+            film.prior = text
+
+    def _film_inpaint(self, film: FilmSettings, a: n.Assign) -> None:
+        text = self._film_text(film, a)
+        if text is not None:
+            film.inpaint = text
+
+    def _film_negative(self, film: FilmSettings, a: n.Assign) -> None:
+        text = self._film_text(film, a)
+        if text is not None:
+            film.negative = text
+
+    def _film_coherence(self, film: FilmSettings, a: n.Assign) -> None:
+        mode = self._coherence(a.value)
+        if mode is not None:
+            film.coherence = mode
+
+    def _film_channel(self, film: FilmSettings, a: n.Assign) -> None:
+        curve = self._channel_curve(a.name, a.value, None)
+        if curve is not None:
+            film.defaults[a.name] = curve
+
+    def _film_unknown(self, film: FilmSettings, a: n.Assign) -> None:
+        if a.name == "title":
+            hint = 'the title is written after `film`: film "My title" { ... }'
+        else:
+            hint = _channel_hint(a.name, CHANNEL_NAMES, FILM_SETTINGS)
+        self.report(Diagnostic("E011", f"unknown film setting '{a.name}'", a.name_span, hint=hint,
+                               notes=("film settings: " + ", ".join(FILM_SETTINGS) + "; and every channel",)))
+
+    def _constant(self, v: n.Value, what: str) -> float | None:
+        """A number that does not change with time (fps, seed); None (reported) otherwise."""
+        if isinstance(v, n.Duration):
             self.report(Diagnostic("E022", f"{what} is a number, not a duration", v.span,
                                    hint=f"write {_fmt(v.value)} without the unit"))
             return None
-        if not isinstance(v, (n.Number, n.Duration, n.Name, n.Unary, n.Binary, n.IfExpr, n.Call)):
+        if not isinstance(v, (n.Number, n.Name, n.Unary, n.Binary, n.IfExpr, n.Call)):
             self.report(Diagnostic("E024", f"{what} is a number", _span(v)))
             return None
-        fn = comp.expr(v)
+        fn = self.compile(self.user, v)
+        if fn is None:
+            return None
         if fn.const is None:
             self.report(Diagnostic("E031", f"{what} must be a constant, not a value that changes with time", _span(v)))
             return None
         return fn.const
 
-    def _channel_curve(
-        self, name: str, v: n.Value, comp: CurveCompiler, duration: float | None
-    ) -> tuple[Fn, Span] | None:
+    def _channel_curve(self, name: str, v: n.Value, duration: float | None) -> tuple[Fn, Span] | None:
         """A channel's curve (film-wide default or scene's own), compiled; None when it has
         errors: a broken curve is left out, so it causes no cascade of errors downstream."""
         if not _is_curve(v):
@@ -382,18 +492,12 @@ class Checker:
             self.report(Diagnostic("E022", f"'{name}' is a number, not a duration", v.span,
                                    hint=f"write {_fmt(v.value)} without the unit"))
             return None
-        before = self._mark()
-        self._check_keys(v, duration)
-        fn = comp.curve(v)
-        if name == "cadence":
-            self._cadence(fn, _span(v))
-        elif name == "steps" and fn.const is not None and fn.const != int(fn.const):
-            # A constant is meant as written: say so rather than round it. (A curve that
-            # changes, `steps: 20 -> 40`, is rounded frame by frame, as docs/language.md says.)
-            self.report(Diagnostic("E023", f"steps must be a whole number, not {_fmt(fn.const)}", _span(v),
-                                   hint=f"denoising steps are counted whole: write {_fmt(math.floor(fn.const))} "
-                                   f"or {_fmt(math.ceil(fn.const))}"))
-        return (fn, _span(v)) if self._mark() == before else None
+        sink = _Sink(self.report)
+        self._check_keys(v, duration, sink)
+        fn = self.user.compiler(sink).curve(v)
+        if not self._channel_rules(name, fn, _span(v), sink):
+            return None
+        return None if sink.failed else (fn, _span(v))
 
     def _coherence(self, v: n.Value) -> str | None:
         word = v.value if isinstance(v, n.StringLit) else v.name if isinstance(v, n.Name) else None
@@ -404,25 +508,18 @@ class Checker:
             return None
         return word
 
-    def _cadence(self, fn: Fn, span: Span) -> None:
-        if fn.const is None:
-            self.report(Diagnostic("E031", "cadence must be a constant, not a value that changes with time", span))
-        elif fn.const != int(fn.const) or not (1 <= fn.const <= 1000):
-            self.report(Diagnostic("E023", f"cadence must be a whole number from 1 to 1000, not {_fmt(fn.const)}",
-                                   span, hint="cadence N runs the model on every Nth frame"))
-
     # ------------------------------------------------------------------ keys
-    def _check_keys(self, value: n.Value, duration: float | None) -> None:
+    def _check_keys(self, value: n.Value, duration: float | None, sink: _Sink) -> None:
         if not isinstance(value, n.Keys):
             return
         prev: float | None = None
         for k in value.keys:
             s = duration_seconds(k.time, self.user.fps)
             if prev is not None and s <= prev:
-                self.report(Diagnostic("E025", f"keyframe at {_dur(k.time)} is not after the one before it",
+                sink.report(Diagnostic("E025", f"keyframe at {_dur(k.time)} is not after the one before it",
                                        k.time.span, hint="write keyframes in increasing time order"))
             elif s < 0 or (duration is not None and s > duration + 1e-9):
-                self.report(Diagnostic("E025", f"keyframe at {_dur(k.time)} is outside the scene "
+                sink.report(Diagnostic("E025", f"keyframe at {_dur(k.time)} is outside the scene "
                                                f"(0s to {_fmt(duration or 0)}s)", k.time.span))
             prev = s if prev is None else max(prev, s)
 
@@ -441,16 +538,15 @@ class Checker:
             else:
                 names[scene.name] = scene
             checked = self._scene(scene, len(out), start, film)
-            if checked is not None:
-                out.append(checked)
-                start += checked.frame_count
+            out.append(checked)
+            start += checked.frame_count
         if not main.scenes and not (self.allow_library and not main.films):
             span = film.span if film.span is not None else file_span(path)
             self.report(Diagnostic("E029", "the film has no scenes", _head_span(span),
                                    hint='add one: scene opening 4s { prompt "..." }'))
         return out
 
-    def _scene(self, scene: n.Scene, index: int, start_frame: int, film: FilmSettings) -> CheckedScene | None:
+    def _scene(self, scene: n.Scene, index: int, start_frame: int, film: FilmSettings) -> CheckedScene:
         fps = film.fps
         dur = self._duration(scene.duration, "scene duration")
         frames = 1
@@ -461,122 +557,10 @@ class Checker:
                                        scene.duration.span))
                 frames = 1
                 dur = None
-        duration = dur if dur is not None else frames / fps
-        comp = self.user.compiler()
-        prompts: list[CheckedPrompt] = []
-        negative: str | None = None
-        negative_span: Span | None = None
-        continues: Span | None = None
-        transition: n.Transition | None = None
-        transition_frames = 0
-        channels: dict[str, tuple[Fn, Span]] = {}
-        channel_spans: dict[str, Span] = {}
-        effects: list[CheckedEffectUse] = []
-        coherence: str | None = None
+        st = _SceneState(scene, index, dur if dur is not None else frames / fps, frames, fps)
         for item in scene.items:
-            if isinstance(item, n.Prompt):
-                at = 0.0
-                if item.at is not None:
-                    at_s = self._duration(item.at, "prompt time")
-                    if at_s is not None and at_s >= duration - 1e-9 and at_s > 0:
-                        self.report(Diagnostic("E026", f"the prompt starts at {_dur(item.at)}, "
-                                                       f"after the scene ends ({_fmt(duration)}s)", item.at.span,
-                                               hint="'at' is the time since the scene started"))
-                        continue
-                    at = at_s or 0.0
-                blend = 0.0
-                if item.blend is not None:
-                    b = self._duration(item.blend, "blend time")
-                    blend = b or 0.0
-                    if blend > 0 and at + blend > duration + 1e-9:
-                        self.report(Diagnostic(
-                            "W003", f"the blend ends at {_fmt(round(at + blend, 3))}s, after the scene ends "
-                            f"({_fmt(duration)}s): this prompt never fully takes over", item.blend.span,
-                            severity="warning",
-                            hint=f"blend over at most {_fmt(round(duration - at, 3))}s, or start the prompt earlier"))
-                clash = next((p for p in prompts if abs(p.start - at) < 1e-9), None)
-                if clash is not None:
-                    self.report(Diagnostic("E033", f"two prompts start at {_fmt(at)}s in scene '{scene.name}'",
-                                           item.span, notes=(f"the other one is at {clash.span}",),
-                                           hint="give the later prompt a time: prompt \"...\" at 2s"))
-                    continue
-                prompts.append(CheckedPrompt(item.text, at, blend, item.span))
-            elif isinstance(item, n.Negative):
-                if negative_span is not None:
-                    self.report(Diagnostic("E033", "negative is set twice in this scene", item.span,
-                                           notes=(f"first set at {negative_span}",)))
-                    continue
-                negative, negative_span = item.text, item.span
-            elif isinstance(item, n.Continue):
-                if continues is not None:
-                    self.report(Diagnostic("E033", "continue is written twice in this scene", item.span))
-                elif index == 0:
-                    self.report(Diagnostic("E028", "the first scene cannot continue: there is no scene before it",
-                                           item.span, hint="remove 'continue'"))
-                else:
-                    continues = item.span
-            elif isinstance(item, n.Transition):
-                if transition is not None:
-                    self.report(Diagnostic("E033", "transition is set twice in this scene", item.span,
-                                           notes=(f"first set at {transition.span}",)))
-                    continue
-                transition = item
-                if item.kind not in ("cut", "crossfade"):
-                    self.report(Diagnostic("E024", f"unknown transition '{item.kind}'", item.kind_span,
-                                           hint=did_you_mean(item.kind, ("cut", "crossfade")) or "transitions: cut, crossfade"))
-                    transition = None
-                    continue
-                if item.kind == "crossfade":
-                    if index == 0:
-                        self.report(Diagnostic("E028", "the first scene cannot cross-fade: there is no scene before it",
-                                               item.span, hint="remove the transition"))
-                        transition = None
-                        continue
-                    if item.duration is None:
-                        self.report(Diagnostic("E004", "a crossfade needs a duration", item.span,
-                                               hint="for example: transition crossfade 12f"))
-                        transition = None
-                        continue
-                    d = self._duration(item.duration, "crossfade time")
-                    if d is None:
-                        transition = None
-                        continue
-                    nf = int(math.floor(d * fps + 0.5 + 1e-9))
-                    if nf < 1 or nf > frames:
-                        self.report(Diagnostic("E023", f"the crossfade lasts {nf} frame{'s' if nf != 1 else ''}; "
-                                                       f"it must last 1 to {frames} (the scene's length)",
-                                               item.duration.span))
-                        transition = None
-                        continue
-                    transition_frames = nf
-            elif isinstance(item, n.EffectUse):
-                use = self._effect_use(item, duration, frames, fps)
-                if use is not None:
-                    effects.append(use)
-            elif isinstance(item, n.Assign):
-                name = item.name
-                if name in channel_spans:
-                    self.report(Diagnostic("E033", f"'{name}' is set twice in scene '{scene.name}'", item.name_span,
-                                           notes=(f"first set at {channel_spans[name]}",)))
-                    continue
-                channel_spans[name] = item.name_span
-                if name == "coherence":
-                    coherence = self._coherence(item.value) or coherence
-                elif name == "negative":
-                    if not isinstance(item.value, n.StringLit):
-                        self.report(Diagnostic("E024", "negative is a string in quotes", _span(item.value)))
-                    elif negative_span is not None:
-                        self.report(Diagnostic("E033", "negative is set twice in this scene", item.span))
-                    else:
-                        negative, negative_span = item.value.value, item.span
-                elif name in CHANNELS:
-                    curve = self._channel_curve(name, item.value, comp, duration)
-                    if curve is not None:
-                        channels[name] = curve
-                else:
-                    self.report(Diagnostic("E011", f"unknown scene setting '{name}'", item.name_span,
-                                           hint=did_you_mean(name, CHANNELS + SCENE_SETTINGS + ("prompt",))))
-        prompts.sort(key=lambda p: p.start)
+            getattr(self, f"_scene_{type(item).__name__}")(item, st)
+        prompts = sorted(st.prompts, key=lambda p: p.start)
         if not prompts:
             self.report(Diagnostic("E027", f"scene '{scene.name}' has no prompt", scene.name_span,
                                    hint='add one: prompt "what the scene shows"'))
@@ -586,20 +570,122 @@ class Checker:
         return CheckedScene(
             name=scene.name,
             index=index,
-            duration=duration,
+            duration=st.duration,
             frame_count=frames,
             start_frame=start_frame,
             prompts=prompts,
-            negative=negative if negative is not None else film.negative,
-            continues=continues is not None,
-            transition=transition.kind if transition is not None and transition_frames else "cut",
-            transition_frames=transition_frames,
-            channels=channels,
-            effects=effects,
-            coherence=coherence or film.coherence,
+            negative=st.negative if st.negative is not None else film.negative,
+            continues=st.continues is not None,
+            transition=st.transition.kind if st.transition is not None and st.transition_frames else "cut",
+            transition_frames=st.transition_frames,
+            channels=st.channels,
+            effects=st.effects,
+            coherence=st.coherence or film.coherence,
             span=scene.span,
             name_span=scene.name_span,
         )
+
+    def _scene_Prompt(self, item: n.Prompt, st: _SceneState) -> None:
+        duration = st.duration
+        at = 0.0
+        if item.at is not None:
+            at_s = self._duration(item.at, "prompt time")
+            if at_s is not None and at_s >= duration - 1e-9 and at_s > 0:
+                self.report(Diagnostic("E026", f"the prompt starts at {_dur(item.at)}, "
+                                               f"after the scene ends ({_fmt(duration)}s)", item.at.span,
+                                       hint="'at' is the time since the scene started"))
+                return
+            at = at_s or 0.0
+        blend = 0.0
+        if item.blend is not None:
+            blend = self._duration(item.blend, "blend time") or 0.0
+            if blend > 0 and at + blend > duration + 1e-9:
+                self.report(Diagnostic(
+                    "W003", f"the blend ends at {_fmt(round(at + blend, 3))}s, after the scene ends "
+                    f"({_fmt(duration)}s): this prompt never fully takes over", item.blend.span,
+                    severity="warning",
+                    hint=f"blend over at most {_fmt(round(duration - at, 3))}s, or start the prompt earlier"))
+        clash = next((p for p in st.prompts if abs(p.start - at) < 1e-9), None)
+        if clash is not None:
+            self.report(Diagnostic("E033", f"two prompts start at {_fmt(at)}s in scene '{st.scene.name}'",
+                                   item.span, notes=(f"the other one is at {clash.span}",),
+                                   hint="give the later prompt a time: prompt \"...\" at 2s"))
+            return
+        st.prompts.append(CheckedPrompt(item.text, at, blend, item.span))
+
+    def _scene_Continue(self, item: n.Continue, st: _SceneState) -> None:
+        if st.continues is not None:
+            self.report(Diagnostic("E033", "continue is written twice in this scene", item.span))
+        elif st.index == 0:
+            self.report(Diagnostic("E028", "the first scene cannot continue: there is no scene before it",
+                                   item.span, hint="remove 'continue'"))
+        else:
+            st.continues = item.span
+
+    def _scene_Transition(self, item: n.Transition, st: _SceneState) -> None:
+        if st.transition is not None:
+            self.report(Diagnostic("E033", "transition is set twice in this scene", item.span,
+                                   notes=(f"first set at {st.transition.span}",)))
+            return
+        frames = self._transition_frames(item, st)
+        if frames is not None:
+            st.transition, st.transition_frames = item, frames
+
+    def _transition_frames(self, item: n.Transition, st: _SceneState) -> int | None:
+        """The transition's length in frames (0 for a cut); None (reported) when it is wrong."""
+        if item.kind not in ("cut", "crossfade"):
+            self.report(Diagnostic("E024", f"unknown transition '{item.kind}'", item.kind_span,
+                                   hint=did_you_mean(item.kind, ("cut", "crossfade")) or "transitions: cut, crossfade"))
+            return None
+        if item.kind == "cut":
+            return 0
+        if st.index == 0:
+            self.report(Diagnostic("E028", "the first scene cannot cross-fade: there is no scene before it",
+                                   item.span, hint="remove the transition"))
+            return None
+        if item.duration is None:
+            self.report(Diagnostic("E004", "a crossfade needs a duration", item.span,
+                                   hint="for example: transition crossfade 12f"))
+            return None
+        d = self._duration(item.duration, "crossfade time")
+        if d is None:
+            return None
+        nf = int(math.floor(d * st.fps + 0.5 + 1e-9))
+        if nf < 1 or nf > st.frames:
+            self.report(Diagnostic("E023", f"the crossfade lasts {nf} frame{'s' if nf != 1 else ''}; "
+                                           f"it must last 1 to {st.frames} (the scene's length)", item.duration.span))
+            return None
+        return nf
+
+    def _scene_EffectUse(self, item: n.EffectUse, st: _SceneState) -> None:
+        use = self._effect_use(item, st.duration, st.frames, st.fps)
+        if use is not None:
+            st.effects.append(use)
+
+    def _scene_Assign(self, item: n.Assign, st: _SceneState) -> None:
+        name = item.name
+        if name in st.channel_spans:
+            self.report(Diagnostic("E033", f"'{name}' is set twice in scene '{st.scene.name}'", item.name_span,
+                                   notes=(f"first set at {st.channel_spans[name]}",)))
+            return
+        st.channel_spans[name] = item.name_span
+        if name == "coherence":
+            st.coherence = self._coherence(item.value) or st.coherence
+        elif name == "negative":
+            if not isinstance(item.value, n.StringLit):
+                self.report(Diagnostic("E024", "negative is a string in quotes", _span(item.value)))
+            else:  # set twice is caught above, like any setting (the old `negative "x"` is an Assign too)
+                st.negative, st.negative_span = item.value.value, item.span
+        elif name in CHANNELS:
+            curve = self._channel_curve(name, item.value, st.duration)
+            if curve is not None:
+                st.channels[name] = curve
+        else:
+            # (`prompt:`, `effect:` ... never get here: the parser reads them as their
+            # statements and reports the colon, E001.)
+            hint = _channel_hint(name, CHANNEL_NAMES, SCENE_SETTINGS)
+            self.report(Diagnostic("E011", f"unknown scene setting '{name}'", item.name_span, hint=hint,
+                                   notes=(_CHANNEL_LIST + "; scene settings: " + ", ".join(SCENE_SETTINGS),)))
 
     def _duration(self, d: n.Duration, what: str) -> float | None:
         if not isinstance(d, n.Duration):
@@ -622,15 +708,40 @@ class Checker:
             return None
         return s
 
+    # ------------------------------------------------------------------ effect uses
     def _effect_use(self, use: n.EffectUse, duration: float, frames: int, fps: float) -> CheckedEffectUse | None:
         info = self.effects.get(use.name)
         if info is None:
-            self.report(Diagnostic("E012", f"unknown effect '{use.name}'", use.name_span,
-                                   hint=did_you_mean(use.name, self.effects) or "kscript effects lists the standard effects"))
+            hint = (preset_hint(use.name) or did_you_mean(use.name, self.effects)
+                    or "kscript effects lists the standard effects")
+            self.report(Diagnostic("E012", f"unknown effect '{use.name}'", use.name_span, hint=hint))
             for arg in use.args:  # still check what the arguments say
-                self.user.compiler().expr(arg.value)
+                self.compile(self.user, arg.value)
             return None
         defn = info.defn
+        given = self._effect_arguments(use, defn)
+        window = self._effect_window(use, duration, frames, fps)
+        # Bind: the arguments are compiled where the effect is used (the film's lets), the
+        # defaults where it is defined.
+        sink = _Sink(self.report)
+        ns: Namespace = info.namespace  # type: ignore[assignment]
+        bound: dict[str, Fn] = {}
+        for p in defn.params:
+            if given is not None and p.name in given:
+                bound[p.name] = self.user.compiler(sink).expr(given[p.name])
+            elif p.default is not None:
+                bound[p.name] = ns.compiler(sink, dict(bound)).expr(p.default)
+            else:
+                bound[p.name] = Fn.constant(0.0)
+        defined = self._effect_ok.get(id(info), False)
+        channels = self._effect_channels(defn, ns, bound, sink, use_span=use.span if defined else None)
+        if given is None or window is None or sink.failed or not defined:
+            return None
+        span_window, frame_window = window
+        return CheckedEffectUse(use.name, channels, span_window, use.span, frame_window)
+
+    def _effect_arguments(self, use: n.EffectUse, defn: n.EffectDef) -> dict[str, n.Expr] | None:
+        """The arguments by parameter name; None (reported) when they do not fit the parameters."""
         params = {p.name: p for p in defn.params}
         order = [p.name for p in defn.params]
         given: dict[str, n.Expr] = {}
@@ -667,49 +778,58 @@ class Checker:
             self.report(Diagnostic("E016", f"effect '{use.name}' needs a value for {names}", use.span,
                                    hint=_signature(defn)))
             ok = False
-        window = None
-        window_frames = None
-        if use.window_from is not None or use.window_to is not None:
-            a = self._duration(use.window_from, "window start") if use.window_from is not None else 0.0
-            b = self._duration(use.window_to, "window end") if use.window_to is not None else duration
-            if a is None or b is None:
-                ok = False
-            elif b > duration + 1e-9:
-                self.report(Diagnostic("E023", f"the effect window ends at {_fmt(b)}s, after the scene "
-                                               f"({_fmt(duration)}s)", use.span))
-                ok = False
-            else:
-                f0 = math.ceil(a * fps - 1e-9)
-                f1 = math.ceil(b * fps - 1e-9) - 1  # frames with a <= f/fps < b
-                if b >= duration - 1e-9:
-                    f1 = frames - 1
-                if b <= a or f1 < f0:
-                    self.report(Diagnostic("E030", f"the effect window from {_fmt(a)}s to {_fmt(b)}s holds no frame",
-                                           use.span, hint="the window is 'from START to END' with START before END"))
-                    ok = False
-                else:
-                    window = (a, b)
-                    window_frames = (f0, f1)
-        # Bind: the arguments are compiled where the effect is used (the film's lets), the
-        # defaults where it is defined.
-        before = self._mark()
-        scene_comp = self.user.compiler()
-        ns: Namespace = info.namespace  # type: ignore[assignment]
-        bound: dict[str, Fn] = {}
-        for p in defn.params:
-            if p.name in given:
-                bound[p.name] = scene_comp.expr(given[p.name])
-            elif p.default is not None:
-                bound[p.name] = ns.compiler(dict(bound)).expr(p.default)
-            else:
-                bound[p.name] = Fn.constant(0.0)
-        channels = self._effect_channels(defn, ns, bound)
-        if not ok or self._mark() > before or self._broken_effect(info):
+        if not ok:
+            # Still compile what was given, for its own errors.
+            for value in given.values():
+                self.compile(self.user, value)
             return None
-        return CheckedEffectUse(use.name, channels, window, use.span, window_frames)
+        return given
+
+    def _effect_window(self, use: n.EffectUse, duration: float, frames: int, fps: float
+                       ) -> tuple[tuple[float, float] | None, tuple[int, int] | None] | None:
+        """(seconds, frames) of `from A to B` ((None, None) without one); None (reported) when wrong."""
+        if use.window_from is None and use.window_to is None:
+            return None, None
+        a = self._duration(use.window_from, "window start") if use.window_from is not None else 0.0
+        b = self._duration(use.window_to, "window end") if use.window_to is not None else duration
+        if a is None or b is None:
+            return None
+        if b > duration + 1e-9:
+            self.report(Diagnostic("E023", f"the effect window ends at {_fmt(b)}s, after the scene "
+                                           f"({_fmt(duration)}s)", use.span))
+            return None
+        f0 = math.ceil(a * fps - 1e-9)
+        f1 = math.ceil(b * fps - 1e-9) - 1  # frames with a <= f/fps < b
+        if b >= duration - 1e-9:
+            f1 = frames - 1
+        if b <= a or f1 < f0:
+            self.report(Diagnostic("E030", f"the effect window from {_fmt(a)}s to {_fmt(b)}s holds no frame",
+                                   use.span, hint="the window is 'from START to END' with START before END"))
+            return None
+        return (a, b), (f0, f1)
 
 
 # ----------------------------------------------------------------------------- helpers
+
+_CHANNEL_LIST = "channels: " + ", ".join(CHANNEL_NAMES)
+
+
+def _channel_hint(name: str, channels: Iterable[str], settings: Iterable[str] = ()) -> str | None:
+    """A hint for an unknown channel or setting: by meaning first (`rotation` -> angle),
+    then by spelling."""
+    return meaning_hint(name) or did_you_mean(name, tuple(channels) + tuple(settings))
+
+
+def _changes_with_time(value: n.Value, ns: Namespace, params: dict[str, Fn]) -> bool:
+    """Whether a curve of an effect's body depends on time whatever its arguments are:
+    compiled quietly with every parameter a constant (its errors are reported elsewhere)."""
+    one = Fn.constant(1.0)
+    quiet = _Sink(lambda d: None)
+
+    def lookup(name: str, span: Span) -> Fn | None:
+        return one if name in params else ns.let(name, quiet)
+
+    return CurveCompiler(ns.fps, lookup, lambda: (), quiet.report).curve(value).const is None
 
 
 def _is_curve(v: object) -> bool:

@@ -30,7 +30,10 @@ import operator
 from bisect import bisect_right
 from typing import Callable, Iterable
 
+from kscript.curves import easing as easing_mod
+from kscript.curves.functions import CONSTANTS, FUNCTIONS
 from kscript.diagnostics import Diagnostic, did_you_mean
+from kscript.errors import ScriptErrors
 from kscript.source import Span
 from kscript.syntax import nodes as n
 
@@ -41,8 +44,10 @@ CTX_SIZE = 7
 TIME_NAMES: dict[str, int] = {"t": CTX_T, "f": CTX_F, "u": CTX_U, "T": CTX_TT, "F": CTX_FF, "dur": CTX_DUR}
 BUILTIN_NAMES: tuple[str, ...] = ("t", "f", "u", "T", "F", "dur", "fps", "pi", "e")
 
-# Errors evaluating a curve can raise; the compiler turns them into E032.
-MATH_ERRORS: tuple[type[BaseException], ...] = (ArithmeticError, ValueError, OverflowError, TypeError)
+# Errors evaluating a curve can raise; the compiler turns them into E032. The built-in
+# functions raise `CurveMathError` (a ValueError) with a sentence naming the bad value; the
+# operators raise ZeroDivisionError (`/`, `%`), or the fold finds a value that is not finite.
+MATH_ERRORS: tuple[type[BaseException], ...] = (ArithmeticError, ValueError)
 
 Ctx = tuple
 
@@ -66,45 +71,19 @@ class Fn:
         return self.const is not None
 
 
-def _math_error_class() -> tuple[type[BaseException], ...]:
-    try:
-        from kscript.curves.functions import CurveMathError  # type: ignore[attr-defined]
-    except Exception:  # pragma: no cover - the curves package always has it once merged
-        return MATH_ERRORS
-    return MATH_ERRORS + (CurveMathError,)
-
-
 def math_errors() -> tuple[type[BaseException], ...]:
     """Every exception that means "this curve has no finite value here"."""
-    global _ERRS
-    if _ERRS is None:
-        _ERRS = _math_error_class()
-    return _ERRS
-
-
-_ERRS: tuple[type[BaseException], ...] | None = None
+    return MATH_ERRORS
 
 
 def describe_math_error(err: BaseException) -> str:
     if isinstance(err, ZeroDivisionError):
         return "division by zero"
-    if isinstance(err, OverflowError):
-        return "the value overflows"
     text = str(err).strip()
     return text or type(err).__name__
 
 
 # ----------------------------------------------------------------------------- operators
-
-
-def _pow(a: float, b: float) -> float:
-    # math.pow raises ValueError for a negative base with a fractional exponent instead of
-    # returning a complex number like `**` does.
-    return math.pow(a, b)
-
-
-def _truth(x: float) -> bool:
-    return x != 0.0
 
 
 _BINARY: dict[str, Callable[[float, float], float]] = {
@@ -113,7 +92,8 @@ _BINARY: dict[str, Callable[[float, float], float]] = {
     "*": operator.mul,
     "/": operator.truediv,
     "%": operator.mod,
-    "^": _pow,
+    # `x ^ y` is `pow(x, y)`: one function, so one domain rule and one wording for both.
+    "^": FUNCTIONS["pow"].fn,
     "<": lambda a, b: 1.0 if a < b else 0.0,
     "<=": lambda a, b: 1.0 if a <= b else 0.0,
     ">": lambda a, b: 1.0 if a > b else 0.0,
@@ -136,8 +116,6 @@ Report = Callable[[Diagnostic], None]
 
 
 def _no_report(diag: Diagnostic) -> None:
-    from kscript.errors import ScriptErrors
-
     raise ScriptErrors([diag], {})
 
 
@@ -218,36 +196,40 @@ class CurveCompiler:
         """The easing function, or None for linear (the fast path)."""
         if node is None or (node.name == "linear" and not node.args):
             return None
-        from kscript.curves import easing as easing_mod
-
-        args: list[float] = []
-        for a in node.args:
-            fa = self.expr(a)
+        name = node.name
+        # Compiled first, whatever else is wrong, so that their own errors are reported too.
+        args = [self.expr(a) for a in node.args]
+        if name in easing_mod.EASINGS:
+            count, signature = 0, f"{name}, without parentheses"
+        elif name in easing_mod.PARAMETRIC_EASINGS:
+            count, signature = easing_mod.PARAMETRIC_EASINGS[name]
+        else:
+            self.report(Diagnostic("E014", f"unknown easing '{name}'", _easing_name_span(node),
+                                   hint=did_you_mean(name, easing_mod.easing_names())))
+            return None
+        if len(args) != count:
+            takes = "no arguments" if count == 0 else f"{count} arguments"
+            self.report(Diagnostic("E016", f"easing '{name}' takes {takes}, not {len(args)}", node.span,
+                                   hint=f"write it as {signature}"))
+            return None
+        for written, fa in zip(node.args, args):
             if not fa.is_const:
                 self.report(
-                    Diagnostic("E031", f"the arguments of easing '{node.name}' must be constants", _span(a),
+                    Diagnostic("E031", f"the arguments of easing '{name}' must be constants", written.span,
                                hint="an easing's shape cannot change with time")
                 )
                 return None
-            args.append(fa.const)  # type: ignore[arg-type]
         try:
-            return easing_mod.get_easing(node.name, tuple(args))
-        except KeyError:
-            names_fn = getattr(easing_mod, "easing_names", None)
-            names = list(names_fn()) if names_fn else list(getattr(easing_mod, "EASINGS", {})) + ["bezier"]
-            self.report(Diagnostic("E014", f"unknown easing '{node.name}'", _easing_name_span(node),
-                                   hint=did_you_mean(node.name, names)))
-        except (ValueError, TypeError) as err:
-            text = str(err)
-            code = "E016" if ("arguments" in text or "numbers (got" in text) else "E023"
-            self.report(Diagnostic(code, f"bad easing '{node.name}': {describe_math_error(err)}", node.span))
+            return easing_mod.get_easing(name, tuple(fa.const for fa in args))  # type: ignore[misc]
+        except ValueError as err:  # the count is right (above): a value out of its range
+            self.report(Diagnostic("E023", f"bad easing '{name}': {describe_math_error(err)}", node.span))
         return None
 
     # ------------------------------------------------------------------ expressions
     def expr(self, node: n.Expr) -> Fn:
         method = getattr(self, "_expr_" + type(node).__name__, None)
         if method is None:
-            self.report(Diagnostic("E024", "a number or an expression is expected here", _span(node)))
+            self.report(Diagnostic("E024", "a number or an expression is expected here", node.span))
             return Fn.constant(0.0)
         return method(node)
 
@@ -264,13 +246,12 @@ class CurveCompiler:
             return Fn(operator.itemgetter(idx))
         if name == "fps":
             return Fn.constant(self.fps)
-        consts = _constants()
-        if name in consts:
-            return Fn.constant(consts[name])
+        if name in CONSTANTS:
+            return Fn.constant(CONSTANTS[name])
         found = self.lookup(name, node.span)
         if found is not None:
             return found
-        pool = list(self.candidates()) + list(BUILTIN_NAMES) + list(consts)
+        pool = list(self.candidates()) + list(BUILTIN_NAMES) + list(CONSTANTS)
         self.report(Diagnostic("E010", f"unknown name '{name}'", node.span, hint=did_you_mean(name, pool)))
         return Fn.constant(0.0)
 
@@ -318,25 +299,15 @@ class CurveCompiler:
         return Fn(lambda c: tf(c) if cf(c) != 0.0 else of(c))
 
     def _expr_Call(self, node: n.Call) -> Fn:
-        from kscript.curves import functions as functions_mod
-
-        builtin = functions_mod.FUNCTIONS.get(node.func)
+        builtin = FUNCTIONS.get(node.func)
         args = [self.expr(a) for a in node.args]
         if builtin is None:
             self.report(Diagnostic("E013", f"unknown function '{node.func}'", node.func_span,
-                                   hint=did_you_mean(node.func, functions_mod.FUNCTIONS)))
+                                   hint=did_you_mean(node.func, FUNCTIONS)))
             return Fn.constant(0.0)
-        lo, hi = builtin.min_args, builtin.max_args
-        if len(args) < lo or (hi is not None and len(args) > hi):
-            if hi is None:
-                want = f"at least {lo}"
-            elif lo == hi:
-                want = f"{lo}"
-            else:
-                want = f"{lo} to {hi}"
-            plural = "" if want == "1" else "s"
-            self.report(Diagnostic("E016", f"'{node.func}' takes {want} argument{plural}, not {len(args)}", node.span,
-                                   hint=builtin.doc.splitlines()[0] if getattr(builtin, "doc", None) else None))
+        if not builtin.accepts(len(args)):
+            self.report(Diagnostic("E016", f"'{node.func}' takes {builtin.arity_text()}, not {len(args)}", node.span,
+                                   hint=builtin.doc))
             return Fn.constant(0.0)
         f = builtin.fn
         fns = [a.fn for a in args]
@@ -393,27 +364,6 @@ def duration_seconds(d: n.Duration, fps: float) -> float:
     if d.unit == "f":
         return d.value / fps
     return float(d.value)
-
-
-def _constants() -> dict[str, float]:
-    global _CONSTS
-    if _CONSTS is None:
-        consts = {"pi": math.pi, "e": math.e}
-        try:
-            from kscript.curves.functions import CONSTANTS  # type: ignore[attr-defined]
-
-            consts.update({k: float(v) for k, v in CONSTANTS.items()})
-        except Exception:  # pragma: no cover - the curves package always has it once merged
-            pass
-        _CONSTS = consts
-    return _CONSTS
-
-
-_CONSTS: dict[str, float] | None = None
-
-
-def _span(node: object) -> Span:
-    return getattr(node, "span")
 
 
 def _easing_name_span(node: n.Easing) -> Span:

@@ -1,8 +1,9 @@
 """Reading a film and everything it imports, and the standard effects.
 
-Import paths are relative to the importing file. Each file is read and parsed once (a
-file imported twice is the same file); a missing file is E020 naming the path tried; a file
-that imports itself, directly or not, is E021 showing the chain. Syntax errors of one file
+Import paths are relative to the importing file. Each file is read (`SourceFile.read`) and
+parsed once (a file imported twice is the same file); a missing file is E020 naming the
+path tried, a file that is not UTF-8 text E007 at its first bad byte; a file that imports
+itself, directly or not, is E021 showing the chain. Syntax errors of one file
 do not stop the others from being read: all diagnostics of all files come out together.
 """
 
@@ -14,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kscript.diagnostics import Diagnostic
-from kscript.errors import ScriptErrors
-from kscript.source import SourceFile, Span, without_bom
+from kscript.errors import ScriptErrors, not_utf8_diagnostic
+from kscript.source import MISSING, NotUTF8, SourceFile, Span, Unreadable, without_bom
 from kscript.syntax import nodes as n
 
 STDLIB_PACKAGE = "kscript.stdlib_effects"
@@ -40,6 +41,7 @@ def _parse(text: str, path: str, out: LoadedFiles) -> tuple[n.Module | None, n.M
     out.sources[path] = SourceFile(path, text)
     try:
         module = parse_source(text, path)
+        out.diagnostics.extend(module.warnings)
         return module, module
     except ScriptErrors as err:
         out.diagnostics.extend(err.diagnostics)
@@ -88,41 +90,32 @@ def load_files(text: str, path: str) -> LoadedFiles:
             if ident in seen:
                 continue
             try:
-                if imp.path and os.path.isdir(target):
-                    raise IsADirectoryError(target)
-                if not imp.path or not os.path.isfile(target):
-                    raise FileNotFoundError(target)
-                with open(target, encoding="utf-8-sig") as fh:
-                    sub = fh.read()
-            except (OSError, UnicodeDecodeError, ValueError) as err:
-                reason = "no such file" if isinstance(err, FileNotFoundError) else _reason(err)
+                if not imp.path:
+                    raise Unreadable(target, MISSING)
+                source = SourceFile.read(target)
+            except NotUTF8 as err:
+                seen[ident] = target
+                out.sources[target] = err.source
+                out.diagnostics.append(not_utf8_diagnostic(err))
+                continue
+            except Unreadable as err:
                 out.diagnostics.append(
                     Diagnostic(
                         "E020",
                         f"imported file not found: '{imp.path}'",
                         imp.span,
-                        notes=(f"looked for {target} ({reason})",),
+                        notes=(f"looked for {target} ({err.reason})",),
                         hint="import paths are relative to the file that imports them",
                     )
                 )
                 continue
             seen[ident] = target
-            visit(sub, target, chain + [(ident, target)])
+            visit(source.text, target, chain + [(ident, target)])
 
     ident = _identity(path) if path != "<string>" else "<string>"
     seen[ident] = path
     visit(text, path, [(ident, path)])
     return out
-
-
-def _reason(err: BaseException) -> str:
-    if isinstance(err, UnicodeDecodeError):
-        return "not UTF-8 text"
-    if isinstance(err, IsADirectoryError):
-        return "a directory"
-    if isinstance(err, PermissionError):
-        return "permission denied"
-    return getattr(err, "strerror", None) or type(err).__name__
 
 
 @functools.lru_cache(maxsize=1)

@@ -15,26 +15,7 @@ from kscript.diagnostics import Diagnostic
 from kscript.source import SourceFile, Span
 from kscript.syntax import nodes as n
 
-# Camera motion channels, then generation channels; both kinds are curves.
-MOTION_CHANNELS: tuple[str, ...] = ("zoom", "angle", "x", "y", "turn", "tilt", "fov")
-GENERATION_CHANNELS: tuple[str, ...] = ("strength", "guidance", "steps", "noise", "seed", "cadence")
-CHANNELS: tuple[str, ...] = MOTION_CHANNELS + GENERATION_CHANNELS
-
-# The value a channel has when nothing sets it (film settings override these).
-CHANNEL_DEFAULTS: dict[str, float] = {
-    "zoom": 1.0,
-    "angle": 0.0,
-    "x": 0.0,
-    "y": 0.0,
-    "turn": 0.0,
-    "tilt": 0.0,
-    "fov": 40.0,
-    "strength": 0.35,
-    "guidance": 4.0,
-    "steps": 30.0,
-    "noise": 0.0,
-    "cadence": 1.0,
-}
+# The channels (names, defaults, rules) are `kscript.channels.CHANNELS`: one table.
 
 # Film settings that are not channels.
 FILM_SETTINGS: tuple[str, ...] = (

@@ -44,13 +44,14 @@ def _load_plan(path: Path):
     if path.suffix.lower() == ".json":
         from pydantic import ValidationError
 
-        from kscript.errors import UsageError
+        from kscript.errors import UsageError, read_film
         from kscript.plan import RenderPlan
 
+        text = read_film(path).text
         try:
             import json
 
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(text)
             if isinstance(data, dict):
                 data.pop("estimate", None)  # what `kscript plan --json` adds beside the plan
             return RenderPlan.model_validate(data)
@@ -62,8 +63,6 @@ def _load_plan(path: Path):
                 f"'{path}' is not a render plan: " + "; ".join(shown) + more,
                 hint="save a plan with `kscript plan FILM --json > plan.json`, or build the .kscene film",
             ) from None
-        except (ValueError, OSError) as err:
-            raise UsageError(f"cannot read the plan '{path}': {err}") from None
     from kscript.compile import compile_file
 
     return compile_file(path)
@@ -93,7 +92,7 @@ def _write_report(path: Path, text: str) -> None:
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, text.encode("utf-8"), mode=0o644)
+        write_atomic(path, text.encode("utf-8"))  # a plain new file's permissions
     except OSError as err:
         raise RenderError(f"the video is built, but the report cannot be written to '{path}': "
                           f"{err.strerror or err}") from None
@@ -145,7 +144,7 @@ class _Bar:
 
 
 def summary(report) -> str:
-    from kscript.backends.cost import format_counts
+    from kscript.compile.cost import format_counts
 
     calls = format_counts(report.model_calls)
     steps = f"\n  denoising steps: {format_counts(report.denoising_steps)}" if report.denoising_steps.get("total") else ""
@@ -165,19 +164,15 @@ def summary(report) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from kscript.errors import UsageError
-    from kscript.render.build import BuildOptions, build, default_output, is_draft
+    from kscript.render.build import BuildOptions, build, is_draft
+    from kscript.render.output import default_output
     from kscript.render.cache import parse_size
 
     film = Path(args.film)
-    if not film.is_file():
-        raise UsageError(
-            f"no film at '{film}'" if not film.exists() else f"'{film}' is not a file",
-            hint="give the path of a .kscene file",
-        )
     if args.crf is not None and not 0 <= args.crf <= 63:
         raise UsageError(f"--crf {args.crf} is out of range", hint="use 0 (lossless) to 51 for H.264, up to 63 for VP9")
     limit = parse_size(args.cache_limit) if args.cache_limit else None
-    plan = _load_plan(film)
+    plan = _load_plan(film)  # a film that cannot be read: the reader's own words (exit 2)
     options = BuildOptions(
         preview=args.preview,
         model=args.model,

@@ -24,9 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from kscript.compile import load_and_compile
+    from kscript.compile import compile_film
     from kscript.diagnostics import render_all
-    from kscript.errors import KscriptError, ScriptErrors, UsageError
+    from kscript.errors import KscriptError, ScriptErrors, UsageError, read_film
 
     status = 0
     for path in args.files:
@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
             status = 2
             continue
         try:
-            program, plan = load_and_compile(path, allow_library=True)
+            compiled = compile_film(read_film(path), allow_library=True)
+            program, plan = compiled.program, compiled.plan
         except ScriptErrors as err:
             print(err.render(), file=sys.stderr)
             status = max(status, 1)

@@ -50,9 +50,10 @@ def signature(defn: object) -> str:
 
 def _film_effects(path: str) -> list[tuple[object, str]]:
     """(definition, "file:line") of every effect the film defines or imports."""
-    from kscript.compile import load_and_compile
+    from kscript.compile import compile_film
+    from kscript.errors import read_film
 
-    program, _plan = load_and_compile(path, allow_library=True)  # errors: ScriptErrors, exit 1
+    program = compile_film(read_film(path), allow_library=True).program  # errors: ScriptErrors, exit 1
     own = [(info.defn, f"{info.file}:{info.defn.span.line}") for info in program.effects.values() if not info.standard]
     return sorted(own, key=lambda item: item[0].name)  # type: ignore[attr-defined]
 

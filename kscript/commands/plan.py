@@ -26,7 +26,7 @@ def _num(x: float) -> str:
 
 
 def summary(plan, estimate=None) -> str:  # noqa: ANN001 - RenderPlan, Estimate; untyped to import nothing at module level
-    from kscript.backends.cost import format_counts, plan_estimate
+    from kscript.compile.cost import format_counts, plan_estimate
 
     est = estimate or plan_estimate(plan)
     film = plan.film
@@ -71,15 +71,17 @@ def summary(plan, estimate=None) -> str:  # noqa: ANN001 - RenderPlan, Estimate;
 
 
 def run(args: argparse.Namespace) -> int:
-    from kscript.compile import load_and_compile
+    from kscript.compile import compile_film
     from kscript.diagnostics import render_all
+    from kscript.errors import read_film
 
     import json
     from pathlib import Path
 
-    from kscript.backends.cost import plan_estimate
+    from kscript.compile.cost import plan_estimate
 
-    program, plan = load_and_compile(args.file)
+    compiled = compile_film(read_film(args.file))
+    program, plan = compiled.program, compiled.plan
     if program.warnings:
         print(render_all(program.warnings, program.files), file=sys.stderr)
     est = plan_estimate(plan, args.model, base_dir=Path(args.file).parent)

@@ -1,78 +1,96 @@
-"""The compiler: checked program → `RenderPlan` (`kscript.plan`).
+"""The compiler: a film's source → checked program → `RenderPlan` (`kscript.plan`).
 
-Front door: `compile_file(path)`, `compile_source(text, path="<string>")` and
-`compile_program(checked)`; each raises `ScriptErrors` with every diagnostic found (and
-`compile_file` a `UsageError` when the film itself cannot be read).
+One entry point, `compile_film(source)`: it reads the film's imports, checks everything and
+compiles the plan, and raises `ScriptErrors` with every diagnostic found: the checker's
+errors *and* the compiler's per-frame ones (a curve leaving its range) in one run. A
+program with errors is still compiled, its broken parts left out by the checker, so the
+user sees everything at once; an exception other than `ScriptErrors` from the compiler is
+a bug in kscript, whether or not the program had errors, and is never hidden.
 
-`compile_file`/`compile_source` collect the checker's errors *and* the compiler's
-per-frame ones (a curve leaving its range) in one run: a program with errors is still
-compiled, its broken parts left out, so the user sees everything at once.
+`compile_file(path)` and `compile_source(text, path)` are its two spellings for when only
+the plan is wanted. `compile_program(checked)` is the compiler pass alone.
 """
 
 from __future__ import annotations
 
 import gc
+from dataclasses import dataclass
 from pathlib import Path
 
-from kscript.check import read_film
+from kscript.check.checker import _dedupe, collect
+from kscript.check.loader import load_files
 from kscript.check.program import CheckedProgram
 from kscript.compile.compiler import compile_program
-from kscript.errors import ScriptErrors
+from kscript.errors import ScriptErrors, read_film
 from kscript.plan import RenderPlan
+from kscript.source import SourceFile, without_bom
 
 
-def check_and_compile(
-    text: str, path: str = "<string>", allow_library: bool = False
-) -> tuple[CheckedProgram, RenderPlan | None]:
-    """The checked program and its plan, or `ScriptErrors` with every error of every file.
+@dataclass(frozen=True)
+class Compilation:
+    """A compiled film.
 
-    With `allow_library` (for `kscript check`), a file of lets and effects only, meant to be
-    imported, checks fine and has no plan (None)."""
-    from kscript.check.checker import _dedupe, collect
-    from kscript.check.loader import load_files
+    Attributes:
+        program: the checked program: every file read (`program.files`) and the warnings
+            (`program.warnings`).
+        plan: the render plan; None only for a file of lets and effects compiled with
+            `allow_library` (it has nothing to render).
+    """
 
+    program: CheckedProgram
+    plan: RenderPlan | None
+
+
+def compile_film(source: SourceFile, *, allow_library: bool = False) -> Compilation:
+    """Check and compile a film and everything it imports (relative to `source.path`).
+
+    Args:
+        source: the film's text and the path it is shown (and its imports found) by.
+        allow_library: a file of lets and effects only, meant to be imported, is fine and
+            has no plan (for `kscript check` and `kscript effects --film`).
+
+    Raises:
+        ScriptErrors: every error of every file read, with the warnings.
+    """
+    path = source.path
     # Parsing and compiling make many long-lived small objects: the cyclic garbage
     # collector would walk them repeatedly for nothing (a large share of the time).
     enabled = gc.isenabled()
     gc.disable()
     try:
-        files = load_files(text, path)
+        files = load_files(source.text, path)
         program, errors, warnings = collect(files, path, allow_library)
         plan = None
         if program is not None and allow_library and not program.scenes and not errors:
             program.warnings = warnings
-            return program, None
+            return Compilation(program, None)
         if program is not None:
             try:
                 plan = compile_program(program)
             except ScriptErrors as err:
                 errors = errors + list(err.diagnostics)
-            except Exception:
-                if not errors:
-                    raise  # a bug in kscript: keep the traceback
-                # A program with errors may not compile; its errors already say why.
     finally:
         if enabled:
             gc.enable()
     if errors or plan is None or program is None:
         raise ScriptErrors(_dedupe(errors) + warnings, files.sources)
     program.warnings = warnings
-    return program, plan
+    return Compilation(program, plan)
+
+
+def compile_file(path: str | Path) -> RenderPlan:
+    """The render plan of a film file.
+
+    Raises:
+        UsageError: the film cannot be read (`kscript.errors.read_film`).
+        ScriptErrors: the film has errors (E007 when it is not UTF-8 text).
+    """
+    return compile_film(read_film(path)).plan  # type: ignore[return-value]
 
 
 def compile_source(text: str, path: str = "<string>") -> RenderPlan:
     """The render plan of a film given as text (imports relative to `path`'s folder)."""
-    return check_and_compile(text, path)[1]  # type: ignore[return-value]
+    return compile_film(SourceFile(path, without_bom(text))).plan  # type: ignore[return-value]
 
 
-def compile_file(path: str | Path) -> RenderPlan:
-    """The render plan of a film file."""
-    return check_and_compile(read_film(path), str(path))[1]  # type: ignore[return-value]
-
-
-def load_and_compile(path: str | Path, allow_library: bool = False) -> tuple[CheckedProgram, RenderPlan | None]:
-    """`compile_file` that also returns the checked program (for its warnings and files)."""
-    return check_and_compile(read_film(path), str(path), allow_library)
-
-
-__all__ = ["CheckedProgram", "check_and_compile", "compile_file", "compile_program", "compile_source", "load_and_compile"]
+__all__ = ["CheckedProgram", "Compilation", "compile_file", "compile_film", "compile_program", "compile_source"]

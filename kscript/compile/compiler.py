@@ -37,7 +37,8 @@ from __future__ import annotations
 import gc
 import hashlib
 import math
-from kscript.check.program import CHANNEL_DEFAULTS, CHANNELS, CheckedProgram, CheckedScene
+from kscript.channels import CHANNEL_NAMES, CHANNELS, MOTION_CHANNELS, Range
+from kscript.check.program import CheckedProgram, CheckedScene
 from kscript.compile.keys import KEY_TEMPLATE, film_key_part
 from kscript.compile.prompts import prompt_weights
 from kscript.check.curve_compiler import Fn, describe_math_error, math_errors
@@ -61,32 +62,6 @@ from kscript.plan import (
 )
 from kscript.source import Span
 
-MAX_SEED = 2**32 - 1
-
-# Allowed values per channel: (low, high, low inclusive, high inclusive, how to say it).
-RANGES: dict[str, tuple[float, float, bool, bool, str]] = {
-    "strength": (0.0, 1.0, True, True, "between 0 and 1"),
-    "noise": (0.0, 1.0, True, True, "between 0 and 1"),
-    "guidance": (0.0, 50.0, True, True, "between 0 and 50"),
-    "steps": (1.0, 500.0, True, True, "between 1 and 500"),
-    "fov": (0.0, 180.0, False, False, "above 0 and below 180 degrees"),
-    "zoom": (0.0, math.inf, False, True, "above 0"),
-    "seed": (0.0, float(MAX_SEED), True, True, f"between 0 and {MAX_SEED}"),
-    "cadence": (1.0, 1000.0, True, True, "between 1 and 1000"),
-}
-_INT_CHANNELS = ("steps", "seed", "cadence")
-RANGE_HINTS: dict[str, str] = {
-    "strength": "strength is how much of each frame is redrawn: 0 keeps the warped picture, 1 redraws it all",
-    "noise": "noise is an amount: 0 adds none, 1 the most",
-    "guidance": "how closely the model follows the prompt; 3 to 12 is usual",
-    "steps": "denoising steps; 20 to 50 is usual",
-    "fov": "the field of view in degrees (default 40)",
-    "zoom": "zoom is a factor per frame: 1 stands still, 1.01 moves in, 0.99 moves out",
-    "seed": "seeds are whole numbers from 0",
-    "cadence": "cadence N runs the model on every Nth frame",
-}
-
-
 def _r(x: float) -> float:
     """Round for the plan: 6 decimals, and never -0.0."""
     return round(x, 6) + 0.0
@@ -109,90 +84,111 @@ class _Compiler:
         self.diags.append(Diagnostic(code, message, span, hint=hint))
 
     def channel(self, scene: CheckedScene, name: str, ctxs: "_LazyContexts") -> list[float] | None:
-        """The channel's value on every frame of the scene; None for an unset `seed`."""
+        """The channel's per-frame plan value on every frame of the scene; None for an unset `seed`.
+
+        Evaluated in the language's unit, combined by the table's rule, range-checked,
+        then converted to the plan's per-frame unit (`Channel.to_frame`) and checked
+        against what a camera can do between two frames (`Channel.frame_range`).
+        """
         film = self.p.film
+        ch = CHANNELS[name]
         n = scene.frame_count
         direct = scene.channels.get(name)
         film_default = film.defaults.get(name)
         contributions = [(use, use.channels[name]) for use in scene.effects if name in use.channels]
+        base_values: list[float] | None = None
         if direct is not None:
             base, span = direct
         elif film_default is not None:
             base, span = film_default
-        elif name == "seed" and not contributions:
-            return None
+        elif ch.default is None:  # seed: film seed + frame index in the scene
+            if not contributions:
+                return None
+            base, span = Fn.constant(0.0), None
+            base_values = [float(film.seed + f) for f in range(n)]
         else:
-            base, span = Fn.constant(CHANNEL_DEFAULTS.get(name, 0.0)), None
+            base, span = Fn.constant(ch.default), None
         if span is None and contributions:
             span = contributions[0][0].span
-        zoom = name == "zoom"
+        fallback = [ch.to_frame(ch.default if ch.default is not None else 0.0, film.fps, film.width, film.height)] * n
         try:
-            if base.const is not None:
+            if base_values is not None:
+                values = base_values
+            elif base.const is not None:
                 values = [base.const] * n
             else:
                 fn = base.fn
                 values = [fn(c) for c in ctxs.items()]
             for use, fn_ in contributions:
-                if use.frames is None:
-                    lo, hi = 0, n - 1
-                else:
-                    lo, hi = use.frames
+                lo, hi = (0, n - 1) if use.frames is None else use.frames
                 if fn_.const is not None:
-                    k = fn_.const
-                    if zoom:
-                        for f in range(lo, hi + 1):
-                            values[f] *= k
-                    else:
-                        for f in range(lo, hi + 1):
-                            values[f] += k
+                    got = [fn_.const] * (hi - lo + 1)
                 else:
                     g = fn_.fn
-                    wctx = ctxs.items()
+                    wctx = ctxs.items()[lo:hi + 1]
                     if use.frames is not None:
                         # Inside a window, ramps run over the window: the progress slot.
-                        wctx = [None] * lo + [_window_ctx(c, lo, hi) for c in wctx[lo:hi + 1]]
-                    if zoom:
-                        for f in range(lo, hi + 1):
-                            values[f] *= g(wctx[f])
-                    else:
-                        for f in range(lo, hi + 1):
-                            values[f] += g(wctx[f])
+                        wctx = [_window_ctx(c, lo, hi) for c in wctx]
+                    got = [g(c) for c in wctx]
+                if ch.combine == "multiply":
+                    for f, v in zip(range(lo, hi + 1), got):
+                        values[f] *= v
+                elif ch.combine == "add":
+                    for f, v in zip(range(lo, hi + 1), got):
+                        values[f] += v
+                else:  # replace: the effect's value holds inside its window
+                    values[lo:hi + 1] = got
         except RecursionError:
             self._report("E024", span or scene.span, name,
                          f"{name} nests too deeply to evaluate (lets or operators hundreds of levels deep)")
-            return [CHANNEL_DEFAULTS.get(name, 0.0)] * n
+            return fallback
         except math_errors() as err:
             where = span or scene.span
             f = _failing_frame(base, contributions, ctxs.items(), n)
             at = f" on frame {f} ({_fmt(round(f / film.fps, 3))}s)" if f is not None else ""
             self._report("E032", where, name,
                          f"{name} has no finite value{at} of scene '{scene.name}': {describe_math_error(err)}")
-            return [CHANNEL_DEFAULTS.get(name, 0.0)] * n
+            return fallback
         if not all(map(math.isfinite, values)):
             f = next(i for i, v in enumerate(values) if not math.isfinite(v))
             self._report("E032", span or scene.span, name,
                          f"{name} is not a finite number on frame {f} of scene '{scene.name}'")
-            return [CHANNEL_DEFAULTS.get(name, 0.0)] * n
-        if name in _INT_CHANNELS:
+            return fallback
+        if ch.whole:
             values = [float(math.floor(v + 0.5)) for v in values]
-        rng = RANGES.get(name)
+        rng = ch.range
         if rng is not None:
-            lo_v, hi_v, lo_in, hi_in, words = rng
-            bad = _out_of_range(rng, values)
-            if bad is not None:
-                f = values.index(bad)
-                t = f / self.p.film.fps
+            f = _first_out_of_range(rng, values)
+            if f is not None:
                 self._report(
-                    "E023",
-                    span or scene.span,
-                    name,
-                    f"{name} is {_fmt(bad)} on frame {f} ({_fmt(round(t, 3))}s) of scene '{scene.name}'; "
-                    f"it must stay {words}",
-                    hint=RANGE_HINTS.get(name),
+                    "E023", span or scene.span, name,
+                    f"{name} is {_fmt(values[f])} on frame {f} ({_fmt(round(f / film.fps, 3))}s) of scene "
+                    f"'{scene.name}'; it must stay {rng.words}",
+                    hint=ch.range_hint,
                 )
-                clamp_lo = lo_v if lo_in else (lo_v + 1e-6 if lo_v == 0 else lo_v)
-                clamp_hi = hi_v if hi_in else hi_v - 1e-6
-                values = [min(max(v, clamp_lo), clamp_hi) for v in values]
+                return fallback
+        if ch.conversion != "same":
+            to_frame = ch.to_frame
+            fps, w, h = film.fps, film.width, film.height
+            if values.count(values[0]) == n:
+                values = [to_frame(values[0], fps, w, h)] * n
+            else:
+                values = [to_frame(v, fps, w, h) for v in values]
+        limit = ch.frame_limit(film.width, film.height)
+        if limit is not None:
+            f = _first_out_of_range(limit, values)
+            if f is not None:
+                low = ch.from_frame(limit.low, film.fps, film.width, film.height)
+                high = ch.from_frame(limit.high, film.fps, film.width, film.height)
+                raw = ch.from_frame(values[f], film.fps, film.width, film.height)
+                self._report(
+                    "E023", span or scene.span, name,
+                    f"{name} is {_fmt(_sig(raw))} on frame {f} ({_fmt(round(f / film.fps, 3))}s) of scene "
+                    f"'{scene.name}'; at {_fmt(film.fps)} fps it must stay between {_fmt(_sig(low))} "
+                    f"and {_fmt(_sig(high))} ({limit.words}): past that the picture collapses or leaves the frame",
+                    hint=ch.range_hint,
+                )
+                return fallback
         return values
 
     # ------------------------------------------------------------------ frames
@@ -200,9 +196,8 @@ class _Compiler:
         """The warp matrix of a motion (None when it cannot be made), once per motion."""
         if motion not in self._reveals:
             film = self.p.film
-            zoom, angle, x, y, turn, tilt, fov = motion
             try:
-                m = warp_matrix(film.width, film.height, zoom=zoom, angle=angle, x=x, y=y, turn=turn, tilt=tilt, fov=fov)
+                m = warp_matrix(film.width, film.height, **dict(zip(MOTION_CHANNELS, motion)))
             except (ValueError, ZeroDivisionError, OverflowError):
                 m = None
             self._reveals[motion] = m
@@ -222,9 +217,7 @@ class _Compiler:
         """The plan's `Motion` and its canonical JSON, made once per distinct motion."""
         m = self._motions.get(motion)
         if m is None:
-            zoom, angle, x, y, turn, tilt, fov = motion
-            d = {"zoom": zoom, "angle": angle, "x": x, "y": y, "turn": turn, "tilt": tilt, "fov": fov}
-            m = (construct(Motion, d), canonical_json(motion))
+            m = (construct(Motion, dict(zip(MOTION_CHANNELS, motion))), canonical_json(motion))
             self._motions[motion] = m
         return m
 
@@ -239,12 +232,13 @@ class _Compiler:
         """A constant film-wide default out of range is an error even where every scene sets
         its own value: it is a mistake waiting for the next scene that does not."""
         for name, (fn, span) in self.p.film.defaults.items():
-            rng = RANGES.get(name)
+            ch = CHANNELS[name]
+            rng = ch.range
             if rng is None or fn.const is None or not math.isfinite(fn.const):
                 continue
-            if _out_of_range(rng, [fn.const]) is not None:
-                self._report("E023", span, name, f"the film's {name} is {_fmt(fn.const)}; it must be {rng[4]}",
-                             hint=RANGE_HINTS.get(name))
+            if not rng.holds(fn.const):
+                self._report("E023", span, name, f"the film's {name} is {_fmt(fn.const)}; it must be {rng.words}",
+                             hint=ch.range_hint)
 
     def run(self) -> RenderPlan:
         p = self.p
@@ -264,12 +258,13 @@ class _Compiler:
             s0 = scene.start_frame
             dur = scene.duration
             ctxs = _LazyContexts(n, s0, fps, dur)
-            vals = {name: _rounded(self.channel(scene, name, ctxs)) for name in CHANNELS}
-            zoom, angle, xs, ys, turn, tilt, fov = (vals[c] for c in ("zoom", "angle", "x", "y", "turn", "tilt", "fov"))
+            vals = {name: _rounded(self.channel(scene, name, ctxs)) for name in CHANNEL_NAMES}
             strength, guidance, steps, noise, seeds, cadence = (
                 vals[c] for c in ("strength", "guidance", "steps", "noise", "seed", "cadence")
             )
-            motions = list(zip(zoom, angle, xs, ys, turn, tilt, fov))
+            # One tuple per frame in the table's motion order: the plan's `Motion` fields and
+            # the key's "motion" list (kscript.compile.keys) are in the same order.
+            motions = list(zip(*(vals[c] for c in MOTION_CHANNELS)))
             negative = scene.negative
             coherence = scene.coherence
             scene_json = canonical_json([negative, coherence])
@@ -417,15 +412,17 @@ class _Compiler:
         return RenderPlan.model_construct(version=PLAN_VERSION, film=info, scenes=scenes, frames=frames)
 
 
-def _out_of_range(rng: tuple[float, float, bool, bool, str], values: list[float]) -> float | None:
-    """The first offending extreme of `values` for the range `rng` (see RANGES), or None."""
-    lo_v, hi_v, lo_in, hi_in, _ = rng
-    vmin, vmax = min(values), max(values)
-    if vmin < lo_v or (vmin == lo_v and not lo_in):
-        return vmin
-    if vmax > hi_v or (vmax == hi_v and not hi_in):
-        return vmax
-    return None
+def _first_out_of_range(rng: Range, values: list[float]) -> int | None:
+    """The first frame whose value leaves `rng`, or None."""
+    holds = rng.holds
+    if values and values.count(values[0]) == len(values):
+        return None if holds(values[0]) else 0
+    return next((f for f, v in enumerate(values) if not holds(v)), None)
+
+
+def _sig(x: float) -> float:
+    """`x` to 6 significant digits, for messages (a bound converted to per second)."""
+    return float(f"{x:.6g}")
 
 
 def _window_ctx(c: tuple, lo: int, hi: int) -> tuple:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from kscript.channels import MOTION_CHANNELS
 from kscript.plan import FilmInfo, Frame, content_key
 
 # The canonical JSON of `frame_key_data`: keys in sorted order, as canonical_json writes
@@ -72,7 +73,7 @@ def frame_key_data(frame: Frame, film: FilmInfo, keys: Sequence[str]) -> dict:
         # how many warps' band the frame paints (false when it paints none)
         "inpaint": frame.reveal if frame.reveal else frame.inpaint,
         "inputs": [keys[i] for i in frame.inputs],
-        "motion": [m.zoom, m.angle, m.x, m.y, m.turn, m.tilt, m.fov],
+        "motion": [getattr(m, name) for name in MOTION_CHANNELS],  # the table's order
         "noise": frame.noise,
         "op": frame.op,
         "prompts": [[p.text, p.weight] for p in frame.prompts],

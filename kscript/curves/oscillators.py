@@ -16,7 +16,13 @@ noise(x)       -1 .. 1   not periodic: a smooth random wander, new value each 1 
 =============  ========  ==========================================================
 
 Jumps (saw at whole x, square at whole and half x, pulse at whole x and x = w) take the
-value of the part that starts there: ``saw(0) = -1``, ``square(0.5) = -1``.
+value of the part that starts there: ``saw(0) = -1``, ``square(0.5) = -1``. A jump lands
+on its frame: an x within a few units in the last place (`_SNAP_ULPS`) of a jump counts
+as at the jump. ``t / 1.1s`` on frame 33 of a 10 fps film is 2.9999999999999996, not 3,
+since neither 3.3 nor 1.1 has an exact binary value; without the snap, ``saw`` there would
+be 0.999999999999999 instead of -1, and ``pulse(t / 1s, 0.2)`` would be on for 3 frames
+in some seconds and 2 in others. A real position is never that close to a jump without
+being at it: one frame is some 10^13 ulps wide.
 ``(saw(x) + 1) / 2`` is the fraction of the current period, a 0..1 ramp that restarts.
 
 ``noise`` is value noise: each whole number k gets a pseudo-random value in [-1, 1] from
@@ -47,38 +53,55 @@ _STREAM = 0xD1B54A32D192ED03  # separates noise streams (an odd 64-bit constant)
 _SALT = 0x2545F4914F6CDD1D  # keeps k = 0 away from the hash's fixed point mix64(0) = 0
 
 
-def _phase(name: str, x: float) -> float:
-    """The fractional part of x in [0, 1), or a readable error for inf/NaN."""
+# How close to a jump, in units in the last place of the argument, counts as at the jump:
+# `f / fps / period` rounds three times, each at most half an ulp, so 8 leaves room.
+_SNAP_ULPS = 8
+
+
+def _phase(name: str, x: float) -> tuple[float, float]:
+    """The fractional part of x in [0, 1), snapped to 0 within the slack of a whole
+    number, and that slack (for the wave's other jumps); a readable error for inf/NaN."""
     try:
         p = x - math.floor(x)
     except (OverflowError, ValueError):
         raise CurveMathError(f"{name} of a value that is not finite ({fmt(x)})") from None
-    # x - floor(x) rounds up to 1.0 for tiny negative x (-1e-20 - (-1) == 1.0); that is 0.
-    return p if p < 1.0 else 0.0
+    slack = _SNAP_ULPS * math.ulp(x)
+    # Just below a whole number is at it. (This also covers x - floor(x) rounding up to
+    # 1.0 for tiny negative x: -1e-20 - (-1) == 1.0.)
+    if p >= 1.0 - slack or p <= slack:
+        return 0.0, slack
+    return p, slack
+
+
+def _before(p: float, edge: float, slack: float) -> bool:
+    """Whether phase p is before a jump at `edge`; within `slack` of it is at it."""
+    return p < edge - slack
 
 
 def tri(x: float) -> float:
     """Triangle wave with period 1 in [-1, 1], in step with sin(2*pi*x): 0 at 0, 1 at 1/4, -1 at 3/4."""
-    q = _phase("tri", x + 0.25)
+    q, _ = _phase("tri", x + 0.25)
     return 1.0 - 4.0 * abs(q - 0.5)
 
 
 def saw(x: float) -> float:
     """Sawtooth with period 1 in [-1, 1): rises linearly from -1 at each whole x, jumps back at the next."""
-    return 2.0 * _phase("saw", x) - 1.0
+    p, _ = _phase("saw", x)
+    return 2.0 * p - 1.0
 
 
 def square(x: float) -> float:
     """Square wave with period 1: +1 for the first half of each period, -1 for the second."""
-    return 1.0 if _phase("square", x) < 0.5 else -1.0
+    p, slack = _phase("square", x)
+    return 1.0 if _before(p, 0.5, slack) else -1.0
 
 
 def pulse(x: float, width: float = 0.5) -> float:
     """Pulse train with period 1: 1 for the first `width` fraction of each period, else 0 (width clamped to 0..1)."""
-    p = _phase("pulse", x)
+    p, slack = _phase("pulse", x)
     if not math.isfinite(width):
         raise CurveMathError(f"pulse width is not finite ({fmt(width)})")
-    return 1.0 if p < width else 0.0
+    return 1.0 if _before(p, width, slack) else 0.0
 
 
 def _mix64(z: int) -> int:

@@ -18,12 +18,14 @@ from typing import Callable
 import numpy as np
 
 from kscript.errors import UsageError
-from kscript.plan import RenderPlan, is_preview_model
+from kscript.models import is_preview_model
+from kscript.plan import RenderPlan
 from kscript.backends.interface import Backend
 from kscript.render.cache import DEFAULT_LIMIT, FrameCache, parse_size
 from kscript.render.executor import BuildCancelled, Executor, Progress
+from kscript.render.output import check_output, default_output, output_kind, segmentable
 
-__all__ = ["BuildCancelled", "BuildOptions", "BuildReport", "Progress", "build", "default_output", "make_backend"]
+__all__ = ["BuildCancelled", "BuildOptions", "BuildReport", "Progress", "build", "make_backend"]
 
 
 # x264 preset for preview drafts. The painter makes a 640x640 frame in about 3 ms of CPU,
@@ -95,7 +97,7 @@ class BuildReport:
         denoising_steps: denoiser forwards made by kind, and their total, counted by hooks
             on the UNets and the prior (one forward = one step, a guidance batch once); for
             a build from nothing, equal to `kscript plan --model M`'s estimate
-            (`kscript.backends.cost`). The preview painter makes none.
+            (`kscript.compile.cost`). The preview painter makes none.
         seconds: wall time of `build()`.
         evicted: cache entries removed afterwards to stay under the size limit.
         segments_encoded, segments_cached: scene segments of an H.264 film encoded in this
@@ -138,15 +140,6 @@ def film_path(plan: RenderPlan) -> Path | None:
     return None
 
 
-def default_output(film: str | Path, scene: str | None = None, draft: bool = False) -> Path:
-    """The video beside the film: `film.kscene` → `film.mp4`; one scene alone goes to
-    `film.NAME.mp4`, and a preview draft of a film that names a model to `film.preview.mp4`
-    (`film.NAME.preview.mp4`), so neither ever replaces the film's own video."""
-    path = Path(film)
-    parts = [path.stem] + ([scene] if scene else []) + (["preview"] if draft else [])
-    return path.with_name(".".join(parts) + ".mp4")
-
-
 def is_draft(plan: RenderPlan, options: "BuildOptions") -> bool:
     """A preview draft of a film whose own model is a real one (`--preview`)."""
     return options.preview and not is_preview_model(options.model or plan.film.model)
@@ -182,7 +175,8 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
         BuildCancelled: `options.should_cancel()` said so.
         RenderError: the output cannot be written.
     """
-    from kscript.render.encode import VideoWriter, check_output, output_kind
+    from kscript.render.encode import open_writer
+    from kscript.render.segments import build_segmented
 
     options = options or BuildOptions()
     start = time.perf_counter()
@@ -230,12 +224,12 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
     preset = options.preset or (DRAFT_PRESET if draft else "medium")
     crf = options.crf if options.crf is not None else (23 if draft and output_kind(output_text) == "h264" else None)
     segments_encoded = segments_cached = 0
-    if cache is not None and options.scene is None and _segmentable(output_text):
-        stats, final, segments_encoded, segments_cached = _build_segmented(
+    if cache is not None and options.scene is None and segmentable(output_text):
+        stats, final, segments_encoded, segments_cached = build_segmented(
             plan, executor, cache, output_text, crf=crf, preset=preset
         )
     else:
-        with VideoWriter(output_text, film.width, film.height, film.fps, crf=crf, preset=preset) as writer:
+        with open_writer(output_text, film.width, film.height, film.fps, crf=crf, preset=preset) as writer:
             stats = executor.run(lambda _index, image: writer.write(image))
         final = writer.path
     evicted = cache.evict() if cache is not None else 0
@@ -270,180 +264,3 @@ def _notes(stats) -> list[str]:
     """What the user should know about how the plan was carried out (summary and report);
     the backend adds its own (which companions it took, the safety checker)."""
     return []
-
-
-# -- scene segments -------------------------------------------------------------------------------
-#
-# An H.264 .mp4/.mov film is encoded one scene at a time into cached segment files
-# (`<cache>/segments/<sha256>.mp4`, keyed by what the scene shows and the encoder settings,
-# `cache.segment_key`), and the video is their concatenation by packet copy
-# (`encode.concat_segments`). A rebuild after an edit to one scene encodes that scene's
-# segment only, and the executor loads no frame of a scene whose segment is cached (unless an
-# uncached frame is made from it): before this, a one-scene edit of the 288-frame mini film
-# loaded 192 unchanged frames from the cache and re-encoded all 288.
-
-#: bump when a change to how segments are written (container, stream settings) would make a
-#: cached segment unfit to be joined with newly written ones
-SEGMENT_FORMAT = "segment-1"
-
-
-@dataclass
-class _Segment:
-    frames: list[int]
-    path: Path
-    cached: bool = False
-
-
-def _segmentable(output: str) -> bool:
-    from kscript.render.encode import output_kind
-
-    return output_kind(output) == "h264" and Path(output).suffix.lower() in (".mp4", ".mov")
-
-
-def _encoder_settings(crf: int | None, preset: str) -> dict[str, object]:
-    import av
-
-    from kscript.render.encode import DEFAULT_CRF
-
-    return {
-        "format": SEGMENT_FORMAT,
-        "codec": "libx264",
-        "preset": preset,
-        "crf": DEFAULT_CRF["h264"] if crf is None else int(crf),
-        "pix_fmt": "yuv420p",
-        # another FFmpeg/x264 may write other stream headers: segments must share theirs
-        "pyav": av.__version__,
-        "libavcodec": str(av.library_versions.get("libavcodec")),
-    }
-
-
-def _plan_segments(plan: RenderPlan, executor: Executor, cache: FrameCache, crf: int | None, preset: str) -> list[_Segment]:
-    """The film's scene segments (runs of consecutive frames of one scene), with their paths."""
-    from kscript.render.cache import segment_key
-    from kscript.render.encode import frame_rate
-
-    film = plan.film
-    fps = str(frame_rate(film.fps))
-    settings = _encoder_settings(crf, preset)
-    runs: list[list[int]] = []
-    for i in executor.targets:
-        if runs and plan.frames[runs[-1][-1]].scene == plan.frames[i].scene and runs[-1][-1] == i - 1:
-            runs[-1].append(i)
-        else:
-            runs.append([i])
-    segments = []
-    for run in runs:
-        shown = []
-        for i in run:
-            cf = plan.frames[i].crossfade
-            if cf is None:
-                shown.append((executor.addr[i], None, None))
-            else:
-                shown.append((executor.addr[i], executor.addr[cf.from_frame], min(max(float(cf.weight), 0.0), 1.0)))
-        key = segment_key(shown, film.width, film.height, fps, settings)
-        segments.append(_Segment(frames=run, path=cache.segment_path(key)))
-    return segments
-
-
-class _SegmentEncoder:
-    """Encodes the frames of segments on a worker thread, one segment file after another.
-
-    x264 and the RGB-to-YUV conversion run while the executor's OpenCV work on the next
-    frames runs (both release the GIL for most of their time): on the 2-core machine this
-    took a one-scene rebuild of the mini film from about 0.8 s to about 0.7 s in process, and
-    a cold build of it from about 2.4 s to about 2.0 s.
-    Frames come in order, segment by segment; each segment is written by a `VideoWriter`
-    (temporary name, fsync, rename), so a killed or cancelled build leaves whole segments
-    or none. At most `depth` frames wait; `close()` waits for them and re-raises the first
-    error.
-    """
-
-    def __init__(self, segments: list[_Segment], width: int, height: int, fps: float, *,
-                 crf: int | None, preset: str, depth: int = 8) -> None:
-        import queue
-        import threading
-
-        self.segments = segments
-        self.size = (width, height, fps)
-        self.crf, self.preset = crf, preset
-        self._queue: "queue.Queue[tuple[int, np.ndarray] | None]" = queue.Queue(maxsize=depth)
-        self._error: BaseException | None = None
-        self._abort = False
-        self._writer = None
-        self._n = -1
-        self._thread = threading.Thread(target=self._work, name="kscript-segment-encoder", daemon=True)
-        self._thread.start()
-
-    def put(self, n: int, image: np.ndarray) -> None:
-        self._raise()
-        self._queue.put((n, image))
-
-    def _work(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                break
-            if self._error is not None or self._abort:
-                continue  # drain: the build thread will see the error
-            try:
-                self._write(*item)
-            except BaseException as err:  # noqa: BLE001 - handed to the build thread
-                self._error = err
-        if self._writer is not None:
-            self._writer.abort()  # an unfinished segment (a failed or cancelled build)
-            self._writer = None
-
-    def _write(self, n: int, image: np.ndarray) -> None:
-        from kscript.render.encode import VideoWriter
-
-        if self._writer is None or self._n != n:
-            if self._writer is not None:
-                raise RuntimeError(f"segment {self._n} was left unfinished")  # pragma: no cover
-            width, height, fps = self.size
-            self._writer = VideoWriter(self.segments[n].path, width, height, fps, crf=self.crf,
-                                       preset=self.preset, faststart=False)
-            self._n = n
-        self._writer.write(image)
-        if self._writer.frames == len(self.segments[n].frames):
-            writer, self._writer = self._writer, None
-            writer.close()
-
-    def _raise(self) -> None:
-        if self._error is not None:
-            err, self._error = self._error, None
-            raise err
-
-    def close(self, abort: bool = False) -> None:
-        """Wait for the queued frames and stop; with `abort`, drop them and any partial segment."""
-        self._abort = abort
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
-        if not abort:
-            self._raise()
-
-
-def _build_segmented(
-    plan: RenderPlan, executor: Executor, cache: FrameCache, output: str, *, crf: int | None, preset: str
-) -> tuple[object, Path, int, int]:
-    """Encode the scenes whose segments are missing (or unreadable), then join them all."""
-    from kscript.render.encode import concat_segments, segment_frames
-
-    film = plan.film
-    segments = _plan_segments(plan, executor, cache, crf, preset)
-    for seg in segments:
-        if seg.path.is_file() and segment_frames(seg.path, film.width, film.height) == len(seg.frames):
-            seg.cached = True
-            cache.touch(seg.path)
-        # else: missing, corrupt, truncated or of the wrong length: encode it again
-    owner = {i: n for n, seg in enumerate(segments) if not seg.cached for i in seg.frames}
-    encoder = _SegmentEncoder(segments, film.width, film.height, film.fps, crf=crf, preset=preset)
-    try:
-        stats = executor.run(lambda index, image: encoder.put(owner[index], image), show=set(owner))
-    except BaseException:
-        encoder.close(abort=True)
-        raise
-    encoder.close()
-    final = concat_segments([(seg.path, len(seg.frames)) for seg in segments], output, film.fps)
-    encoded = sum(1 for seg in segments if not seg.cached)
-    return stats, final, encoded, len(segments) - encoded

@@ -39,7 +39,8 @@ from pathlib import Path
 import numpy as np
 
 from kscript.atomic import write_atomic
-from kscript.errors import UsageError
+from kscript.errors import RenderError, UsageError
+from kscript.render.worker import BackgroundWorker
 
 #: bump when a change to the executor (warps, fills, coherence) changes the pixels of a frame
 ENGINE_VERSION = "render-1"
@@ -144,7 +145,8 @@ class FrameCache:
     def put(self, addr: str, image: np.ndarray) -> None:
         """Store `image` atomically: a temp file in the same folder, fsync, rename."""
         p = self.path(addr)
-        write_atomic(p, _encode(image), prefix=".tmp-", suffix=SUFFIX)
+        # Private (0600), as entries have always been: pixels of a film in progress.
+        write_atomic(p, _encode(image), prefix=".tmp-", suffix=SUFFIX, mode=0o600)
         self.stats.writes += 1
 
     def segment_path(self, key: str) -> Path:
@@ -230,56 +232,23 @@ def _decode(data: bytes) -> np.ndarray | None:
     return np.frombuffer(pixels, dtype=np.uint8).reshape(h, w, c).copy()
 
 
-class BackgroundWriter:
+class BackgroundWriter(BackgroundWorker):
     """Writes cache entries on a worker thread, so hashing, writing and fsync overlap the
-    next frame's rendering (they release the GIL). At most `depth` entries wait; `close()`
-    waits for all of them and re-raises the first write error.
+    next frame's rendering. At most `depth` entries wait; `close()` waits for all of them
+    and re-raises the first write error as a `RenderError` naming the cache.
 
     A build killed before a queued entry is written just renders that frame again.
     """
 
     def __init__(self, cache: FrameCache, depth: int = 4) -> None:
-        import queue
-        import threading
-
         self.cache = cache
-        self._queue: "queue.Queue[tuple[str, np.ndarray] | None]" = queue.Queue(maxsize=depth)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._work, name="kscript-cache-writer", daemon=True)
-        self._thread.start()
+        super().__init__(name="kscript-cache-writer", depth=depth)
 
-    def _work(self) -> None:
-        while True:
-            item = self._queue.get()
-            try:
-                if item is None:
-                    return
-                if self._error is None:
-                    try:
-                        self.cache.put(*item)
-                    except BaseException as err:  # noqa: BLE001 - handed to the build thread
-                        self._error = err
-            finally:
-                self._queue.task_done()
+    def handle(self, addr: str, image: np.ndarray) -> None:
+        self.cache.put(addr, image)
 
-    def put(self, addr: str, image: np.ndarray) -> None:
-        self._raise()
-        self._queue.put((addr, image))
-
-    def _raise(self) -> None:
-        if self._error is not None:
-            err, self._error = self._error, None
-            from kscript.errors import RenderError
-
-            raise RenderError(
-                f"cannot write the frame cache in '{self.cache.root}': {err}",
-                hint="pass --cache DIR to keep finished frames elsewhere, or --no-cache",
-            ) from err
-
-    def close(self, raise_error: bool = True) -> None:
-        """Wait for every queued entry, stop the thread, re-raise a write error."""
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
-        if raise_error:
-            self._raise()
+    def wrap_error(self, err: BaseException) -> BaseException:
+        return RenderError(
+            f"cannot write the frame cache in '{self.cache.root}': {err}",
+            hint="pass --cache DIR to keep finished frames elsewhere, or --no-cache",
+        )

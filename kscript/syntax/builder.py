@@ -4,8 +4,11 @@
 rule, so the AST is made while parsing, without an intermediate parse tree. The grammar is deliberately lenient in a few places so that mistakes get precise words
 instead of a generic syntax error: a bare number where a duration belongs (`scene park 4 {`)
 and a film `size:` that is not `WIDTHxHEIGHT` parse fine, and this builder reports them
-(E004, E005), as well as a second `film` block (E006). It collects diagnostics instead of
-raising, so that one pass reports all of them.
+(E004, E005), as well as a second `film` block (E006). The same holds for the rule for
+colons (a setting is `name: value`, a statement takes no colon): the old `negative "x"`
+parses with warning W004, and a scene statement written with a colon (`prompt: "x"`)
+parses as the statement with one error that names the fix. It collects diagnostics
+instead of raising, so that one pass reports all of them.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from kscript.source import Span
 from kscript.syntax import nodes as n
 
 DURATION_HINT = "durations need a unit: 4s, 500ms or 96f"
+# The rule for colons, in the words of every diagnostic that enforces it.
+COLON_RULE = "settings take a colon (zoom: 1.02); statements (prompt, effect, transition, continue, import, let) do not"
 
 # The words for "after what" in E004, by the rule that holds the duration.
 _DURATION_PLACE = {
@@ -66,6 +71,18 @@ def unescape(literal: str) -> str:
             out.append(ch)
             i += 1
     return "".join(out)
+
+
+def _short(literal: str) -> str:
+    """A string literal as shown in a message: long ones cut to their start."""
+    return literal if len(literal) <= 30 else literal[:26] + '..."'
+
+
+def duration_text(value) -> str:
+    """A `dur` child as written: `12f`, or the bare number `12`."""
+    if isinstance(value, BareNumber):
+        return f"{value.value:g}"
+    return f"{value.value:g}{value.unit}"
 
 
 def comment_doc(lines: list[str], line: int) -> str | None:
@@ -148,6 +165,21 @@ class Builder:
     def error(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
         self.diagnostics.append(Diagnostic(code, message, span, hint))
 
+    def no_colon(self, keyword: Token, write: str) -> None:
+        """A statement keyword written with a colon (`prompt:`): one error naming the fix.
+
+        `keyword` is the PROMPT_COLON-style token, `write` the statement as it should read.
+        """
+        if not keyword.type.endswith("_COLON"):
+            return
+        word = keyword.value.rstrip(":").rstrip()
+        self.error(
+            "E001",
+            f"'{word}' takes no colon: write {write}",
+            self.tspan(keyword),
+            COLON_RULE,
+        )
+
     def as_duration(self, value, place: str) -> n.Duration | None:
         """A `dur` child as a Duration; a bare number is reported (E004) and kept in seconds."""
         if value is None or isinstance(value, n.Duration):
@@ -224,7 +256,8 @@ class Builder:
 
     # ------------------------------------------------------------------ scene items
     def prompt(self, children):
-        _kw, text, _at, at, _blend, blend = children
+        kw, text, _at, at, _blend, blend = children
+        self.no_colon(kw, 'prompt "..."')
         return n.Prompt(
             unescape(text.value),
             self.as_duration(at, "at"),
@@ -233,10 +266,22 @@ class Builder:
         )
 
     def negative(self, children):
-        return n.Negative(unescape(children[1].value), self.span(children))
+        """The old `negative "text"` (film block or scene): the setting `negative:`, warned."""
+        kw, text = children
+        self.diagnostics.append(
+            Diagnostic(
+                "W004",
+                f"negative is a setting and takes a colon: write negative: {_short(text.value)}",
+                self.tspan(kw),
+                "the old form still works; " + COLON_RULE,
+                severity="warning",
+            )
+        )
+        return n.Assign("negative", n.StringLit(unescape(text.value), self.tspan(text)), self.span(children), self.tspan(kw))
 
     def effect_use(self, children):
-        _kw, name, args, _from, start, _to, end = children
+        kw, name, args, _from, start, _to, end = children
+        self.no_colon(kw, f"effect {name.value}" + ("(...)" if args is not None and args.items else ""))
         return n.EffectUse(
             name.value,
             args.items if args is not None else (),
@@ -256,10 +301,12 @@ class Builder:
         return n.Arg(None, children[0], self.span(children))
 
     def continue_(self, children):
+        self.no_colon(children[0], "continue")
         return n.Continue(self.span(children))
 
     def transition(self, children):
-        _kw, kind, duration = children
+        kw, kind, duration = children
+        self.no_colon(kw, f"transition {kind.value}" + (f" {duration_text(duration)}" if duration is not None else ""))
         return n.Transition(kind.value, self.as_duration(duration, "transition"), self.span(children), self.tspan(kind))
 
     def assign(self, children):

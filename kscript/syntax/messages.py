@@ -26,6 +26,7 @@ from kscript.diagnostics import Diagnostic
 from kscript.source import Span
 from kscript.syntax import nodes as n
 from kscript.syntax import printer
+from kscript.syntax.builder import COLON_RULE
 
 # AST nodes that end a value: a name or number right after one lacks an operator.
 _VALUE_NODES = (n.Number, n.Duration, n.Name, n.Unary, n.Binary, n.IfExpr, n.Call)
@@ -37,16 +38,47 @@ OPERATORS = frozenset(
     {"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "CARET", "COMPARE", "AND", "OR"}
 )
 
-_KEYWORDS = frozenset(
-    {"FILM", "IMPORT", "LET", "EFFECT", "SCENE", "PROMPT", "NEGATIVE", "AT", "BLEND", "FROM", "TO",
-     "CONTINUE", "TRANSITION", "KEYS", "IF", "THEN", "ELSE", "AND", "OR", "NOT"}
-)
+# Each keyword with the statement it belongs to: the "why" of "'to' is a keyword".
+_KEYWORD_USE = {
+    "FILM": 'film "Title" { ... }',
+    "IMPORT": 'import "file.kscene"',
+    "LET": "let wobble = ...",
+    "EFFECT": "effect zoom_in from 1s to 3s",
+    "SCENE": "scene park 4s { ... }",
+    "PROMPT": 'prompt "..." at 2s blend 1s',
+    "NEGATIVE": 'negative: "..."',
+    "AT": 'prompt "..." at 2s',
+    "BLEND": 'prompt "..." at 2s blend 1s',
+    "FROM": "effect zoom_in from 1s to 3s",
+    "TO": "effect zoom_in from 1s to 3s",
+    "CONTINUE": "continue",
+    "TRANSITION": "transition crossfade 12f",
+    "KEYS": "keys { 0s: 1.0, 2s: 1.05 }",
+    "IF": "if c then a else b",
+    "THEN": "if c then a else b",
+    "ELSE": "if c then a else b",
+    "AND": "a and b",
+    "OR": "a or b",
+    "NOT": "not a",
+}
+_KEYWORDS = frozenset(_KEYWORD_USE)
+# Statements and how they read, for "'let' takes no colon: write let name = value".
+_STATEMENT_FORM = {
+    "film": 'film "Title" { ... }',
+    "import": 'import "moves.kscene"',
+    "let": "let wobble = ...",
+    "effect": "effect drift(speed = 1) { ... }",
+    "scene": "scene park 4s { ... }",
+    "prompt": 'prompt "..."',
+    "continue": "continue",
+    "transition": "transition crossfade 12f",
+}
 # Words people write as a unit after a number (`4sec`, `2min`), for "unknown unit".
 _UNIT_WORDS = frozenset(
     {"sec", "secs", "second", "seconds", "m", "min", "mins", "minute", "minutes", "h", "hr", "hour",
      "hours", "fr", "frame", "frames", "msec", "msecs", "millis", "us", "ns", "ss", "sek", "t"}
 )
-SCENE_ITEM_WORDS = "a scene item (prompt, negative, effect, a channel like zoom:, continue, transition)"
+SCENE_ITEM_WORDS = "a scene item (prompt, effect, continue, transition, or a setting such as zoom: or negative:)"
 TOP_WORDS = "film, import, let, effect or scene"
 
 _WORDS = {
@@ -128,16 +160,6 @@ def describe(err: UnexpectedInput, text: str, path: str) -> tuple[Diagnostic, in
     the file: nothing left to recover), and whether that offset starts a top-level item
     that parsing can resume from (a `scene` where a `}` was missing).
     """
-    try:
-        return _describe(err, text, path)
-    except Exception:  # noqa: BLE001 - wording must never turn one error into a crash
-        line = getattr(err, "line", 1) or 1
-        col = getattr(err, "column", 1) or 1
-        pos = getattr(err, "pos_in_stream", None)
-        return Diagnostic("E001", "syntax error", Span.point(path, max(line, 1), max(col, 1))), pos, False
-
-
-def _describe(err: UnexpectedInput, text: str, path: str) -> tuple[Diagnostic, int | None, bool]:
     stack = value_stack(err)
     block = _open_block(stack)
     prev = _previous_token(stack)
@@ -168,6 +190,11 @@ def _describe(err: UnexpectedInput, text: str, path: str) -> tuple[Diagnostic, i
     if missing is not None:
         return missing, pos, at_sync
 
+    known = _by_example(err, token, text)
+    if known is not None:
+        code, message, hint = known
+        return Diagnostic(code, message, span, hint), pos, at_sync
+
     code, message, hint = _unexpected(token, expected, block, prev, stack, text)
     return Diagnostic(code, message, span, hint), pos, at_sync
 
@@ -196,6 +223,84 @@ def _closes_block_early(token: Token, block: Block, expected: set[str]) -> bool:
             token.type == "EFFECT" and ctx != "effect"
         )
     return False
+
+
+# ----------------------------------------------------------------------------- by example
+
+# Error states known by example, after Lark's `match_examples`: each label's snippets fail
+# in the LALR state that the label's wording is for, so the table says in kscene what the
+# state is, whatever numbers the grammar's analysis gives it. (Lark's own method compares
+# whole parser states, stack depth included: `effect e(to` would then match only after as
+# many items as the snippet has.) tests/golden/errors/syntax_colons.kscene and
+# syntax_keyword_as_name.kscene show each wording; tests/test_syntax_errors.py holds every
+# snippet to its label.
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    # Where an effect definition's parameter name belongs.
+    "parameter": ("effect e(to = 1) { x: 1 }", "effect e(a, to = 1) { x: 1 }"),
+    # Where an effect use's argument (`name = value` or a value) belongs.
+    "argument": ("scene s 1s { effect e(to = 1) }", "scene s 1s { effect e(1, to = 1) }"),
+}
+
+_learned: dict[int, str] = {}  # LALR state -> label
+
+
+def learn_examples(parse) -> None:
+    """Parse the snippets of `EXAMPLES` once per process, keeping the state each fails in.
+
+    `parse` is the parser's own parse function; the caller holds the parser's lock and
+    resets the builder afterwards (the snippets run through it like any text).
+    """
+    if _learned:
+        return
+    for label, snippets in EXAMPLES.items():
+        for snippet in snippets:
+            try:
+                parse(snippet)
+            except UnexpectedToken as err:
+                _learned.setdefault(err.state.position, label)
+            else:  # pragma: no cover - guarded by tests/test_syntax_errors.py
+                raise AssertionError(f"example {snippet!r} parses")
+
+
+def example_label(err: UnexpectedInput) -> str | None:
+    """The label of `EXAMPLES` whose snippets fail in the state `err` failed in."""
+    state = getattr(err, "state", None)
+    return _learned.get(getattr(state, "position", None))
+
+
+def _by_example(err: UnexpectedToken, token: Token, text: str):
+    """The wording for an error in a state that `EXAMPLES` names, or None."""
+    label = example_label(err)
+    if label == "parameter" and token.type in _KEYWORDS:
+        return "E001", f"'{token.value}' is a keyword, so it cannot name a parameter", _keyword_hint(token)
+    if label == "argument" and token.type in _KEYWORDS and _followed_by(text, token, "="):
+        return "E001", f"'{token.value}' is a keyword, so no parameter can be named '{token.value}'", _keyword_hint(token)
+    return None
+
+
+_SCENE_ONLY = frozenset(
+    {"PROMPT", "NEGATIVE", "CONTINUE", "TRANSITION", "KEY", "PROMPT_COLON", "CONTINUE_COLON", "TRANSITION_COLON"}
+)
+
+
+def _key_word(token: Token) -> str:
+    """The name of a name-with-colon token: `let` for `let:`."""
+    return str(token.value).rstrip(":").rstrip()
+
+
+def _keyword_hint(token: Token, naming: bool = True) -> str:
+    """Why a keyword cannot be a name: it is a word of a statement, in the whole file."""
+    word = token.value
+    why = (
+        f"kscript reads keywords as the words of its statements everywhere in a file "
+        f"('{word}' as in {_KEYWORD_USE[token.type]}), so none can be a name"
+    )
+    return why + (f"; choose another, such as {word}_value" if naming else "")
+
+
+def _followed_by(text: str, token: Token, what: str) -> bool:
+    end = token.end_pos if token.end_pos is not None else token.start_pos + len(token.value)
+    return text[end:].lstrip(" \t").startswith(what)
 
 
 # ----------------------------------------------------------------------------- the cases
@@ -257,7 +362,10 @@ def _unexpected(token: Token, expected: set[str], block: Block | None, prev: Tok
             hint = 'a prompt starts with the word prompt: prompt "..."'
         elif ctx == "top" and token.type == "RBRACE":
             hint = "this '}' closes nothing; remove it"
-        elif ctx == "top" and token.type in ("PROMPT", "NEGATIVE", "CONTINUE", "TRANSITION", "KEY"):
+        elif ctx == "top" and token.type in ("KEY", "EFFECT_COLON") and _key_word(token) in _STATEMENT_FORM:
+            word = _key_word(token)
+            return "E001", f"'{word}' takes no colon: write {_STATEMENT_FORM[word]}", COLON_RULE
+        elif ctx == "top" and token.type in _SCENE_ONLY:
             hint = "scene items go inside a scene: scene NAME 4s { ... }"
         return "E001", f"unexpected {shown} here; expected {_CONTEXT_WORDS[ctx]}", hint
 
@@ -266,6 +374,8 @@ def _unexpected(token: Token, expected: set[str], block: Block | None, prev: Tok
         hint = None
         if token.type == "KEY":
             hint = f"a value is missing before {shown}"
+        elif token.type in _KEYWORDS:
+            hint = _keyword_hint(token, naming=False)
         elif token.type in ("RBRACE", "RPAR", "COMMA"):
             hint = "a value is missing here"
         elif prev is not None and prev.type in OPERATORS:
@@ -351,7 +461,7 @@ _STRING_AFTER = {
 
 def _after_keyword(prev: Token, expected: set[str], token: Token, block: Block | None):
     shown = _show(token)
-    kind = prev.type
+    kind = prev.type.removesuffix("_COLON")  # `prompt:` is read as `prompt` (and reported)
     if "STRING" in expected and len(expected) == 1:
         what = _STRING_AFTER.get(kind, "a string in double quotes")
         return "E001", f"expected {what}", None
@@ -363,9 +473,7 @@ def _after_keyword(prev: Token, expected: set[str], token: Token, block: Block |
             "TRANSITION": "a transition such as crossfade after 'transition'",
         }.get(kind)
         if what is not None:
-            hint = None
-            if token.type in _KEYWORDS:
-                hint = f"'{token.value}' is a keyword; choose another name"
+            hint = _keyword_hint(token) if token.type in _KEYWORDS else None
             return "E001", f"unexpected {shown} here; expected {what}", hint
     if kind == "NAME" and expected == {"EQUAL"}:
         return "E001", f"unexpected {shown} here; expected '=' after the name in a let", "let name = value"
@@ -431,10 +539,7 @@ def accepted(err: UnexpectedToken) -> set[str]:
     """
     ip = getattr(err, "interactive_parser", None)
     if ip is not None:
-        try:
-            accepted = set(ip.accepts())
-        except Exception:  # noqa: BLE001 - fall back to Lark's own set
-            accepted = set()
+        accepted = set(ip.accepts())
         if accepted:
             return accepted
     return set(err.expected or ())

@@ -7,9 +7,10 @@ turns `96f` into seconds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Union
 
+from kscript.diagnostics import Diagnostic
 from kscript.source import Span
 
 # ----------------------------------------------------------------------------- expressions
@@ -142,7 +143,11 @@ Value = Union[SizeLit, StringLit, Ramp, Keys, Number, Duration, Name, Unary, Bin
 
 @dataclass(frozen=True, slots=True)
 class Assign:
-    """`name: value` — a film setting, a scene channel curve or setting, an effect channel."""
+    """`name: value` — a film setting, a scene channel curve or setting, an effect channel.
+
+    The old colon-less `negative "text"` is an Assign too (the builder warns, W004), so
+    that a setting has one shape downstream whichever way it was written.
+    """
 
     name: str
     value: Value
@@ -157,14 +162,6 @@ class Prompt:
     text: str
     at: Duration | None
     blend: Duration | None
-    span: Span
-
-
-@dataclass(frozen=True, slots=True)
-class Negative:
-    """`negative "text"` in a scene: overrides the film's negative prompt."""
-
-    text: str
     span: Span
 
 
@@ -206,7 +203,7 @@ class Transition:
     kind_span: Span
 
 
-SceneItem = Union[Prompt, Negative, EffectUse, Assign, Continue, Transition]
+SceneItem = Union[Prompt, EffectUse, Assign, Continue, Transition]
 
 # ----------------------------------------------------------------------------- top level
 
@@ -269,11 +266,16 @@ TopItem = Union[FilmBlock, Import, Let, EffectDef, Scene]
 
 @dataclass(frozen=True, slots=True)
 class Module:
-    """One parsed file, its items in source order."""
+    """One parsed file, its items in source order.
+
+    `warnings` are the parser's (W004, an old form that still reads); they are not part
+    of what the file means, so two modules with the same items compare equal.
+    """
 
     path: str
     items: tuple[TopItem, ...]
     span: Span
+    warnings: tuple[Diagnostic, ...] = field(default=(), compare=False)
 
     @property
     def films(self) -> list[FilmBlock]:

@@ -9,6 +9,7 @@ nothing else escapes (the property tests hold us to it).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import sys
@@ -20,7 +21,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedInput
 
 from kscript.diagnostics import Diagnostic
-from kscript.errors import ScriptErrors, UsageError
+from kscript.errors import ScriptErrors, read_film
 from kscript.source import SourceFile, Span, without_bom
 from kscript.syntax import messages, recovery
 from kscript.syntax.builder import BareNumber, Builder
@@ -83,13 +84,18 @@ def parse_source(text: str, path: str = "<string>") -> Module:
     A leading byte-order mark (a file read as plain "utf-8" keeps it) is skipped: it is
     not part of the script, and line 1's columns count from the first real character.
 
+    Returns:
+        The module, with the parser's warnings (W004) in `Module.warnings`.
+
     Raises:
-        ScriptErrors: with every syntax diagnostic found and `sources` set to this file.
+        ScriptErrors: with every syntax diagnostic found (warnings too) and `sources` set
+            to this file.
     """
     path = str(path)
     text = without_bom(text)
     module, diagnostics = parse_collecting(text, path)
-    if diagnostics or module is None:
+    warnings = tuple(d for d in diagnostics if d.severity == "warning")
+    if len(warnings) < len(diagnostics) or module is None:
         if not diagnostics:  # pragma: no cover - defensive: a failed parse always says why
             diagnostics = [Diagnostic("E001", "syntax error", Span.point(path, 1, 1))]
         err = ScriptErrors(diagnostics, {path: SourceFile(path, text)})
@@ -97,30 +103,18 @@ def parse_source(text: str, path: str = "<string>") -> Module:
         # to read on: the imports of a file with a syntax error can still be checked.
         err.partial = module  # type: ignore[attr-defined]
         raise err
-    return module
+    return dataclasses.replace(module, warnings=warnings) if warnings else module
 
 
 def parse_file(path: str | Path) -> Module:
-    """Read and parse a kscene file.
+    """Read (`kscript.errors.read_film`) and parse a kscene file.
 
     Raises:
-        UsageError: the file does not exist or cannot be read as UTF-8 text.
-        ScriptErrors: the file has syntax errors.
+        UsageError: the file does not exist or cannot be read.
+        ScriptErrors: the file has syntax errors, or is not UTF-8 text (E007).
     """
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the script
-    except FileNotFoundError:
-        raise UsageError(f"no such file: {path}", "check the path; kscene files usually end in .kscene") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path} is a folder, not a kscene file") from None
-    except UnicodeDecodeError as err:
-        raise UsageError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
-    except OSError as err:
-        raise UsageError(f"cannot read {path}: {err.strerror or err}") from None
-    except ValueError:  # a path with a NUL byte in it
-        raise UsageError(f"not a usable file name: {str(path)!r}") from None
-    return parse_source(text, str(path))
+    source = read_film(path)
+    return parse_source(source.text, source.path)
 
 
 def parse_collecting(text: str, path: str) -> tuple[Module | None, list[Diagnostic]]:
@@ -146,6 +140,7 @@ def parse_collecting(text: str, path: str) -> tuple[Module | None, list[Diagnost
 
 def _parse(text: str, path: str) -> tuple[Module | None, list[Diagnostic]]:
     parser = lark_parser()
+    messages.learn_examples(parser.parse)
     builder = _BUILDER
     builder.reset(path, text)
     diagnostics: list[Diagnostic] = []

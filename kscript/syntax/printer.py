@@ -57,8 +57,6 @@ def scene_item(item: n.SceneItem) -> str:
         if item.blend is not None:
             text += f" blend {duration(item.blend)}"
         return text
-    if isinstance(item, n.Negative):
-        return f"negative {string(item.text)}"
     if isinstance(item, n.EffectUse):
         text = f"effect {item.name}"
         if item.args:

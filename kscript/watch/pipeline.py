@@ -19,7 +19,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+from kscript.plan import RenderPlan
+
+if TYPE_CHECKING:  # the render engine is imported on first use
+    from kscript.backends.interface import Backend
 
 
 class RenderCancelled(Exception):
@@ -31,7 +36,7 @@ class Compiled:
     """A successful compilation: the plan and every file that went into it."""
 
     film: Path
-    plan: Any  # kscript.plan.RenderPlan (typed loosely so stand-ins can be small)
+    plan: RenderPlan
     files: frozenset[Path]
 
 
@@ -95,20 +100,22 @@ class KscriptPipeline:
         self.model = model
         self.device = device
         self.cache = cache
-        self._backend: Any = None
+        self._backend: Backend | None = None
         self._backend_key: tuple | None = None
 
     def compile(self, film: Path) -> Compiled:
-        from kscript.compile import load_and_compile
+        from kscript.compile import compile_film
+        from kscript.errors import read_film
 
         # The same front door as `kscript check`: every error of every file in one run
         # (name errors and range errors together), read once.
-        program, plan = load_and_compile(film)
+        compiled = compile_film(read_film(film))
         files = {Path(film)}
-        for name in getattr(program, "files", {}) or {}:
+        for name in compiled.program.files:
             if Path(name).is_file():  # the standard effects ship inside the package: not ours to watch
                 files.add(Path(name))
-        return Compiled(film=Path(film), plan=plan, files=frozenset(files))
+        # without allow_library a compilation always has a plan (or raised)
+        return Compiled(film=Path(film), plan=compiled.plan, files=frozenset(files))  # type: ignore[arg-type]
 
     def render(self, compiled: Compiled, *, progress: ProgressFn, should_cancel: CancelFn) -> Rendered:
         from kscript.render.build import BuildCancelled, BuildOptions, build
@@ -138,7 +145,7 @@ class KscriptPipeline:
             progress=on_progress,
             should_cancel=should_cancel,
             on_frame=on_frame,
-            backend=self._backend_for(plan, BuildOptions),
+            backend=self._backend_for(plan),
         )
         try:
             report = build(plan, output, options)
@@ -154,11 +161,11 @@ class KscriptPipeline:
             report={"frames_total": total, "model_calls": dict(report.model_calls), "backend": report.backend},
         )
 
-    def _backend_for(self, plan: Any, options_cls: Any) -> Any:
+    def _backend_for(self, plan: RenderPlan) -> "Backend":
         """The loaded backend for this plan's model, reused while the model stays the same."""
-        from kscript.render.build import make_backend
+        from kscript.render.build import BuildOptions, make_backend
 
-        options = options_cls(preview=self.preview, model=self.model, device=self.device)
+        options = BuildOptions(preview=self.preview, model=self.model, device=self.device)
         key = (self.preview, self.model or plan.film.model, plan.film.prior, plan.film.inpaint, self.device)
         if self._backend is None or key != self._backend_key:
             backend = make_backend(plan, options)

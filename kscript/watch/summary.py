@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-CURVES = ("zoom", "angle", "x", "y", "turn", "tilt", "strength")
+from kscript.channels import CHANNELS, MOTION_CHANNELS, PLOTTED
+
+# The plotted channels of the table, in the language's units (per second, % of the frame:
+# what the film says), read back from the plan's per-frame values.
+CURVES = PLOTTED
+_MOTION_CURVES = tuple(c for c in CURVES if c in MOTION_CHANNELS)
+_FRAME_CURVES = tuple(c for c in CURVES if c not in MOTION_CHANNELS)
 
 
 def plan_summary(plan: Any) -> dict[str, Any]:
@@ -40,9 +46,13 @@ def plan_summary(plan: Any) -> dict[str, Any]:
     curves: dict[str, list[float]] = {name: [] for name in CURVES}
     ops: list[str] = []
     for fr in plan.frames:
-        for name in CURVES[:-1]:
-            curves[name].append(round(float(getattr(fr.motion, name)), 7))
-        curves["strength"].append(round(float(fr.strength), 7))
+        for name in _MOTION_CURVES:
+            per_second = CHANNELS[name].from_frame(float(getattr(fr.motion, name)), fps, film.width, film.height)
+            # The plan keeps per-frame values to 6 decimals, so a rate read back from them
+            # carries that rounding times fps: 4 decimals is what the plan can promise.
+            curves[name].append(round(per_second, 4))
+        for name in _FRAME_CURVES:
+            curves[name].append(round(float(getattr(fr, name)), 7))
         ops.append(fr.op)
     return {
         "film": {
@@ -56,6 +66,8 @@ def plan_summary(plan: Any) -> dict[str, Any]:
         },
         "scenes": scenes,
         "curves": curves,
+        # What the page labels each plot with: [key, label, unit, the still value].
+        "curve_info": [[c, c, CHANNELS[c].unit, CHANNELS[c].default or 0.0] for c in CURVES],
         "ops": ops,
     }
 

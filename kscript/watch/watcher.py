@@ -242,8 +242,9 @@ class FilmWatcher:
         self._retarget({_norm(f) for f in compiled.files} | {_norm(film)})
         try:
             summary = plan_summary(compiled.plan)
-        except Exception:  # stand-in plans without a full schema still render
-            summary = {"film": {"frame_count": len(getattr(compiled.plan, "frames", []) or [])}, "scenes": [], "curves": {}}
+        except Exception as err:  # a bug in kscript: shown as one, and the watch goes on
+            self._internal_error(err)
+            return
         self.state.compiled(summary)
         if self._should_cancel():
             self.state.cancelled()

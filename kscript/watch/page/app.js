@@ -7,15 +7,18 @@
   'use strict';
 
   const $ = (id) => document.getElementById(id);
-  const CURVES = [
-    ['zoom', 'zoom', 'scale per frame', 1],
-    ['angle', 'angle', '° per frame', 0],
-    ['x', 'x', 'px per frame', 0],
-    ['y', 'y', 'px per frame', 0],
-    ['turn', 'turn', '° per frame', 0],
-    ['tilt', 'tilt', '° per frame', 0],
-    ['strength', 'strength', '0..1', 0],
+  // The plotted channels come with the summary (kscript/channels.py is the one table);
+  // this list is only what the page shows before the first summary arrives.
+  const DEFAULT_CURVES = [
+    ['zoom', 'zoom', 'factor per second', 1],
+    ['angle', 'angle', 'degrees per second', 0],
+    ['x', 'x', '% of the width per second', 0],
+    ['y', 'y', '% of the height per second', 0],
+    ['turn', 'turn', 'degrees per second', 0],
+    ['tilt', 'tilt', 'degrees per second', 0],
+    ['strength', 'strength', '0…1', 0],
   ];
+  let CURVES = DEFAULT_CURVES;
   const SCENE_COLORS = ['#c8553d', '#2f6f8f', '#6b8f3a', '#8a5a9e', '#d08c1f', '#3d8c7a', '#9e5a5a', '#5a6b9e'];
 
   // Public for tests and for the curious (devtools): what the page currently shows.
@@ -188,6 +191,12 @@
         list.appendChild(li);
       });
     });
+    // A block narrower than about three letters shows no label (see .scene.narrow).
+    const width = line.getBoundingClientRect().width || 1;
+    Array.from(line.children).forEach((block, i) => {
+      const sc = summary.scenes[i];
+      if (((sc.end - sc.start) / total) * width < 28) block.classList.add('narrow');
+    });
     const head = document.createElement('div');
     head.className = 'playhead';
     head.id = 'timelinehead';
@@ -223,8 +232,9 @@
   }
 
   function drawPlots() {
-    ensurePlots();
     const s = app.state && app.state.summary;
+    if (s && Array.isArray(s.curve_info) && s.curve_info.length) CURVES = s.curve_info;
+    ensurePlots();
     const frame = currentFrame();
     for (const [key, label, unit, base] of CURVES) {
       drawPlot($(`plot-${key}`), s, key, label, unit, base, frame);

@@ -153,7 +153,7 @@ def model_frames(plan: "RenderPlan") -> Iterable[tuple["Frame", str]]:
     """(frame, kind) for every model call a diffusers build of the whole plan makes, in
     order: text2image for `generate`, and for `animate`/`continue` one img2img call, or, on a
     frame that paints the revealed band (`Frame.inpaint`), one masked img2img call (the band
-    from noise, the rest at the frame's strength; kind "img2img", in the same steps)."""
+    from noise, the rest at the frame's strength; kind "inpaint", in the same steps)."""
     for fr in plan.frames:
         if fr.op == "generate":
             yield fr, "text2image"

@@ -1,0 +1,235 @@
+"""Scene segments: an H.264 film encoded one scene at a time, then joined by packet copy.
+
+An H.264 .mp4/.mov film built with the frame cache is encoded one scene at a time into
+cached segment files (`<cache>/segments/<sha256>.mp4`, keyed by what the scene shows and the
+encoder settings, `cache.segment_key`), and the video is their concatenation by packet copy
+(`concat_segments`). A rebuild after an edit to one scene encodes that scene's segment only,
+and the executor loads no frame of a scene whose segment is cached (unless an uncached frame
+is made from it): before this, a one-scene edit of the 288-frame mini film loaded 192
+unchanged frames from the cache and re-encoded all 288.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from kscript.atomic import AtomicFile
+from kscript.errors import RenderError
+from kscript.plan import RenderPlan
+from kscript.render.cache import FrameCache, segment_key
+from kscript.render.encode import DEFAULT_CRF, FrameWriter, av_error, frame_rate, open_writer
+from kscript.render.executor import ExecStats, Executor
+from kscript.render.worker import BackgroundWorker
+
+#: bump when a change to how segments are written (container, stream settings) would make a
+#: cached segment unfit to be joined with newly written ones
+SEGMENT_FORMAT = "segment-1"
+
+
+@dataclass
+class Segment:
+    """A run of consecutive shown frames of one scene, and the cache file that holds them."""
+
+    frames: list[int]
+    path: Path
+    cached: bool = False
+
+
+def encoder_settings(crf: int | None, preset: str) -> dict[str, object]:
+    """What a segment's bytes depend on besides its frames (part of its key)."""
+    import av
+
+    return {
+        "format": SEGMENT_FORMAT,
+        "codec": "libx264",
+        "preset": preset,
+        "crf": DEFAULT_CRF["h264"] if crf is None else int(crf),
+        "pix_fmt": "yuv420p",
+        # another FFmpeg/x264 may write other stream headers: segments must share theirs
+        "pyav": av.__version__,
+        "libavcodec": str(av.library_versions.get("libavcodec")),
+    }
+
+
+def plan_segments(plan: RenderPlan, executor: Executor, cache: FrameCache, crf: int | None, preset: str) -> list[Segment]:
+    """The film's scene segments (runs of consecutive frames of one scene), with their paths."""
+    film = plan.film
+    fps = str(frame_rate(film.fps))
+    settings = encoder_settings(crf, preset)
+    runs: list[list[int]] = []
+    for i in executor.targets:
+        if runs and plan.frames[runs[-1][-1]].scene == plan.frames[i].scene and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    segments = []
+    for run in runs:
+        shown = []
+        for i in run:
+            cf = plan.frames[i].crossfade
+            if cf is None:
+                shown.append((executor.addr[i], None, None))
+            else:
+                shown.append((executor.addr[i], executor.addr[cf.from_frame], min(max(float(cf.weight), 0.0), 1.0)))
+        key = segment_key(shown, film.width, film.height, fps, settings)
+        segments.append(Segment(frames=run, path=cache.segment_path(key)))
+    return segments
+
+
+class SegmentEncoder(BackgroundWorker):
+    """Encodes the frames of segments on a worker thread, one segment file after another.
+
+    x264 and the RGB-to-YUV conversion run while the executor's OpenCV work on the next
+    frames runs: on the 2-core machine this took a one-scene rebuild of the mini film from
+    about 0.8 s to about 0.7 s in process, and a cold build of it from about 2.4 s to about
+    2.0 s. Frames come in order, segment by segment (`put(segment number, image)`); each
+    segment is written by an H.264 writer (temporary name, fsync, rename), so a killed or
+    cancelled build leaves whole segments or none.
+    """
+
+    def __init__(self, segments: list[Segment], width: int, height: int, fps: float, *,
+                 crf: int | None, preset: str, depth: int = 8) -> None:
+        self.segments = segments
+        self.size = (width, height, fps)
+        self.crf, self.preset = crf, preset
+        self._writer: FrameWriter | None = None
+        self._n = -1
+        super().__init__(name="kscript-segment-encoder", depth=depth)
+
+    def handle(self, n: int, image: np.ndarray) -> None:
+        if self._writer is None or self._n != n:
+            if self._writer is not None:
+                raise RuntimeError(f"segment {self._n} was left unfinished")  # pragma: no cover
+            width, height, fps = self.size
+            self._writer = open_writer(self.segments[n].path, width, height, fps, crf=self.crf,
+                                       preset=self.preset, faststart=False)
+            self._n = n
+        self._writer.write(image)
+        if self._writer.frames == len(self.segments[n].frames):
+            writer, self._writer = self._writer, None
+            writer.close()
+
+    def stopped(self) -> None:
+        if self._writer is not None:
+            self._writer.abort()  # an unfinished segment (a failed or cancelled build)
+            self._writer = None
+
+
+def build_segmented(plan: RenderPlan, executor: Executor, cache: FrameCache, output: str, *,
+                    crf: int | None, preset: str) -> tuple[ExecStats, Path, int, int]:
+    """Encode the scenes whose segments are missing (or unreadable), then join them all.
+
+    Returns:
+        the executor's stats, the output path, segments encoded, segments reused.
+    """
+    film = plan.film
+    segments = plan_segments(plan, executor, cache, crf, preset)
+    for seg in segments:
+        if seg.path.is_file() and segment_frames(seg.path, film.width, film.height) == len(seg.frames):
+            seg.cached = True
+            cache.touch(seg.path)
+        # else: missing, corrupt, truncated or of the wrong length: encode it again
+    owner = {i: n for n, seg in enumerate(segments) if not seg.cached for i in seg.frames}
+    encoder = SegmentEncoder(segments, film.width, film.height, film.fps, crf=crf, preset=preset)
+    try:
+        stats = executor.run(lambda index, image: encoder.put(owner[index], image), show=set(owner))
+    except BaseException:
+        encoder.close(drop=True, raise_error=False)
+        raise
+    encoder.close()
+    final = concat_segments([(seg.path, len(seg.frames)) for seg in segments], output, film.fps)
+    encoded = sum(1 for seg in segments if not seg.cached)
+    return stats, final, encoded, len(segments) - encoded
+
+
+def segment_frames(path: str | os.PathLike[str], width: int, height: int) -> int | None:
+    """The frame count of a cached H.264 segment, or None when it cannot be used.
+
+    Demuxes without decoding (a few milliseconds): the file must open, hold one H.264
+    video stream of the given size whose first packet is a keyframe (so it can follow
+    another segment), and every packet counts as one frame. Anything else (truncated,
+    corrupt, another size) means: encode the segment again.
+    """
+    try:
+        import av
+
+        with av.open(os.fspath(path)) as container:
+            if len(container.streams.video) != 1:
+                return None
+            stream = container.streams.video[0]
+            ctx = stream.codec_context
+            if ctx.name != "h264" or ctx.width != width or ctx.height != height:
+                return None
+            count = 0
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue  # the demuxer's flush packet
+                if count == 0 and not packet.is_keyframe:
+                    return None
+                count += 1
+            return count
+    except Exception:  # noqa: BLE001 - any failure to read means the segment is not usable
+        return None
+
+
+def concat_segments(segments: list[tuple[str | os.PathLike[str], int]], path: str | os.PathLike[str], fps: float) -> Path:
+    """Join H.264 segments into one video by copying their packets (no re-encoding).
+
+    Each segment is an `.mp4` written by `H264Writer` with the same size and encoder
+    settings, so they share one SPS/PPS, and each starts with a keyframe (x264 starts every
+    stream with an IDR frame): the decoder reads the joined stream as one. The output
+    stream takes the first segment's codec parameters (`add_stream_from_template`); each
+    segment's timestamps move by the duration of the frames before it. Written under a
+    temporary name, fsync'ed and renamed into place (`kscript.atomic.AtomicFile`).
+
+    Args:
+        segments: (segment file, its frame count) in order.
+        path: the output (`.mp4` or `.mov`: `movflags=+faststart`).
+        fps: the film's frame rate.
+
+    Returns:
+        the output path.
+    """
+    import av
+
+    out_path = Path(os.fspath(path))
+    rate = frame_rate(fps)
+    parent = out_path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        target = AtomicFile(out_path, suffix=out_path.suffix)
+    except OSError as err:
+        raise RenderError(f"cannot write to the folder '{parent}': {err.strerror}") from err
+    fmt = "mov" if out_path.suffix.lower() == ".mov" else "mp4"
+    try:
+        with av.open(str(target.tmp), mode="w", format=fmt, options={"movflags": "+faststart"}) as out:
+            out_stream = None
+            frames_before = 0
+            for seg_path, count in segments:
+                with av.open(os.fspath(seg_path)) as inp:
+                    in_stream = inp.streams.video[0]
+                    if out_stream is None:
+                        out_stream = out.add_stream_from_template(in_stream)
+                        out_stream.time_base = in_stream.time_base
+                    tb = in_stream.time_base
+                    offset = int(round(Fraction(frames_before) / rate / tb))
+                    for packet in inp.demux(in_stream):
+                        if packet.size == 0 or packet.dts is None:
+                            continue
+                        packet.pts += offset
+                        packet.dts += offset
+                        packet.stream = out_stream
+                        out.mux(packet)
+                frames_before += count
+        target.commit()
+    except BaseException as err:
+        target.abort()
+        if isinstance(err, (OSError, av_error())):
+            raise RenderError(f"cannot write the video '{out_path}': {err}") from err
+        raise
+    return out_path
