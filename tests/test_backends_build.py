@@ -239,3 +239,26 @@ def test_cli_model_option_renders_a_preview_film_with_a_real_model(tmp_path, tin
     plan = compile_module.compile_file(film)
     assert report["backend"] == "stable-diffusion"
     assert report["model_calls"] == {**plan.model_calls(), "prior": 0}
+    # another model than the film's never takes the film's own video name
+    assert Path(report["output"]).name == "film.sd.mp4" and not (tmp_path / "film.mp4").exists()
+
+
+@pytest.mark.parametrize(
+    "film_model, options, name",
+    [
+        ("models/k22", {}, "film.mp4"),
+        ("models/k22", {"model": "models/k22"}, "film.mp4"),  # the film's own model
+        ("models/k22", {"preview": True}, "film.preview.mp4"),
+        ("models/k22", {"model": "preview"}, "film.preview.mp4"),
+        ("models/k22", {"model": "runwayml/stable-diffusion-v1-5"}, "film.stable-diffusion-v1-5.mp4"),
+        ("preview", {"model": "models/sd/"}, "film.sd.mp4"),
+        ("preview", {"model": "Preview"}, "film.mp4"),
+    ],
+)
+def test_a_model_other_than_the_films_never_replaces_the_films_video(film_model, options, name):
+    from kscript.plan import FilmInfo, RenderPlan
+
+    plan = RenderPlan(film=FilmInfo(title="t", width=64, height=64, fps=8, seed=1, model=film_model, frame_count=0,
+                                    duration=0), scenes=[], frames=[])
+    draft = build_module.is_draft(plan, build_module.BuildOptions(**options))
+    assert build_module.default_output("dir/film.kscene", draft=draft).name == name

@@ -87,6 +87,16 @@ class KandinskyBackend(DiffusersBackend):
             self._resolved = (self._resolve_prior(), self._resolve_inpaint())
         return self._resolved
 
+    def _usual(self, part: str) -> str | None:
+        """The usual companion's name, found beside the decoder that was found: for a local
+        decoder the sibling folder (an absolute path: the same film picks the same prior
+        whichever folder it is built from), for a hub id the hub id."""
+        usual = companion(self.source.spec, part)  # type: ignore[arg-type]
+        if usual is None or not self.source.local or self.source.folder is None:
+            return usual
+        sibling = companion(self.source.folder.name, part)  # type: ignore[arg-type]
+        return str(self.source.folder.parent / sibling) if sibling else usual
+
     def _resolve_prior(self) -> ModelSource | None:
         film = self.film
         if film.prior:
@@ -94,7 +104,7 @@ class KandinskyBackend(DiffusersBackend):
         elif self.source.kind == "combined":
             return None
         else:
-            usual = companion(self.source.spec, "prior")
+            usual = self._usual("prior")
             if usual is None:
                 raise ModelError(
                     f"Kandinsky 2.2 decoder '{self.source.spec}' needs a prior, and none is named",
@@ -142,7 +152,7 @@ class KandinskyBackend(DiffusersBackend):
             inpaint = resolve_model(film.inpaint, "inpaint", base_dir=self.base_dir)
             explicit = True
         else:
-            usual = companion(self.source.spec, "inpaint")
+            usual = self._usual("inpaint")
             if usual is None:
                 self.notes.append("no inpainting decoder: revealed borders are filled, then redrawn by img2img")
                 return None

@@ -140,9 +140,19 @@ def film_path(plan: RenderPlan) -> Path | None:
     return None
 
 
-def is_draft(plan: RenderPlan, options: "BuildOptions") -> bool:
-    """A preview draft of a film whose own model is a real one (`--preview`)."""
-    return options.preview and not is_preview_model(options.model or plan.film.model)
+def is_draft(plan: RenderPlan, options: "BuildOptions") -> bool | str:
+    """What makes this build's video another one than the film's own, for its default name
+    (`output.default_output`): True for a preview draft of a film whose own model is a real
+    one (`--preview`, `--model preview`), the model's tag for `--model M` other than the
+    film's, False for the film's own render."""
+    from kscript.render.output import model_tag
+
+    film_model = plan.film.model
+    if options.preview or (options.model and is_preview_model(options.model)):
+        return not is_preview_model(film_model)
+    if options.model and options.model.strip() != film_model.strip():
+        return model_tag(options.model)
+    return False
 
 
 def is_preview(plan: RenderPlan, options: BuildOptions) -> bool:
