@@ -83,14 +83,32 @@ class DiffusersBackend(Backend):
         return device, dtype
 
     def _start_loading(self) -> dict[str, Any]:
-        """Fix the device and dtype; the keyword arguments for `load_pipeline`."""
+        """Fix the device, dtype and torch's CPU threads; the keyword arguments for
+        `load_pipeline` (the CPU when offloading: accelerate moves each module to the GPU
+        while it runs)."""
+        from kscript.backends.device import set_threads
+
         self.device, self.dtype = self._device_and_dtype()
-        return {"dtype": self.dtype, "device": self.device}
+        threads = set_threads(self.options.threads, self.source)
+        if self.device.type == "cpu":
+            self.notes.append(f"torch runs on {threads} CPU thread{'s' if threads != 1 else ''} "
+                              "(frames are byte-identical only at the same thread count)")
+        offload = self.options.offload and self.device.type == "cuda"
+        if self.options.offload and not offload:
+            self.notes.append(f"--offload has no effect on {self.device.type}: it moves modules to a CUDA GPU")
+        return {"dtype": self.dtype, "device": "cpu" if offload else self.device}
 
     def _finish_loading(self, pipes: Iterable[Any]) -> None:
+        pipes = [p for p in pipes if p is not None]
         for pipe in pipes:
-            if pipe is not None:
-                pipe.set_progress_bar_config(disable=True)
+            pipe.set_progress_bar_config(disable=True)
+        if self.options.offload and self.device.type == "cuda":
+            done: set[int] = set()
+            for pipe in pipes:  # pipelines sharing modules get the hooks once
+                if not any(id(m) in done for m in pipe.components.values() if m is not None):
+                    pipe.enable_model_cpu_offload(device=self.device)
+                done.update(id(m) for m in pipe.components.values() if m is not None)
+            self.notes.append("CPU offload: each model part moves to the GPU only while it runs")
         self._loaded = True
 
     def close(self) -> None:

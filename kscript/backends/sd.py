@@ -58,6 +58,9 @@ class StableDiffusionBackend(DiffusersBackend):
         # (id of the pipeline whose text encoder made it, text) -> embeddings
         self.embeddings: dict[tuple[int, str, bool], dict[str, Any]] = {}
         self.encoder_calls = 0
+        if film.prior:
+            self.notes.append(f"prior '{film.prior}' is not used: a Stable Diffusion model encodes text itself "
+                              "(prior: is for Kandinsky 2.2)")
         if source.kind in ("sd-inpaint", "sdxl-inpaint"):
             raise ModelError(
                 f"model '{source.spec}' is an inpainting checkpoint (its UNet takes 9 channels), which only fills masks",
