@@ -262,3 +262,15 @@ def test_a_model_other_than_the_films_never_replaces_the_films_video(film_model,
                                     duration=0), scenes=[], frames=[])
     draft = build_module.is_draft(plan, build_module.BuildOptions(**options))
     assert build_module.default_output("dir/film.kscene", draft=draft).name == name
+
+
+def test_inpaint_option_lets_model_switch_family(tmp_path, tiny):
+    # The film names a Kandinsky inpainting decoder; --model sd alone cannot use it, and
+    # --inpaint none (or another SD inpainting checkpoint) switches the companion too.
+    plan = compile_module.compile_file(write_film(tmp_path, tiny["kandinsky_decoder"], inpaint=tiny["kandinsky_inpaint"]))
+    with pytest.raises(ModelError, match="not a Stable Diffusion inpainting model"):
+        build_module.make_backend(plan, build_module.BuildOptions(model=str(tiny["sd"]))).has_inpaint
+    backend = build_module.make_backend(plan, build_module.BuildOptions(model=str(tiny["sd"]), inpaint="none"))
+    assert backend.name == "stable-diffusion" and not backend.has_inpaint
+    backend = build_module.make_backend(plan, build_module.BuildOptions(model=str(tiny["sd"]), inpaint=str(tiny["sd_inpaint"])))
+    assert backend.has_inpaint

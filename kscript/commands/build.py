@@ -184,6 +184,8 @@ def run(args: argparse.Namespace) -> int:
         crf=args.crf,
         preset=args.preset,
         base_dir=film.parent,
+        prior=args.prior,
+        inpaint=args.inpaint,
         safety_checker=args.safety_checker,
         dtype=args.dtype,
         offload=args.offload,

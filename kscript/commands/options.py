@@ -20,6 +20,11 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     """How a diffusers model loads and runs (`kscript.backends.settings.ModelOptions`)."""
     from kscript.backends.settings import DTYPES
 
+    parser.add_argument("--prior", metavar="M",
+                        help="Kandinsky 2.2 prior to use instead of the film's prior: (folder or hub id)")
+    parser.add_argument("--inpaint", metavar="M",
+                        help="inpainting model instead of the film's inpaint: ('none' for none; builds paint "
+                        "revealed bands with the model itself, so this is checked but not loaded)")
     parser.add_argument("--safety-checker", action="store_true",
                         help="keep an SD checkpoint's safety checker: a frame it flags stops the build "
                         "(default: off, as animation tools do, and the summary says so)")

@@ -57,6 +57,7 @@ class BuildOptions:
         on_frame: called with (plan index, RGB image) as each output frame is finished.
         backend: a ready (loaded) backend to use (watch mode keeps one between builds).
         base_dir: where relative model paths are read from (default: the film's folder).
+        prior, inpaint: companions instead of the film's `prior:` / `inpaint:` ("none": none).
         safety_checker, dtype, offload, threads: how diffusers models load and run
             (`kscript.backends.settings.ModelOptions`).
     """
@@ -75,6 +76,8 @@ class BuildOptions:
     on_frame: Callable[[int, np.ndarray], None] | None = None
     backend: Backend | None = None
     base_dir: str | Path | None = None
+    prior: str | None = None
+    inpaint: str | None = None
     safety_checker: bool = False
     dtype: str = "auto"
     offload: bool = False
@@ -166,6 +169,10 @@ def make_backend(plan: RenderPlan, options: BuildOptions) -> Backend:
     if is_preview(plan, options):
         return create_backend(plan.film, model="preview")
     film = plan.film if not options.model else plan.film.model_copy(update={"model": options.model})
+    for role in ("prior", "inpaint"):  # --prior / --inpaint: switch companions with the model
+        value = getattr(options, role)
+        if value is not None:
+            film = film.model_copy(update={role: None if value.strip().lower() == "none" else value})
     source = film_path(plan)
     # Relative model paths are read from the film's folder, as imports are.
     base_dir = options.base_dir if options.base_dir is not None else (source.parent if source is not None else None)
