@@ -274,3 +274,19 @@ def test_inpaint_option_lets_model_switch_family(tmp_path, tiny):
     assert backend.name == "stable-diffusion" and not backend.has_inpaint
     backend = build_module.make_backend(plan, build_module.BuildOptions(model=str(tiny["sd"]), inpaint=str(tiny["sd_inpaint"])))
     assert backend.has_inpaint
+
+
+def test_a_fully_cached_rebuild_imports_no_torch(tmp_path, tiny):
+    film = write_film(tmp_path, tiny["sd"])
+    build(film, tmp_path / "film.mp4", device="cpu")  # fills the cache (in this process)
+    script = (
+        "import sys\n"
+        "from kscript.cli import main\n"
+        f"code = main(['build', {str(film)!r}, '-q', '--device', 'cpu', '--cache', {str(tmp_path / 'cache')!r}])\n"
+        "print('torch' in sys.modules, 'diffusers' in sys.modules)\n"
+        "sys.exit(code)\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False"]  # the fingerprint came from files

@@ -69,10 +69,21 @@ class DiffusersBackend(Backend):
         """Model identities (location + config/weight-size digest), the family's settings,
         dtype, device type, diffusers version. Computed once: it walks the model folders."""
         if self._fingerprint is None:
-            device, dtype = self._device_and_dtype()
+            device_type, dtype = self._planned_device()
             parts = [self.version, self.source.identity(), *self._fingerprint_parts()]
-            self._fingerprint = "|".join(parts + [str(dtype), device.type, diffusers_version()])
+            self._fingerprint = "|".join(parts + [dtype, device_type, diffusers_version()])
         return self._fingerprint
+
+    def _planned_device(self) -> tuple[str, str]:
+        """The device type and dtype name (`torch.float16`) this backend will run on, from
+        files only when torch is not imported yet (`device.planned_device`): a fully cached
+        rebuild needs the fingerprint and nothing else, and importing torch for it cost
+        about 6 s and 270 MB. Once loaded, the real ones."""
+        if self.device is not None:
+            return self.device.type, str(self.dtype)
+        from kscript.backends.device import planned_device
+
+        return planned_device(self.device_name, self.options.dtype)
 
     def _device_and_dtype(self) -> tuple[Any, Any]:
         """The device and dtype this backend runs (or will run) on."""
@@ -89,6 +100,13 @@ class DiffusersBackend(Backend):
         from kscript.backends.device import set_threads
 
         self.device, self.dtype = self._device_and_dtype()
+        if self._fingerprint is not None and self._fingerprint.rsplit("|", 3)[1:3] != [str(self.dtype), self.device.type]:
+            from kscript.errors import ModelError
+
+            raise ModelError(  # frames would be cached under another device's fingerprint
+                f"kscript expected to run on {self._fingerprint.rsplit('|', 3)[2]} and torch chose {self.device.type}",
+                hint="name the device with --device (cuda, mps or cpu)",
+            )
         threads = set_threads(self.options.threads, self.source)
         if self.device.type == "cpu":
             self.notes.append(f"torch runs on {threads} CPU thread{'s' if threads != 1 else ''} "

@@ -127,3 +127,39 @@ def set_threads(threads: int | None, source: Any = None) -> int:
     threads = max(1, int(threads))
     torch.set_num_threads(threads)
     return threads
+
+
+def planned_device(name: str | None, dtype: str = "auto") -> tuple[str, str]:
+    """(device type, dtype name) that `choose_device`/`choose_dtype` will give, without
+    importing torch when it is not imported yet: a named device is what it says; "auto" is
+    cuda when the installed torch is a CUDA build (its `version.py`) and the NVIDIA driver is
+    there, mps on Apple silicon, else cpu."""
+    import sys
+
+    if "torch" in sys.modules:
+        device = choose_device(name)
+        return device.type, str(choose_dtype(device, dtype))
+    if name and name != "auto":
+        kind = name.split(":", 1)[0]
+    else:
+        kind = "cpu"
+        import importlib.util
+        import os
+        import platform
+        import re as _re
+
+        spec = importlib.util.find_spec("torch")
+        built_cuda = False
+        if spec is not None and spec.origin:
+            try:
+                text = open(os.path.join(os.path.dirname(spec.origin), "version.py"), encoding="utf-8").read()
+                built_cuda = bool(_re.search(r"^cuda\b[^=]*=\s*['\"]", text, _re.M))
+            except OSError:
+                built_cuda = False
+        if built_cuda and (os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidiactl")):
+            kind = "cuda"
+        elif sys.platform == "darwin" and platform.machine() == "arm64":
+            kind = "mps"
+    if dtype and dtype != "auto":
+        return kind, f"torch.{dtype}"
+    return kind, "torch.float32" if kind == "cpu" else "torch.float16"
