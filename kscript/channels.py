@@ -89,6 +89,9 @@ class Channel:
     #: "per_second" (v / fps), "width_percent_per_second" / "height_percent_per_second"
     #: (v / 100 * size / fps pixels), or "same"
     conversion: str = "same"
+    #: the unit of the camera's position on this channel in a `camera { }` block (None: the
+    #: channel has no position); its change from one frame to the next is that frame's move
+    position: str | None = None
 
     def to_frame(self, value: float, fps: float, width: int, height: int) -> float:
         """The plan's per-frame value of a language value of this channel."""
@@ -140,41 +143,42 @@ _CHANNELS: tuple[Channel, ...] = (
         hint_words=("scale", "zoom_factor", "dolly", "translation_z"),
         range_hint="zoom is a factor per second: 1 stands still, 1.2 moves in, 0.8 moves out",
         plotted=True, conversion="factor_per_second",
+        position="scale (1 is the size at the scene's start, 2 twice as large)",
     ),
     Channel(
         "angle", "motion", 0.0, "add", "degrees per second",
         "roll about the view axis; positive turns the picture counter-clockwise",
         frame_range=Range(-90.0, 90.0, words="at most 90 degrees per frame"),
         hint_words=("rotation", "roll", "rotate", "rotation_z", "rotation_3d_z", "spin"),
-        plotted=True, conversion="per_second",
+        plotted=True, conversion="per_second", position="degrees of roll",
     ),
     Channel(
         "x", "motion", 0.0, "add", "% of the width per second",
         "pan; positive pans the camera right (the picture moves left); 100 crosses the frame's width in a second",
         frame_range=Range(-1.0, 1.0, words="at most the frame's width per frame"),
         hint_words=("translation_x", "pan_x", "pan", "dx", "position_x"),
-        plotted=True, conversion="width_percent_per_second",
+        plotted=True, conversion="width_percent_per_second", position="% of the width",
     ),
     Channel(
         "y", "motion", 0.0, "add", "% of the height per second",
         "pan; positive pans the camera up (the picture moves down); 100 crosses the frame's height in a second",
         frame_range=Range(-1.0, 1.0, words="at most the frame's height per frame"),
         hint_words=("translation_y", "pan_y", "dy", "position_y"),
-        plotted=True, conversion="height_percent_per_second",
+        plotted=True, conversion="height_percent_per_second", position="% of the height",
     ),
     Channel(
         "turn", "motion", 0.0, "add", "degrees per second",
         "yaw, a 3D camera rotation; positive turns right",
         frame_range=Range(-45.0, 45.0, words="at most 45 degrees per frame"),
         hint_words=("yaw", "pan_angle", "rotation_y", "rotation_3d_y"),
-        plotted=True, conversion="per_second",
+        plotted=True, conversion="per_second", position="degrees of yaw",
     ),
     Channel(
         "tilt", "motion", 0.0, "add", "degrees per second",
         "pitch, a 3D camera rotation; positive tilts up",
         frame_range=Range(-45.0, 45.0, words="at most 45 degrees per frame"),
         hint_words=("pitch", "rotation_x", "rotation_3d_x"),
-        plotted=True, conversion="per_second",
+        plotted=True, conversion="per_second", position="degrees of pitch",
     ),
     Channel(
         "fov", "motion", 40.0, "replace", "degrees",
@@ -239,6 +243,8 @@ CHANNEL_NAMES: tuple[str, ...] = tuple(CHANNELS)
 MOTION_CHANNELS: tuple[str, ...] = tuple(c.name for c in _CHANNELS if c.kind == "motion")
 GENERATION_CHANNELS: tuple[str, ...] = tuple(c.name for c in _CHANNELS if c.kind == "generation")
 PLOTTED: tuple[str, ...] = tuple(c.name for c in _CHANNELS if c.plotted)
+#: the channels a `camera { }` block can place
+POSITIONS: tuple[str, ...] = tuple(c.name for c in _CHANNELS if c.position is not None)
 
 
 def meaning_hint(word: str, names: tuple[str, ...] | None = None) -> str | None:

@@ -19,7 +19,7 @@ from typing import Sequence
 from kscript import __version__
 from kscript.errors import KscriptError
 
-COMMANDS = ("check", "plan", "effects", "build", "watch")
+COMMANDS = ("check", "plan", "effects", "build", "watch", "import")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"kscript {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
-        module = importlib.import_module(f"kscript.commands.{name}")
+        module = importlib.import_module(f"kscript.commands.{name}_" if name == "import" else f"kscript.commands.{name}")
         p = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP))
         module.add_arguments(p)
         p.set_defaults(_run=module.run, _parser=p)

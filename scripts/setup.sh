@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command to set up kscript on a fresh machine: a virtual environment in .venv with
-# the CPU build of torch, kscript and its test tools; Debian's Chromium and ChromeDriver
+# the CPU build of torch, kscript, its test tools and Ray (the cluster extra); Debian's Chromium and ChromeDriver
 # for the watch page's browser tests when apt-get is available and we are root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +11,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # CPU torch first: an unpinned torch pulled in by diffusers could be a multi-GB CUDA build.
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -e ".[test]"
+# test tools, and Ray for `kscript build --cluster` and its tests (tests/test_cluster*.py)
+.venv/bin/python -m pip install --quiet -e ".[test,cluster]"
 
 if ! command -v chromium >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

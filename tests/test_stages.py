@@ -24,12 +24,16 @@ STAGES: list[tuple[str, list[str]]] = [
     # the one-entry tables (channels, model names) that every stage reads
     ("foundation", ["kscript", "kscript.source", "kscript.diagnostics", "kscript.errors", "kscript.atomic",
                     "kscript.curves", "kscript.geometry", "kscript.models", "kscript.channels"]),
+    # Deforum settings / Parseq manifests -> film source text: before the chain, which checks it
+    ("importers", ["kscript.importers"]),
     ("syntax", ["kscript.syntax"]),
     ("check", ["kscript.check"]),
     ("compile", ["kscript.compile", "kscript.plan"]),
     # the plan's readers, in the order they may use each other
     ("backends", ["kscript.backends"]),
     ("render", ["kscript.render"]),
+    # renders plans on a Ray cluster with the render engine (BuildOptions.cluster calls it)
+    ("cluster", ["kscript.cluster"]),
     ("watch", ["kscript.watch"]),
     ("front doors", ["kscript.commands", "kscript.cli", "kscript.__main__", "kscript.api"]),
 ]

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from kscript.compile import check_and_compile
+from kscript.compile import compile_film
 from kscript.diagnostics import CODES
+from kscript.source import SourceFile
 from kscript.syntax import parse_source
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +55,6 @@ def test_kscene_examples_in_the_docs_check_and_compile(index, monkeypatch):
     block = _kscene_blocks()[index]
     monkeypatch.chdir(ROOT)
     text = block if re.search(r"^scene\s", block, re.MULTILINE) else block + _SCENE
-    program, plan = check_and_compile(text, "examples/docs.kscene")
-    assert plan is not None and plan.frames
-    assert program.warnings == []
+    compiled = compile_film(SourceFile("examples/docs.kscene", text))
+    assert compiled.plan is not None and compiled.plan.frames
+    assert compiled.program.warnings == []

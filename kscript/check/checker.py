@@ -31,7 +31,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from kscript.channels import CHANNEL_NAMES, CHANNELS, meaning_hint, preset_hint
+from kscript.channels import CHANNEL_NAMES, CHANNELS, POSITIONS, meaning_hint, preset_hint
 from kscript.check.curve_compiler import BUILTIN_NAMES, CurveCompiler, Fn, duration_seconds
 from kscript.check.loader import LoadedFiles, file_span, standard_modules
 from kscript.check.program import (
@@ -161,6 +161,8 @@ class _SceneState:
     channel_spans: dict[str, Span] = field(default_factory=dict)
     effects: list[CheckedEffectUse] = field(default_factory=list)
     coherence: str | None = None
+    camera: dict[str, tuple[Fn, Span]] = field(default_factory=dict)
+    camera_spans: dict[str, Span] = field(default_factory=dict)
 
 
 class Checker:
@@ -583,6 +585,7 @@ class Checker:
             coherence=st.coherence or film.coherence,
             span=scene.span,
             name_span=scene.name_span,
+            camera=st.camera,
         )
 
     def _scene_Prompt(self, item: n.Prompt, st: _SceneState) -> None:
@@ -686,6 +689,24 @@ class Checker:
             hint = _channel_hint(name, CHANNEL_NAMES, SCENE_SETTINGS)
             self.report(Diagnostic("E011", f"unknown scene setting '{name}'", item.name_span, hint=hint,
                                    notes=(_CHANNEL_LIST + "; scene settings: " + ", ".join(SCENE_SETTINGS),)))
+
+    def _scene_Camera(self, item: n.Camera, st: _SceneState) -> None:
+        """`camera { zoom: keys {...} }`: where the camera is, per channel (POSITIONS)."""
+        for a in item.positions:
+            if a.name not in POSITIONS:
+                hint = (f"{a.name} is not a camera position: set it as a channel of the scene ({a.name}: ...)"
+                        if a.name in CHANNELS else _channel_hint(a.name, POSITIONS))
+                self.report(Diagnostic("E011", f"unknown camera position '{a.name}'", a.name_span, hint=hint,
+                                       notes=("camera positions: " + ", ".join(POSITIONS),)))
+                continue
+            if a.name in st.camera_spans:
+                self.report(Diagnostic("E033", f"the camera's {a.name} is set twice in scene '{st.scene.name}'",
+                                       a.name_span, notes=(f"first set at {st.camera_spans[a.name]}",)))
+                continue
+            st.camera_spans[a.name] = a.name_span
+            curve = self._channel_curve(a.name, a.value, st.duration)
+            if curve is not None:
+                st.camera[a.name] = curve
 
     def _duration(self, d: n.Duration, what: str) -> float | None:
         if not isinstance(d, n.Duration):

@@ -291,10 +291,20 @@ class CurveCompiler:
 
     def _expr_IfExpr(self, node: n.IfExpr) -> Fn:
         cond = self.expr(node.cond)
+        if cond.is_const:
+            # Only the branch taken is evaluated, as per frame: a maths error folded out of
+            # the other (`if 1 then 1 else 1/0`) is no error; its names are still checked.
+            taken, dropped = (node.then, node.otherwise) if cond.const != 0.0 else (node.otherwise, node.then)
+            result = self.expr(taken)
+            report = self.report
+            self.report = lambda d: None if d.code == "E032" else report(d)
+            try:
+                self.expr(dropped)
+            finally:
+                self.report = report
+            return result
         then = self.expr(node.then)
         other = self.expr(node.otherwise)
-        if cond.is_const:
-            return then if cond.const != 0.0 else other
         cf, tf, of = cond.fn, then.fn, other.fn
         return Fn(lambda c: tf(c) if cf(c) != 0.0 else of(c))
 

@@ -93,6 +93,8 @@ class CheckedScene:
     coherence: str
     span: Span
     name_span: Span
+    # `camera { }` positions: channel -> (compiled position curve, span of the value).
+    camera: dict[str, tuple[Fn, Span]] = field(default_factory=dict)
 
 
 @dataclass

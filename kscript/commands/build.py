@@ -28,7 +28,8 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("film", metavar="FILM", help="the .kscene film (or a plan .json from 'kscript plan --json')")
+    parser.add_argument("film", metavar="FILM", nargs="+",
+                        help="the .kscene film (or a plan .json from 'kscript plan --json'); several films build one after another, or together with --cluster")
     add_render_options(parser)
     add_model_options(parser)
     parser.add_argument("--scene", metavar="NAME", help="render only this scene (default output: FILM.NAME.mp4)")
@@ -38,6 +39,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", metavar="P", help="encoder speed preset: ultrafast ... veryslow (default: ultrafast for preview drafts, medium for models)")
     parser.add_argument("--report", metavar="FILE", help="write what the build did as JSON")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
+    parser.add_argument("--seeds", metavar="LIST", type=_seeds,
+                        help="a seed sweep: build the film once per film seed, e.g. 1,2,3 or 1-4, to FILM.seedN.mp4")
+    parser.add_argument("--cluster", metavar="ADDRESS",
+                        help="render on a Ray cluster: 'local' starts one on this machine, 'auto' or HOST:PORT joins a running one "
+                        "(needs the cluster extra: pip install \"kscript[cluster]\"); see docs/cluster.md")
+    parser.add_argument("--workers", metavar="N", type=int,
+                        help="with --cluster: the most worker actors (default: one per GPU of the cluster, or per CPU without GPUs)")
+
+
+def _seeds(text: str) -> list[int]:
+    """`--seeds 1,2,3` or `--seeds 1-4` (or both: `1-3,10`): the film seeds of a sweep."""
+    from kscript.check.checker import MAX_SEED
+
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        lo, sep, hi = part.partition("-")
+        try:
+            values = range(int(lo), int(hi) + 1) if sep else [int(part)]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"cannot read the seeds '{text}': write them like 1,2,3 or 1-4") from None
+        for seed in values:
+            if not 0 <= seed <= MAX_SEED:
+                raise argparse.ArgumentTypeError(f"seed {seed} is out of range: seeds are whole numbers from 0 to {MAX_SEED}")
+            if seed not in seeds:
+                seeds.append(seed)
+    if not seeds:
+        raise argparse.ArgumentTypeError(f"--seeds '{text}' names no seed")
+    return seeds
 
 
 def _load_plan(path: Path):
@@ -162,52 +192,150 @@ def summary(report) -> str:
     )
 
 
+def _seed_plans(film: Path, seeds: list[int] | None) -> list[tuple[int | None, object]]:
+    """(seed, plan) per build of `film`: its own plan, or one per seed of a sweep, compiled
+    with the film block's `seed` replaced (a scene or effect that sets the `seed` channel
+    keeps its own seeds)."""
+    if not seeds:
+        return [(None, _load_plan(film))]
+    import dataclasses
+
+    from kscript.compile import compile_film, compile_program
+    from kscript.errors import UsageError, read_film
+
+    if film.suffix.lower() == ".json":
+        raise UsageError(f"--seeds needs a .kscene film: the seeds of the plan '{film}' are fixed",
+                         hint="build the .kscene film the plan was made from")
+    program = compile_film(read_film(film)).program
+    return [(seed, compile_program(dataclasses.replace(program, film=dataclasses.replace(program.film, seed=seed))))
+            for seed in seeds]
+
+
+def _with_seed(output: Path | str, seed: int | None) -> Path | str:
+    """film.mp4 -> film.seed7.mp4 (a folder out/ -> out.seed7/) for one build of a sweep."""
+    if seed is None:
+        return output
+    text = str(output)
+    if text.endswith(("/", os.sep)):
+        return text.rstrip("/" + os.sep) + f".seed{seed}/"
+    path = Path(text)
+    return path.with_name(f"{path.stem}.seed{seed}{path.suffix}")
+
+
+class _ChainBars:
+    """Progress of a cluster build on stderr: all frames to render, and a row per running chain."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+        self.total = self.progress.add_task("frames", total=None)
+        self.rows: dict[tuple[int, str], int] = {}
+        self.todo: dict[tuple[int, str], int] = {}
+
+    def __enter__(self) -> "_ChainBars":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def __call__(self, p) -> None:
+        key = (p.film, p.chain)
+        if p.phase == "film":
+            self.progress.console.print(f"{p.film_name}: every frame rendered and encoded")
+            return
+        if p.phase == "waiting":
+            self.progress.update(self.total, description=f"frames (waiting for workers: {p.done} of {p.total} started)")
+            return
+        if p.phase == "start":
+            self.progress.update(self.total, description="frames")
+            if key not in self.todo:
+                self.todo[key] = p.total
+                self.progress.update(self.total, total=sum(self.todo.values()))
+            label = f"{p.film_name} {p.chain} (worker {p.worker})" if p.worker else f"{p.film_name} {p.chain}"
+            if key in self.rows:
+                self.progress.update(self.rows[key], description=label)
+            else:
+                self.rows[key] = self.progress.add_task(label, total=p.total, completed=p.done)
+        elif p.phase == "frame" and key in self.rows:
+            self.progress.update(self.rows[key], completed=p.done)
+            self.progress.advance(self.total)
+        elif p.phase == "retry" and key in self.rows:
+            self.progress.update(self.rows[key], description=f"{p.film_name} {p.chain} (worker lost, resuming)")
+        elif p.phase == "done" and key in self.rows:
+            self.progress.remove_task(self.rows.pop(key))
+
+
 def run(args: argparse.Namespace) -> int:
     from kscript.errors import UsageError
     from kscript.render.build import BuildOptions, build, is_draft
     from kscript.render.output import default_output
     from kscript.render.cache import parse_size
 
-    film = Path(args.film)
+    films = [Path(f) for f in args.film]
     if args.crf is not None and not 0 <= args.crf <= 63:
         raise UsageError(f"--crf {args.crf} is out of range", hint="use 0 (lossless) to 51 for H.264, up to 63 for VP9")
+    if args.output and len(films) > 1:
+        raise UsageError("-o names the output of one film, and several are given",
+                         hint="leave -o out: each video goes beside its film")
+    if args.workers is not None and args.cluster is None:
+        raise UsageError("--workers needs --cluster", hint="add --cluster local (or the address of a Ray cluster)")
+    if args.cluster is not None:
+        from kscript.cluster import require_ray
+
+        require_ray()  # before any film is compiled: say how to install it at once
     limit = parse_size(args.cache_limit) if args.cache_limit else None
-    plan = _load_plan(film)  # a film that cannot be read: the reader's own words (exit 2)
-    options = BuildOptions(
-        preview=args.preview,
-        model=args.model,
-        device=args.device,
-        cache_dir=Path(args.cache) if args.cache else film.parent / ".kscript",
-        no_cache=args.no_cache,
-        cache_limit=limit,
-        scene=args.scene,
-        crf=args.crf,
-        preset=args.preset,
-        base_dir=film.parent,
-        prior=args.prior,
-        inpaint=args.inpaint,
-        safety_checker=args.safety_checker,
-        dtype=args.dtype,
-        offload=args.offload,
-        threads=args.threads,
-    )
-    output = Path(args.output) if args.output else default_output(film, args.scene, draft=is_draft(plan, options))
-    if args.output and args.output.endswith(("/", os.sep)):
-        output = args.output  # a folder of PNG frames
+    jobs = []
+    for film in films:
+        # a film that cannot be read: the reader's own words (exit 2)
+        for seed, plan in _seed_plans(film, args.seeds):
+            options = BuildOptions(
+                preview=args.preview,
+                model=args.model,
+                device=args.device,
+                cache_dir=Path(args.cache) if args.cache else film.parent / ".kscript",
+                no_cache=args.no_cache,
+                cache_limit=limit,
+                scene=args.scene,
+                crf=args.crf,
+                preset=args.preset,
+                base_dir=film.parent,
+                prior=args.prior,
+                inpaint=args.inpaint,
+                safety_checker=args.safety_checker,
+                dtype=args.dtype,
+                offload=args.offload,
+                threads=args.threads,
+            )
+            output = Path(args.output) if args.output else default_output(film, args.scene, draft=is_draft(plan, options))
+            if args.output and args.output.endswith(("/", os.sep)):
+                output = args.output  # a folder of PNG frames
+            jobs.append((film, plan, _with_seed(output, seed), options))
     if args.report:
-        _check_report_path(Path(args.report), film, output)
+        for film, _plan, output, _options in jobs:
+            _check_report_path(Path(args.report), film, output)
     show_bar = not args.quiet and sys.stderr.isatty()
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        if show_bar:
-            total = len(plan.frames) if args.scene is None else sum(1 for f in plan.frames if f.scene == args.scene)
-            with _Bar(total) as bar:
-                options.progress = bar
-                report = build(plan, output, options)
+        if args.cluster is not None:
+            reports = _build_on_cluster(jobs, args, show_bar)
         else:
-            report = build(plan, output, options)
+            reports = []
+            for _film, plan, output, options in jobs:
+                if show_bar:
+                    total = len(plan.frames) if args.scene is None else sum(1 for f in plan.frames if f.scene == args.scene)
+                    with _Bar(total) as bar:
+                        options.progress = bar
+                        reports.append(build(plan, output, options))
+                else:
+                    reports.append(build(plan, output, options))
+                if not args.quiet and len(jobs) > 1:
+                    print(summary(reports[-1]), file=sys.stderr)
     except KeyboardInterrupt as stop:
         what = "terminated" if isinstance(stop, Terminated) else "interrupted"
         print(f"{what}: finished frames are kept in the cache; the previous output is untouched", file=sys.stderr)
@@ -216,7 +344,31 @@ def run(args: argparse.Namespace) -> int:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     if args.report:
-        _write_report(Path(args.report), report.to_json())
-    if not args.quiet:
-        print(summary(report), file=sys.stderr)
+        if len(reports) == 1:
+            text = reports[0].to_json()
+        else:
+            import json
+            from dataclasses import asdict
+
+            text = json.dumps([asdict(r) for r in reports], indent=2, sort_keys=True) + "\n"
+        _write_report(Path(args.report), text)
+    if not args.quiet and (args.cluster is not None or len(jobs) == 1):
+        for report in reports:
+            print(summary(report), file=sys.stderr)
     return 0
+
+
+def _build_on_cluster(jobs: list, args: argparse.Namespace, show_bar: bool) -> list:
+    """Every film of the command on one Ray cluster, sharing its workers."""
+    from kscript.cluster import cluster_for
+    from kscript.cluster.driver import FilmJob
+
+    bars = _ChainBars() if show_bar else None
+    cluster, _ = cluster_for(args.cluster, workers=args.workers, progress=bars)
+    try:
+        if bars is not None:
+            with bars:
+                return cluster.build_films([FilmJob(plan, output, options) for _f, plan, output, options in jobs])
+        return cluster.build_films([FilmJob(plan, output, options) for _f, plan, output, options in jobs])
+    finally:
+        cluster.close()

@@ -20,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_render_options(parser)
     parser.add_argument("--port", type=int, default=8765, help="port of the preview page on 127.0.0.1 (default 8765; 0 picks one)")
     parser.add_argument("--open", action="store_true", help="open the page in the web browser")
+    parser.add_argument("--cluster", metavar="ADDRESS",
+                        help="render each build's chains on a Ray cluster ('local', 'auto' or HOST:PORT; see docs/cluster.md)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,13 +46,19 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a port number", hint="use 0..65535 (0 picks a free one)")
 
+    if args.cluster is not None:
+        from kscript.cluster import require_ray
+
+        require_ray()
     pipeline = KscriptPipeline(
         output=Path(args.output) if args.output else None,
         preview=args.preview,
         model=args.model,
         device=args.device,
         cache=Path(args.cache) if args.cache else None,
+        cluster=args.cluster,
     )
+    pipeline.connect()
     lock = threading.Lock()
 
     def log(text: str) -> None:
@@ -97,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
             watcher.stop(timeout=5.0)
         finally:
             server.stop()
+            pipeline.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
     if os.isatty(2):

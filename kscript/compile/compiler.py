@@ -1,15 +1,20 @@
 """The compiler: a checked program becomes a `RenderPlan`, one entry per frame.
 
-Per frame, every channel is evaluated (docs/language.md, "How channels combine"):
+Per frame, every channel is evaluated (docs/language.md, "How channels combine"), reading
+the table of channels (`kscript.channels.CHANNELS`) for everything about it:
 
 - The **base** of a channel is the scene's direct assignment (`strength: 0.45 -> 0.3`),
-  else the film-wide value (`strength: 0.35` in the film block), else the built-in
-  default (zoom 1, fov 40, strength 0.35, guidance 4, steps 30, noise 0, cadence 1, the
-  other motion channels 0).
-- Each **effect** applied to the scene contributes its curves on top: `zoom`
-  contributions multiply, every other channel adds. Inside `from A to B` an effect counts
-  only on frames with A <= t < B; there its `t`, `f`, `u` stay the scene's (so
-  `sin(t)` does not jump when a window starts) and its ramps run over the window.
+  else the film-wide value (`strength: 0.35` in the film block), else the table's default.
+- Each **effect** applied to the scene contributes its curves by the channel's combine
+  rule: `zoom` multiplies, the other camera rates add, `fov` and the generation channels
+  are replaced inside the effect's window (the last effect written wins). Inside `from A
+  to B` an effect counts only on frames with A <= t < B; there its `t`, `f`, `u` stay the
+  scene's (so `sin(t)` does not jump when a window starts) and its ramps run over the window.
+- The values are in the language's units (per second, % of the frame); the range of the
+  table is checked there (naming the first frame out of range), then `Channel.to_frame`
+  converts to the plan's per-frame values at the film's fps and size, a scene's `camera {}`
+  positions add their change since the frame before, and the result is checked against
+  what a camera can do in one frame (`Channel.frame_range`).
 - **Seeds**: the `seed` channel when the scene, the film or an effect sets it, else film
   seed + the frame's index *in its scene*. Not the film frame index: then lengthening
   scene 1 would change every later frame's seed and so every later key.
@@ -174,6 +179,17 @@ class _Compiler:
                 values = [to_frame(values[0], fps, w, h)] * n
             else:
                 values = [to_frame(v, fps, w, h) for v in values]
+        position = scene.camera.get(name)
+        if position is not None:
+            moves = self.camera_moves(scene, name, position, ctxs)
+            if moves is None:
+                return fallback
+            if direct is None and film_default is None:
+                span = position[1]  # a move too fast comes from the position here
+            if ch.combine == "multiply":
+                values = [v * m for v, m in zip(values, moves)]
+            else:
+                values = [v + m for v, m in zip(values, moves)]
         limit = ch.frame_limit(film.width, film.height)
         if limit is not None:
             f = _first_out_of_range(limit, values)
@@ -190,6 +206,39 @@ class _Compiler:
                 )
                 return fallback
         return values
+
+    def camera_moves(self, scene: CheckedScene, name: str, position: tuple, ctxs: "_LazyContexts") -> list[float] | None:
+        """Each frame's move (plan units) from a `camera { }` position curve: the change of the
+        position since the frame before (a ratio for zoom); none on the scene's first frame,
+        so the positions are reached exactly at their times. None (reported) when the curve
+        has no finite value or the camera's zoom is not above 0."""
+        film = self.p.film
+        ch = CHANNELS[name]
+        fn, span = position
+        try:
+            at = [fn.const] * scene.frame_count if fn.const is not None else [fn.fn(c) for c in ctxs.items()]
+        except math_errors() as err:
+            self._report("E032", span, "camera " + name,
+                         f"the camera's {name} has no finite value in scene '{scene.name}': {describe_math_error(err)}")
+            return None
+        bad = next((f for f, v in enumerate(at) if not math.isfinite(v) or (ch.combine == "multiply" and v <= 0)), None)
+        if bad is not None:
+            t = _fmt(round(bad / film.fps, 3))
+            if math.isfinite(at[bad]):
+                self._report("E023", span, "camera " + name,
+                             f"the camera's {name} is {_fmt(at[bad])} on frame {bad} ({t}s) of scene '{scene.name}'; "
+                             "it must stay above 0", hint="the camera's zoom is a scale: 1 as at the scene's start")
+            else:
+                self._report("E032", span, "camera " + name,
+                             f"the camera's {name} is not a finite number on frame {bad} of scene '{scene.name}'")
+            return None
+        # A change of position per frame is a rate of one frame: the table's conversion at fps 1.
+        w, h = film.width, film.height
+        if ch.combine == "multiply":
+            steps = [1.0] + [b / a for a, b in zip(at, at[1:])]
+        else:
+            steps = [0.0] + [b - a for a, b in zip(at, at[1:])]
+        return [ch.to_frame(d, 1.0, w, h) for d in steps]
 
     # ------------------------------------------------------------------ frames
     def matrix(self, motion: tuple):

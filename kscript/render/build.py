@@ -3,8 +3,11 @@
 It picks the backend (the preview painter for `model: "preview"` or `--preview`, else
 `kscript.backends.create_backend`), loads it before the first frame that must be rendered
 (not at all when every frame is in the cache), runs the executor through
-the frame cache, streams the frames into the encoder, and reports what it did. The CLI
-(`kscript build`) and watch mode both call it.
+the frame cache, streams the frames into the writer for the output's format
+(`kscript.render.encode`; an H.264 film is written scene by scene into cached segments and
+joined, `kscript.render.segments`), and reports what it did. Where the video goes and
+whether it may go there is `kscript.render.output`. The CLI (`kscript build`), watch mode
+and `kscript.api.build` all call it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -22,8 +25,10 @@ from kscript.models import is_preview_model
 from kscript.plan import RenderPlan
 from kscript.backends.interface import Backend
 from kscript.render.cache import DEFAULT_LIMIT, FrameCache, parse_size
+from kscript.render.encode import open_writer
 from kscript.render.executor import BuildCancelled, Executor, Progress
 from kscript.render.output import check_output, default_output, output_kind, segmentable
+from kscript.render.segments import build_segmented
 
 __all__ = ["BuildCancelled", "BuildOptions", "BuildReport", "Progress", "build", "make_backend"]
 
@@ -34,6 +39,12 @@ __all__ = ["BuildCancelled", "BuildOptions", "BuildReport", "Progress", "build",
 # saved), for a file about twice as big. Drafts are for judging timing and motion; a model
 # build encodes at "medium", where a frame takes seconds and the encoder costs nothing.
 DRAFT_PRESET = "ultrafast"
+
+class ClusterBuilder(Protocol):
+    """What `BuildOptions.cluster` is: `kscript.cluster.driver.Cluster`."""
+
+    def build(self, plan: RenderPlan, output: str | Path | None, options: "BuildOptions") -> "BuildReport": ...
+
 
 @dataclass
 class BuildOptions:
@@ -60,6 +71,12 @@ class BuildOptions:
         prior, inpaint: companions instead of the film's `prior:` / `inpaint:` ("none": none).
         safety_checker, dtype, offload, threads: how diffusers models load and run
             (`kscript.backends.settings.ModelOptions`).
+        cluster: render the frames on a Ray cluster: a `kscript.cluster.driver.Cluster`
+            (`Cluster("local")` starts a local Ray instance, `Cluster("auto")` or an address
+            joins a running one; docs/cluster.md). `build` hands the plan to its
+            `build(plan, output, options)`, which renders on the workers and then calls
+            `build` again without it to encode from the frame cache, as a local build does.
+            (The render stage does not import the cluster stage: it only calls this.)
     """
 
     preview: bool = False
@@ -82,6 +99,7 @@ class BuildOptions:
     dtype: str = "auto"
     offload: bool = False
     threads: int | None = None
+    cluster: "ClusterBuilder | None" = None
 
 
 @dataclass
@@ -183,6 +201,22 @@ def make_backend(plan: RenderPlan, options: BuildOptions) -> Backend:
     return create_backend(film, device=options.device, model=options.model, base_dir=base_dir, options=settings)
 
 
+def frame_cache(plan: RenderPlan, output: str, options: BuildOptions) -> FrameCache:
+    """The build's frame cache: `options.cache_dir`, else `.kscript/` beside the film (or
+    beside the output, for a plan with no film file)."""
+    source = film_path(plan)
+    if options.cache_dir is not None:
+        cache_dir = Path(options.cache_dir)
+    elif source is not None:
+        cache_dir = source.parent / ".kscript"
+    else:
+        cache_dir = Path(output.rstrip("/")).parent / ".kscript"
+    limit = options.cache_limit
+    if isinstance(limit, str):
+        limit = parse_size(limit)
+    return FrameCache(cache_dir, limit=limit)
+
+
 def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOptions | None = None) -> "BuildReport":
     """Render `plan` to `output` (see the module docstring) and report what was done.
 
@@ -192,9 +226,6 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
         BuildCancelled: `options.should_cancel()` said so.
         RenderError: the output cannot be written.
     """
-    from kscript.render.encode import open_writer
-    from kscript.render.segments import build_segmented
-
     options = options or BuildOptions()
     start = time.perf_counter()
     source = film_path(plan)
@@ -206,19 +237,15 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
     # Before anything is loaded or rendered: an output we cannot or must not write.
     check_output(output_text)
 
-    cache = None
-    if not options.no_cache:
-        if options.cache_dir is not None:
-            cache_dir = Path(options.cache_dir)
-        elif source is not None:
-            cache_dir = source.parent / ".kscript"
-        else:
-            cache_dir = Path(output_text.rstrip("/")).parent / ".kscript"
-        limit = options.cache_limit
-        if isinstance(limit, str):
-            limit = parse_size(limit)
-        cache = FrameCache(cache_dir, limit=limit)
+    if options.cluster is not None:
+        if not callable(getattr(options.cluster, "build", None)):
+            raise UsageError(
+                f"BuildOptions.cluster must be a kscript.cluster.driver.Cluster, not {options.cluster!r}",
+                hint='BuildOptions(cluster=Cluster("local")) (from kscript.cluster.driver import Cluster)',
+            )
+        return options.cluster.build(plan, output_text, options)
 
+    cache = None if options.no_cache else frame_cache(plan, output_text, options)
     backend = options.backend or make_backend(plan, options)
     before = backend.calls.as_dict()
     steps_before = backend.steps.as_dict()

@@ -30,7 +30,7 @@ nothing. Cancellation is checked at every frame boundary and every model step.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Callable, Iterator, Literal
 
 import cv2
 import numpy as np
@@ -247,6 +247,39 @@ class Executor:
         if writer is not None:
             writer.close()
         return self.stats
+
+    def render_chain(self, order: list[int], start: dict[int, np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
+        """Render the chain images `order` (plan indices, ascending) and yield each as it is made.
+
+        The unit of work of a cluster worker (`kscript.cluster`): it has no frame cache, so
+        `start` holds the images of the frames that `order` is made from but does not
+        contain (the last cached frame a chain resumes from, a coherence reference). An image
+        is dropped from memory once no later frame of `order` reads it. Nothing is cached or
+        shown here; the caller does that with what is yielded.
+
+        Raises:
+            RenderError: a frame of `order` is made from a frame that is neither in `order`
+                (earlier) nor in `start`.
+        """
+        todo = set(order)
+        last_use: dict[int, int] = {}
+        for i in order:
+            for d in self.deps[i]:
+                if d not in todo and d not in start:
+                    raise RenderError(f"plan frame {i} is made from frame {d}, which is neither rendered nor given")
+                last_use[d] = max(last_use.get(d, -1), i)
+        self.mem.update(start)
+        try:
+            for i in order:
+                self._check_cancel()
+                self._current = i
+                self._report("frame")
+                image = self._ensure(i)
+                yield i, image
+                for j in [j for j in self.mem if last_use.get(j, -1) <= i]:
+                    del self.mem[j]
+        finally:
+            self.mem.clear()
 
     def _run(self, order: list[int], last_use: dict[int, int], targets: set[int], sink: FrameSink) -> None:
         for i in order:

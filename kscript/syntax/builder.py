@@ -309,6 +309,9 @@ class Builder:
         self.no_colon(kw, f"transition {kind.value}" + (f" {duration_text(duration)}" if duration is not None else ""))
         return n.Transition(kind.value, self.as_duration(duration, "transition"), self.span(children), self.tspan(kind))
 
+    def camera(self, children):
+        return n.Camera(tuple(self.nodes(children)), self.span(children))
+
     def assign(self, children):
         key = children[0]
         name = key.value.rstrip(":").rstrip()

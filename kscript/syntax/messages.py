@@ -32,7 +32,7 @@ from kscript.syntax.builder import COLON_RULE
 _VALUE_NODES = (n.Number, n.Duration, n.Name, n.Unary, n.Binary, n.IfExpr, n.Call)
 
 TOP_LEVEL = frozenset({"FILM", "IMPORT", "LET", "EFFECT", "SCENE"})
-SCENE_ITEMS = frozenset({"PROMPT", "NEGATIVE", "EFFECT", "KEY", "CONTINUE", "TRANSITION"})
+SCENE_ITEMS = frozenset({"PROMPT", "NEGATIVE", "EFFECT", "KEY", "CONTINUE", "TRANSITION", "CAMERA"})
 EXPR_START = frozenset({"NUMBER", "DURATION", "NAME", "LPAR", "MINUS", "PLUS"})
 OPERATORS = frozenset(
     {"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "CARET", "COMPARE", "AND", "OR"}
@@ -53,6 +53,7 @@ _KEYWORD_USE = {
     "TO": "effect zoom_in from 1s to 3s",
     "CONTINUE": "continue",
     "TRANSITION": "transition crossfade 12f",
+    "CAMERA": "camera { zoom: keys { 0s: 1, 2s: 1.5 } }",
     "KEYS": "keys { 0s: 1.0, 2s: 1.05 }",
     "IF": "if c then a else b",
     "THEN": "if c then a else b",
@@ -62,16 +63,14 @@ _KEYWORD_USE = {
     "NOT": "not a",
 }
 _KEYWORDS = frozenset(_KEYWORD_USE)
-# Statements and how they read, for "'let' takes no colon: write let name = value".
+# Top-level statements and how they read, for "'let' takes no colon: write let wobble = ...".
+# (A scene's statements with a colon are tokens of their own: the builder words those.)
 _STATEMENT_FORM = {
     "film": 'film "Title" { ... }',
     "import": 'import "moves.kscene"',
     "let": "let wobble = ...",
     "effect": "effect drift(speed = 1) { ... }",
     "scene": "scene park 4s { ... }",
-    "prompt": 'prompt "..."',
-    "continue": "continue",
-    "transition": "transition crossfade 12f",
 }
 # Words people write as a unit after a number (`4sec`, `2min`), for "unknown unit".
 _UNIT_WORDS = frozenset(
@@ -95,6 +94,7 @@ _WORDS = {
     "TO": "'to'",
     "CONTINUE": "'continue'",
     "TRANSITION": "'transition'",
+    "CAMERA": "'camera'",
     "KEYS": "'keys'",
     "IF": "'if'",
     "THEN": "'then'",
@@ -231,9 +231,8 @@ def _closes_block_early(token: Token, block: Block, expected: set[str]) -> bool:
 # in the LALR state that the label's wording is for, so the table says in kscene what the
 # state is, whatever numbers the grammar's analysis gives it. (Lark's own method compares
 # whole parser states, stack depth included: `effect e(to` would then match only after as
-# many items as the snippet has.) tests/golden/errors/syntax_colons.kscene and
-# syntax_keyword_as_name.kscene show each wording; tests/test_syntax_errors.py holds every
-# snippet to its label.
+# many items as the snippet has.) tests/golden/errors/syntax_keyword_parameter.kscene shows
+# each wording; tests/test_syntax_errors.py holds every snippet to its label.
 EXAMPLES: dict[str, tuple[str, ...]] = {
     # Where an effect definition's parameter name belongs.
     "parameter": ("effect e(to = 1) { x: 1 }", "effect e(a, to = 1) { x: 1 }"),
@@ -257,15 +256,20 @@ def learn_examples(parse) -> None:
             try:
                 parse(snippet)
             except UnexpectedToken as err:
-                _learned.setdefault(err.state.position, label)
+                _learned.setdefault(_state_number(err), label)
             else:  # pragma: no cover - guarded by tests/test_syntax_errors.py
                 raise AssertionError(f"example {snippet!r} parses")
 
 
 def example_label(err: UnexpectedInput) -> str | None:
     """The label of `EXAMPLES` whose snippets fail in the state `err` failed in."""
+    return _learned.get(_state_number(err))
+
+
+def _state_number(err: UnexpectedInput) -> int | None:
+    """The LALR state an error happened in (Lark 1.2+ gives a ParserState, older an int)."""
     state = getattr(err, "state", None)
-    return _learned.get(getattr(state, "position", None))
+    return getattr(state, "position", state)
 
 
 def _by_example(err: UnexpectedToken, token: Token, text: str):

@@ -203,7 +203,16 @@ class Transition:
     kind_span: Span
 
 
-SceneItem = Union[Prompt, EffectUse, Assign, Continue, Transition]
+@dataclass(frozen=True, slots=True)
+class Camera:
+    """`camera { zoom: keys { 0s: 1, 2s: 1.5 } x: 20 * t }`: where the camera is (absolute
+    positions over the scene's time), not how fast it moves."""
+
+    positions: tuple[Assign, ...]
+    span: Span
+
+
+SceneItem = Union[Prompt, EffectUse, Assign, Continue, Transition, Camera]
 
 # ----------------------------------------------------------------------------- top level
 

@@ -93,8 +93,13 @@ class KscriptPipeline:
         device: str | None = None,
         cache: Path | None = None,
         preset: str | None = None,
+        cluster: str | None = None,
     ) -> None:
         self.output = output
+        #: `--cluster ADDRESS`: render on a Ray cluster whose workers (and their loaded
+        #: models) are kept between builds; joined on the first build, closed by `close()`
+        self.cluster = cluster
+        self._cluster: Any = None
         self.preset = preset
         self.preview = preview
         self.model = model
@@ -145,8 +150,11 @@ class KscriptPipeline:
             progress=on_progress,
             should_cancel=should_cancel,
             on_frame=on_frame,
-            backend=self._backend_for(plan),
         )
+        if self.cluster is not None:
+            options.cluster = self._cluster_for(total, progress)
+        else:
+            options.backend = self._backend_for(plan)
         try:
             report = build(plan, output, options)
         except BuildCancelled as err:
@@ -160,6 +168,38 @@ class KscriptPipeline:
             seconds=report.seconds,
             report={"frames_total": total, "model_calls": dict(report.model_calls), "backend": report.backend},
         )
+
+    def _cluster_for(self, total: int, progress: ProgressFn) -> Any:
+        """The session's cluster (its workers keep their models between builds), reporting
+        each frame that arrives as progress (the page shows no image until the video)."""
+        from kscript.cluster import cluster_for
+
+        if self._cluster is None:
+            self._cluster, _ = cluster_for(self.cluster)
+        count = {"done": 0}
+
+        def on_chain(event: Any) -> None:
+            if event.phase == "frame":
+                count["done"] += 1
+                progress(FrameDone(min(count["done"], total), total, None, None))
+
+        self._cluster.progress = on_chain
+        return self._cluster
+
+    def connect(self) -> None:
+        """Join (or start) the cluster now, from the calling thread (Ray starts best from
+        the main thread), so a wrong address fails at once rather than at the first save."""
+        if self.cluster is not None and self._cluster is None:
+            from kscript.cluster import cluster_for
+
+            self._cluster, _ = cluster_for(self.cluster)
+            self._cluster.connect()
+
+    def close(self) -> None:
+        """Stop the cluster's workers (and the Ray instance `--cluster local` started)."""
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
 
     def _backend_for(self, plan: RenderPlan) -> "Backend":
         """The loaded backend for this plan's model, reused while the model stays the same."""

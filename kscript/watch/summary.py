@@ -49,8 +49,8 @@ def plan_summary(plan: Any) -> dict[str, Any]:
         for name in _MOTION_CURVES:
             per_second = CHANNELS[name].from_frame(float(getattr(fr.motion, name)), fps, film.width, film.height)
             # The plan keeps per-frame values to 6 decimals, so a rate read back from them
-            # carries that rounding times fps: 4 decimals is what the plan can promise.
-            curves[name].append(round(per_second, 4))
+            # carries that rounding times fps: 6 significant digits is what it can promise.
+            curves[name].append(float(f"{per_second:.6g}"))
         for name in _FRAME_CURVES:
             curves[name].append(round(float(getattr(fr, name)), 7))
         ops.append(fr.op)
