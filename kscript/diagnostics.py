@@ -56,6 +56,7 @@ CODES: dict[str, str] = {
     "E031": "a constant is expected",
     "E032": "value is not a finite number",
     "E033": "set twice in the same block",
+    "E034": "input too large (kscript.limits)",
     # Warnings: shown, but a film with only warnings builds.
     "W001": "a film's effect replaces the standard effect of the same name",
     "W002": "a film block or scene in an imported file is ignored",

@@ -82,6 +82,6 @@ def read_film(path: str | Path) -> SourceFile:
     try:
         return SourceFile.read(path)
     except Unreadable as err:
-        raise UsageError(err.message, hint=_MISSING_HINT if err.reason == MISSING else None) from None
+        raise UsageError(err.message, hint=_MISSING_HINT if err.reason.startswith(MISSING) else None) from None
     except NotUTF8 as err:
         raise ScriptErrors([not_utf8_diagnostic(err)], {err.source.path: err.source}) from None

@@ -15,9 +15,14 @@ Operations (`Frame.op`), each frame makes one *chain image* that the next frame 
 - ``warp``: warp only: no model call (strength 0, or between model frames under `cadence`).
   The revealed border is filled without a model.
 
-`Frame.inpaint` says whether the frame's warp reveals pixels from outside the frame
-(`kscript.geometry.reveals`); an ``animate``/``continue`` frame with it set makes one inpaint
-call before its img2img call where the backend has an inpainting model.
+`Frame.inpaint` says whether the frame paints the band its warps revealed: the compiler
+composes the warps of the chain since the last frame that painted (or the scene's first
+frame) and, on the first ``animate``/``continue`` frame where that band is at least
+`kscript.geometry.BAND_PX` wide, sets `inpaint` and `reveal` (how many warps, this frame's
+included, the band comes from). Such a frame makes ONE masked model call instead of its
+img2img call: the band painted from noise, the rest redrawn at the frame's strength, in the
+frame's own denoising steps (`kscript.compile.cost`). A narrower band is filled without a
+model and redrawn by the frame's img2img, and keeps growing until a frame paints it.
 
 A transition is a composite over the chain image, not an operation of its own: frames in
 the first N frames of a scene with `transition crossfade N` have `crossfade` set, and the
@@ -58,11 +63,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kscript.channels import MAX_STEPS  # the table of channels owns the steps range
+from kscript.channels import MAX_SEED, MAX_STEPS  # the table of channels owns the steps range
+from kscript.limits import MAX_FPS, MAX_FRAMES, MAX_SIZE, MAX_STRING_CHARS, MIN_FPS, MIN_SIZE
 from kscript.models import is_preview_model  # noqa: F401  (re-exported for the render stage)
 
 PLAN_VERSION = 1
@@ -75,6 +81,19 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# Field types that hold a plan loaded from JSON (`kscript build plan.json`) to what the
+# compiler guarantees (#9.6): finite numbers, the language's ranges. The compiler builds
+# plans with `model_construct`, which skips them; `kscript.plan_file` adds the checks that
+# span fields (indices, references, keys).
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Seconds = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+Unit = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+Index = Annotated[int, Field(ge=0, lt=MAX_FRAMES)]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+Text = Annotated[str, Field(max_length=MAX_STRING_CHARS)]
+Dimension = Annotated[int, Field(ge=MIN_SIZE // 2, le=MAX_SIZE)]  # backends resize sizes the models cannot take
+
+
 class SourceRef(_Model):
     """Where a plan entry came from in the source."""
 
@@ -84,44 +103,44 @@ class SourceRef(_Model):
 
 
 class FilmInfo(_Model):
-    title: str
-    width: int
-    height: int
-    fps: float
-    seed: int
-    model: str = Field(description='"preview", a local folder or a hub id')
-    prior: str | None = Field(default=None, description="Kandinsky 2.2 prior model, when named")
-    inpaint: str | None = Field(default=None, description="inpainting model, when named")
-    negative: str = ""
+    title: Text
+    width: Dimension
+    height: Dimension
+    fps: Annotated[float, Field(ge=MIN_FPS, le=MAX_FPS, allow_inf_nan=False)]
+    seed: Seed
+    model: Text = Field(description='"preview", a local folder or a hub id')
+    prior: Text | None = Field(default=None, description="Kandinsky 2.2 prior model, when named")
+    inpaint: Text | None = Field(default=None, description="inpainting model, when named")
+    negative: Text = ""
     coherence: Coherence = "none"
-    frame_count: int
-    duration: float = Field(description="seconds")
+    frame_count: Annotated[int, Field(ge=1, le=MAX_FRAMES)]
+    duration: Seconds = Field(description="seconds")
 
 
 class Transition(_Model):
     kind: Literal["cut", "crossfade"] = "cut"
-    frames: int = 0
+    frames: Annotated[int, Field(ge=0, le=MAX_FRAMES)] = 0
 
 
 class PromptSpan(_Model):
     """A prompt of a scene as written: for timelines (the watch page)."""
 
-    text: str
-    start: float = Field(description="seconds since the scene started")
-    blend: float = Field(default=0.0, description="seconds of cross-fade from the previous prompt")
+    text: Text
+    start: Seconds = Field(description="seconds since the scene started")
+    blend: Seconds = Field(default=0.0, description="seconds of cross-fade from the previous prompt")
 
 
 class SceneInfo(_Model):
-    name: str
-    index: int
-    start_frame: int
-    frame_count: int
-    start_time: float
-    duration: float
+    name: Text
+    index: Index
+    start_frame: Index
+    frame_count: Annotated[int, Field(ge=1, le=MAX_FRAMES)]
+    start_time: Seconds
+    duration: Seconds
     continues: bool = False
     transition: Transition = Transition()
     prompts: list[PromptSpan]
-    negative: str
+    negative: Text
     coherence: Coherence = "none"
     source: SourceRef
 
@@ -148,60 +167,60 @@ class Motion(_Model):
 
 
 class WeightedPrompt(_Model):
-    text: str
-    weight: float
+    text: Text
+    weight: Unit
 
 
 class Crossfade(_Model):
-    from_frame: int = Field(description="index of the previous scene's last frame")
-    weight: float = Field(description="weight of this scene's own image, 0..1")
+    from_frame: Index = Field(description="index of the previous scene's last frame")
+    weight: Annotated[float, Field(gt=0.0, lt=1.0, allow_inf_nan=False)] = Field(
+        description="weight of this scene's own image, 0..1")
 
 
 class Frame(_Model):
-    index: int
-    scene: str
-    scene_frame: int = Field(description="frame index within the scene (f)")
-    time: float = Field(description="seconds since the film started (T)")
+    index: Index
+    scene: Text
+    scene_frame: Index = Field(description="frame index within the scene (f)")
+    time: Seconds = Field(description="seconds since the film started (T)")
     op: Op
     motion: Motion
-    strength: float
-    guidance: float
-    steps: int
-    seed: int
-    noise: float = 0.0
-    prompts: list[WeightedPrompt]
-    negative: str
+    strength: Unit
+    guidance: Annotated[float, Field(ge=0.0, le=50.0, allow_inf_nan=False)]
+    steps: Annotated[int, Field(ge=1, le=MAX_STEPS)]
+    seed: Seed
+    noise: Unit = 0.0
+    prompts: Annotated[list[WeightedPrompt], Field(min_length=1, max_length=64)]
+    negative: Text
     coherence: Coherence = "none"
-    coherence_ref: int | None = Field(default=None, description="frame whose colours to match")
-    inputs: list[int] = Field(default_factory=list, description="frames this one is made from")
+    coherence_ref: Index | None = Field(default=None, description="frame whose colours to match")
+    inputs: Annotated[list[Index], Field(max_length=1)] = Field(default_factory=list, description="frames this one is made from")
     inpaint: bool = Field(
         default=False,
-        description="the warp reveals pixels from outside the frame (kscript.geometry.reveals): fill them",
+        description="paint the band the last `reveal` warps revealed, in one masked model call",
     )
+    reveal: int = Field(default=0, description="warps (this frame's and earlier ones) whose band this frame paints")
     crossfade: Crossfade | None = None
-    key: str
+    key: Annotated[str, Field(pattern="^([0-9a-f]{64})?$")]
 
 
 class RenderPlan(_Model):
-    version: int = PLAN_VERSION
+    version: Literal[1] = PLAN_VERSION
     film: FilmInfo
-    scenes: list[SceneInfo]
-    frames: list[Frame]
+    scenes: Annotated[list[SceneInfo], Field(min_length=1, max_length=MAX_FRAMES)]
+    frames: Annotated[list[Frame], Field(min_length=1, max_length=MAX_FRAMES)]
 
     def to_json(self) -> str:
         """Deterministic JSON: the same plan gives the same bytes."""
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
     def model_calls(self) -> dict[str, int]:
-        """Model calls by kind a diffusers backend with an inpainting model makes."""
-        calls = {"text2image": 0, "img2img": 0, "inpaint": 0}
-        for fr in self.frames:
-            if fr.op == "generate":
-                calls["text2image"] += 1
-            elif fr.op in ("animate", "continue"):
-                calls["img2img"] += 1
-                calls["inpaint"] += int(fr.inpaint)
-        return calls
+        """Model calls by kind a build from nothing makes (the prior's aside: see
+        `kscript.compile.cost.estimate`): text2image per `generate`, img2img per
+        `animate`/`continue` frame, or one masked "inpaint" call instead where it paints."""
+        from kscript.compile.cost import estimate
+
+        calls = estimate(self, family="stable-diffusion").model_calls
+        return {k: calls[k] for k in ("text2image", "img2img", "inpaint")}
 
 
 def canonical_json(data: Any) -> str:

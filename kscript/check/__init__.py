@@ -19,7 +19,9 @@ def load_source(text: str, path: str = "<string>") -> CheckedProgram:
     from kscript.check.checker import check_files
     from kscript.check.loader import load_files
 
-    return check_files(load_files(without_bom(text), path), path)
+    from kscript.limits import deep_call
+
+    return deep_call(lambda: check_files(load_files(without_bom(text), path), path))
 
 
 def load_program(path: str | Path) -> CheckedProgram:

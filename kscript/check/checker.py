@@ -47,6 +47,7 @@ from kscript.check.program import (
 )
 from kscript.diagnostics import Diagnostic, did_you_mean
 from kscript.errors import ScriptErrors
+from kscript.limits import MAX_FPS, MAX_FRAMES, MAX_SIZE, MIN_FPS, MIN_SIZE
 from kscript.models import is_preview_model
 from kscript.source import Span
 from kscript.syntax import nodes as n
@@ -352,7 +353,7 @@ class Checker:
         """The fps, needed before anything else to turn `96f` into seconds."""
         if block is not None:
             for a in block.settings:
-                if a.name == "fps" and isinstance(a.value, n.Number) and 0 < a.value.value <= 240:
+                if a.name == "fps" and isinstance(a.value, n.Number) and MIN_FPS <= a.value.value <= MAX_FPS:
                     return float(a.value.value)
         return 24.0
 
@@ -385,8 +386,9 @@ class Checker:
             return
         ok = True
         for dim, label in ((v.width, "width"), (v.height, "height")):
-            if not 64 <= dim <= 4096:
-                self.report(Diagnostic("E023", f"the {label} {dim} is out of range: sizes go from 64 to 4096", v.span))
+            if not MIN_SIZE <= dim <= MAX_SIZE:
+                self.report(Diagnostic("E023", f"the {label} {dim} is out of range: sizes go from {MIN_SIZE} to {MAX_SIZE}",
+                                       v.span))
                 ok = False
             elif dim % 8:
                 near = max(64, int(round(dim / 8.0)) * 8)
@@ -400,8 +402,10 @@ class Checker:
         value = self._constant(a.value, "fps")
         if value is None:
             return
-        if not (0 < value <= 240):
-            self.report(Diagnostic("E023", f"fps must be more than 0 and at most 240, not {_fmt(value)}", _span(a.value)))
+        if not (MIN_FPS <= value <= MAX_FPS):
+            # At least one frame an hour (a scene lasts at most an hour and at least a frame).
+            self.report(Diagnostic("E023", f"fps must be from 1/3600 (a frame an hour) to {MAX_FPS:g}, not {_fmt(value)}",
+                                   _span(a.value)))
             return
         film.fps = value
 
@@ -540,6 +544,13 @@ class Checker:
             else:
                 names[scene.name] = scene
             checked = self._scene(scene, len(out), start, film)
+            if start + checked.frame_count > MAX_FRAMES:
+                # Refused before the compiler spends a kilobyte a frame on it (#9.4).
+                self.report(Diagnostic("E034", f"the film would have more than {MAX_FRAMES:,} frames "
+                                       f"with scene '{scene.name}' ({start + checked.frame_count:,})",
+                                       scene.duration.span, hint="a film may last "
+                                       f"{MAX_FRAMES:,} frames: {MAX_FRAMES / 24 / 3600:.1f} hours at 24 fps"))
+                break
             out.append(checked)
             start += checked.frame_count
         if not main.scenes and not (self.allow_library and not main.films):
@@ -872,6 +883,8 @@ def _head_span(span: Span) -> Span:
 
 
 def _fmt(x: float) -> str:
+    if not math.isfinite(x):
+        return "infinite" if not math.isnan(x) else "not a number"
     if x == int(x) and abs(x) < 1e15:
         return str(int(x))
     return f"{x:g}"

@@ -5,6 +5,13 @@ parsed once (a file imported twice is the same file); a missing file is E020 nam
 path tried, a file that is not UTF-8 text E007 at its first bad byte; a file that imports
 itself, directly or not, is E021 showing the chain. Syntax errors of one file
 do not stop the others from being read: all diagnostics of all files come out together.
+
+Only `.kscene` files are imported (E020 otherwise, before the file is opened): a
+diagnostic quotes the line it points at, and `import "/etc/shadow"` must not print root's
+password hash, in the terminal or on the watch page (#9.8). A symlink counts by what it
+leads to. `SourceFile.read` reads regular files within the size limit only, and each parsed
+file is held to `kscript.limits` (E034) before it is checked: an absurd input is refused
+before it costs time or memory.
 """
 
 from __future__ import annotations
@@ -16,8 +23,11 @@ from pathlib import Path
 
 from kscript.diagnostics import Diagnostic
 from kscript.errors import ScriptErrors, not_utf8_diagnostic
+from kscript import limits
 from kscript.source import MISSING, NotUTF8, SourceFile, Span, Unreadable, without_bom
 from kscript.syntax import nodes as n
+
+SCRIPT_SUFFIX = ".kscene"
 
 STDLIB_PACKAGE = "kscript.stdlib_effects"
 
@@ -42,6 +52,10 @@ def _parse(text: str, path: str, out: LoadedFiles) -> tuple[n.Module | None, n.M
     try:
         module = parse_source(text, path)
         out.diagnostics.extend(module.warnings)
+        problems = over_limits(module)
+        if problems:  # neither checked nor followed: refused before it costs more
+            out.diagnostics.extend(problems)
+            return None, None
         return module, module
     except ScriptErrors as err:
         out.diagnostics.extend(err.diagnostics)
@@ -54,7 +68,7 @@ def _parse(text: str, path: str, out: LoadedFiles) -> tuple[n.Module | None, n.M
 def _identity(path: str) -> str:
     try:
         return str(Path(path).resolve())
-    except (OSError, RuntimeError):
+    except (OSError, RuntimeError, ValueError):  # a loop, a NUL character
         return os.path.abspath(path)
 
 
@@ -89,9 +103,11 @@ def load_files(text: str, path: str) -> LoadedFiles:
                 continue
             if ident in seen:
                 continue
+            refused = _refuse_import(imp, target, len(chain))
+            if refused is not None:
+                out.diagnostics.append(refused)
+                continue
             try:
-                if not imp.path:
-                    raise Unreadable(target, MISSING)
                 source = SourceFile.read(target)
             except NotUTF8 as err:
                 seen[ident] = target
@@ -102,7 +118,8 @@ def load_files(text: str, path: str) -> LoadedFiles:
                 out.diagnostics.append(
                     Diagnostic(
                         "E020",
-                        f"imported file not found: '{imp.path}'",
+                        f"imported file not found: '{imp.path}'" if err.reason.startswith(MISSING)
+                        else f"cannot import '{imp.path}': {err.reason}",
                         imp.span,
                         notes=(f"looked for {target} ({err.reason})",),
                         hint="import paths are relative to the file that imports them",
@@ -115,6 +132,66 @@ def load_files(text: str, path: str) -> LoadedFiles:
     ident = _identity(path) if path != "<string>" else "<string>"
     seen[ident] = path
     visit(text, path, [(ident, path)])
+    return out
+
+
+def _refuse_import(imp: n.Import, target: str, depth: int) -> Diagnostic | None:
+    """E020 for an import that is not a `.kscene` file (checked before opening it, and on
+    what a symlink leads to), E034 for a chain of imports deeper than the limit."""
+    hint = "import paths are relative to the file that imports them"
+    if depth >= limits.MAX_IMPORT_DEPTH:
+        return Diagnostic("E034", f"imports nest more than {limits.MAX_IMPORT_DEPTH} files deep", imp.span,
+                          hint="import the shared files from the film itself, not each from the one before")
+    if "\0" in imp.path:
+        return Diagnostic("E020", "cannot import a path with a NUL character in it", imp.span, hint=hint)
+    if not imp.path:
+        return Diagnostic("E020", "imported file not found: ''", imp.span, notes=("the import path is empty",), hint=hint)
+    if not target.lower().endswith(SCRIPT_SUFFIX):
+        return Diagnostic("E020", f"cannot import '{imp.path}': only {SCRIPT_SUFFIX} files can be imported", imp.span,
+                          hint=f"an import brings in the lets and effects of another {SCRIPT_SUFFIX} file")
+    if os.path.islink(target):
+        real = _identity(target)
+        if os.path.exists(real) and not real.lower().endswith(SCRIPT_SUFFIX):
+            return Diagnostic("E020", f"cannot import '{imp.path}': it is a link to a file that is not a "
+                              f"{SCRIPT_SUFFIX} file", imp.span, hint=hint)
+    return None
+
+
+def over_limits(module: n.Module) -> list[Diagnostic]:
+    """E034 for each way a parsed file exceeds `kscript.limits`: too many items or scenes,
+    a string literal too long. Cheap: it looks at the top-level items and their direct
+    values only (strings are never nested deeper)."""
+    out: list[Diagnostic] = []
+    if len(module.items) > limits.MAX_ITEMS:
+        out.append(Diagnostic("E034", f"this file has {len(module.items):,} top-level items; a file may have at most "
+                              f"{limits.MAX_ITEMS:,}", file_span(module.path), hint="split it into files that import each other"))
+        return out
+    scenes = module.scenes
+    if len(scenes) > limits.MAX_SCENES:
+        out.append(Diagnostic("E034", f"this film has {len(scenes):,} scenes; a film may have at most {limits.MAX_SCENES:,}",
+                              scenes[limits.MAX_SCENES].name_span))
+
+    def string(text: str, span: Span, what: str) -> None:
+        if len(text) > limits.MAX_STRING_CHARS:
+            out.append(Diagnostic("E034", f"this {what} is {len(text):,} characters long; a string may have at most "
+                                  f"{limits.MAX_STRING_CHARS:,}", Span(span.file, span.line, span.col, span.line, span.col + 1),
+                                  hint="text encoders read the first few hundred characters of a prompt"))
+
+    def settings(assigns) -> None:
+        for a in assigns:
+            if isinstance(getattr(a, "value", None), n.StringLit):
+                string(a.value.value, a.value.span, "string")
+
+    for film in module.films:
+        string(film.title, film.span, "title")
+        settings(film.settings)
+    for imp in module.imports:
+        string(imp.path, imp.span, "import path")
+    for scene in scenes:
+        for item in scene.items:
+            if isinstance(item, n.Prompt):
+                string(item.text, item.span, "prompt")
+        settings(scene.items)
     return out
 
 

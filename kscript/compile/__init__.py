@@ -44,6 +44,9 @@ class Compilation:
 def compile_film(source: SourceFile, *, allow_library: bool = False) -> Compilation:
     """Check and compile a film and everything it imports (relative to `source.path`).
 
+    Runs under `kscript.limits.deep_call`, with room for deep expressions: a flat sum of
+    thousands of terms is as deep as it is long.
+
     Args:
         source: the film's text and the path it is shown (and its imports found) by.
         allow_library: a file of lets and effects only, meant to be imported, is fine and
@@ -52,6 +55,12 @@ def compile_film(source: SourceFile, *, allow_library: bool = False) -> Compilat
     Raises:
         ScriptErrors: every error of every file read, with the warnings.
     """
+    from kscript.limits import deep_call
+
+    return deep_call(_compile_film, source, allow_library)
+
+
+def _compile_film(source: SourceFile, allow_library: bool) -> Compilation:
     path = source.path
     # Parsing and compiling make many long-lived small objects: the cyclic garbage
     # collector would walk them repeatedly for nothing (a large share of the time).
@@ -64,7 +73,9 @@ def compile_film(source: SourceFile, *, allow_library: bool = False) -> Compilat
         if program is not None and allow_library and not program.scenes and not errors:
             program.warnings = warnings
             return Compilation(program, None)
-        if program is not None:
+        # Past a limit (E034) the program is not compiled for more errors: that is the
+        # cost the limit is there to refuse (a film over MAX_FRAMES is checked up to it).
+        if program is not None and not any(d.code == "E034" for d in errors):
             try:
                 plan = compile_program(program)
             except ScriptErrors as err:

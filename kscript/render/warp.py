@@ -8,10 +8,20 @@ gives the same image within one grey level.
 
 Images are height x width x 3 uint8 RGB; masks height x width float32 in 0..1, 1 where the
 pixel was brought in from outside the previous frame and must be painted.
+
+Any matrix is safe (issue #9.3). OpenCV's mirrored border folds each sample coordinate back
+into the frame one reflection at a time, so a sample a billion pixels out (`x: 1e9`, `zoom:
+0.000001`, a view past the horizon) costs about a billion steps per pixel and the build never
+finishes. `warp` therefore looks at where the new frame's corners sample the old one
+(`sample_extent`): within `SAFE_EXTENT` frame sizes OpenCV does the work; beyond it the samples
+are folded into the frame by modular arithmetic (`_remap`), the same image in bounded time;
+a matrix that is not finite or not invertible shows nothing of the previous frame (all
+revealed, then filled like any revealed border).
 """
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import cv2
@@ -49,8 +59,62 @@ def is_still(m: np.ndarray) -> bool:
     return geometry.is_identity(m.tolist())
 
 
+#: how far outside the frame (in frame sizes) a corner of the new frame may sample the old
+#: one before `warp` stops handing the matrix to OpenCV's mirrored border, whose cost grows
+#: with that distance. Camera moves sample within about one frame size; 16 keeps every real
+#: move on the fast path and bounds the slow one to a few dozen folds per pixel.
+SAFE_EXTENT = 16.0
+#: the condition number past which OpenCV's own inversion of the matrix is not trusted
+#: (`zoom: 1e300` is finite but OpenCV's samples from it are not); camera moves are below 1e3
+MAX_CONDITION = 1e8
+
+
+def inverse(m: np.ndarray) -> np.ndarray | None:
+    """The matrix taking a new-frame pixel to where it samples the old frame, or None when
+    `m` is not finite or not invertible (it shows nothing of the previous frame)."""
+    if not np.isfinite(m).all():
+        return None
+    try:
+        inv = np.linalg.inv(m)
+    except np.linalg.LinAlgError:
+        return None
+    if not np.isfinite(inv).all() or not np.abs(inv).max() > 0:
+        return None
+    return inv
+
+
+def sample_extent(m: np.ndarray, width: int, height: int) -> float:
+    """How far outside the old frame, in frame sizes, the new frame's corners sample it
+    (0 inside; inf for a matrix that is not invertible or puts a corner behind the camera).
+
+    A homography that keeps the frame in front of the camera maps it to a convex
+    quadrilateral, so the corners bound every sample."""
+    inv = inverse(m)
+    if inv is None:
+        return math.inf
+    size = float(max(width, height, 1))
+    worst = 0.0
+    for cx, cy in ((0.0, 0.0), (width - 1.0, 0.0), (0.0, height - 1.0), (width - 1.0, height - 1.0)):
+        wv = inv[2, 0] * cx + inv[2, 1] * cy + inv[2, 2]
+        if not wv > 1e-12 * np.abs(inv[2]).max():
+            return math.inf
+        px = (inv[0, 0] * cx + inv[0, 1] * cy + inv[0, 2]) / wv
+        py = (inv[1, 0] * cx + inv[1, 1] * cy + inv[1, 2]) / wv
+        if not (math.isfinite(px) and math.isfinite(py)):
+            return math.inf
+        out = max(-px, px - (width - 1), -py, py - (height - 1), 0.0)
+        worst = max(worst, out / size)
+    return worst
+
+
+def _condition(m: np.ndarray) -> float:
+    with np.errstate(all="ignore"):
+        c = float(np.linalg.cond(m))
+    return c if math.isfinite(c) else math.inf
+
+
 def warp(image: np.ndarray, m: np.ndarray, *, border: str = "constant") -> np.ndarray:
-    """Warp `image` by `m` (bilinear).
+    """Warp `image` by `m` (bilinear), in bounded time for any matrix (see the module doc).
 
     Args:
         border: "constant" leaves revealed pixels black; "reflect" mirrors the image into
@@ -59,8 +123,47 @@ def warp(image: np.ndarray, m: np.ndarray, *, border: str = "constant") -> np.nd
     h, w = image.shape[:2]
     if is_still(m):
         return image.copy()
-    mode = cv2.BORDER_REFLECT_101 if border == "reflect" else cv2.BORDER_CONSTANT
-    return cv2.warpPerspective(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=mode, borderValue=0)
+    if sample_extent(m, w, h) <= SAFE_EXTENT and _condition(m) <= MAX_CONDITION:
+        mode = cv2.BORDER_REFLECT_101 if border == "reflect" else cv2.BORDER_CONSTANT
+        return cv2.warpPerspective(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=mode, borderValue=0)
+    return _remap(image, m, reflect=border == "reflect")
+
+
+def _remap(image: np.ndarray, m: np.ndarray, *, reflect: bool) -> np.ndarray:
+    """The slow, safe warp: sample coordinates computed here in float64, folded into the
+    frame by arithmetic (mirrored border) or marked outside (constant border), then one
+    `cv2.remap` whose samples all lie within a pixel of the frame."""
+    h, w = image.shape[:2]
+    inv = inverse(m)
+    if inv is None:
+        return np.zeros_like(image)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    with np.errstate(all="ignore"):
+        den = inv[2, 0] * xs + inv[2, 1] * ys + inv[2, 2]
+        px = (inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]) / den
+        py = (inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]) / den
+    visible = (den > 0) & np.isfinite(px) & np.isfinite(py)
+    px = np.where(visible, px, -2.0)
+    py = np.where(visible, py, -2.0)
+    if reflect:
+        px, py = _fold(px, w), _fold(py, h)
+        px[~visible] = -2.0  # behind the camera: nothing to mirror
+        py[~visible] = -2.0
+    else:
+        # Far outside is outside: keep the coordinates where float32 and OpenCV hold them.
+        px = np.clip(px, -2.0, w + 1.0)
+        py = np.clip(py, -2.0, h + 1.0)
+    return cv2.remap(image, px.astype(np.float32), py.astype(np.float32), interpolation=cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REFLECT_101 if reflect else cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def _fold(p: np.ndarray, n: int) -> np.ndarray:
+    """Coordinates mirrored into 0..n-1 as BORDER_REFLECT_101 does (period 2(n-1))."""
+    if n <= 1:
+        return np.zeros_like(p)
+    period = 2.0 * (n - 1)
+    q = np.mod(p, period)
+    return np.where(q > n - 1, period - q, q)
 
 
 def revealed(m: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -68,7 +171,16 @@ def revealed(m: np.ndarray, width: int, height: int) -> np.ndarray:
 
     A ones-mask warped by the same matrix is below 1 wherever a sample touched the outside.
     """
-    return _revealed_cached(tuple(np.round(m, 12).ravel().tolist()), width, height).copy()
+    return _revealed_cached(_key(m), width, height).copy()
+
+
+def _key(m: np.ndarray) -> tuple[float, ...]:
+    """The matrix rounded for the mask caches: 12 decimals (absolute, so that float noise
+    near 0 is 0) where that is exact enough, as it is for every finite camera move."""
+    flat = np.asarray(m, dtype=np.float64).ravel()
+    with np.errstate(all="ignore"):
+        rounded = np.round(flat, 12)
+    return tuple(np.where(np.abs(flat) < 1e200, rounded, flat).tolist())
 
 
 @lru_cache(maxsize=64)
@@ -78,7 +190,7 @@ def _revealed_cached(flat: tuple[float, ...], width: int, height: int) -> np.nda
     ones = np.ones((height, width), np.float32)
     if geometry.is_identity(m.tolist()):
         return np.zeros((height, width), np.float32)
-    cover = cv2.warpPerspective(ones, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    cover = warp(ones, m)  # constant border: bounded for any matrix
     out = (cover < 1.0 - 1e-4).astype(np.float32)
     out.setflags(write=False)
     return out
@@ -86,7 +198,7 @@ def _revealed_cached(flat: tuple[float, ...], width: int, height: int) -> np.nda
 
 def soft_revealed(m: np.ndarray, width: int, height: int) -> np.ndarray:
     """`soften(revealed(m))`, cached per matrix like the hard mask (read-only result)."""
-    return _soft_cached(tuple(np.round(m, 12).ravel().tolist()), width, height)
+    return _soft_cached(_key(m), width, height)
 
 
 @lru_cache(maxsize=64)

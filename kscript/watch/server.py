@@ -16,6 +16,14 @@ targets match nothing and get 404. No file is ever opened from a name in the URL
 come from a fixed list, videos and frames from the state by number. Only requests whose
 Host is this server's own address are answered (a DNS-rebinding page cannot read the
 state). Self-contained: the page loads nothing from the network.
+
+Bounded (#9.8): at most `MAX_CONNECTIONS` connections are served at once (the rest get a
+503 and are closed at once, so 2,000 idle sockets cannot make 2,000 threads), a connection
+that sends nothing for `READ_TIMEOUT_S` is closed, the listen backlog takes a burst
+(`BACKLOG`; the standard library's 5 made bursts wait a second), and a Range header with
+numbers too long to be a byte offset is a 416. Every response says
+`Cross-Origin-Resource-Policy: same-origin` (another origin's page cannot embed /video to
+read its size and duration) and the page a strict Content-Security-Policy.
 """
 
 from __future__ import annotations
@@ -34,6 +42,23 @@ from kscript.watch.state import LiveState
 
 DEFAULT_PORT = 8765
 KEEPALIVE_S = 15.0
+#: connections served at once: a page holds two or three (events, video, a frame)
+MAX_CONNECTIONS = 64
+#: seconds a connection may stay silent while we wait for its request (or may block a write)
+READ_TIMEOUT_S = 20.0
+#: connections the kernel queues before we accept them
+BACKLOG = 128
+#: headers on every response
+SECURITY_HEADERS = {
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+#: the page's policy: its own files, frames and videos only, never framed by another page
+PAGE_POLICY = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+               "object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 ASSETS = {
     "app.js": "text/javascript; charset=utf-8",
@@ -43,7 +68,9 @@ ASSETS = {
 _VIDEO = re.compile(r"^/video/([0-9]{1,9})\.(mp4|webm)$")
 _FRAME = re.compile(r"^/frames/([0-9]{1,9})\.jpg$")
 _ASSET = re.compile(r"^/assets/([A-Za-z0-9_][A-Za-z0-9_.-]{0,63})$")
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# Byte offsets of at most 18 digits: anything longer is no file's offset (and int() refuses
+# strings past 4,300 digits with a ValueError).
+_RANGE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
 _CHUNK = 64 * 1024
 
 
@@ -55,9 +82,38 @@ def page_file(name: str) -> bytes:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = BACKLOG
     state: LiveState
     keepalive: float
     allowed_hosts: set[str]
+    max_connections = MAX_CONNECTIONS
+
+    def server_activate(self) -> None:
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+        super().server_activate()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """A thread per connection, up to `max_connections`; past that a 503, closed at once."""
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.settimeout(1.0)
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                                b"Retry-After: 1\r\nConnection: close\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A browser drops media and event connections all the time (seeking, swapping the
@@ -72,8 +128,15 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    timeout = READ_TIMEOUT_S  # socket timeout: a silent connection is closed, not kept for ever
+
     def version_string(self) -> str:
         return "kscript-watch"
+
+    def end_headers(self) -> None:
+        for name, value in SECURITY_HEADERS.items():
+            self.send_header(name, value)
+        super().end_headers()
 
     # -- dispatch ------------------------------------------------------------------------
     def do_GET(self) -> None:
@@ -89,7 +152,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             path = self.path.split("?", 1)[0]
             if path == "/":
-                self._send_bytes(page_file("index.html"), "text/html; charset=utf-8", head)
+                self._send_bytes(page_file("index.html"), "text/html; charset=utf-8", head,
+                                 extra={"Content-Security-Policy": PAGE_POLICY})
             elif m := _ASSET.match(path):
                 name = m.group(1)
                 if name not in ASSETS:
@@ -109,7 +173,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._frame(int(m.group(1)), head)
             else:
                 self._not_found(head)
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError):
             self.close_connection = True  # the browser gave up on a request: normal for media
 
     def _host_ok(self) -> bool:
@@ -117,12 +181,14 @@ class _Handler(BaseHTTPRequestHandler):
         return host is None or host.lower() in self.server.allowed_hosts
 
     # -- responses -----------------------------------------------------------------------
-    def _send_bytes(self, body: bytes, ctype: str, head: bool, status: int = HTTPStatus.OK) -> None:
+    def _send_bytes(self, body: bytes, ctype: str, head: bool, status: int = HTTPStatus.OK,
+                    extra: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         if not head:
             self.wfile.write(body)
@@ -247,10 +313,13 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None:
 class PreviewServer:
     """The page's server on 127.0.0.1; `port=0` picks a free port (tests)."""
 
-    def __init__(self, state: LiveState, port: int = DEFAULT_PORT, *, keepalive: float = KEEPALIVE_S) -> None:
+    def __init__(self, state: LiveState, port: int = DEFAULT_PORT, *, keepalive: float = KEEPALIVE_S,
+                 max_connections: int = MAX_CONNECTIONS, read_timeout: float = READ_TIMEOUT_S) -> None:
         self.state = state
         try:
-            self._httpd = _Server(("127.0.0.1", port), _Handler)
+            server_class = type("_BoundServer", (_Server,), {"max_connections": max_connections})
+            handler_class = type("_BoundHandler", (_Handler,), {"timeout": read_timeout})
+            self._httpd = server_class(("127.0.0.1", port), handler_class)
         except OSError as err:
             raise UsageError(
                 f"cannot serve the preview page on 127.0.0.1:{port}: {err.strerror or err}",
