@@ -47,6 +47,10 @@ PREVIEW_VERSION = "preview-6"
 PULL_COLOUR = 0.5
 PULL_LAYOUT = 0.25
 PULL_DETAIL = 0.05
+#: img2img and inpaint under a moving camera draw the painting anew on every frame, at
+#: 1/CAMERA_SCALE size (its layout, colours and soft shapes; the brush texture is sampled at
+#: full size): a full half-size painting per frame cost 54 ms at 640x640, this one a few
+CAMERA_SCALE = 8
 #: OpenCV threads while the preview renders (None: leave OpenCV's setting alone)
 _CV_THREADS: int | None = 1
 #: the low-frequency work (layout pull, inpaint colour match) runs at 1/LOW_FACTOR size
@@ -169,20 +173,32 @@ def _is_identity(camera: tuple[float, ...]) -> bool:
     return all(abs(a - b) <= 1e-12 for a, b in zip(camera, (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)))
 
 
-def paint(text: str, seed: int | None, width: int, height: int, camera: tuple[float, ...] | None = None) -> np.ndarray:
+def paint(
+    text: str,
+    seed: int | None,
+    width: int,
+    height: int,
+    camera: tuple[float, ...] | None = None,
+    scale: int = 2,
+    full: bool = True,
+) -> np.ndarray:
     """The painting of one prompt: height x width x 3 float32 in 0..255.
 
     The prompt's words fix the palette and layout. A seed varies them a little (positions,
     hues, the horizon), as a seed varies a model's picture of the same prompt; None gives
     the prompt's own painting, the one img2img and inpaint move toward, so that per-frame
     seeds (the plan gives each frame its own) do not make the film flicker.
+
+    `camera` draws it as the camera sees it after a move (see `_coords`); everything but the
+    brush texture is painted at 1/`scale` size and scaled up; `full=False` returns it at
+    that size, without the brush.
     """
     words = _words(text)
     wset = set(words)
     pal = _palette(words, text)
     # Everything but the fine texture is smooth: paint it at half size (4x fewer pixels) and
     # scale it up; frequencies below stay in full-size pixels.
-    gw, gh = max(1, width // 2), max(1, height // 2)
+    gw, gh = max(1, width // scale), max(1, height // scale)
     u, v = _coords(camera, gw, gh, width, height)
     r = lambda *p: _unit(text, *p)  # noqa: E731 - local shorthands for hashed numbers
     j = (lambda *p: _unit(text, seed, "vary", *p) - 0.5) if seed is not None else (lambda *p: 0.0)  # noqa: E731
@@ -259,6 +275,9 @@ def paint(text: str, seed: int | None, width: int, height: int, camera: tuple[fl
         a = (below * waves * 0.25)[..., None]
         img = img * (1.0 - a) + _rgb(0.55, 0.25, 0.95) * a
 
+    if not full:
+        # under a moving camera img2img needs only the layout and colours (see CAMERA_SCALE)
+        return np.clip(img, 0.0, 255.0).astype(np.float32)
     img = cv2.resize(img.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
 
     # A fine, faint brush texture: isotropic blobs a few pixels wide, so a warp visibly moves
@@ -331,20 +350,33 @@ def _shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 class Painting:
-    """A painting and what img2img needs of it, computed once per prompt mix."""
+    """A painting and what img2img needs of it, computed once per prompt mix.
 
-    __slots__ = ("image", "pixels", "mean", "std", "small")
+    `size` (w, h) larger than the image: a *low* painting (drawn through a moving camera at
+    1/CAMERA_SCALE size), whose full-size pixels are made only when inpaint asks for them.
+    """
 
-    def __init__(self, image: np.ndarray) -> None:
+    __slots__ = ("image", "_pixels", "mean", "std", "small", "size", "low")
+
+    def __init__(self, image: np.ndarray, size: tuple[int, int] | None = None) -> None:
         self.image = image  # float32, 0..255
+        h, w = image.shape[:2]
+        self.size = size or (w, h)
+        self.low = self.size != (w, h)
         # rounded and saturated in one OpenCV pass (numpy's add, clip and cast took 6 ms at
         # 640x640, and a blend makes a new painting on every frame of its ramp)
-        self.pixels = cv2.convertScaleAbs(image)
-        self.mean, self.std = _stats(self.pixels)
-        h, w = image.shape[:2]
+        pixels = cv2.convertScaleAbs(image)
+        self._pixels = None if self.low else pixels
+        self.mean, self.std = _stats(pixels) if not self.low else _all_stats(pixels)
         # The layout at 1/LOW_FACTOR size: what img2img's layout pull and inpaint's colour
         # match use.
-        self.small = _shrink(self.pixels, _small_size(w, h)).astype(np.float32)
+        self.small = _shrink(pixels, _small_size(*self.size)).astype(np.float32)
+
+    @property
+    def pixels(self) -> np.ndarray:
+        if self._pixels is None:
+            self._pixels = cv2.resize(cv2.convertScaleAbs(self.image), self.size, interpolation=cv2.INTER_LINEAR)
+        return self._pixels
 
 
 class PreviewBackend(Backend):
@@ -402,7 +434,12 @@ class PreviewBackend(Backend):
             seed = req.origin_seed
             camera = None if req.camera is None or _is_identity(req.camera) else tuple(round(c, 12) for c in req.camera)
         singles = [
-            self._remember((t, seed, *size, camera), lambda t=t: Painting(paint(t, seed, *size, camera)))
+            self._remember(
+                (t, seed, *size, camera),
+                lambda t=t: Painting(paint(t, seed, *size, camera))
+                if camera is None
+                else Painting(paint(t, seed, *size, camera, CAMERA_SCALE, full=False), size),
+            )
             for t, _ in prompts
         ]
         if len(prompts) == 1:
@@ -410,10 +447,10 @@ class PreviewBackend(Backend):
 
         def mix() -> Painting:
             total = sum(w for _, w in prompts)
-            acc = np.zeros((req.height, req.width, 3), np.float32)
+            acc = np.zeros(singles[0].image.shape, np.float32)
             for (_, w), single in zip(prompts, singles):
                 cv2.scaleAdd(single.image, w / total, acc, dst=acc)
-            return Painting(acc)
+            return Painting(acc, size)
 
         key = (tuple((t, round(w, 6)) for t, w in prompts), seed, *size, camera)
         return self._remember(key, mix)
@@ -465,7 +502,11 @@ class PreviewBackend(Backend):
         m[[0, 1, 2], [0, 1, 2]] = gain
         m[:, 3] = new_mean - gain * mean
         out = cv2.transform(image, m)
-        out = cv2.addWeighted(out, 1.0 - d, target.pixels, d, 0.0)
+        if not target.low:
+            # Under a moving camera (a low painting) there is no detail pull: the picture's
+            # detail moves with the camera as it is, and the painting's layout comes through
+            # the layout pull below.
+            out = cv2.addWeighted(out, 1.0 - d, target.pixels, d, 0.0)
         # layout: the low-frequency difference, computed small, smoothed, scaled up and added
         small = _shrink(out, (target.small.shape[1], target.small.shape[0]))
         delta = cv2.subtract(target.small, small, dtype=cv2.CV_32F)
@@ -548,6 +589,12 @@ def _strips(active: np.ndarray, block: int, band: int = 4) -> list[tuple[slice, 
 def _stats(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and standard deviation, from every 4th pixel each way."""
     mean, std = cv2.meanStdDev(np.ascontiguousarray(image[::4, ::4]))
+    return mean.ravel(), std.ravel()
+
+
+def _all_stats(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation of every pixel (of a small image)."""
+    mean, std = cv2.meanStdDev(np.ascontiguousarray(image))
     return mean.ravel(), std.ravel()
 
 
