@@ -382,6 +382,8 @@ def _unexpected(token: Token, expected: set[str], block: Block | None, prev: Tok
             hint = _keyword_hint(token, naming=False)
         elif token.type in ("RBRACE", "RPAR", "COMMA"):
             hint = "a value is missing here"
+        elif prev is not None and prev.value == "*" and token.value == "*":
+            hint = "a power is written with ^ (1.5 ^ 2) or pow(1.5, 2); ** is Python's and Deforum's"
         elif prev is not None and prev.type in OPERATORS:
             hint = f"a value is missing after '{prev.value}'"
         return "E001", f"unexpected {shown} here; expected {words}", hint
