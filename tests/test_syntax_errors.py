@@ -175,3 +175,11 @@ def test_a_python_power_says_how_kscript_writes_one():
     assert (diag.code, diag.span.line, diag.span.col) == ("E001", 3, 14)
     assert "written with ^ (1.5 ^ 2) or pow(1.5, 2)" in diag.hint
     compile_source('scene s 1s {\n  prompt "p"\n  zoom: 1.5 ^ 2\n  x: pow(1.5, 2)\n}\n')
+
+
+def test_a_colon_after_a_scene_name_says_the_scene_takes_none():
+    with pytest.raises(ScriptErrors) as info:
+        parse_source('scene park: 4s {\n  prompt "p"\n}\n', "p.kscene")
+    (diag,) = info.value.diagnostics
+    assert (diag.code, diag.span.line, diag.span.col) == ("E001", 1, 7)
+    assert diag.hint == "a scene's name takes no colon: scene park 4s { ... }"

@@ -480,6 +480,8 @@ def _after_keyword(prev: Token, expected: set[str], token: Token, block: Block |
         }.get(kind)
         if what is not None:
             hint = _keyword_hint(token) if token.type in _KEYWORDS else None
+            if kind == "SCENE" and token.type == "KEY":  # `scene park: 4s {`
+                hint = f"a scene's name takes no colon: scene {_key_word(token)} 4s {{ ... }}"
             return "E001", f"unexpected {shown} here; expected {what}", hint
     if kind == "NAME" and expected == {"EQUAL"}:
         return "E001", f"unexpected {shown} here; expected '=' after the name in a let", "let name = value"
