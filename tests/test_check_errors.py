@@ -75,3 +75,18 @@ def test_a_camel_case_easing_is_taken_for_its_snake_case_name(written, meant):
     with pytest.raises(ScriptErrors) as exc:
         compile_source(f'scene s 1s {{\n  prompt "p"\n  zoom: keys {{ 0s: 1, 1s: 1.2 {written} }}\n}}\n')
     assert f"did you mean '{meant}'?" in exc.value.render()
+
+
+@pytest.mark.parametrize("film", [
+    'scene s 1s {\n  prompt "p"\n  zoom: "0:(1.02), 12:(1.05)"\n}\n',
+    'effect e() {\n  zoom: "0:(1.02)"\n}\nscene s 1s {\n  prompt "p"\n  effect e\n}\n',
+])
+def test_a_quoted_schedule_as_a_channel_says_how_to_write_a_curve(film):
+    """A Deforum schedule pasted in quotes is E024 with help that shows kscript's curve and
+    names the importer, in a scene and in an effect."""
+    from kscript.compile import compile_source
+
+    with pytest.raises(ScriptErrors) as exc:
+        compile_source(film)
+    (diag,) = exc.value.diagnostics
+    assert diag.code == "E024" and "without quotes" in diag.hint and "kscript import deforum" in diag.hint
