@@ -43,7 +43,7 @@ from kscript.cluster.worker import BackendSpec, actor_class
 from kscript.errors import KscriptError, RenderError, UsageError
 from kscript.backends.interface import Backend, Request
 from kscript.plan import RenderPlan, content_key
-from kscript.render.build import BuildOptions, BuildReport, build, film_path, frame_cache
+from kscript.render.build import BuildOptions, BuildReport, build, film_path, frame_cache, resolve_output
 from kscript.render.cache import BackgroundWriter, FrameCache, address
 from kscript.render.executor import BuildCancelled, Executor, dependencies, select_frames
 
@@ -360,18 +360,9 @@ class Cluster:
     # -- the steps ------------------------------------------------------------------------
 
     def _film(self, number: int, job: FilmJob) -> _Film:
-        from kscript.render.build import is_draft
-        from kscript.render.output import check_output, default_output
-
         plan, options = job.plan, job.options
         source = film_path(plan)
-        output = job.output
-        if output is None:
-            if source is None:
-                raise UsageError("no output path given and the plan names no film file", hint="pass -o OUT")
-            output = default_output(source, options.scene, draft=is_draft(plan, options))
-        output = str(output)
-        check_output(output)
+        output = resolve_output(plan, job.output, options)
         select_frames(plan, options.scene)  # an unknown --scene fails before Ray starts
         temporary = None
         if options.no_cache:

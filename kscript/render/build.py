@@ -253,6 +253,20 @@ def frame_cache(plan: RenderPlan, output: str, options: BuildOptions, *, compres
     return FrameCache(cache_dir, limit=limit, compress=compress)
 
 
+def resolve_output(plan: RenderPlan, output: str | Path | None, options: BuildOptions) -> str:
+    """Where a build of `plan` writes: `output`, else the film's default name (a draft, a
+    scene and another model each get their own, `default_output`); checked before anything
+    is loaded or rendered, so an output we cannot or must not write fails first."""
+    if output is None:
+        source = film_path(plan)
+        if source is None:
+            raise UsageError("no output path given and the plan names no film file", hint="pass -o OUT")
+        output = default_output(source, options.scene, draft=is_draft(plan, options))
+    output_text = str(output)
+    check_output(output_text)
+    return output_text
+
+
 def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOptions | None = None) -> "BuildReport":
     """Render `plan` to `output` (see the module docstring) and report what was done.
 
@@ -265,13 +279,7 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
     options = options or BuildOptions()
     start = time.perf_counter()
     source = film_path(plan)
-    if output is None:
-        if source is None:
-            raise UsageError("no output path given and the plan names no film file", hint="pass -o OUT")
-        output = default_output(source, options.scene, draft=is_draft(plan, options))
-    output_text = str(output)
-    # Before anything is loaded or rendered: an output we cannot or must not write.
-    check_output(output_text)
+    output_text = resolve_output(plan, output, options)
     if options.cluster is not None:
         if not callable(getattr(options.cluster, "build", None)):
             raise UsageError(
