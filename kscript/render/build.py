@@ -185,6 +185,21 @@ def frame_cache(plan: RenderPlan, output: str, options: BuildOptions) -> FrameCa
     return FrameCache(cache_dir, limit=limit)
 
 
+def soundtrack(plan: RenderPlan, scene: str | None = None) -> tuple[str, float, float] | None:
+    """(song, start in the song, seconds) of what the output plays: the film's audio cut to
+    the film's length, or to one scene's (from the scene's start) for `--scene`."""
+    film = plan.film
+    if film.audio is None:
+        return None
+    start, seconds = film.audio.start, film.frame_count / film.fps
+    if scene is not None:
+        info = next((s for s in plan.scenes if s.name == scene), None)
+        if info is not None:
+            start += info.start_frame / film.fps
+            seconds = info.frame_count / film.fps
+    return film.audio.path, start, seconds
+
+
 def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOptions | None = None) -> "BuildReport":
     """Render `plan` to `output` (see the module docstring) and report what was done.
 
@@ -235,12 +250,14 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
     preset = options.preset or (DRAFT_PRESET if draft else "medium")
     crf = options.crf if options.crf is not None else (23 if draft and output_kind(output_text) == "h264" else None)
     segments_encoded = segments_cached = 0
+    audio = soundtrack(plan, options.scene) if output_kind(output_text) != "png" else None
     if cache is not None and options.scene is None and segmentable(output_text):
         stats, final, segments_encoded, segments_cached = build_segmented(
-            plan, executor, cache, output_text, crf=crf, preset=preset
+            plan, executor, cache, output_text, crf=crf, preset=preset, audio=audio
         )
     else:
-        with open_writer(output_text, film.width, film.height, film.fps, crf=crf, preset=preset) as writer:
+        with open_writer(output_text, film.width, film.height, film.fps, crf=crf, preset=preset,
+                         audio=audio) as writer:
             stats = executor.run(lambda _index, image: writer.write(image))
         final = writer.path
     evicted = cache.evict() if cache is not None else 0
