@@ -213,6 +213,7 @@ class Checker:
         for src in std_sources:
             self.files.sources.setdefault(src.path, src)
         self.diags.extend(std_diags)
+        self.user = Namespace(fps, self.report)  # for bpm's constant, before the tempo is known
         tempo, music, audio = self._music(film_block, path, fps)
         self.std = Namespace(fps, self.report, tempo, music)
         self.user = Namespace(fps, self.report, tempo, music)
