@@ -65,6 +65,16 @@ class Range:
         return min(max(v, lo), hi)
 
 
+def _power(base: float, exponent: float) -> float:
+    """`base ** exponent` for a factor, infinite where it overflows (`zoom: 1000` at
+    `fps: 0.001` is 1000^1000 per frame): the range check that follows then names the frame
+    instead of Python raising OverflowError."""
+    try:
+        return base**exponent
+    except OverflowError:
+        return math.inf
+
+
 @dataclass(frozen=True)
 class Channel:
     """One channel of the language (see the module docstring)."""
@@ -99,7 +109,7 @@ class Channel:
         if c == "same":
             return value
         if c == "factor_per_second":
-            return value ** (1.0 / fps)
+            return _power(value, 1.0 / fps)
         if c == "per_second":
             return value / fps
         if c == "width_percent_per_second":
@@ -114,7 +124,7 @@ class Channel:
         if c == "same":
             return value
         if c == "factor_per_second":
-            return value**fps
+            return _power(value, fps)
         if c == "per_second":
             return value * fps
         if c == "width_percent_per_second":

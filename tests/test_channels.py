@@ -213,3 +213,15 @@ def test_a_steps_constant_set_by_an_effect_must_be_whole():
     assert _errors(film('effect e { steps: 20.5 }\nscene s 1s {\n  prompt "p"\n  effect e\n}\n')) == [
         "E023 9:3 steps must be a whole number, not 20.5 (set by effect 'e')"
     ]
+
+
+def test_a_zoom_that_overflows_per_frame_is_a_diagnostic_not_a_traceback(tmp_path):
+    """`zoom: 1000` at `fps: 0.001` is 1000^1000 per frame: past any float. It is E023 at the
+    value, not Python's OverflowError from the unit conversion."""
+    from kscript.errors import ScriptErrors
+    from kscript.compile import compile_source
+
+    with pytest.raises(ScriptErrors) as err:
+        compile_source('film "x" { fps: 0.001 size: 64x64 }\nscene a 4000s { prompt "p" zoom: 1000 }\n', str(tmp_path / "f.kscene"))
+    messages = [d.message for d in err.value.diagnostics if d.code == "E023"]
+    assert any(m.startswith("zoom overflows on frame 0") for m in messages), messages

@@ -146,3 +146,22 @@ def test_background_writes_land_and_errors_surface(tmp_path, monkeypatch):
     w.put(address("x", "fp"), image(9))
     with pytest.raises(RenderError, match="No space left"):
         w.close()
+
+
+def test_a_build_evicts_other_films_entries_first_and_never_its_own_for_its_new_ones(tmp_path):
+    raw = FrameCache(tmp_path, limit=None, compress=False)
+    others = [address(f"old{i}", "fp") for i in range(3)]
+    for i, a in enumerate(others):
+        raw.put(a, image(i))
+        os.utime(raw.path(a), (1_000 + i, 1_000 + i))
+    entry = raw.path(others[0]).stat().st_size
+    c = FrameCache(tmp_path, limit=4 * entry, compress=False)
+    film = [address(f"k{i}", "fp") for i in range(6)]
+    c.begin_build(film, set())
+    stored = [c.put(a, image(10 + i)) for i, a in enumerate(film)]
+    # Room for four: the other film's three entries go (oldest first), then the film's own
+    # first four stay and its last two are not stored.
+    assert stored == [True, True, True, True, False, False]
+    assert not any(c.has(a) for a in others) and c.stats.evicted == 3
+    assert c.stats.skipped == 2 and c.stats.skipped_bytes == 2 * entry
+    assert c.size() <= 4 * entry and c.usage() == (4 * entry, 4 * entry)

@@ -1021,6 +1021,8 @@ def _head_span(span: Span) -> Span:
 
 
 def _fmt(x: float) -> str:
+    if not math.isfinite(x):
+        return "infinite" if not math.isnan(x) else "not a number"
     if x == int(x) and abs(x) < 1e15:
         return str(int(x))
     return f"{x:g}"

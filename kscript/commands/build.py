@@ -15,7 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
-from kscript.commands.options import add_render_options
+from kscript.commands.options import add_model_options, add_render_options
 
 HELP = "render a film to a video (H.264 .mp4, VP9 .webm or PNG frames)"
 DESCRIPTION = (
@@ -31,9 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("film", metavar="FILM", nargs="+",
                         help="the .kscene film (or a plan .json from 'kscript plan --json'); several films build one after another, or together with --cluster")
     add_render_options(parser)
+    add_model_options(parser)
     parser.add_argument("--scene", metavar="NAME", help="render only this scene (default output: FILM.NAME.mp4)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the frame cache")
-    parser.add_argument("--cache-limit", metavar="SIZE", default="2GB", help="cache size limit, least recently used frames go first (default: 2GB)")
+    parser.add_argument("--cache-limit", metavar="SIZE", default="2GB", help="cache size limit, kept during the build: other films' least recently used entries go first, this film's never for its own (default: 2GB)")
     parser.add_argument("--crf", type=int, metavar="N", help="encoder quality, lower is better (default: H.264 18, or 23 for preview drafts; VP9 32)")
     parser.add_argument("--preset", metavar="P", help="encoder speed preset: ultrafast ... veryslow (default: ultrafast for preview drafts, medium for models)")
     parser.add_argument("--report", metavar="FILE", help="write what the build did as JSON")
@@ -159,7 +160,10 @@ class _Bar:
 
 
 def summary(report) -> str:
-    calls = ", ".join(f"{k} {v}" for k, v in report.model_calls.items())
+    from kscript.compile.cost import format_counts
+
+    calls = format_counts(report.model_calls)
+    steps = f"\n  denoising steps: {format_counts(report.denoising_steps)}" if report.denoising_steps.get("total") else ""
     speed = f" ({report.video_seconds / report.seconds:.1f}x real time)" if report.seconds > 0 and report.video_seconds else ""
     # With --scene, the chain may start in earlier scenes (a `continue`): those frames are
     # rendered or taken from the cache too, but are not in the output.
@@ -169,9 +173,23 @@ def summary(report) -> str:
     return (
         f"built {report.output}: {report.frames_total} frames, {report.frames_rendered} rendered, "
         f"{report.frames_cached} from cache{upstream}\n"
-        f"  backend {report.backend}; model calls: {calls}\n"
+        f"  backend {report.backend}; model calls: {calls}{steps}\n"
+        f"{_cache_line(report)}"
         f"  {report.seconds:.2f} s{speed}{notes}"
     )
+
+
+def _cache_line(report) -> str:
+    """The cache's size, this film's share and what was evicted; nothing with --no-cache."""
+    from kscript.render.cache import format_size
+
+    c = report.cache
+    if report.cache_dir is None:
+        return ""
+    limit = f" of {format_size(c.limit)}" if c.limit is not None else ""
+    evicted = (f"; evicted {c.evicted} entries this build does not use ({format_size(c.evicted_bytes)})"
+               if c.evicted else "; nothing evicted")
+    return f"  cache {format_size(c.bytes)}{limit}, this film {format_size(c.film_bytes)}{evicted}\n"
 
 
 def _seed_plans(film: Path, seeds: list[int] | None) -> list[tuple[int | None, object]]:
@@ -285,6 +303,12 @@ def run(args: argparse.Namespace) -> int:
                 crf=args.crf,
                 preset=args.preset,
                 base_dir=film.parent,
+                prior=args.prior,
+                inpaint=args.inpaint,
+                safety_checker=args.safety_checker,
+                dtype=args.dtype,
+                offload=args.offload,
+                threads=args.threads,
             )
             output = Path(args.output) if args.output else default_output(film, args.scene, draft=is_draft(plan, options))
             if args.output and args.output.endswith(("/", os.sep)):

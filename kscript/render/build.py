@@ -13,6 +13,7 @@ and `kscript.api.build` all call it.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,10 +28,11 @@ from kscript.backends.interface import Backend
 from kscript.render.cache import DEFAULT_LIMIT, FrameCache, parse_size
 from kscript.render.encode import open_writer
 from kscript.render.executor import BuildCancelled, Executor, Progress
+from kscript.render.leftovers import FolderClaim, cache_leftover, output_leftover
 from kscript.render.output import check_output, default_output, output_kind, segmentable
 from kscript.render.segments import build_segmented
 
-__all__ = ["BuildCancelled", "BuildOptions", "BuildReport", "Progress", "build", "make_backend"]
+__all__ = ["BuildCancelled", "BuildOptions", "BuildReport", "CacheReport", "Progress", "build", "make_backend"]
 
 
 # x264 preset for preview drafts. The painter makes a 640x640 frame in about 3 ms of CPU,
@@ -68,6 +70,9 @@ class BuildOptions:
         on_frame: called with (plan index, RGB image) as each output frame is finished.
         backend: a ready (loaded) backend to use (watch mode keeps one between builds).
         base_dir: where relative model paths are read from (default: the film's folder).
+        prior, inpaint: companions instead of the film's `prior:` / `inpaint:` ("none": none).
+        safety_checker, dtype, offload, threads: how diffusers models load and run
+            (`kscript.backends.settings.ModelOptions`).
         cluster: render the frames on a Ray cluster: a `kscript.cluster.driver.Cluster`
             (`Cluster("local")` starts a local Ray instance, `Cluster("auto")` or an address
             joins a running one; docs/cluster.md). `build` hands the plan to its
@@ -90,7 +95,44 @@ class BuildOptions:
     on_frame: Callable[[int, np.ndarray], None] | None = None
     backend: Backend | None = None
     base_dir: str | Path | None = None
+    prior: str | None = None
+    inpaint: str | None = None
+    safety_checker: bool = False
+    dtype: str = "auto"
+    offload: bool = False
+    threads: int | None = None
     cluster: "ClusterBuilder | None" = None
+
+
+@dataclass
+class CacheReport:
+    """The frame cache after a build (`BuildReport.cache`; all 0 with `--no-cache`).
+
+    Attributes:
+        bytes: the cache's size on disk, all films.
+        limit: its size limit (None: none).
+        film_bytes: this film's entries in it (frames and segments).
+        film_bytes_needed: what this film's entries would take (`film_bytes` plus what was
+            not stored because the limit left no room): more than `limit` means the limit
+            is too small for the film.
+        evicted, evicted_bytes: entries this build does not use (other films', or this
+            film's for another output or encoder setting) removed to keep the limit.
+        not_stored: entries of this film not kept: new ones the limit or an unwritable
+            cache left out, and its last ones removed when it alone is over a limit
+            lowered since they were stored.
+        corrupt: damaged or misplaced entries found, removed and made again.
+        read_only: the cache could not be written; the build went on without storing.
+    """
+
+    bytes: int = 0
+    limit: int | None = None
+    film_bytes: int = 0
+    film_bytes_needed: int = 0
+    evicted: int = 0
+    evicted_bytes: int = 0
+    not_stored: int = 0
+    corrupt: int = 0
+    read_only: bool = False
 
 
 @dataclass
@@ -106,8 +148,14 @@ class BuildReport:
         frames_loaded: chain images read from the frame cache as pixels (part of
             `frames_cached`): a rebuild of an unchanged film reads none.
         model_calls: calls made by kind (text2image, img2img, inpaint, prior).
+        denoising_steps: denoiser forwards made by kind, and their total, counted by hooks
+            on the UNets and the prior (one forward = one step, a guidance batch once); for
+            a build from nothing, equal to `kscript plan --model M`'s estimate
+            (`kscript.compile.cost`). The preview painter makes none.
         seconds: wall time of `build()`.
-        evicted: cache entries removed afterwards to stay under the size limit.
+        evicted: cache entries this build does not use, removed to stay under the size
+            limit (`cache.evicted`).
+        cache: the frame cache's size, this film's share, what was evicted (`CacheReport`).
         segments_encoded, segments_cached: scene segments of an H.264 film encoded in this
             build / reused from the cache (both 0 for the single-pass outputs: `--scene`,
             `--no-cache`, `.webm`, `.mkv`, PNG folders).
@@ -127,8 +175,10 @@ class BuildReport:
     height: int = 0
     evicted: int = 0
     frames_loaded: int = 0
+    denoising_steps: dict[str, int] = field(default_factory=dict)
     segments_encoded: int = 0
     segments_cached: int = 0
+    cache: CacheReport = field(default_factory=CacheReport)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -147,9 +197,19 @@ def film_path(plan: RenderPlan) -> Path | None:
     return None
 
 
-def is_draft(plan: RenderPlan, options: "BuildOptions") -> bool:
-    """A preview draft of a film whose own model is a real one (`--preview`)."""
-    return options.preview and not is_preview_model(options.model or plan.film.model)
+def is_draft(plan: RenderPlan, options: "BuildOptions") -> bool | str:
+    """What makes this build's video another one than the film's own, for its default name
+    (`output.default_output`): True for a preview draft of a film whose own model is a real
+    one (`--preview`, `--model preview`), the model's tag for `--model M` other than the
+    film's, False for the film's own render."""
+    from kscript.render.output import model_tag
+
+    film_model = plan.film.model
+    if options.preview or (options.model and is_preview_model(options.model)):
+        return not is_preview_model(film_model)
+    if options.model and options.model.strip() != film_model.strip():
+        return model_tag(options.model)
+    return False
 
 
 def is_preview(plan: RenderPlan, options: BuildOptions) -> bool:
@@ -163,15 +223,23 @@ def make_backend(plan: RenderPlan, options: BuildOptions) -> Backend:
     if is_preview(plan, options):
         return create_backend(plan.film, model="preview")
     film = plan.film if not options.model else plan.film.model_copy(update={"model": options.model})
+    for role in ("prior", "inpaint"):  # --prior / --inpaint: switch companions with the model
+        value = getattr(options, role)
+        if value is not None:
+            film = film.model_copy(update={role: None if value.strip().lower() == "none" else value})
     source = film_path(plan)
     # Relative model paths are read from the film's folder, as imports are.
     base_dir = options.base_dir if options.base_dir is not None else (source.parent if source is not None else None)
-    return create_backend(film, device=options.device, model=options.model, base_dir=base_dir)
+    from kscript.backends.settings import ModelOptions
+
+    settings = ModelOptions(safety_checker=options.safety_checker, dtype=options.dtype, offload=options.offload,
+                            threads=options.threads)
+    return create_backend(film, device=options.device, model=options.model, base_dir=base_dir, options=settings)
 
 
-def frame_cache(plan: RenderPlan, output: str, options: BuildOptions) -> FrameCache:
+def frame_cache(plan: RenderPlan, output: str, options: BuildOptions, *, compress: bool = True) -> FrameCache:
     """The build's frame cache: `options.cache_dir`, else `.kscript/` beside the film (or
-    beside the output, for a plan with no film file)."""
+    beside the output, for a plan with no film file). `compress`: see `FrameCache`."""
     source = film_path(plan)
     if options.cache_dir is not None:
         cache_dir = Path(options.cache_dir)
@@ -182,7 +250,7 @@ def frame_cache(plan: RenderPlan, output: str, options: BuildOptions) -> FrameCa
     limit = options.cache_limit
     if isinstance(limit, str):
         limit = parse_size(limit)
-    return FrameCache(cache_dir, limit=limit)
+    return FrameCache(cache_dir, limit=limit, compress=compress)
 
 
 def soundtrack(plan: RenderPlan, scene: str | None = None) -> tuple[str, float, float] | None:
@@ -219,7 +287,6 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
     output_text = str(output)
     # Before anything is loaded or rendered: an output we cannot or must not write.
     check_output(output_text)
-
     if options.cluster is not None:
         if not callable(getattr(options.cluster, "build", None)):
             raise UsageError(
@@ -227,10 +294,40 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
                 hint='BuildOptions(cluster=Cluster("local")) (from kscript.cluster.driver import Cluster)',
             )
         return options.cluster.build(plan, output_text, options)
+    # Held while the build runs, so that the next build can tell a killed build's
+    # temporaries beside the output (and in the cache) from a running one's, and remove them.
+    target = Path(os.path.abspath(output_text.rstrip("/" + os.sep) or "."))
+    claims = [FolderClaim(_made(target.parent))]
+    claims[0].clean(output_leftover(target.name))
+    try:
+        return _build(plan, output_text, options, source, start, claims)
+    finally:
+        for claim in claims:
+            claim.close()
 
-    cache = None if options.no_cache else frame_cache(plan, output_text, options)
+
+def _made(folder: Path) -> Path:
+    """`folder`, created when it can be (a failure is reported where it is written)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass
+    return folder
+
+
+def _build(plan: RenderPlan, output_text: str, options: BuildOptions, source: Path | None, start: float,
+           claims: list[FolderClaim]) -> "BuildReport":
+    from kscript.render.segments import plan_segments
+
     backend = options.backend or make_backend(plan, options)
+    # The preview renders a frame in a few milliseconds, so libx264's "medium" would take
+    # most of a preview build; a model frame takes seconds, so there "medium" costs nothing.
+    # Likewise x264's default quality (CRF 23) is plenty for a draft and encodes faster.
+    draft = backend.name == "preview"
+    # The painter makes a frame faster than zlib compresses it: its frames stay raw.
+    cache = None if options.no_cache else frame_cache(plan, output_text, options, compress=not draft)
     before = backend.calls.as_dict()
+    steps_before = backend.steps.as_dict()
     executor = Executor(
         plan,
         backend,
@@ -243,31 +340,44 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
         prepare=backend.load if options.backend is None else None,
     )
     film = plan.film
-    # The preview renders a frame in a few milliseconds, so libx264's "medium" would take
-    # most of a preview build; a model frame takes seconds, so there "medium" costs nothing.
-    # Likewise x264's default quality (CRF 23) is plenty for a draft and encodes faster.
-    draft = backend.name == "preview"
     preset = options.preset or (DRAFT_PRESET if draft else "medium")
     crf = options.crf if options.crf is not None else (23 if draft and output_kind(output_text) == "h264" else None)
     segments_encoded = segments_cached = 0
+    notes: list[str] = []
+    segmented = cache is not None and options.scene is None and segmentable(output_text)
+    segments = plan_segments(plan, executor, crf, preset) if segmented else []
+    if segmented:
+        claims.append(FolderClaim(_made(cache.segments)))
+        claims[-1].clean(cache_leftover)
+    if cache is not None:
+        # The limit is kept while the build writes, never at the cost of this film's frames.
+        cache.begin_build(executor.addr, {seg.key for seg in segments})
     audio = soundtrack(plan, options.scene) if output_kind(output_text) != "png" else None
-    if cache is not None and options.scene is None and segmentable(output_text):
+    if segmented:
         stats, final, segments_encoded, segments_cached = build_segmented(
-            plan, executor, cache, output_text, crf=crf, preset=preset, audio=audio
+            plan, executor, cache, segments, output_text, crf=crf, preset=preset, audio=audio
         )
     else:
         with open_writer(output_text, film.width, film.height, film.fps, crf=crf, preset=preset,
                          audio=audio) as writer:
             stats = executor.run(lambda _index, image: writer.write(image))
         final = writer.path
-    evicted = cache.evict() if cache is not None else 0
+    cache_info = CacheReport()
+    if cache is not None:
+        cache.evict()
+        cache_info = _cache_report(cache)
+        notes.extend(_cache_notes(cache, cache_info))
     after = backend.calls.as_dict()
     calls = {k: after.get(k, 0) - before.get(k, 0) for k in ("text2image", "img2img", "inpaint", "prior")}
+    steps_after = backend.steps.as_dict()
+    steps = {k: steps_after.get(k, 0) - steps_before.get(k, 0) for k in ("text2image", "img2img", "inpaint", "prior")}
+    steps["total"] = sum(steps.values())
     return BuildReport(
         frames_total=stats.frames_total,
         frames_rendered=stats.frames_rendered,
         frames_cached=stats.frames_cached,
         model_calls=calls,
+        denoising_steps=steps,
         seconds=round(time.perf_counter() - start, 4),
         output=str(final),
         backend=backend.name,
@@ -276,21 +386,67 @@ def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOpti
         fps=film.fps,
         width=film.width,
         height=film.height,
-        evicted=evicted,
+        evicted=cache_info.evicted,
         frames_loaded=stats.frames_loaded,
         segments_encoded=segments_encoded,
         segments_cached=segments_cached,
-        notes=_notes(stats),
+        cache=cache_info,
+        notes=_notes(stats) + notes + list(getattr(backend, "notes", [])),
     )
 
 
-def _notes(stats) -> list[str]:
-    """What the user should know about how the plan was carried out (summary and report)."""
+def _cache_report(cache: FrameCache) -> "CacheReport":
+    st = cache.stats
+    total, film_bytes = cache.usage()
+    return CacheReport(
+        bytes=total,
+        limit=cache.limit,
+        film_bytes=film_bytes,
+        film_bytes_needed=max(film_bytes + st.skipped_bytes, cache.stats.film_bytes_before),
+        evicted=st.evicted,
+        evicted_bytes=st.evicted_bytes,
+        not_stored=st.skipped + st.unwritable + st.trimmed,
+        corrupt=st.corrupt,
+        read_only=cache.read_only,
+    )
+
+
+def _cache_notes(cache: FrameCache, info: "CacheReport") -> list[str]:
+    from kscript.render.cache import format_size
+
     notes = []
-    if stats.fills_without_model:  # never for the preview painter: it has an inpaint
+    if cache.read_only:
         notes.append(
-            f"no inpainting model: {stats.fills_without_model} revealed borders were filled without a model "
-            "and redrawn by img2img alone (so fewer inpaint calls than the plan counts); name one with "
-            "`inpaint:` in the film block for real outpainting"
+            f"the cache '{cache.root}' cannot be written: the build went on without storing "
+            f"{info.not_stored} new frames or segments, which the next build renders again; "
+            "pass --cache DIR to keep finished frames elsewhere"
         )
+    elif info.limit is not None and info.film_bytes_needed > info.limit:
+        short = info.film_bytes_needed - info.limit
+        lost = cache.stats.skipped + cache.stats.trimmed
+        notes.append(
+            f"the cache limit ({format_size(info.limit)}) is too small for this film: it needs about "
+            f"{format_size(info.film_bytes_needed)}, {format_size(short)} more; {lost} of its frames or "
+            "segments are not kept (its first frames are, and are never evicted for its later ones), so the "
+            f"next build renders them again: pass --cache-limit {_round_up_size(info.film_bytes_needed)} or more"
+        )
+    if cache.stats.corrupt:
+        notes.append(f"{cache.stats.corrupt} cache entries were damaged or not what their name says: "
+                     "removed and made again")
     return notes
+
+
+def _round_up_size(n: int) -> str:
+    """A --cache-limit value at least `n` bytes, the way a person writes it ("58MB", "3GB")."""
+    import math
+
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if n >= scale:
+            return f"{math.ceil(n / scale)}{unit}"
+    return f"{n}"
+
+
+def _notes(stats) -> list[str]:
+    """What the user should know about how the plan was carried out (summary and report);
+    the backend adds its own (which companions it took, the safety checker)."""
+    return []

@@ -1,9 +1,10 @@
 """Scene segments: an H.264 film encoded one scene at a time, then joined by packet copy.
 
 An H.264 .mp4/.mov film built with the frame cache is encoded one scene at a time into
-cached segment files (`<cache>/segments/<sha256>.mp4`, keyed by what the scene shows and the
-encoder settings, `cache.segment_key`), and the video is their concatenation by packet copy
-(`concat_segments`). A rebuild after an edit to one scene encodes that scene's segment only,
+cached segment files (`<cache>/segments/KEY.DIGEST.mp4`: KEY is what the scene shows and the
+encoder settings, `cache.segment_key`; DIGEST the SHA-256 of KEY and the file's bytes,
+`cache.segment_digest`, so a segment proves it is the encoding of its frames), and the
+video is their concatenation by packet copy (`concat_segments`). A rebuild after an edit to one scene encodes that scene's segment only,
 and the executor loads no frame of a scene whose segment is cached (unless an uncached frame
 is made from it): before this, a one-scene edit of the 288-frame mini film loaded 192
 unchanged frames from the cache and re-encoded all 288.
@@ -15,13 +16,14 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from kscript.atomic import AtomicFile
 from kscript.errors import RenderError
 from kscript.plan import RenderPlan
-from kscript.render.cache import FrameCache, segment_key
+from kscript.render.cache import FrameCache, is_read_only, segment_key
 from kscript.render.encode import DEFAULT_CRF, FrameWriter, SoundtrackFeed, av_error, frame_rate, open_writer
 from kscript.render.executor import ExecStats, Executor
 from kscript.render.worker import BackgroundWorker
@@ -33,10 +35,12 @@ SEGMENT_FORMAT = "segment-1"
 
 @dataclass
 class Segment:
-    """A run of consecutive shown frames of one scene, and the cache file that holds them."""
+    """A run of consecutive shown frames of one scene, and the file that holds them."""
 
     frames: list[int]
-    path: Path
+    key: str
+    #: the verified cached file, or where this build encodes it (a scratch folder)
+    path: Path | None = None
     cached: bool = False
 
 
@@ -56,8 +60,8 @@ def encoder_settings(crf: int | None, preset: str) -> dict[str, object]:
     }
 
 
-def plan_segments(plan: RenderPlan, executor: Executor, cache: FrameCache, crf: int | None, preset: str) -> list[Segment]:
-    """The film's scene segments (runs of consecutive frames of one scene), with their paths."""
+def plan_segments(plan: RenderPlan, executor: Executor, crf: int | None, preset: str) -> list[Segment]:
+    """The film's scene segments (runs of consecutive frames of one scene), with their keys."""
     film = plan.film
     fps = str(frame_rate(film.fps))
     settings = encoder_settings(crf, preset)
@@ -77,7 +81,7 @@ def plan_segments(plan: RenderPlan, executor: Executor, cache: FrameCache, crf: 
             else:
                 shown.append((executor.addr[i], executor.addr[cf.from_frame], min(max(float(cf.weight), 0.0), 1.0)))
         key = segment_key(shown, film.width, film.height, fps, settings)
-        segments.append(Segment(frames=run, path=cache.segment_path(key)))
+        segments.append(Segment(frames=run, key=key))
     return segments
 
 
@@ -93,8 +97,10 @@ class SegmentEncoder(BackgroundWorker):
     """
 
     def __init__(self, segments: list[Segment], width: int, height: int, fps: float, *,
-                 crf: int | None, preset: str, depth: int = 8) -> None:
+                 crf: int | None, preset: str, depth: int = 8,
+                 on_segment: Callable[[int], None] | None = None) -> None:
         self.segments = segments
+        self.on_segment = on_segment
         self.size = (width, height, fps)
         self.crf, self.preset = crf, preset
         self._writer: FrameWriter | None = None
@@ -113,6 +119,8 @@ class SegmentEncoder(BackgroundWorker):
         if self._writer.frames == len(self.segments[n].frames):
             writer, self._writer = self._writer, None
             writer.close()
+            if self.on_segment is not None:
+                self.on_segment(n)  # into the cache at once: a later cancel keeps it
 
     def stopped(self) -> None:
         if self._writer is not None:
@@ -120,32 +128,94 @@ class SegmentEncoder(BackgroundWorker):
             self._writer = None
 
 
-def build_segmented(plan: RenderPlan, executor: Executor, cache: FrameCache, output: str, *,
-                    crf: int | None, preset: str, audio: tuple[str, float, float] | None = None
+def build_segmented(plan: RenderPlan, executor: Executor, cache: FrameCache, segments: list[Segment], output: str,
+                    *, crf: int | None, preset: str, audio: tuple[str, float, float] | None = None
                     ) -> tuple[ExecStats, Path, int, int]:
-    """Encode the scenes whose segments are missing (or unreadable), then join them all.
+    """Encode the scenes whose segments are missing (or fail to prove they are theirs),
+    then join them all.
+
+    A cached segment is used only when its bytes match the digest in its name, which covers
+    its key (the addresses of the frames it shows and the encoder settings), and it holds
+    one H.264 stream of the film's size and the scene's frame count: a swapped, renamed or
+    damaged segment is removed and encoded again. New segments are encoded into a scratch
+    folder (in the cache, or beside the output when the cache cannot be written) and each
+    moves into the cache as soon as it is finished, when the size limit has room for it.
 
     Returns:
         the executor's stats, the output path, segments encoded, segments reused.
     """
+    import shutil
+
     film = plan.film
-    segments = plan_segments(plan, executor, cache, crf, preset)
+    found = cache.find_segments()
     for seg in segments:
-        if seg.path.is_file() and segment_frames(seg.path, film.width, film.height) == len(seg.frames):
-            seg.cached = True
-            cache.touch(seg.path)
-        # else: missing, corrupt, truncated or of the wrong length: encode it again
-    owner = {i: n for n, seg in enumerate(segments) if not seg.cached for i in seg.frames}
-    encoder = SegmentEncoder(segments, film.width, film.height, film.fps, crf=crf, preset=preset)
+        for path in found.get(seg.key, []):
+            if seg.cached or not cache.verify_segment(seg.key, path):
+                continue
+            if segment_frames(path, film.width, film.height) == len(seg.frames):
+                seg.cached, seg.path = True, path
+                cache.touch(path)
+            else:
+                path.unlink(missing_ok=True)
+    scratch = None
+    if any(not seg.cached for seg in segments):
+        scratch = _scratch_folder(cache, Path(output))
+        for seg in segments:
+            if not seg.cached:
+                seg.path = scratch / f"{seg.key}.mp4"
+
+    def admit(n: int) -> None:
+        seg = segments[n]
+        if cache.read_only:
+            cache.stats.unwritable += 1
+            return
+        try:
+            admitted = cache.admit_segment(seg.key, seg.path)
+        except OSError as err:
+            if not is_read_only(err):
+                raise
+            cache.read_only, admitted = True, None
+            cache.stats.unwritable += 1
+        if admitted is not None:
+            seg.path = admitted
+
     try:
-        stats = executor.run(lambda index, image: encoder.put(owner[index], image), show=set(owner))
-    except BaseException:
-        encoder.close(drop=True, raise_error=False)
-        raise
-    encoder.close()
-    final = concat_segments([(seg.path, len(seg.frames)) for seg in segments], output, film.fps, audio=audio)
+        owner = {i: n for n, seg in enumerate(segments) if not seg.cached for i in seg.frames}
+        encoder = SegmentEncoder(segments, film.width, film.height, film.fps, crf=crf, preset=preset,
+                                 on_segment=admit)
+        try:
+            stats = executor.run(lambda index, image: encoder.put(owner[index], image), show=set(owner))
+        except BaseException:
+            encoder.close(drop=True, raise_error=False)
+            raise
+        encoder.close()
+        final = concat_segments([(seg.path, len(seg.frames)) for seg in segments], output, film.fps, audio=audio)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     encoded = sum(1 for seg in segments if not seg.cached)
     return stats, final, encoded, len(segments) - encoded
+
+
+def _scratch_folder(cache: FrameCache, output: Path) -> Path:
+    """A folder for this build's new segments: in the cache's segments folder (so they
+    move into the cache by a rename), else, when the cache cannot be written, beside the
+    output (removed when the video is joined). Its name marks it as a build's temporary
+    (`kscript.render.leftovers` removes it after a kill)."""
+    import tempfile
+
+    if not cache.read_only:
+        try:
+            cache.clear_way(cache.segments / "x")  # a file where the segments folder belongs
+            cache.segments.mkdir(parents=True, exist_ok=True)
+            return Path(tempfile.mkdtemp(prefix=".tmp-build-", dir=cache.segments))
+        except OSError as err:
+            if not is_read_only(err):
+                raise
+            cache.read_only = True
+    parent = output.parent if str(output.parent) else Path(".")
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-segments-", dir=parent))
 
 
 def segment_frames(path: str | os.PathLike[str], width: int, height: int) -> int | None:
