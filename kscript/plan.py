@@ -106,7 +106,7 @@ class Soundtrack(_Model):
     """The film's audio: muxed into the video from `start` for the film's length. The
     curves computed from it are already in the frames' values (and so in their keys)."""
 
-    path: Text = Field(description="the song, an absolute path")
+    path: Text = Field(description="the song: the film's folder joined with its audio: path")
     sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
     start: Seconds = Field(description="seconds into the song at the film's first frame")
     smooth: Seconds = Field(description="release of the audio curves' follower, seconds")

@@ -449,7 +449,9 @@ class Checker:
             return None
         from kscript import audio as audio_mod
 
-        base = os.path.dirname(os.path.abspath(path)) if path != "<string>" else os.getcwd()
+        # As the film's own path was given (relative to the working folder, like the
+        # plan's source references), so a plan and its golden text name no machine.
+        base = os.path.dirname(path) if path != "<string>" else ""
         full = os.path.normpath(os.path.join(base, text))
         try:
             track = audio_mod.read_audio(full)

@@ -55,7 +55,7 @@ class FilmSettings:
 class AudioSettings:
     """The film's soundtrack, read and analysed by the checker (`kscript.audio`)."""
 
-    path: str  # absolute
+    path: str  # the film's folder (as its path was given) joined with `audio:`
     sha256: str
     start: float  # seconds into the song at the film's first frame
     smooth: float  # seconds: the release of the curves' follower
