@@ -80,12 +80,31 @@ def read_audio(path: str | os.PathLike[str]) -> Track:
     except Unreadable as err:
         raise AudioError(err.reason) from None
     sha = hashlib.sha256(data).hexdigest()
+    if sha in _TRACKS:  # the same bytes as a song decoded before (watch mode re-checks on every save)
+        return _TRACKS[sha]
     samples = _decode(data)
     if samples.size == 0:
         raise AudioError("it holds no audio samples")
     if float(np.max(np.abs(samples))) < SILENCE:
         raise AudioError("it is silent (no sample above -80 dBFS)")
-    return Track(samples, ANALYSIS_RATE, sha)
+    track = Track(samples, ANALYSIS_RATE, sha)
+    _remember(_TRACKS, sha, track)
+    return track
+
+
+# The last few songs decoded and analysed in this process, by content: a 3-minute song takes
+# seconds to decode and analyse (benchmarks/bench_audio.py), and `kscript watch` checks the
+# film again on every save. Keyed by the bytes' SHA-256 (and the smoothing), never by path.
+_TRACKS: dict[str, "Track"] = {}
+_ANALYSES: dict[tuple[str, float], "Analysis"] = {}
+_KEEP = 2
+
+
+def _remember(store: dict, key, value) -> None:  # noqa: ANN001
+    store.pop(key, None)
+    store[key] = value
+    while len(store) > _KEEP:
+        store.pop(next(iter(store)))
 
 
 def _decode(data: bytes) -> np.ndarray:
@@ -185,6 +204,9 @@ def _norm(env: np.ndarray) -> np.ndarray:
 
 def analyse(track: Track, smooth: float = DEFAULT_SMOOTH) -> Analysis:
     """The song's envelopes (see the module docstring); `smooth` is the release in seconds."""
+    key = (track.sha256, float(smooth))
+    if key in _ANALYSES:
+        return _ANALYSES[key]
     power = _stft_power(track.samples)
     hop_s = HOP / track.rate
     freqs = np.fft.rfftfreq(WINDOW, 1.0 / track.rate)
@@ -199,7 +221,9 @@ def analyse(track: Track, smooth: float = DEFAULT_SMOOTH) -> Analysis:
         sel = (freqs >= lo) & (freqs < hi)
         raw[name] = np.sqrt(power[:, sel].sum(axis=1))
     curves = {name: _norm(_follow(env.astype(np.float32), hop_s, smooth)) for name, env in raw.items()}
-    return Analysis(curves, hop_s, flux.astype(np.float32))
+    result = Analysis(curves, hop_s, flux.astype(np.float32))
+    _remember(_ANALYSES, key, result)
+    return result
 
 
 def detect_bpm(analysis: Analysis) -> float | None:
