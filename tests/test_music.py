@@ -219,3 +219,32 @@ def test_check_of_a_film_without_audio_imports_no_pyav(tmp_path):
             "print('av' in sys.modules); sys.exit('av' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_watch_mode_watches_the_song_and_a_new_song_rebuilds(tmp_path):
+    import time
+
+    from kscript.watch.pipeline import KscriptPipeline
+    from kscript.watch.state import LiveState
+    from kscript.watch.watcher import FilmWatcher
+
+    song = write_audio(tmp_path / "song.wav", clicks(120.0, 2.5))
+    path = film(tmp_path, 'audio: "song.wav"', 'scene a 2s { prompt "x" strength: 0.2 + 0.5 * onset }\n')
+    state = LiveState()
+    watcher = FilmWatcher(path, KscriptPipeline(preview=True), state, log=lambda line: None).start()
+
+    def wait(pred, timeout=30.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not pred():
+            time.sleep(0.02)
+        return pred()
+
+    try:
+        assert wait(lambda: state.build >= 1 and state.status == "idle")
+        assert song.resolve() in watcher.watched_files()
+        first = state.video().id
+        write_audio(song, clicks(120.0, 2.5, first=0.5))
+        assert wait(lambda: state.status == "idle" and state.video() is not None and state.video().id > first)
+        assert 0 < state.last_result["frames_rendered"] < 16  # only the frames whose values changed
+    finally:
+        watcher.stop()
