@@ -248,3 +248,15 @@ def test_watch_mode_watches_the_song_and_a_new_song_rebuilds(tmp_path):
         assert 0 < state.last_result["frames_rendered"] < 16  # only the frames whose values changed
     finally:
         watcher.stop()
+
+
+def test_the_watch_page_summary_has_the_songs_loudness_and_the_beats(tmp_path):
+    from kscript.watch.summary import plan_summary
+
+    write_audio(tmp_path / "song.wav", clicks(120.0, 2.5, first=0.0))
+    summary = plan_summary(api.plan(film(tmp_path, 'audio: "song.wav" audio_smooth: 20ms',
+                                         'scene a 2s { prompt "x" }\n')))
+    assert summary["beats"] == [0, 4, 8, 12]  # 120 BPM at 8 fps: a beat every 4 frames
+    assert summary["curve_info"][-1][0] == "audio"
+    loud = summary["curves"]["audio"]
+    assert len(loud) == 16 and [i for i, v in enumerate(loud) if v > 0.5] == [0, 4, 8, 12]
