@@ -86,13 +86,14 @@ def closest_name(name: str, candidates: Iterable[str], cutoff: float = 0.6) -> s
     """The candidate `name` is most likely a misspelling of, or None when nothing is close
     (difflib's similarity ratio below `cutoff`)."""
     pool = sorted(set(candidates))
+    # Separators and case are the commonest slips ('zoomin' for 'zoom_in', camelCase
+    # 'easeInOut' for 'ease_in_out'): a name equal to a candidate without them is that
+    # candidate, before any merely similar one ('ease_out' is closer to 'easeInOut' by letters).
+    squashed = {c.replace("_", "").lower(): c for c in pool}
+    key = name.replace("_", "").lower()
+    if key in squashed:
+        return squashed[key]
     close = difflib.get_close_matches(name, pool, n=1, cutoff=cutoff)
-    if not close:
-        # Separators are the commonest slip ('zoomin' for 'zoom_in'): compare without them.
-        squashed = {c.replace("_", "").lower(): c for c in pool}
-        key = name.replace("_", "").lower()
-        if key in squashed:
-            close = [squashed[key]]
     return close[0] if close else None
 
 

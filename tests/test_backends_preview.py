@@ -239,3 +239,18 @@ def test_inpaint_blends_border_strips_exactly_as_the_whole_frame(motion, monkeyp
     fast = be.inpaint(image, soft, r)
     monkeypatch.setattr(preview, "_strips", lambda active, block: [(slice(0, 160), slice(0, 160))])
     assert np.array_equal(fast, be.inpaint(image, soft, r))
+
+
+def test_russian_prompts_get_the_words_motifs():
+    """'осенний парк' gets the trees and autumn colours of 'autumn park' (issue 10.1)."""
+    from kscript.backends.preview import _words
+
+    assert _words("Осенний парк на рассвете") == ["autumn", "park", "на", "sunrise"]
+    be = PreviewBackend()
+    ru = be.text2image(req(("осенний парк", 1.0), size=64))
+    en = be.text2image(req(("autumn park", 1.0), size=64))
+    grey = be.text2image(req(("бесцветный", 1.0), size=64))
+    assert diff(ru, en) < diff(ru, grey)
+    # the tree line: dark green cones along the horizon, as in the English painting
+    green = lambda im: float(((im[..., 1] > im[..., 0] + 20) & (im[..., 1] > im[..., 2] + 20)).mean())  # noqa: E731
+    assert green(ru) > 0.05 and abs(green(ru) - green(en)) < 0.05

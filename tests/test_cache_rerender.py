@@ -52,7 +52,9 @@ def test_k_corrupt_entries_in_a_row_cost_k_renders(tmp_path, k, how):
     damage(cache, plan, range(3, 3 + k), how)
     out, stats, calls = run(plan, cache)
     assert stats.frames_rendered == k
-    assert calls["img2img"] == k and calls["text2image"] == 0  # frames 3.. are animate frames
+    # frames 3.. are animate frames: one model call each (a masked "inpaint" call where the
+    # frame paints its revealed band, else img2img)
+    assert calls["img2img"] + calls["inpaint"] == k and calls["text2image"] == 0
     assert cache.stats.corrupt == k
     # ... and the same frames as before, and the damage is healed for the next build
     assert all(np.array_equal(good[i], out[i]) for i in good)
@@ -71,7 +73,7 @@ def test_entries_that_vanish_after_planning_cost_one_render_each(tmp_path, monke
     monkeypatch.setattr(FrameCache, "has", lambda self, a: True)
     monkeypatch.setattr(FrameCache, "get", lambda self, a: None if a in gone else real_get(self, a))
     _, stats, calls = run(plan, cache)
-    assert stats.frames_rendered == 12 and calls["img2img"] == 12
+    assert stats.frames_rendered == 12 and calls["img2img"] + calls["inpaint"] == 12
 
 
 def test_a_film_whose_every_entry_is_damaged_renders_each_frame_once(tmp_path):

@@ -63,3 +63,30 @@ def test_errors_of_imported_files_come_with_their_sources(monkeypatch):
     files = {d.span.file for d in exc.value.diagnostics}
     assert files == {"check_errors_in_import.kscene", "lib/broken_moves.kscene"}
     assert set(exc.value.sources) >= files
+
+
+@pytest.mark.parametrize("written, meant", [("easeInOut", "ease_in_out"), ("EaseOut", "ease_out"),
+                                            ("easeinout", "ease_in_out")])
+def test_a_camel_case_easing_is_taken_for_its_snake_case_name(written, meant):
+    """'easeInOut' (as After Effects and CSS spell it) is 'ease_in_out' with its separators
+    and case changed, so the hint names that one, not 'ease_out', which is closer by letters."""
+    from kscript.compile import compile_source
+
+    with pytest.raises(ScriptErrors) as exc:
+        compile_source(f'scene s 1s {{\n  prompt "p"\n  zoom: keys {{ 0s: 1, 1s: 1.2 {written} }}\n}}\n')
+    assert f"did you mean '{meant}'?" in exc.value.render()
+
+
+@pytest.mark.parametrize("film", [
+    'scene s 1s {\n  prompt "p"\n  zoom: "0:(1.02), 12:(1.05)"\n}\n',
+    'effect e() {\n  zoom: "0:(1.02)"\n}\nscene s 1s {\n  prompt "p"\n  effect e\n}\n',
+])
+def test_a_quoted_schedule_as_a_channel_says_how_to_write_a_curve(film):
+    """A Deforum schedule pasted in quotes is E024 with help that shows kscript's curve and
+    names the importer, in a scene and in an effect."""
+    from kscript.compile import compile_source
+
+    with pytest.raises(ScriptErrors) as exc:
+        compile_source(film)
+    (diag,) = exc.value.diagnostics
+    assert diag.code == "E024" and "without quotes" in diag.hint and "kscript import deforum" in diag.hint

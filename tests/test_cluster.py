@@ -303,3 +303,24 @@ def test_watch_mode_renders_on_the_cluster_and_a_newer_save_cancels_without_losi
     assert cluster.workers == workers  # kept, with their backends
     again = pipeline.render(edited, progress=seen.append, should_cancel=lambda: False)
     assert 0 < again.frames_rendered < 4  # sea's frames, less what arrived before the cancel
+
+
+def test_a_tiny_stable_diffusion_model_renders_the_same_video_on_the_cluster(tmp_path, cluster):
+    """A real diffusers pipeline (tiny random weights, saved in the real layout and loaded by
+    each worker through `from_pretrained`) gives the same video bytes on the cluster as a
+    local build, with the same model calls: the workers load the film's model, not a stand-in."""
+    from tiny_pipelines import build_stable_diffusion
+
+    model = build_stable_diffusion(tmp_path / "sd")
+    text = (
+        f'film "tiny sd on ray" {{ size: 64x64 fps: 4 seed: 5 model: "{model}" steps: 4 strength: 0.5 }}\n'
+        'scene a 3f { prompt "a red square" zoom: 1.2 }\n'
+        'scene b 2f { prompt "a blue circle" }\n'
+    )
+    path, plan = _film(tmp_path, text)
+    report = build(plan, options=BuildOptions(cluster=cluster, threads=1))
+    assert report.backend != "preview" and report.frames_rendered == 5
+    assert sorted(cluster.stats.frames_sent[0]) == list(range(5))
+    local = build(plan, tmp_path / "local.mp4", BuildOptions(cache_dir=tmp_path / "local-cache", threads=1))
+    assert local.model_calls == report.model_calls and local.denoising_steps == report.denoising_steps
+    assert _sha(report.output) == _sha(local.output)

@@ -405,3 +405,15 @@ def test_random_settings_always_give_a_film_that_checks(tmp_path):
                 frames = sorted(rnd.sample(range(40), rnd.randint(1, 4)))
                 s[k] = ", ".join(f"{f}:({rnd.choice(VALUES)})" for f in frames)
         convert(tmp_path, s, name=f"s{i}.txt")  # raises if the film does not check
+
+
+def test_a_negative_per_scene_is_written_with_its_colon_so_the_film_checks_without_warnings(tmp_path, capsys):
+    """One scene per negative prompt: each scene's `negative:` is the current form, not the old
+    `negative "..."` that `kscript check` warns about (W004) in a film the user did not write."""
+    s = base(prompts={"0": "dawn --neg blur", "12": "noon --neg rain"})
+    text, _, _ = convert(tmp_path, s)
+    assert 'negative: "blur' in text and 'negative: "rain' in text
+    film = tmp_path / "settings.kscene"
+    film.write_text(text, encoding="utf-8")
+    assert main(["check", str(film)]) == 0
+    assert "warning" not in capsys.readouterr().err

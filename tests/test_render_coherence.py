@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -55,3 +56,27 @@ def test_noise_is_seeded_and_scaled():
     assert abs(a.astype(float).std() - 0.1 * coherence.NOISE_SCALE) < 1.0
     assert coherence.add_noise(img, 0.0, seed=5) is img
     assert coherence.add_noise(img, 0.1, seed=-3).shape == img.shape
+
+
+@pytest.mark.parametrize("mode", ["rgb", "lab"])
+def test_matching_to_a_few_coloured_reference_keeps_gradients_smooth(mode):
+    """Issue 10.1: `coherence: lab` gave posterised blotches (white and cyan patches, black
+    specks) when the reference had few colours. A smooth gradient stays smooth: no pixel
+    differs from its neighbour by more than 4x the source's step plus a level."""
+    h = w = 64
+    x = np.linspace(0, 1, w)[None, :]
+    y = np.linspace(0, 1, h)[:, None]
+    src = np.stack(
+        [np.broadcast_to(60 + 120 * x, (h, w)), np.broadcast_to(80 + 100 * y, (h, w)), np.broadcast_to(90 + 60 * x * y, (h, w))], -1
+    ).astype(np.uint8)
+    ref = np.zeros((h, w, 3), np.uint8)
+    ref[:20], ref[20:40], ref[40:] = (200, 120, 60), (40, 90, 160), (90, 160, 80)
+    matched = coherence.match(src, coherence.reference_cdfs(ref, mode), mode)
+    out = matched.astype(int)
+    step = max(np.abs(np.diff(src.astype(int), axis=a)).max() for a in (0, 1))
+    assert max(np.abs(np.diff(out, axis=a)).max() for a in (0, 1)) <= 4 * step + 1  # exact matching: 179
+    # and it still moves toward the reference's colours, in the space it matches in
+    space = (lambda im: cv2.cvtColor(im, cv2.COLOR_RGB2LAB).astype(float)) if mode == "lab" else (lambda im: im.astype(float))  # noqa: E731
+    before = np.abs(space(src).mean((0, 1)) - space(ref).mean((0, 1))).sum()
+    after = np.abs(space(matched).mean((0, 1)) - space(ref).mean((0, 1))).sum()
+    assert after < 0.5 * before

@@ -162,3 +162,24 @@ def test_each_example_label_is_shown_by_a_golden_fixture():
     assert set(words) == set(messages.EXAMPLES)
     for label, text in words.items():
         assert text in shown, label
+
+
+def test_a_python_power_says_how_kscript_writes_one():
+    """`1.5 ** 2` (Python's and Deforum's power) is an error whose help names `^` and `pow`,
+    not "a value is missing after '*'"; the help's own form compiles."""
+    from kscript.compile import compile_source
+
+    with pytest.raises(ScriptErrors) as info:
+        parse_source('scene s 1s {\n  prompt "p"\n  zoom: 1.5 ** 2\n}\n', "p.kscene")
+    (diag,) = info.value.diagnostics
+    assert (diag.code, diag.span.line, diag.span.col) == ("E001", 3, 14)
+    assert "written with ^ (1.5 ^ 2) or pow(1.5, 2)" in diag.hint
+    compile_source('scene s 1s {\n  prompt "p"\n  zoom: 1.5 ^ 2\n  x: pow(1.5, 2)\n}\n')
+
+
+def test_a_colon_after_a_scene_name_says_the_scene_takes_none():
+    with pytest.raises(ScriptErrors) as info:
+        parse_source('scene park: 4s {\n  prompt "p"\n}\n', "p.kscene")
+    (diag,) = info.value.diagnostics
+    assert (diag.code, diag.span.line, diag.span.col) == ("E001", 1, 7)
+    assert diag.hint == "a scene's name takes no colon: scene park 4s { ... }"

@@ -32,6 +32,14 @@ class Request:
     width: int
     height: int
     on_step: StepCallback | None = field(default=None, compare=False)
+    #: the camera's accumulated move from the chain's first frame (the last text2image) to
+    #: this one: 9 floats, row-major, the homography taking that frame's pixels to this
+    #: frame's (`kscript.geometry` conventions), composed by the executor from the plan's
+    #: motions only. The preview painter draws its painting through it, so the painting
+    #: moves with the camera; model backends ignore it.
+    camera: tuple[float, ...] | None = None
+    #: the seed of the chain's first frame (its text2image call), for the same reason
+    origin_seed: int | None = None
 
 
 @dataclass

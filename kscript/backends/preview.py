@@ -18,9 +18,10 @@ spending GPU time, so it must be deterministic and show all of those truthfully:
 - `inpaint` paints the masked pixels with the painting of the current prompts, its colours
   shifted to match the picture around the mask, so a filled border blends in.
 
-Paintings are cached per (prompt, seed, size); a frame costs a few vectorised array passes.
-img2img and inpaint use the prompt's unseeded painting: the plan gives every frame its own
-seed, and a target that moved with it would make the film flicker.
+Paintings are cached per (prompt, seed, size, camera); a frame costs a few vectorised array
+passes. img2img and inpaint use the painting of the chain's first frame's seed
+(`Request.origin_seed`), not the frame's own: the plan gives every frame its own seed, and a
+target that moved with it would make the film flicker.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import numpy as np
 
 from kscript.backends.interface import Backend, Request
 
-PREVIEW_VERSION = "preview-5"
+PREVIEW_VERSION = "preview-6"
 
 #: per unit of strength, how far img2img moves colour statistics toward the painting's, how
 #: much it pulls the picture's low frequencies (its layout: large shapes, the horizon, the
@@ -46,6 +47,10 @@ PREVIEW_VERSION = "preview-5"
 PULL_COLOUR = 0.5
 PULL_LAYOUT = 0.25
 PULL_DETAIL = 0.05
+#: img2img and inpaint under a moving camera draw the painting anew on every frame, at
+#: 1/CAMERA_SCALE size (its layout, colours and soft shapes; the brush texture is sampled at
+#: full size): a full half-size painting per frame cost 54 ms at 640x640, this one a few
+CAMERA_SCALE = 8
 #: OpenCV threads while the preview renders (None: leave OpenCV's setting alone)
 _CV_THREADS: int | None = 1
 #: the low-frequency work (layout pull, inpaint colour match) runs at 1/LOW_FACTOR size
@@ -74,6 +79,25 @@ _WORD_COLOURS: dict[str, tuple[float, float, float]] = {
     "orange": (0.08, 0.9, 0.95), "pink": (0.93, 0.45, 0.95), "white": (0.0, 0.0, 0.97),
     "black": (0.0, 0.0, 0.08),
 }
+#: Russian words (the product comes from a Russian model) and their English hint words:
+#: "осенний парк" gets the trees and colours of "autumn park". Forms by stem, so cases and
+#: genders match ("осенний", "осеннего", "осенняя").
+_RUSSIAN_STEMS: tuple[tuple[str, str], ...] = (
+    ("мор", "sea"), ("океан", "ocean"), ("вод", "water"), ("озер", "lake"), ("озёр", "lake"),
+    ("рек", "river"), ("дожд", "rain"), ("бур", "storm"), ("ночь", "night"), ("ночн", "night"),
+    ("ноч", "night"), ("лун", "moon"), ("тёмн", "dark"), ("темн", "dark"), ("рассвет", "sunrise"),
+    ("восход", "sunrise"), ("закат", "sunset"), ("заря", "dawn"), ("зар", "dawn"), ("сумер", "dusk"),
+    ("солн", "sun"), ("огон", "fire"), ("огн", "fire"), ("пожар", "fire"), ("осен", "autumn"),
+    ("лес", "forest"), ("парк", "park"), ("трав", "grass"), ("дерев", "trees"), ("джунгл", "jungle"),
+    ("город", "city"), ("улиц", "street"), ("неон", "neon"), ("снег", "snow"), ("снеж", "snow"),
+    ("зим", "winter"), ("лёд", "ice"), ("лед", "ice"), ("пустын", "desert"), ("песо", "sand"),
+    ("песк", "sand"), ("золот", "gold"), ("туман", "mist"), ("космос", "space"), ("космич", "space"),
+    ("звёзд", "stars"), ("звезд", "stars"), ("галакт", "galaxy"), ("цвет", "flowers"), ("роз", "rose"),
+    ("гор", "mountains"), ("красн", "red"), ("син", "blue"), ("голуб", "blue"), ("зелён", "green"),
+    ("зелен", "green"), ("фиолет", "purple"), ("жёлт", "yellow"), ("желт", "yellow"),
+    ("оранж", "orange"), ("розов", "pink"), ("бел", "white"), ("чёрн", "black"), ("черн", "black"),
+    ("утр", "morning"), ("волн", "waves"),
+)
 _NIGHT = {"night", "dark", "space", "stars", "galaxy", "moon"}
 _SUN = {"sunrise", "sunset", "dawn", "dusk", "sun", "morning"}
 _CITY = {"city", "street", "town", "skyline", "buildings", "neon"}
@@ -95,7 +119,14 @@ def _rgb(h: float, s: float, v: float) -> np.ndarray:
 
 
 def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z]+", text.lower())
+    """The prompt's words, Russian ones translated to the hint words they mean."""
+    out = []
+    for w in re.findall(r"[a-zа-яё]+", text.lower()):
+        if "a" <= w[0] <= "z":
+            out.append(w)
+            continue
+        out.append(next((en for stem, en in _RUSSIAN_STEMS if w.startswith(stem)), w))
+    return out
 
 
 def _palette(words: list[str], text: str) -> list[tuple[float, float, float]]:
@@ -110,34 +141,65 @@ def _palette(words: list[str], text: str) -> list[tuple[float, float, float]]:
     return hints
 
 
-_GRIDS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+def _coords(camera: tuple[float, ...] | None, gw: int, gh: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """World coordinates (u across, v down, 0..1 over the chain's first frame) of the
+    centres of a gw x gh grid laid over the current frame.
+
+    `camera` (9 floats, row-major) maps the first frame's pixels to this frame's; its
+    inverse takes each pixel of this frame back into the world, where the painting is drawn.
+    Without a camera (or with the identity) the grid is the frame's own, as broadcastable
+    row and column.
+    """
+    if camera is None or _is_identity(camera):
+        u = ((np.arange(gw, dtype=np.float32) + 0.5) / gw)[None, :]
+        v = ((np.arange(gh, dtype=np.float32) + 0.5) / gh)[:, None]
+        return u, v
+    inv = np.linalg.inv(np.asarray(camera, np.float64).reshape(3, 3))
+    xs = (np.arange(gw, dtype=np.float64) + 0.5) * (width / gw) - 0.5
+    ys = (np.arange(gh, dtype=np.float64) + 0.5) * (height / gh) - 0.5
+    x, y = xs[None, :], ys[:, None]
+    w = inv[2, 0] * x + inv[2, 1] * y + inv[2, 2]
+    # Behind the camera (a turn past 90 degrees): push those points far away, where the
+    # painting is its plain sky or ground.
+    w = np.where(w > 1e-6, w, 1e-6)
+    wx = (inv[0, 0] * x + inv[0, 1] * y + inv[0, 2]) / w
+    wy = (inv[1, 0] * x + inv[1, 1] * y + inv[1, 2]) / w
+    u = ((wx + 0.5) / width).astype(np.float32)
+    v = ((wy + 0.5) / height).astype(np.float32)
+    return u, v
 
 
-def _grid(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """Normalised coordinates u (0..1 across), v (0..1 down), as broadcastable rows/columns."""
-    key = (width, height)
-    if key not in _GRIDS:
-        u = ((np.arange(width, dtype=np.float32) + 0.5) / width)[None, :]
-        v = ((np.arange(height, dtype=np.float32) + 0.5) / height)[:, None]
-        _GRIDS[key] = (u, v)
-    return _GRIDS[key]
+def _is_identity(camera: tuple[float, ...]) -> bool:
+    return all(abs(a - b) <= 1e-12 for a, b in zip(camera, (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)))
 
 
-def paint(text: str, seed: int | None, width: int, height: int) -> np.ndarray:
+def paint(
+    text: str,
+    seed: int | None,
+    width: int,
+    height: int,
+    camera: tuple[float, ...] | None = None,
+    scale: int = 2,
+    full: bool = True,
+) -> np.ndarray:
     """The painting of one prompt: height x width x 3 float32 in 0..255.
 
     The prompt's words fix the palette and layout. A seed varies them a little (positions,
     hues, the horizon), as a seed varies a model's picture of the same prompt; None gives
     the prompt's own painting, the one img2img and inpaint move toward, so that per-frame
     seeds (the plan gives each frame its own) do not make the film flicker.
+
+    `camera` draws it as the camera sees it after a move (see `_coords`); everything but the
+    brush texture is painted at 1/`scale` size and scaled up; `full=False` returns it at
+    that size, without the brush.
     """
     words = _words(text)
     wset = set(words)
     pal = _palette(words, text)
     # Everything but the fine texture is smooth: paint it at half size (4x fewer pixels) and
     # scale it up; frequencies below stay in full-size pixels.
-    gw, gh = max(1, width // 2), max(1, height // 2)
-    u, v = _grid(gw, gh)
+    gw, gh = max(1, width // scale), max(1, height // scale)
+    u, v = _coords(camera, gw, gh, width, height)
     r = lambda *p: _unit(text, *p)  # noqa: E731 - local shorthands for hashed numbers
     j = (lambda *p: _unit(text, seed, "vary", *p) - 0.5) if seed is not None else (lambda *p: 0.0)  # noqa: E731
 
@@ -191,7 +253,7 @@ def paint(text: str, seed: int | None, width: int, height: int) -> np.ndarray:
     # Motifs that the words call for.
     if wset & _CITY:
         cols = 12 + int(r("bw") * 10)
-        idx = np.minimum((u * cols).astype(np.int32), cols - 1)
+        idx = np.floor(u * cols).astype(np.int32) % cols  # the skyline repeats beyond the frame
         heights = np.array([0.08 + 0.25 * _unit(text, "bh", i) for i in range(cols)], np.float32)
         top = horizon - heights[idx]
         building = ((v > top) & (v < horizon + 0.02)).astype(np.float32)
@@ -203,7 +265,7 @@ def paint(text: str, seed: int | None, width: int, height: int) -> np.ndarray:
     if wset & _FOREST:
         cols = 18 + int(r("tw") * 14)
         phase = (u * cols) % 1.0
-        idx = np.minimum((u * cols).astype(np.int32), cols - 1)
+        idx = np.floor(u * cols).astype(np.int32) % cols
         th = np.array([0.08 + 0.18 * _unit(text, "th", i) for i in range(cols)], np.float32)
         cone = (v > horizon - th[idx] * (1.0 - np.abs(phase - 0.5) * 2.0)) & (v < horizon + 0.05)
         a = (cone.astype(np.float32) * 0.85)[..., None]
@@ -213,27 +275,59 @@ def paint(text: str, seed: int | None, width: int, height: int) -> np.ndarray:
         a = (below * waves * 0.25)[..., None]
         img = img * (1.0 - a) + _rgb(0.55, 0.25, 0.95) * a
 
+    if not full:
+        # under a moving camera img2img needs only the layout and colours (see CAMERA_SCALE)
+        return np.clip(img, 0.0, 255.0).astype(np.float32)
     img = cv2.resize(img.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
 
     # A fine, faint brush texture: isotropic blobs a few pixels wide, so a warp visibly moves
     # and zooms the picture without a screen-fixed hatching. It lives in the painting, so it
     # reaches a film through text2image and inpaint and then moves with the content.
-    img = img + _brush(r("brush"), width, height, 2.0 + 2.0 * r("tex-amp"))[..., None]
+    img = img + _brush(r("brush"), width, height, 2.0 + 2.0 * r("tex-amp"), None if camera is None or _is_identity(camera) else (u, v))[..., None]
     return np.clip(img, 0.0, 255.0).astype(np.float32)
 
 
-def _brush(seed_unit: float, width: int, height: int, amplitude: float) -> np.ndarray:
+def _brush(seed_unit: float, width: int, height: int, amplitude: float, coords: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """A faint isotropic texture (float32, mean 0, peak about `amplitude` grey levels).
 
     Seeded noise at a quarter of the size, blurred and scaled up: soft blobs 4-8 pixels wide
     with no direction, which read as paint rather than as a pattern laid over the picture.
+    The tile is periodic, so it can be sampled anywhere in the world: `coords` (u, v of a
+    coarser grid, as `_coords` gives them) samples it through the camera.
     """
-    rng = np.random.default_rng(int(seed_unit * 2**63))
-    sw, sh = max(1, width // 4), max(1, height // 4)
-    noise = rng.standard_normal((sh, sw)).astype(np.float32)
-    noise = cv2.GaussianBlur(noise, (0, 0), 0.8)
-    noise *= amplitude / max(float(np.abs(noise).max()), 1e-6)
-    return cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC)
+    tile = _brush_tile(seed_unit, width, height, amplitude)
+    sh, sw = tile.shape
+    if coords is None:
+        u = ((np.arange(width, dtype=np.float32) + 0.5) / width)[None, :]
+        v = ((np.arange(height, dtype=np.float32) + 0.5) / height)[:, None]
+        mx = np.broadcast_to(u * sw - 0.5, (height, width)).astype(np.float32)
+        my = np.broadcast_to(v * sh - 0.5, (height, width)).astype(np.float32)
+    else:
+        u, v = coords
+        # the homography is smooth: its coordinates interpolate linearly to full size
+        mx = cv2.resize(np.ascontiguousarray(u * sw - 0.5, np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+        my = cv2.resize(np.ascontiguousarray(v * sh - 0.5, np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+    return cv2.remap(tile, mx, my, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+
+
+_TILES: dict[tuple[float, int, int, float], np.ndarray] = {}
+
+
+def _brush_tile(seed_unit: float, width: int, height: int, amplitude: float) -> np.ndarray:
+    key = (seed_unit, width, height, amplitude)
+    tile = _TILES.get(key)
+    if tile is None:
+        rng = np.random.default_rng(int(seed_unit * 2**63))
+        sw, sh = max(1, width // 4), max(1, height // 4)
+        noise = rng.standard_normal((sh, sw)).astype(np.float32)
+        # blurred as a torus (tiled three by three, the middle kept), so the tile wraps
+        big = cv2.GaussianBlur(np.tile(noise, (3, 3)), (0, 0), 0.8)
+        noise = np.ascontiguousarray(big[sh : 2 * sh, sw : 2 * sw])
+        noise *= amplitude / max(float(np.abs(noise).max()), 1e-6)
+        if len(_TILES) > 16:
+            _TILES.clear()
+        _TILES[key] = tile = noise
+    return tile
 
 
 def _small_size(width: int, height: int) -> tuple[int, int]:
@@ -256,20 +350,33 @@ def _shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 class Painting:
-    """A painting and what img2img needs of it, computed once per prompt mix."""
+    """A painting and what img2img needs of it, computed once per prompt mix.
 
-    __slots__ = ("image", "pixels", "mean", "std", "small")
+    `size` (w, h) larger than the image: a *low* painting (drawn through a moving camera at
+    1/CAMERA_SCALE size), whose full-size pixels are made only when inpaint asks for them.
+    """
 
-    def __init__(self, image: np.ndarray) -> None:
+    __slots__ = ("image", "_pixels", "mean", "std", "small", "size", "low")
+
+    def __init__(self, image: np.ndarray, size: tuple[int, int] | None = None) -> None:
         self.image = image  # float32, 0..255
+        h, w = image.shape[:2]
+        self.size = size or (w, h)
+        self.low = self.size != (w, h)
         # rounded and saturated in one OpenCV pass (numpy's add, clip and cast took 6 ms at
         # 640x640, and a blend makes a new painting on every frame of its ramp)
-        self.pixels = cv2.convertScaleAbs(image)
-        self.mean, self.std = _stats(self.pixels)
-        h, w = image.shape[:2]
+        pixels = cv2.convertScaleAbs(image)
+        self._pixels = None if self.low else pixels
+        self.mean, self.std = _stats(pixels) if not self.low else _all_stats(pixels)
         # The layout at 1/LOW_FACTOR size: what img2img's layout pull and inpaint's colour
         # match use.
-        self.small = _shrink(self.pixels, _small_size(w, h)).astype(np.float32)
+        self.small = _shrink(pixels, _small_size(*self.size)).astype(np.float32)
+
+    @property
+    def pixels(self) -> np.ndarray:
+        if self._pixels is None:
+            self._pixels = cv2.resize(cv2.convertScaleAbs(self.image), self.size, interpolation=cv2.INTER_LINEAR)
+        return self._pixels
 
 
 class PreviewBackend(Backend):
@@ -311,23 +418,41 @@ class PreviewBackend(Backend):
         return entry
 
     def painting(self, req: Request, seeded: bool = False) -> Painting:
-        """The painting of a request's weighted prompts (a blend mixes them by weight);
-        `seeded`: varied by the request's seed (text2image), else the prompts' own."""
+        """The painting of a request's weighted prompts (a blend mixes them by weight).
+
+        `seeded` (text2image): varied by the request's seed, on the screen as it is. Else
+        (img2img, inpaint) the painting of the chain's first frame, `req.origin_seed`, drawn
+        through `req.camera`, so that it is the very picture text2image made, moved as the
+        camera moved (no snap at a scene's start, no pull toward a fixed layout); a request
+        without them gets the prompts' own painting on the screen.
+        """
         prompts = [(t, w) for t, w in req.prompts if w > 0] or [("", 1.0)]
         size = (req.width, req.height)
-        seed = req.seed if seeded else None
-        singles = [self._remember((t, seed, *size), lambda t=t: Painting(paint(t, seed, *size))) for t, _ in prompts]
+        if seeded:
+            seed, camera = req.seed, None
+        else:
+            seed = req.origin_seed
+            camera = None if req.camera is None or _is_identity(req.camera) else tuple(round(c, 12) for c in req.camera)
+        singles = [
+            self._remember(
+                (t, seed, *size, camera),
+                lambda t=t: Painting(paint(t, seed, *size, camera))
+                if camera is None
+                else Painting(paint(t, seed, *size, camera, CAMERA_SCALE, full=False), size),
+            )
+            for t, _ in prompts
+        ]
         if len(prompts) == 1:
             return singles[0]
 
         def mix() -> Painting:
             total = sum(w for _, w in prompts)
-            acc = np.zeros((req.height, req.width, 3), np.float32)
+            acc = np.zeros(singles[0].image.shape, np.float32)
             for (_, w), single in zip(prompts, singles):
                 cv2.scaleAdd(single.image, w / total, acc, dst=acc)
-            return Painting(acc)
+            return Painting(acc, size)
 
-        key = (tuple((t, round(w, 6)) for t, w in prompts), seed, *size)
+        key = (tuple((t, round(w, 6)) for t, w in prompts), seed, *size, camera)
         return self._remember(key, mix)
 
     # -- operations --------------------------------------------------------------------------
@@ -377,7 +502,11 @@ class PreviewBackend(Backend):
         m[[0, 1, 2], [0, 1, 2]] = gain
         m[:, 3] = new_mean - gain * mean
         out = cv2.transform(image, m)
-        out = cv2.addWeighted(out, 1.0 - d, target.pixels, d, 0.0)
+        if not target.low:
+            # Under a moving camera (a low painting) there is no detail pull: the picture's
+            # detail moves with the camera as it is, and the painting's layout comes through
+            # the layout pull below.
+            out = cv2.addWeighted(out, 1.0 - d, target.pixels, d, 0.0)
         # layout: the low-frequency difference, computed small, smoothed, scaled up and added
         small = _shrink(out, (target.small.shape[1], target.small.shape[0]))
         delta = cv2.subtract(target.small, small, dtype=cv2.CV_32F)
@@ -460,6 +589,12 @@ def _strips(active: np.ndarray, block: int, band: int = 4) -> list[tuple[slice, 
 def _stats(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and standard deviation, from every 4th pixel each way."""
     mean, std = cv2.meanStdDev(np.ascontiguousarray(image[::4, ::4]))
+    return mean.ravel(), std.ravel()
+
+
+def _all_stats(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation of every pixel (of a small image)."""
+    mean, std = cv2.meanStdDev(np.ascontiguousarray(image))
     return mean.ravel(), std.ravel()
 
 

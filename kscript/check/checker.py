@@ -333,7 +333,8 @@ class Checker:
                 continue
             if not _is_curve(a.value):
                 if definition:
-                    sink.report(Diagnostic("E024", f"'{a.name}' needs a number or a curve", _span(a.value)))
+                    sink.report(Diagnostic("E024", f"'{a.name}' needs a number or a curve", _span(a.value),
+                                           hint=_not_a_curve_hint(a.value)))
                 continue
             if definition:
                 self._check_keys(a.value, None, sink)
@@ -627,7 +628,8 @@ class Checker:
         """A channel's curve (film-wide default or scene's own), compiled; None when it has
         errors: a broken curve is left out, so it causes no cascade of errors downstream."""
         if not _is_curve(v):
-            self.report(Diagnostic("E024", f"'{name}' needs a number or a curve", _span(v)))
+            self.report(Diagnostic("E024", f"'{name}' needs a number or a curve", _span(v),
+                                   hint=_not_a_curve_hint(v)))
             return None
         if isinstance(v, n.Duration):
             self.report(Diagnostic("E022", f"'{name}' is a number, not a duration", v.span,
@@ -1006,6 +1008,14 @@ def _changes_with_time(value: n.Value, ns: Namespace, params: dict[str, Fn]) -> 
 
 def _is_curve(v: object) -> bool:
     return isinstance(v, (n.Number, n.Duration, n.Name, n.Unary, n.Binary, n.IfExpr, n.Call, n.Ramp, n.Keys))
+
+
+def _not_a_curve_hint(v: object) -> str | None:
+    """Help for a string where a curve belongs: most often a Deforum schedule pasted in."""
+    if isinstance(v, n.StringLit):
+        return ("write a curve without quotes: a number, an expression or keys { 0s: 1, 2s: 1.2 }; "
+                "`kscript import deforum` converts Deforum schedules such as \"0:(1.02)\"")
+    return None
 
 
 def _span(node: object) -> Span:

@@ -147,7 +147,7 @@ class _Film:
     worker_rendered: list[int] = field(default_factory=list)
     starts_sent: int = 0
     calls: Counter = field(default_factory=Counter)
-    fills: int = 0
+    steps: Counter = field(default_factory=Counter)  # denoiser forwards by kind (kscript.compile.cost)
     retries: int = 0
     report: BuildReport | None = None
 
@@ -571,7 +571,7 @@ class Cluster:
         self.pids[w] = info["pid"]
         film.calls.update(info["calls"])
         film.worker_rendered.extend(info["rendered"])
-        film.fills += info["fills_without_model"]
+        film.steps.update(info["steps"])
         film.tasks_left -= 1
         self._report(task, "done")
         if film.tasks_left == 0:
@@ -607,12 +607,9 @@ class Cluster:
         )
         report = build(film.job.plan, film.output, options)
         calls = {k: int(film.calls.get(k, 0)) for k in ("text2image", "img2img", "inpaint", "prior")}
+        steps = {k: int(film.steps.get(k, 0)) for k in ("text2image", "img2img", "inpaint", "prior")}
+        steps["total"] = sum(steps.values())
         notes = list(report.notes)
-        if film.fills:
-            from kscript.render.build import _notes
-            from kscript.render.executor import ExecStats
-
-            notes += _notes(ExecStats(fills_without_model=film.fills))
         notes.append(
             f"rendered on a Ray cluster: {film.rendered} frames by {len(self.workers)} workers"
             + (f", {film.retries} chain(s) resumed after a worker died" if film.retries else "")
@@ -622,6 +619,7 @@ class Cluster:
             frames_rendered=film.rendered,
             frames_cached=max(report.frames_cached - film.rendered, 0),
             model_calls=calls,
+            denoising_steps=steps,
             seconds=round(time.perf_counter() - self._began, 4),
             notes=notes,
         )

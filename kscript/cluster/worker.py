@@ -83,7 +83,7 @@ class ChainWorker:
         `cancel(token)` stops it.
 
         Yields ``("frame", index, image)`` for each as it is made, then one
-        ``("done", {"calls": ..., "fills_without_model": ..., "rendered": [...]})``.
+        ``("done", {"calls": ..., "steps": ..., "rendered": [...]})``.
         """
         from kscript.render.executor import Executor
 
@@ -93,6 +93,7 @@ class ChainWorker:
             backend.load()
             self._loaded = True
         before = backend.calls.as_dict()
+        steps_before = backend.steps.as_dict()
         with self._lock:
             self._token = token
             self._cancelled.clear()
@@ -103,11 +104,12 @@ class ChainWorker:
             rendered.append(index)
             yield ("frame", index, image)
         after = backend.calls.as_dict()
+        steps_after = backend.steps.as_dict()
         yield (
             "done",
             {
                 "calls": {k: after[k] - before.get(k, 0) for k in after},
-                "fills_without_model": executor.stats.fills_without_model,
+                "steps": {k: steps_after[k] - steps_before.get(k, 0) for k in steps_after},
                 "rendered": rendered,
                 **self.where(),
             },

@@ -282,9 +282,9 @@ def write_film(spec: FilmSpec) -> str:
             block.append(f"  prompt {quote(pk.text)}" + (f" at {duration(at, spec.fps)}" if at > 0 else "")
                          + (f" blend {duration(pk.blend, spec.fps)}" if pk.blend and at > 0 else ""))
         if not one_negative and sc.negative:
-            block.append(f"  negative {quote(sc.negative)}")
+            block.append(f"  negative: {quote(sc.negative)}")
         elif not one_negative:
-            block.append('  negative ""')
+            block.append('  negative: ""')
         for ch in spec.channels:
             if ch.name in film_wide:
                 continue

@@ -16,6 +16,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+#: the steepest the matching lookup table may climb (output levels per input level). Exact
+#: CDF matching to a reference with few colours (the preview's first frames, a flat sky)
+#: maps a smooth gradient onto those few levels: posterised blotches, and in LAB, where a
+#: and b have narrow histograms, white and cyan patches and black specks where the mapped
+#: colour leaves the gamut. A limited slope keeps gradients smooth while the levels still
+#: move toward the reference's (issue 10.1).
+MAX_SLOPE = 3.0
+
 #: Gaussian noise standard deviation, in grey levels, at `Frame.noise == 1`
 NOISE_SCALE = 64.0
 
@@ -61,10 +69,20 @@ def match(image: np.ndarray, ref_cdfs: np.ndarray, mode: str) -> np.ndarray:
     levels = np.arange(256, dtype=np.float64)
     for c in range(src.shape[2]):
         src_cdf = _cdf(src[..., c])
-        lut = np.interp(src_cdf, ref_cdfs[c], levels)
-        lut = np.clip(np.rint(lut), 0, 255).astype(np.uint8)
+        exact = np.interp(src_cdf, ref_cdfs[c], levels)
+        lut = np.clip(np.rint(_limited(exact, src_cdf)), 0, 255).astype(np.uint8)
         out[..., c] = cv2.LUT(src[..., c], lut)
     return _from_space(out, mode)
+
+
+def _limited(exact: np.ndarray, src_cdf: np.ndarray) -> np.ndarray:
+    """The matching table `exact` with its slope limited to MAX_SLOPE, shifted so that the
+    picture's mean level still goes where exact matching sends it."""
+    steps = np.clip(np.diff(exact), 0.0, MAX_SLOPE)
+    lut = np.concatenate([[0.0], np.cumsum(steps)])
+    share = np.diff(np.concatenate([[0.0], src_cdf]))  # the picture's histogram, as shares
+    shift = float((share * (exact - lut)).sum())
+    return lut + shift
 
 
 def add_noise(image: np.ndarray, amount: float, seed: int) -> np.ndarray:

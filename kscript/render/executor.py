@@ -122,6 +122,30 @@ def _coherence_ref(frame: Frame) -> int | None:
     return None
 
 
+def cameras(plan: RenderPlan) -> tuple[list[tuple[float, ...]], list[int]]:
+    """Each frame's accumulated camera move since its chain's first frame, and that frame's seed.
+
+    A `generate` frame starts a chain (the identity, its own seed); every other frame is
+    made from `inputs[0]` by its motion, so its camera is its warp matrix composed with that
+    frame's camera (a `continue` carries it across scenes). Derived from plan values only
+    (the motions and the seed of the chain's generate frame, all under the frame's key), so
+    the cache stays exact. The preview painter draws its painting through it.
+    """
+    w, h = plan.film.width, plan.film.height
+    cams: list[np.ndarray] = []
+    seeds: list[int] = []
+    for fr in plan.frames:
+        if fr.op == "generate" or not fr.inputs or not 0 <= fr.inputs[0] < fr.index:
+            cams.append(np.eye(3))
+            seeds.append(fr.seed)
+            continue
+        src = fr.inputs[0]
+        m = warp.matrix(fr.motion, w, h) @ cams[src]
+        cams.append(m / m[2, 2] if abs(m[2, 2]) > 1e-12 else m)
+        seeds.append(seeds[src])
+    return [tuple(float(v) for v in m.ravel()) for m in cams], seeds
+
+
 @dataclass
 class ExecStats:
     frames_total: int = 0
@@ -183,6 +207,7 @@ class Executor:
             for d in ds:
                 self.last_reader[d] = max(self.last_reader[d], fr.index)
         self.addr = [address(fr.key, backend.fingerprint) for fr in self.frames]
+        self.camera, self.origin_seed = cameras(plan)
         self.mem: dict[int, np.ndarray] = {}
         self.cached: set[int] = set()
         self.stats = ExecStats(frames_total=len(self.targets))
@@ -456,6 +481,8 @@ class Executor:
             width=self.plan.film.width,
             height=self.plan.film.height,
             on_step=self._on_step,
+            camera=self.camera[fr.index],
+            origin_seed=self.origin_seed[fr.index],
         )
 
     def _on_step(self, step: int, total: int) -> None:

@@ -23,7 +23,7 @@ from kscript.syntax import nodes as n
 
 DURATION_HINT = "durations need a unit: 4s, 500ms or 96f"
 # The rule for colons, in the words of every diagnostic that enforces it.
-COLON_RULE = "settings take a colon (zoom: 1.02); statements (prompt, effect, transition, continue, import, let) do not"
+COLON_RULE = "settings take a colon (zoom: 1.2); statements (prompt, effect, transition, continue, import, let) do not"
 
 # The words for "after what" in E004, by the rule that holds the duration.
 _DURATION_PLACE = {

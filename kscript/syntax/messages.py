@@ -382,6 +382,8 @@ def _unexpected(token: Token, expected: set[str], block: Block | None, prev: Tok
             hint = _keyword_hint(token, naming=False)
         elif token.type in ("RBRACE", "RPAR", "COMMA"):
             hint = "a value is missing here"
+        elif prev is not None and prev.value == "*" and token.value == "*":
+            hint = "a power is written with ^ (1.5 ^ 2) or pow(1.5, 2); ** is Python's and Deforum's"
         elif prev is not None and prev.type in OPERATORS:
             hint = f"a value is missing after '{prev.value}'"
         return "E001", f"unexpected {shown} here; expected {words}", hint
@@ -478,6 +480,8 @@ def _after_keyword(prev: Token, expected: set[str], token: Token, block: Block |
         }.get(kind)
         if what is not None:
             hint = _keyword_hint(token) if token.type in _KEYWORDS else None
+            if kind == "SCENE" and token.type == "KEY":  # `scene park: 4s {`
+                hint = f"a scene's name takes no colon: scene {_key_word(token)} 4s {{ ... }}"
             return "E001", f"unexpected {shown} here; expected {what}", hint
     if kind == "NAME" and expected == {"EQUAL"}:
         return "E001", f"unexpected {shown} here; expected '=' after the name in a let", "let name = value"
