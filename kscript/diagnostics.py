@@ -57,6 +57,8 @@ CODES: dict[str, str] = {
     "E032": "value is not a finite number",
     "E033": "set twice in the same block",
     "E034": "input too large (kscript.limits)",
+    "E035": "the film's audio cannot be used",
+    "E036": "beats or audio curves in a film without a tempo or audio",
     # Warnings: shown, but a film with only warnings builds.
     "W001": "a film's effect replaces the standard effect of the same name",
     "W002": "a film block or scene in an imported file is ignored",

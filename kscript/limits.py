@@ -111,3 +111,7 @@ _STACK_LOCK = threading.Lock()
 _START_LOCK = threading.Lock()
 _DEEP = 0  # deep calls running
 _SAVED_LIMIT = 1000
+
+#: a film's soundtrack (`audio:`): the file's size and its decoded length
+MAX_AUDIO_BYTES = 512 * 1024 * 1024
+MAX_AUDIO_SECONDS = 3 * 3600

@@ -102,6 +102,16 @@ class SourceRef(_Model):
     col: int
 
 
+class Soundtrack(_Model):
+    """The film's audio: muxed into the video from `start` for the film's length. The
+    curves computed from it are already in the frames' values (and so in their keys)."""
+
+    path: Text = Field(description="the song: the film's folder joined with its audio: path")
+    sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
+    start: Seconds = Field(description="seconds into the song at the film's first frame")
+    smooth: Seconds = Field(description="release of the audio curves' follower, seconds")
+
+
 class FilmInfo(_Model):
     title: Text
     width: Dimension
@@ -115,6 +125,11 @@ class FilmInfo(_Model):
     coherence: Coherence = "none"
     frame_count: Annotated[int, Field(ge=1, le=MAX_FRAMES)]
     duration: Seconds = Field(description="seconds")
+    # Music: absent (not null) in the JSON of a film without it, so older plans read the same.
+    audio: Soundtrack | None = None
+    bpm: Annotated[float, Field(gt=0.0, le=1000.0, allow_inf_nan=False)] | None = None
+    bpm_detected: bool = False
+    beats_per_bar: Annotated[int, Field(ge=1, le=64)] = 4
 
 
 class Transition(_Model):
@@ -211,7 +226,12 @@ class RenderPlan(_Model):
 
     def to_json(self) -> str:
         """Deterministic JSON: the same plan gives the same bytes."""
-        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        data = self.model_dump(mode="json")
+        film = data["film"]
+        if film.get("audio") is None and film.get("bpm") is None:
+            for name in ("audio", "bpm", "bpm_detected", "beats_per_bar"):
+                film.pop(name, None)
+        return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
     def model_calls(self) -> dict[str, int]:
         """Model calls by kind a build from nothing makes (the prior's aside: see

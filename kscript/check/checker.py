@@ -32,10 +32,20 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from kscript.channels import CHANNEL_NAMES, CHANNELS, POSITIONS, meaning_hint, preset_hint
-from kscript.check.curve_compiler import BUILTIN_NAMES, CurveCompiler, Fn, duration_seconds
+from kscript.check.curve_compiler import (
+    BUILTIN_NAMES,
+    CTX_TT,
+    MUSIC_NAMES,
+    CurveCompiler,
+    Fn,
+    Tempo,
+    duration_seconds,
+    no_tempo,
+)
 from kscript.check.loader import LoadedFiles, file_span, standard_modules
 from kscript.check.program import (
     COHERENCE_MODES,
+    AudioSettings,
     FILM_SETTINGS,
     SCENE_SETTINGS,
     CheckedEffectUse,
@@ -53,6 +63,8 @@ from kscript.source import Span
 from kscript.syntax import nodes as n
 
 MAX_DURATION = 3600.0  # seconds: a scene of more than an hour is a typo
+MIN_BPM, MAX_BPM = 1.0, 1000.0
+_MUSIC_SETTINGS = ("audio", "audio_start", "audio_smooth", "bpm", "beats_per_bar")
 MAX_SEED = 2**32 - 1
 _PLACEHOLDER = Fn(lambda c: 0.0)  # an effect parameter while checking the body on its own
 #: names that are values of a setting, not names a let or parameter may take
@@ -87,9 +99,12 @@ class Namespace:
     every curve that uses it fails too (without repeating its errors).
     """
 
-    def __init__(self, fps: float, report: Callable[[Diagnostic], None]) -> None:
+    def __init__(self, fps: float, report: Callable[[Diagnostic], None],
+                 tempo: Tempo | None = None, music: dict[str, Fn] | None = None) -> None:
         self.fps = fps
         self.report = report
+        self.tempo = tempo or Tempo()
+        self.music = music or {}
         self.broken: set[str] = set()
         self.lets: dict[str, n.Let] = {}
         self.compiled: dict[str, Fn] = {}
@@ -109,7 +124,7 @@ class Namespace:
         def candidates() -> Iterable[str]:
             return list(extra) + list(self.lets)
 
-        return CurveCompiler(self.fps, lookup, candidates, sink.report)
+        return CurveCompiler(self.fps, lookup, candidates, sink.report, self.tempo, self.music)
 
     def let(self, name: str, user: _Sink) -> Fn | None:
         """The compiled let `name` (None when there is none); `user` fails when it is broken."""
@@ -198,8 +213,10 @@ class Checker:
         for src in std_sources:
             self.files.sources.setdefault(src.path, src)
         self.diags.extend(std_diags)
-        self.std = Namespace(fps, self.report)
-        self.user = Namespace(fps, self.report)
+        self.user = Namespace(fps, self.report)  # for bpm's constant, before the tempo is known
+        tempo, music, audio = self._music(film_block, path, fps)
+        self.std = Namespace(fps, self.report, tempo, music)
+        self.user = Namespace(fps, self.report, tempo, music)
         self.effects: dict[str, EffectInfo] = {}
         std_effects: dict[str, EffectInfo] = {}
         for mod in std_modules:
@@ -225,6 +242,8 @@ class Checker:
             self.effects[name] = info
 
         film = self._film(film_block, path, fps)
+        film.audio, film.bpm, film.beats_per_bar = audio, tempo.bpm, tempo.beats_per_bar
+        film.bpm_detected = self._bpm_detected
         # Every let and effect is checked, used or not.
         for ns in (self.std, self.user):
             for name in list(ns.lets):
@@ -232,6 +251,8 @@ class Checker:
         for info in self.effects.values():
             self._effect_ok[id(info)] = self._check_effect_body(info)
         scenes = self._scenes(main, film, path)
+        if audio is not None and scenes:
+            self._song_covers_film(audio, sum(sc.frame_count for sc in scenes) / fps, fps)
         return CheckedProgram(
             path=path,
             film=film,
@@ -244,6 +265,10 @@ class Checker:
     # ------------------------------------------------------------------ definitions
     def _define(self, mod: n.Module, ns: Namespace, effects: dict[str, EffectInfo], standard: bool) -> None:
         for let in mod.lets:
+            if let.name in ns.music:
+                self.report(Diagnostic("E017", f"'{let.name}' is a built-in name in a film with music and cannot be "
+                                       "redefined", let.name_span, hint="choose another name for this let"))
+                continue
             if let.name in BUILTIN_NAMES:
                 self.report(Diagnostic("E017", f"'{let.name}' is a built-in name and cannot be redefined",
                                        let.name_span, hint="choose another name for this let"))
@@ -348,6 +373,116 @@ class Checker:
                                    span, hint=rule.range_hint))
             return False
         return True
+
+    # ------------------------------------------------------------------ music
+    def _music(self, block: n.FilmBlock | None, path: str, fps: float
+               ) -> tuple[Tempo, dict[str, Fn], AudioSettings | None]:
+        """The film's tempo, music names and soundtrack, before any curve is compiled
+        (`4b` and `bass` need them wherever they are written). The settings' handlers in
+        the film block (`_film_audio`, ...) have nothing left to do."""
+        self._bpm_detected = False
+        found: dict[str, n.Assign] = {}
+        for a in block.settings if block is not None else ():
+            if a.name in _MUSIC_SETTINGS:
+                found.setdefault(a.name, a)
+        if not found:
+            return Tempo(), {}, None
+        bpm: float | None = None
+        per_bar = 4
+        if "beats_per_bar" in found:
+            v = self._constant(found["beats_per_bar"].value, "beats_per_bar")
+            if v is not None and (v != int(v) or not 1 <= v <= 64):
+                self.report(Diagnostic("E023", f"beats_per_bar must be a whole number from 1 to 64, not {_fmt(v)}",
+                                       _span(found["beats_per_bar"].value)))
+            elif v is not None:
+                per_bar = int(v)
+        if "bpm" in found:
+            v = self._constant(found["bpm"].value, "bpm")
+            if v is not None and not (MIN_BPM <= v <= MAX_BPM):
+                self.report(Diagnostic("E023", f"bpm must be from {MIN_BPM:g} to {MAX_BPM:g}, not {_fmt(v)}",
+                                       _span(found["bpm"].value)))
+            elif v is not None:
+                bpm = v
+        start = self._music_seconds(found.get("audio_start"), 0.0, fps)
+        smooth = self._music_seconds(found.get("audio_smooth"), None, fps)
+        audio: AudioSettings | None = None
+        music: dict[str, Fn] = {}
+        if "audio" in found:
+            audio = self._read_audio(found["audio"], path, start or 0.0, smooth)
+        elif "audio_start" in found or "audio_smooth" in found:
+            a = found.get("audio_start") or found["audio_smooth"]
+            self.report(Diagnostic("E036", f"{a.name} without audio", a.name_span,
+                                   hint='set audio: "song.mp3" in the film block'))
+        if audio is not None:
+            from kscript.audio import CURVE_NAMES, detect_bpm
+
+            analysis = audio.analysis
+            if bpm is None:
+                detected = detect_bpm(analysis)  # type: ignore[arg-type]
+                if detected is not None:
+                    bpm, self._bpm_detected = round(detected, 2), True
+            offset = audio.start
+            for name in CURVE_NAMES:
+                music[name] = Fn(lambda c, name=name: analysis.at(name, offset + c[CTX_TT], fps))  # type: ignore[union-attr]
+        if bpm is not None:
+            per_second = bpm / 60.0
+            music["beat"] = Fn(lambda c: c[CTX_TT] * per_second)
+        return Tempo(bpm, per_bar), music, audio
+
+    def _music_seconds(self, a: n.Assign | None, default: float | None, fps: float) -> float | None:
+        """`audio_start: 12s`, `audio_smooth: 50ms`: a duration in s, ms or f, from 0 to an hour."""
+        if a is None:
+            return default
+        v = a.value
+        if not isinstance(v, n.Duration) or v.unit not in ("s", "ms", "f"):
+            self.report(Diagnostic("E022" if isinstance(v, n.Duration) else "E024",
+                                   f"{a.name} is a duration in seconds, such as 12s or 50ms", _span(v)))
+            return default
+        s = duration_seconds(v, fps)
+        if not (0 <= s <= MAX_DURATION):
+            self.report(Diagnostic("E023", f"{a.name} must be from 0s to an hour", v.span))
+            return default
+        return s
+
+    def _read_audio(self, a: n.Assign, path: str, start: float, smooth: float | None) -> AudioSettings | None:
+        text = self._film_text(None, a)  # type: ignore[arg-type]
+        if text is None:
+            return None
+        from kscript import audio as audio_mod
+
+        # As the film's own path was given (relative to the working folder, like the
+        # plan's source references), so a plan and its golden text name no machine.
+        base = os.path.dirname(path) if path != "<string>" else ""
+        full = os.path.normpath(os.path.join(base, text))
+        try:
+            track = audio_mod.read_audio(full)
+        except audio_mod.AudioError as err:
+            self.report(Diagnostic("E035", f"cannot use the audio '{text}': {err.reason}", a.value.span,
+                                   hint="the path is relative to the film's folder; any format FFmpeg decodes "
+                                   "(WAV, MP3, FLAC, Ogg, Opus, M4A)"))
+            return None
+        if start >= track.duration:
+            self.report(Diagnostic("E035", f"audio_start is past the end of '{text}' ({track.duration:.2f}s long)",
+                                   a.value.span))
+            return None
+        smooth = audio_mod.DEFAULT_SMOOTH if smooth is None else smooth
+        return AudioSettings(path=full, sha256=track.sha256, start=start, smooth=smooth, duration=track.duration,
+                             span=a.value.span, analysis=audio_mod.analyse(track, smooth))
+
+    def _song_covers_film(self, audio: AudioSettings, film_seconds: float, fps: float) -> None:
+        """E035 when the song (from audio_start) ends more than half a frame before the film."""
+        left = audio.duration - audio.start
+        if left + 0.5 / fps < film_seconds:
+            self.report(Diagnostic(
+                "E035", f"the song is shorter than the film: {left:.2f}s of audio from audio_start "
+                f"{audio.start:g}s, for a film of {film_seconds:.2f}s", audio.span,
+                hint="shorten the scenes, move audio_start earlier, or use a longer song "
+                "(the audio is cut to the film's length, never padded with silence)"))
+
+    def _film_audio(self, film: FilmSettings, a: n.Assign) -> None:
+        """Read before anything else (`_music`)."""
+
+    _film_audio_start = _film_audio_smooth = _film_bpm = _film_beats_per_bar = _film_audio
 
     # ------------------------------------------------------------------ film
     def _peek_fps(self, block: n.FilmBlock | None) -> float:
@@ -522,7 +657,9 @@ class Checker:
             return
         prev: float | None = None
         for k in value.keys:
-            s = duration_seconds(k.time, self.user.fps)
+            if k.time.unit in ("b", "bar") and self.user.tempo.bpm is None:
+                return  # E036, reported where the curve is compiled
+            s = duration_seconds(k.time, self.user.fps, self.user.tempo)
             if prev is not None and s <= prev:
                 sink.report(Diagnostic("E025", f"keyframe at {_dur(k.time)} is not after the one before it",
                                        k.time.span, hint="write keyframes in increasing time order"))
@@ -726,11 +863,14 @@ class Checker:
             self.report(Diagnostic("E004", f"the {what} must be a duration", _span(d),
                                    hint="write a unit: 4s, 500ms or 96f"))
             return None
-        if d.unit not in ("s", "ms", "f"):
+        if d.unit in ("b", "bar") and self.user.tempo.bpm is None:
+            self.report(no_tempo(d))
+            return None
+        if d.unit not in ("s", "ms", "f", "b", "bar"):
             self.report(Diagnostic("E004", f"the {what} must be a duration such as 4s, 500ms or 96f", d.span,
                                    hint=f"write {_fmt(d.value)}s for seconds or {_fmt(d.value)}f for frames"))
             return None
-        s = duration_seconds(d, self.user.fps)
+        s = duration_seconds(d, self.user.fps, self.user.tempo)
         if not math.isfinite(s) or s < 0:
             self.report(Diagnostic("E023", f"the {what} must not be negative", d.span))
             return None
@@ -863,7 +1003,7 @@ def _changes_with_time(value: n.Value, ns: Namespace, params: dict[str, Fn]) -> 
     def lookup(name: str, span: Span) -> Fn | None:
         return one if name in params else ns.let(name, quiet)
 
-    return CurveCompiler(ns.fps, lookup, lambda: (), quiet.report).curve(value).const is None
+    return CurveCompiler(ns.fps, lookup, lambda: (), quiet.report, ns.tempo, ns.music).curve(value).const is None
 
 
 def _is_curve(v: object) -> bool:

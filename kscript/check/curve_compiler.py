@@ -43,6 +43,19 @@ CTX_SIZE = 7
 
 TIME_NAMES: dict[str, int] = {"t": CTX_T, "f": CTX_F, "u": CTX_U, "T": CTX_TT, "F": CTX_FF, "dur": CTX_DUR}
 BUILTIN_NAMES: tuple[str, ...] = ("t", "f", "u", "T", "F", "dur", "fps", "pi", "e")
+#: names a film with music gives (docs/language.md, "Music"): `beat` (beats since the film
+#: started, with a `bpm`) and the audio curves (with an `audio:`); elsewhere free names
+MUSIC_NAMES: tuple[str, ...] = ("beat", "loudness", "onset", "bass", "mid", "high")
+
+
+class Tempo:
+    """The film's tempo, for the beat units `4b` and `2bar`: None parts when it has none."""
+
+    __slots__ = ("bpm", "beats_per_bar")
+
+    def __init__(self, bpm: float | None = None, beats_per_bar: int = 4) -> None:
+        self.bpm = bpm
+        self.beats_per_bar = beats_per_bar
 
 # Errors evaluating a curve can raise; the compiler turns them into E032. The built-in
 # functions raise `CurveMathError` (a ValueError) with a sentence naming the bad value; the
@@ -137,16 +150,23 @@ class CurveCompiler:
         lookup: Lookup,
         candidates: Callable[[], Iterable[str]] = lambda: (),
         report: Report | None = None,
+        tempo: "Tempo | None" = None,
+        music: "dict[str, Fn] | None" = None,
     ) -> None:
         self.fps = float(fps)
+        self.tempo = tempo or Tempo()
+        self.music = music or {}
         self.lookup = lookup
         self.candidates = candidates
         self.report = report or _no_report
 
     # ------------------------------------------------------------------ helpers
     def seconds(self, d: n.Duration) -> float:
-        """A duration in seconds at the film's fps."""
-        return duration_seconds(d, self.fps)
+        """A duration in seconds at the film's fps (and bpm, for beats and bars)."""
+        if d.unit in ("b", "bar") and self.tempo.bpm is None:
+            self.report(no_tempo(d))
+            return 0.0
+        return duration_seconds(d, self.fps, self.tempo)
 
     def _fold(self, fn: Callable[[Ctx], float], span: Span) -> Fn:
         """Evaluate a time-independent closure once; report maths errors at `span`."""
@@ -248,9 +268,19 @@ class CurveCompiler:
             return Fn.constant(self.fps)
         if name in CONSTANTS:
             return Fn.constant(CONSTANTS[name])
+        if name in self.music:
+            return self.music[name]
         found = self.lookup(name, node.span)
         if found is not None:
             return found
+        if name in MUSIC_NAMES:
+            if name == "beat":
+                self.report(Diagnostic("E036", "'beat' needs the film's tempo", node.span,
+                                       hint="set bpm: 120 in the film block, or audio: \"song.mp3\" to detect it"))
+            else:
+                self.report(Diagnostic("E036", f"'{name}' is a curve of the film's audio, and this film has none",
+                                       node.span, hint='set audio: "song.mp3" in the film block'))
+            return Fn.constant(0.0)
         pool = list(self.candidates()) + list(BUILTIN_NAMES) + list(CONSTANTS)
         self.report(Diagnostic("E010", f"unknown name '{name}'", node.span, hint=did_you_mean(name, pool)))
         return Fn.constant(0.0)
@@ -367,8 +397,21 @@ def make_keys(
     return keys_fn
 
 
-def duration_seconds(d: n.Duration, fps: float) -> float:
-    """`4s` → 4.0, `500ms` → 0.5, `96f` → 96 / fps."""
+def no_tempo(d: n.Duration) -> Diagnostic:
+    """E036 for a beat or bar in a film without a tempo."""
+    word = "beats" if d.unit == "b" else "bars"
+    return Diagnostic("E036", f"{d.value:g}{d.unit} counts {word}, and this film has no tempo", d.span,
+                      hint='set bpm: 120 in the film block, or audio: "song.mp3" to detect it')
+
+
+def duration_seconds(d: n.Duration, fps: float, tempo: Tempo | None = None) -> float:
+    """`4s` → 4.0, `500ms` → 0.5, `96f` → 96 / fps, `4b` → 4 * 60 / bpm, `2bar` → 2 bars
+    of `beats_per_bar` beats (0.0 without a tempo: the checker reports E036 first)."""
+    if d.unit in ("b", "bar"):
+        if tempo is None or tempo.bpm is None:
+            return 0.0
+        beats = d.value * (tempo.beats_per_bar if d.unit == "bar" else 1)
+        return beats * 60.0 / tempo.bpm
     if d.unit == "ms":
         return d.value / 1000.0
     if d.unit == "f":
@@ -385,6 +428,9 @@ def _easing_name_span(node: n.Easing) -> Span:
 
 __all__ = [
     "BUILTIN_NAMES",
+    "MUSIC_NAMES",
+    "Tempo",
+    "no_tempo",
     "CTX_DUR",
     "CTX_F",
     "CTX_FF",

@@ -20,6 +20,7 @@ from kscript.syntax import nodes as n
 # Film settings that are not channels.
 FILM_SETTINGS: tuple[str, ...] = (
     "size", "fps", "seed", "model", "negative", "coherence", "prior", "inpaint",
+    "audio", "audio_start", "audio_smooth", "bpm", "beats_per_bar",
 )
 # Scene settings that are not channels (`negative` also has the `negative "..."` form).
 SCENE_SETTINGS: tuple[str, ...] = ("coherence", "negative")
@@ -43,6 +44,24 @@ class FilmSettings:
     # Film-wide channel defaults: name -> (compiled curve, span of the value).
     defaults: dict[str, tuple[Fn, Span]] = field(default_factory=dict)
     span: Span | None = None
+    # Music (docs/language.md, "Music"): the soundtrack, when the film has one.
+    audio: "AudioSettings | None" = None
+    bpm: float | None = None
+    bpm_detected: bool = False
+    beats_per_bar: int = 4
+
+
+@dataclass
+class AudioSettings:
+    """The film's soundtrack, read and analysed by the checker (`kscript.audio`)."""
+
+    path: str  # the film's folder (as its path was given) joined with `audio:`
+    sha256: str
+    start: float  # seconds into the song at the film's first frame
+    smooth: float  # seconds: the release of the curves' follower
+    duration: float  # the song's length in seconds
+    span: Span  # the `audio:` value, where problems with the file are reported
+    analysis: object = None  # kscript.audio.Analysis (kept loose: numpy arrays)
 
 
 @dataclass

@@ -37,6 +37,14 @@ def summary(plan, estimate=None) -> str:  # noqa: ANN001 - RenderPlan, Estimate;
         + (f", inpaint {film.inpaint!r}" if film.inpaint else ""),
         f"  {film.frame_count} frames, {_num(round(film.duration, 3))}s"
         + (f", coherence {film.coherence}" if film.coherence != "none" else ""),
+    ]
+    if film.audio is not None:
+        lines.append(f"  audio {film.audio.path} from {_num(round(film.audio.start, 3))}s "
+                     f"(sha256 {film.audio.sha256[:12]}, smoothing {_num(round(film.audio.smooth * 1000, 1))}ms)")
+    if film.bpm is not None:
+        lines.append(f"  bpm {_num(film.bpm)}" + (" (detected from the audio)" if film.bpm_detected else "")
+                     + f", {film.beats_per_bar} beats per bar")
+    lines += [
         "",
         "scenes",
     ]

@@ -54,6 +54,7 @@ from kscript.plan import (
     MAX_STEPS,
     PLAN_VERSION,
     Crossfade,
+    Soundtrack,
     FilmInfo,
     Frame,
     Motion,
@@ -457,6 +458,11 @@ class _Compiler:
             coherence=film.coherence,
             frame_count=total,
             duration=_r(total / fps),
+            audio=None if film.audio is None else Soundtrack.model_construct(
+                path=film.audio.path, sha256=film.audio.sha256, start=film.audio.start, smooth=film.audio.smooth),
+            bpm=film.bpm,
+            bpm_detected=film.bpm_detected,
+            beats_per_bar=film.beats_per_bar,
         )
         return RenderPlan.model_construct(version=PLAN_VERSION, film=info, scenes=scenes, frames=frames)
 

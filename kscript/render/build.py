@@ -267,6 +267,21 @@ def resolve_output(plan: RenderPlan, output: str | Path | None, options: BuildOp
     return output_text
 
 
+def soundtrack(plan: RenderPlan, scene: str | None = None) -> tuple[str, float, float] | None:
+    """(song, start in the song, seconds) of what the output plays: the film's audio cut to
+    the film's length, or to one scene's (from the scene's start) for `--scene`."""
+    film = plan.film
+    if film.audio is None:
+        return None
+    start, seconds = film.audio.start, film.frame_count / film.fps
+    if scene is not None:
+        info = next((s for s in plan.scenes if s.name == scene), None)
+        if info is not None:
+            start += info.start_frame / film.fps
+            seconds = info.frame_count / film.fps
+    return film.audio.path, start, seconds
+
+
 def build(plan: RenderPlan, output: str | Path | None = None, options: BuildOptions | None = None) -> "BuildReport":
     """Render `plan` to `output` (see the module docstring) and report what was done.
 
@@ -345,12 +360,14 @@ def _build(plan: RenderPlan, output_text: str, options: BuildOptions, source: Pa
     if cache is not None:
         # The limit is kept while the build writes, never at the cost of this film's frames.
         cache.begin_build(executor.addr, {seg.key for seg in segments})
+    audio = soundtrack(plan, options.scene) if output_kind(output_text) != "png" else None
     if segmented:
         stats, final, segments_encoded, segments_cached = build_segmented(
-            plan, executor, cache, segments, output_text, crf=crf, preset=preset
+            plan, executor, cache, segments, output_text, crf=crf, preset=preset, audio=audio
         )
     else:
-        with open_writer(output_text, film.width, film.height, film.fps, crf=crf, preset=preset) as writer:
+        with open_writer(output_text, film.width, film.height, film.fps, crf=crf, preset=preset,
+                         audio=audio) as writer:
             stats = executor.run(lambda _index, image: writer.write(image))
         final = writer.path
     cache_info = CacheReport()

@@ -53,6 +53,82 @@ def av_error() -> type[BaseException]:
         return OSError
 
 
+AUDIO_RATE = 48000  # Hz: what AAC and Opus are written at
+AUDIO_CODECS = {"h264": "aac", "vp9": "libopus"}
+_AUDIO_CHUNK = 4800  # samples per frame handed to the encoder (0.1 s; it re-frames them)
+
+
+class SoundtrackFeed:
+    """A film's soundtrack, encoded into a video container alongside its frames.
+
+    The song is decoded once (stereo, `AUDIO_RATE`), from `start` seconds for exactly the
+    film's length (`seconds`): the first sample plays with the first frame, and nothing
+    plays past the last one. `until(t)` encodes the samples up to film time `t`, so audio
+    and video packets reach the muxer interleaved (a writer calls it after each frame).
+    AAC's encoder delay is written as the stream's initial padding, which MP4's edit list
+    carries: players start the sound in sync with frame 0.
+    """
+
+    def __init__(self, container, codec: str, path: str, start: float, seconds: float) -> None:  # noqa: ANN001
+        import av
+
+        self.samples = _decode_for_mux(path, start, seconds)
+        self.stream = container.add_stream(codec, rate=AUDIO_RATE)
+        self.stream.layout = "stereo"
+        self._container = container
+        self._sent = 0
+        self._av = av
+
+    def until(self, seconds: float | None) -> None:
+        """Encode and mux the samples up to film time `seconds` (None: all that is left, and flush)."""
+        total = self.samples.shape[1]
+        end = total if seconds is None else min(total, int(round(seconds * AUDIO_RATE)))
+        while self._sent < end:
+            n = min(_AUDIO_CHUNK, end - self._sent)
+            chunk = np.ascontiguousarray(self.samples[:, self._sent:self._sent + n])
+            frame = self._av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
+            frame.sample_rate = AUDIO_RATE
+            frame.pts = self._sent
+            frame.time_base = Fraction(1, AUDIO_RATE)
+            for packet in self.stream.encode(frame):
+                self._container.mux(packet)
+            self._sent += n
+        if seconds is None:
+            for packet in self.stream.encode(None):
+                self._container.mux(packet)
+
+
+def _decode_for_mux(path: str, start: float, seconds: float) -> np.ndarray:
+    """The song from `start` for `seconds`, stereo float32 at `AUDIO_RATE` (channels x
+    samples), padded with silence only for the rounding of the last frame's samples."""
+    import av
+
+    want = int(round(seconds * AUDIO_RATE))
+    skip = int(round(start * AUDIO_RATE))
+    chunks: list[np.ndarray] = []
+    have = 0
+    try:
+        with av.open(path) as container:
+            resampler = av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE)
+            for frame in container.decode(container.streams.audio[0]):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray())
+                    have += chunks[-1].shape[1]
+                if have >= skip + want:
+                    break
+            else:
+                for out in resampler.resample(None):
+                    chunks.append(out.to_ndarray())
+    except (OSError, av.FFmpegError, IndexError) as err:
+        raise RenderError(f"cannot read the film's audio '{path}': {err}",
+                          hint="the song changed since the film was checked: build again") from err
+    data = np.concatenate(chunks, axis=1) if chunks else np.zeros((2, 0), np.float32)
+    data = data[:, skip:skip + want].astype(np.float32, copy=False)
+    if data.shape[1] < want:
+        data = np.pad(data, ((0, 0), (0, want - data.shape[1])))
+    return data
+
+
 class FrameWriter:
     """Write frames to `path` under a temporary name; `close()` puts it in place.
 
@@ -175,7 +251,8 @@ class _PyAVWriter(FrameWriter):
     codec = ""
 
     def __init__(self, path: str | os.PathLike[str], width: int, height: int, fps: float, *,
-                 crf: int | None = None, preset: str | None = None, faststart: bool = True) -> None:
+                 crf: int | None = None, preset: str | None = None, faststart: bool = True,
+                 audio: tuple[str, float, float] | None = None) -> None:
         super().__init__(path, width, height, fps, crf=crf, preset=preset)
         if self.path.is_dir():
             raise RenderError(f"cannot write the video '{self.path}': it is a folder", hint="pass -o with a file name")
@@ -195,6 +272,13 @@ class _PyAVWriter(FrameWriter):
         # Frames carry pts in units of 1/rate; the muxer picks the stream's own time base.
         self._frame_time_base = 1 / self.rate
         self._stream = stream
+        self._audio: SoundtrackFeed | None = None
+        if audio is not None:
+            try:
+                self._audio = SoundtrackFeed(self._container, AUDIO_CODECS[self.kind], *audio)
+            except BaseException:
+                self._discard()
+                raise
 
     def _container_format(self) -> str:
         raise NotImplementedError
@@ -210,10 +294,14 @@ class _PyAVWriter(FrameWriter):
         frame.time_base = self._frame_time_base
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
+        if self._audio is not None:
+            self._audio.until(float((self.frames + 1) / self.rate))
 
     def _finish(self) -> None:
         for packet in self._stream.encode(None):
             self._container.mux(packet)
+        if self._audio is not None:
+            self._audio.until(None)
         self._container.close()
         self._file.commit()
 
@@ -254,10 +342,13 @@ class VP9Writer(_PyAVWriter):
 
 
 def open_writer(path: str | os.PathLike[str], width: int, height: int, fps: float, *,
-                crf: int | None = None, preset: str | None = None, faststart: bool = True) -> FrameWriter:
+                crf: int | None = None, preset: str | None = None, faststart: bool = True,
+                audio: tuple[str, float, float] | None = None) -> FrameWriter:
     """The writer for `path`'s format (see the module docstring).
 
     Args:
+        audio: (song, start in the song, seconds) to mux alongside the frames: AAC in
+            H.264 files, Opus in WebM; a folder of PNG frames has no sound (ignored).
         crf, preset: encoder quality and speed (default: `DEFAULT_CRF`, "medium").
         faststart: put the MP4/QuickTime index first (scene segments, which are joined
             later, leave it out).
@@ -271,4 +362,4 @@ def open_writer(path: str | os.PathLike[str], width: int, height: int, fps: floa
     if kind == "png":
         return PngFramesWriter(path, width, height, fps, crf=crf, preset=preset)
     cls = H264Writer if kind == "h264" else VP9Writer
-    return cls(path, width, height, fps, crf=crf, preset=preset, faststart=faststart)
+    return cls(path, width, height, fps, crf=crf, preset=preset, faststart=faststart, audio=audio)

@@ -24,7 +24,7 @@ from kscript.atomic import AtomicFile
 from kscript.errors import RenderError
 from kscript.plan import RenderPlan
 from kscript.render.cache import FrameCache, is_read_only, segment_key
-from kscript.render.encode import DEFAULT_CRF, FrameWriter, av_error, frame_rate, open_writer
+from kscript.render.encode import DEFAULT_CRF, FrameWriter, SoundtrackFeed, av_error, frame_rate, open_writer
 from kscript.render.executor import ExecStats, Executor
 from kscript.render.worker import BackgroundWorker
 
@@ -129,7 +129,8 @@ class SegmentEncoder(BackgroundWorker):
 
 
 def build_segmented(plan: RenderPlan, executor: Executor, cache: FrameCache, segments: list[Segment], output: str,
-                    *, crf: int | None, preset: str) -> tuple[ExecStats, Path, int, int]:
+                    *, crf: int | None, preset: str, audio: tuple[str, float, float] | None = None
+                    ) -> tuple[ExecStats, Path, int, int]:
     """Encode the scenes whose segments are missing (or fail to prove they are theirs),
     then join them all.
 
@@ -188,7 +189,7 @@ def build_segmented(plan: RenderPlan, executor: Executor, cache: FrameCache, seg
             encoder.close(drop=True, raise_error=False)
             raise
         encoder.close()
-        final = concat_segments([(seg.path, len(seg.frames)) for seg in segments], output, film.fps)
+        final = concat_segments([(seg.path, len(seg.frames)) for seg in segments], output, film.fps, audio=audio)
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -247,7 +248,8 @@ def segment_frames(path: str | os.PathLike[str], width: int, height: int) -> int
         return None
 
 
-def concat_segments(segments: list[tuple[str | os.PathLike[str], int]], path: str | os.PathLike[str], fps: float) -> Path:
+def concat_segments(segments: list[tuple[str | os.PathLike[str], int]], path: str | os.PathLike[str], fps: float,
+                    audio: tuple[str, float, float] | None = None) -> Path:
     """Join H.264 segments into one video by copying their packets (no re-encoding).
 
     Each segment is an `.mp4` written by `H264Writer` with the same size and encoder
@@ -261,6 +263,9 @@ def concat_segments(segments: list[tuple[str | os.PathLike[str], int]], path: st
         segments: (segment file, its frame count) in order.
         path: the output (`.mp4` or `.mov`: `movflags=+faststart`).
         fps: the film's frame rate.
+        audio: (song, start, seconds): the soundtrack, encoded (AAC) into the joined file
+            after each segment's packets, up to that segment's end. Segments themselves are
+            silent, so a new song re-encodes no segment: only this join.
 
     Returns:
         the output path.
@@ -280,12 +285,15 @@ def concat_segments(segments: list[tuple[str | os.PathLike[str], int]], path: st
         with av.open(str(target.tmp), mode="w", format=fmt, options={"movflags": "+faststart"}) as out:
             out_stream = None
             frames_before = 0
+            feed = None
             for seg_path, count in segments:
                 with av.open(os.fspath(seg_path)) as inp:
                     in_stream = inp.streams.video[0]
                     if out_stream is None:
                         out_stream = out.add_stream_from_template(in_stream)
                         out_stream.time_base = in_stream.time_base
+                        if audio is not None:
+                            feed = SoundtrackFeed(out, "aac", *audio)
                     tb = in_stream.time_base
                     offset = int(round(Fraction(frames_before) / rate / tb))
                     for packet in inp.demux(in_stream):
@@ -296,6 +304,10 @@ def concat_segments(segments: list[tuple[str | os.PathLike[str], int]], path: st
                         packet.stream = out_stream
                         out.mux(packet)
                 frames_before += count
+                if feed is not None:
+                    feed.until(float(Fraction(frames_before) / rate))
+            if feed is not None:
+                feed.until(None)
         target.commit()
     except BaseException as err:
         target.abort()

@@ -359,7 +359,7 @@ class Builder:
 
     def _duration_token(self, tok: Token) -> n.Duration:
         text = tok.value
-        unit = "ms" if text.endswith("ms") else text[-1]
+        unit = next(u for u in ("ms", "bar", "s", "f", "b") if text.endswith(u))
         return n.Duration(_number(text[: -len(unit)]), unit, self.tspan(tok))
 
     # ------------------------------------------------------------------ expressions

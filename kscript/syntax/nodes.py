@@ -27,7 +27,7 @@ class Duration:
     """`4s`, `1.5s`, `500ms`, `96f`. In expressions a duration is in seconds."""
 
     value: float
-    unit: Literal["s", "ms", "f"]
+    unit: Literal["s", "ms", "f", "b", "bar"]  # b, bar: beats and bars of the film's bpm
     span: Span
 
 

@@ -54,6 +54,15 @@ def plan_summary(plan: Any) -> dict[str, Any]:
         for name in _FRAME_CURVES:
             curves[name].append(round(float(getattr(fr, name)), 7))
         ops.append(fr.op)
+    curve_info = [[c, c, CHANNELS[c].unit, CHANNELS[c].default or 0.0] for c in CURVES]
+    beats = _beat_frames(plan)
+    if getattr(film, "audio", None) is not None:
+        loud = _loudness(plan)
+        if loud is not None:
+            # The song under the curves, on the same time axis: its loudness per frame and
+            # the beats (plotted last; the page draws it filled, with a mark on each beat).
+            curves["audio"] = loud
+            curve_info.append(["audio", "audio (loudness)", "0..1", 0.0])
     return {
         "film": {
             "title": film.title,
@@ -67,9 +76,34 @@ def plan_summary(plan: Any) -> dict[str, Any]:
         "scenes": scenes,
         "curves": curves,
         # What the page labels each plot with: [key, label, unit, the still value].
-        "curve_info": [[c, c, CHANNELS[c].unit, CHANNELS[c].default or 0.0] for c in CURVES],
+        "curve_info": curve_info,
+        # frame indices of the beats at the film's bpm (none without a tempo)
+        "beats": beats,
         "ops": ops,
     }
+
+
+def _beat_frames(plan: Any) -> list[int]:
+    film = plan.film
+    bpm = getattr(film, "bpm", None)
+    if not bpm:
+        return []
+    step = 60.0 / float(bpm) * float(film.fps)
+    return [int(round(k * step)) for k in range(int(film.frame_count / step) + 1) if round(k * step) < film.frame_count]
+
+
+def _loudness(plan: Any) -> list[float] | None:
+    """The song's loudness per frame, from the analysis the check just made (the same
+    bytes are decoded once per process: `kscript.audio`); None when it cannot be read now."""
+    from kscript import audio
+
+    film = plan.film
+    try:
+        analysis = audio.analyse(audio.read_audio(film.audio.path), film.audio.smooth)
+    except audio.AudioError:
+        return None
+    fps = float(film.fps)
+    return [round(analysis.at("loudness", film.audio.start + i / fps, fps), 4) for i in range(film.frame_count)]
 
 
 def diagnostics_payload(err: BaseException) -> dict[str, Any]:

@@ -239,7 +239,10 @@ class FilmWatcher:
             self._internal_error(err)
             return
         self._last_failed = False
-        self._retarget({_norm(f) for f in compiled.files} | {_norm(film)})
+        # the soundtrack is an input too: a new song rebuilds (a test's toy plan may have none)
+        song = getattr(getattr(compiled.plan, "film", None), "audio", None)
+        self._retarget({_norm(f) for f in compiled.files} | {_norm(film)}
+                       | ({_norm(song.path)} if song is not None else set()))
         try:
             summary = plan_summary(compiled.plan)
         except Exception as err:  # a bug in kscript: shown as one, and the watch goes on

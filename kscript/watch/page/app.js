@@ -290,6 +290,26 @@
     g.lineTo(W - pad.r, Y(base));
     g.stroke();
     g.setLineDash([]);
+    // the song: its loudness filled from the baseline, a mark on every beat
+    if (key === 'audio' && n) {
+      g.fillStyle = '#b9c7cf';
+      g.beginPath();
+      g.moveTo(X(0), Y(0));
+      values.forEach((v, i) => g.lineTo(X(i), Y(v)));
+      g.lineTo(X(n - 1), Y(0));
+      g.closePath();
+      g.fill();
+    }
+    if (summary && Array.isArray(summary.beats) && n > 1 && key === 'audio') {
+      g.strokeStyle = '#c8553d';
+      g.lineWidth = 1;
+      for (const b of summary.beats) {
+        g.beginPath();
+        g.moveTo(X(b), H - pad.b - 6);
+        g.lineTo(X(b), H - pad.b);
+        g.stroke();
+      }
+    }
     // the curve
     if (n) {
       g.strokeStyle = key === 'strength' ? '#2f6f8f' : '#c8553d';
