@@ -122,5 +122,89 @@ def reveals(m: Matrix, width: int, height: int, tol: float = 1e-6) -> bool:
     return False
 
 
+#: how wide (in pixels) the band a chain of warps has revealed must be before a frame
+#: paints it with the model: one latent cell of Kandinsky 2.2's MoVQ and of SD's VAE (8 px).
+#: A narrower band is filled without a model and redrawn by the frame's img2img pass (as
+#: Deforum-Kandinsky treats every band); it keeps growing until a frame paints it.
+BAND_PX = 8.0
+
+
+Polygon = list[tuple[float, float]]
+
+
+def frame_polygon(width: int, height: int) -> Polygon:
+    """The whole frame (pixel centres), as the painted region right after a model painted it."""
+    w1, h1 = width - 1.0, height - 1.0
+    return [(0.0, 0.0), (w1, 0.0), (w1, h1), (0.0, h1)]
+
+
+def _clip(poly: Polygon, inside, cross) -> Polygon:
+    out: Polygon = []
+    for i, cur in enumerate(poly):
+        prev = poly[i - 1]
+        if inside(cur):
+            if not inside(prev):
+                out.append(cross(prev, cur))
+            out.append(cur)
+        elif inside(prev):
+            out.append(cross(prev, cur))
+    return out
+
+
+def carry(poly: Polygon | None, m: Matrix, width: int, height: int) -> Polygon | None:
+    """The painted region after warping by m: the region's image under m, clipped to the
+    frame (what a warp pushes out of the frame is gone, what it brings in is not painted).
+
+    The painted region starts as the whole frame when a model paints it; the band still to
+    paint is the frame outside it. It stays convex (a homography keeps a convex region in
+    front of the camera convex, and so does clipping by the frame). None when part of it
+    goes behind the camera: then the whole frame counts as band.
+    """
+    if poly is None:
+        return None
+    mapped = []
+    for x, y in poly:
+        p = apply(m, x, y)
+        if p is None:
+            return None
+        mapped.append(p)
+    w1, h1 = width - 1.0, height - 1.0
+
+    def cut(axis: int, limit: float, keep_below: bool):
+        def inside(p):
+            return p[axis] <= limit if keep_below else p[axis] >= limit
+
+        def cross(p, q):
+            t = (limit - p[axis]) / (q[axis] - p[axis])
+            return (p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1]))
+
+        return inside, cross
+
+    for axis, limit, below in ((0, 0.0, False), (0, w1, True), (1, 0.0, False), (1, h1, True)):
+        if not mapped:
+            break
+        mapped = _clip(mapped, *cut(axis, limit, below))
+    return mapped
+
+
+def band_is_material(poly: Polygon | None, width: int, height: int, band: float = None) -> bool:  # type: ignore[assignment]
+    """Whether the band outside the painted region `poly` is `band` (default `BAND_PX`)
+    pixels deep or more anywhere: whether the frame shrunk by that much on every side is not
+    inside the region (for a convex region, whether one of its corners is not)."""
+    band = BAND_PX if band is None else band
+    if poly is None or len(poly) < 3:
+        return True
+    d = band - 1.0
+    corners = ((d, d), (width - 1.0 - d, d), (width - 1.0 - d, height - 1.0 - d), (d, height - 1.0 - d))
+    area = sum(poly[i - 1][0] * poly[i][1] - poly[i][0] * poly[i - 1][1] for i in range(len(poly)))
+    sign = 1.0 if area >= 0 else -1.0
+    for cx, cy in corners:
+        for i in range(len(poly)):
+            (ax, ay), (bx, by) = poly[i - 1], poly[i]
+            if sign * ((bx - ax) * (cy - ay) - (by - ay) * (cx - ax)) < -1e-6:
+                return True
+    return False
+
+
 def is_identity(m: Sequence[Sequence[float]], tol: float = 1e-12) -> bool:
     return all(abs(m[i][j] - IDENTITY[i][j]) <= tol for i in range(3) for j in range(3))

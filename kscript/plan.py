@@ -15,9 +15,14 @@ Operations (`Frame.op`), each frame makes one *chain image* that the next frame 
 - ``warp``: warp only: no model call (strength 0, or between model frames under `cadence`).
   The revealed border is filled without a model.
 
-`Frame.inpaint` says whether the frame's warp reveals pixels from outside the frame
-(`kscript.geometry.reveals`); an ``animate``/``continue`` frame with it set makes one inpaint
-call before its img2img call where the backend has an inpainting model.
+`Frame.inpaint` says whether the frame paints the band its warps revealed: the compiler
+composes the warps of the chain since the last frame that painted (or the scene's first
+frame) and, on the first ``animate``/``continue`` frame where that band is at least
+`kscript.geometry.BAND_PX` wide, sets `inpaint` and `reveal` (how many warps, this frame's
+included, the band comes from). Such a frame makes ONE masked model call instead of its
+img2img call: the band painted from noise, the rest redrawn at the frame's strength, in the
+frame's own denoising steps (`kscript.compile.cost`). A narrower band is filled without a
+model and redrawn by the frame's img2img, and keeps growing until a frame paints it.
 
 A transition is a composite over the chain image, not an operation of its own: frames in
 the first N frames of a scene with `transition crossfade N` have `crossfade` set, and the
@@ -191,8 +196,9 @@ class Frame(_Model):
     inputs: Annotated[list[Index], Field(max_length=1)] = Field(default_factory=list, description="frames this one is made from")
     inpaint: bool = Field(
         default=False,
-        description="the warp reveals pixels from outside the frame (kscript.geometry.reveals): fill them",
+        description="paint the band the last `reveal` warps revealed, in one masked model call",
     )
+    reveal: int = Field(default=0, description="warps (this frame's and earlier ones) whose band this frame paints")
     crossfade: Crossfade | None = None
     key: Annotated[str, Field(pattern="^([0-9a-f]{64})?$")]
 
@@ -208,15 +214,13 @@ class RenderPlan(_Model):
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
     def model_calls(self) -> dict[str, int]:
-        """Model calls by kind a diffusers backend with an inpainting model makes."""
-        calls = {"text2image": 0, "img2img": 0, "inpaint": 0}
-        for fr in self.frames:
-            if fr.op == "generate":
-                calls["text2image"] += 1
-            elif fr.op in ("animate", "continue"):
-                calls["img2img"] += 1
-                calls["inpaint"] += int(fr.inpaint)
-        return calls
+        """Model calls by kind a build from nothing makes (the prior's aside: see
+        `kscript.compile.cost.estimate`): text2image per `generate`, img2img per
+        `animate`/`continue` frame, or one masked "inpaint" call instead where it paints."""
+        from kscript.compile.cost import estimate
+
+        calls = estimate(self, family="stable-diffusion").model_calls
+        return {k: calls[k] for k in ("text2image", "img2img", "inpaint")}
 
 
 def canonical_json(data: Any) -> str:

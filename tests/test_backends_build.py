@@ -19,7 +19,9 @@ import kscript.compile as compile_module
 import kscript.render.build as build_module
 from kscript.errors import ModelError
 
-from tiny_pipelines import KANDINSKY_CALL_CLASSES, SD_CALL_CLASSES, PipelineCalls, tiny_models
+from kscript.compile.cost import plan_estimate
+
+from tiny_pipelines import KANDINSKY_CALL_CLASSES, SD_CALL_CLASSES, DenoiserForwards, PipelineCalls, tiny_models
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +46,7 @@ scene sea 4f {{
   continue
   prompt "a red fox in the snow"
   prompt "a blue whale in the sea" at 1f blend 2f
-  x: 2
+  x: 25  # % of the width per second: 2 px a frame at 64 px and 8 fps, a band painted on its 4th frame
 }}
 """
 
@@ -82,57 +84,81 @@ def build(film: Path, output: Path, **options):
 
 
 def expected_calls(plan, prior: int) -> dict[str, int]:
-    return {**plan.model_calls(), "prior": prior}
+    """Pipeline calls by pipeline class: a frame that paints its band makes its one masked
+    call with the img2img pipeline (the report counts it as "inpaint")."""
+    calls = plan.model_calls()
+    return {"text2image": calls["text2image"], "img2img": calls["img2img"] + calls["inpaint"], "inpaint": 0,
+            "prior": prior}
 
 
 def test_kandinsky_film_builds_with_exactly_the_planned_model_calls(tmp_path, tiny, monkeypatch):
     hooks = PipelineCalls(monkeypatch, KANDINSKY_CALL_CLASSES)
-    film = write_film(tmp_path, tiny["kandinsky_decoder"])  # prior and inpaint found beside it
+    forwards = DenoiserForwards(monkeypatch)
+    film = write_film(tmp_path, tiny["kandinsky_decoder"])  # prior found beside it
     plan, report = build(film, tmp_path / "film.mp4")
     assert plan.model_calls()["inpaint"] > 0 and plan.model_calls()["img2img"] > 0  # the film exercises all
     assert hooks.counts == expected_calls(plan, prior=DISTINCT_PROMPTS)
-    assert report.model_calls == hooks.counts
+    assert report.model_calls == {**plan.model_calls(), "prior": DISTINCT_PROMPTS}
     assert report.backend == "kandinsky2.2"
     assert decode(tmp_path / "film.mp4") == (8, 8.0, 64, 64)
+    # Denoising steps: the report's equal the forwards that reached the denoisers, and the
+    # plan's estimate (read from the model's scheduler config) equals the report.
+    steps = report.denoising_steps
+    assert steps["prior"] == forwards.counts["prior"] > 0
+    assert steps["total"] - steps["prior"] == forwards.counts["unet"] > 0
+    estimate = plan_estimate(plan)
+    assert estimate.scheduler == "DDIMScheduler" and not estimate.assumptions
+    assert estimate.denoising_steps == steps and estimate.model_calls == report.model_calls
 
     # A second build of the unchanged film takes every frame from the cache.
     hooks.counts.update({k: 0 for k in hooks.counts})
     _, again = build(film, tmp_path / "again.mp4")
     assert hooks.counts == {"text2image": 0, "img2img": 0, "inpaint": 0, "prior": 0}
     assert again.frames_cached == 8 and again.frames_rendered == 0
+    assert again.denoising_steps["total"] == 0
     assert decode(tmp_path / "again.mp4") == (8, 8.0, 64, 64)
 
 
-def test_kandinsky_with_named_companions_and_no_inpaint_model(tmp_path, tiny, monkeypatch):
+def test_kandinsky_with_named_companions(tmp_path, tiny, monkeypatch):
     # Names that follow no convention: the film must name the prior itself.
     (tmp_path / "painter").symlink_to(tiny["kandinsky_decoder"], target_is_directory=True)
     (tmp_path / "text-to-embedding").symlink_to(tiny["kandinsky_prior"], target_is_directory=True)
     hooks = PipelineCalls(monkeypatch, KANDINSKY_CALL_CLASSES)
     film = write_film(tmp_path, tmp_path / "painter", prior=tmp_path / "text-to-embedding")
     plan, report = build(film, tmp_path / "film.mp4")
-    # Without an inpainting decoder the executor fills the border and img2img redraws it.
-    assert hooks.counts == {**expected_calls(plan, prior=DISTINCT_PROMPTS), "inpaint": 0}
+    assert hooks.counts == expected_calls(plan, prior=DISTINCT_PROMPTS)
     assert decode(tmp_path / "film.mp4") == (8, 8.0, 64, 64)
-    # ... and says so, since the plan counted inpaint calls that did not happen.
-    planned = plan.model_calls()["inpaint"]
-    assert planned > 0
-    assert report.notes == [
-        f"no inpainting model: {planned} revealed borders were filled without a model and redrawn by "
-        "img2img alone (so fewer inpaint calls than the plan counts); name one with `inpaint:` in the "
-        "film block for real outpainting"
-    ]
 
 
 def test_sd_film_builds_with_exactly_the_planned_model_calls(tmp_path, tiny, monkeypatch):
     hooks = PipelineCalls(monkeypatch, SD_CALL_CLASSES)
-    film = write_film(tmp_path, tiny["sd"], inpaint=tiny["sd_inpaint"])
+    forwards = DenoiserForwards(monkeypatch)
+    film = write_film(tmp_path, tiny["sd"])
     plan, report = build(film, tmp_path / "film.mp4")
     assert hooks.counts == expected_calls(plan, prior=0)
     assert report.backend == "stable-diffusion"
+    assert report.denoising_steps["total"] == forwards.counts["unet"] > 0 and report.denoising_steps["prior"] == 0
+    assert plan_estimate(plan).denoising_steps == report.denoising_steps
     assert decode(tmp_path / "film.mp4") == (8, 8.0, 64, 64)
     hooks.counts.update({k: 0 for k in hooks.counts})
     build(film, tmp_path / "again.mp4")
     assert sum(hooks.counts.values()) == 0
+
+
+def test_sd15_pndm_runs_one_forward_more_than_its_steps_and_the_estimate_knows(tmp_path, tiny, monkeypatch):
+    from tiny_pipelines import build_stable_diffusion
+
+    model = build_stable_diffusion(tmp_path / "sd15", scheduler="pndm")
+    forwards = DenoiserForwards(monkeypatch)
+    plan, report = build(write_film(tmp_path, model), tmp_path / "film.mp4")
+    estimate = plan_estimate(plan)
+    assert estimate.scheduler == "PNDMScheduler"
+    assert report.denoising_steps == estimate.denoising_steps
+    assert report.denoising_steps["total"] == forwards.counts["unet"]
+    # 4 steps text2image: 5 forwards; each img2img/masked call of int(4 * 0.5) = 2 steps: 3
+    calls = report.model_calls
+    assert report.denoising_steps["text2image"] == 5 * calls["text2image"]
+    assert report.denoising_steps["img2img"] == 3 * calls["img2img"]
 
 
 def test_two_builds_give_identical_frames(tmp_path, tiny):
@@ -166,7 +192,10 @@ def test_cli_build_with_tiny_sd_reports_the_planned_calls(tmp_path, tiny):
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "report.json").read_text())
     plan = compile_module.compile_file(film)
-    assert report["model_calls"] == expected_calls(plan, prior=0)
+    assert report["model_calls"] == {**plan.model_calls(), "prior": 0}
+    # the plan's JSON estimate, read from the same model, is what the build counted
+    shown = run_cli("plan", str(film), "--json", cwd=tmp_path)
+    assert json.loads(shown.stdout)["estimate"]["denoising_steps"] == report["denoising_steps"]
     assert report["frames_total"] == report["frames_rendered"] == 8
     assert decode(tmp_path / "film.mp4") == (8, 8.0, 64, 64)
 
@@ -209,5 +238,55 @@ def test_cli_model_option_renders_a_preview_film_with_a_real_model(tmp_path, tin
     report = json.loads(report_path.read_text())
     plan = compile_module.compile_file(film)
     assert report["backend"] == "stable-diffusion"
-    # no inpainting checkpoint named: the executor fills borders, img2img redraws them
-    assert report["model_calls"] == {**plan.model_calls(), "inpaint": 0, "prior": 0}
+    assert report["model_calls"] == {**plan.model_calls(), "prior": 0}
+    # another model than the film's never takes the film's own video name
+    assert Path(report["output"]).name == "film.sd.mp4" and not (tmp_path / "film.mp4").exists()
+
+
+@pytest.mark.parametrize(
+    "film_model, options, name",
+    [
+        ("models/k22", {}, "film.mp4"),
+        ("models/k22", {"model": "models/k22"}, "film.mp4"),  # the film's own model
+        ("models/k22", {"preview": True}, "film.preview.mp4"),
+        ("models/k22", {"model": "preview"}, "film.preview.mp4"),
+        ("models/k22", {"model": "runwayml/stable-diffusion-v1-5"}, "film.stable-diffusion-v1-5.mp4"),
+        ("preview", {"model": "models/sd/"}, "film.sd.mp4"),
+        ("preview", {"model": "Preview"}, "film.mp4"),
+    ],
+)
+def test_a_model_other_than_the_films_never_replaces_the_films_video(film_model, options, name):
+    from kscript.plan import FilmInfo, RenderPlan
+
+    plan = RenderPlan(film=FilmInfo(title="t", width=64, height=64, fps=8, seed=1, model=film_model, frame_count=0,
+                                    duration=0), scenes=[], frames=[])
+    draft = build_module.is_draft(plan, build_module.BuildOptions(**options))
+    assert build_module.default_output("dir/film.kscene", draft=draft).name == name
+
+
+def test_inpaint_option_lets_model_switch_family(tmp_path, tiny):
+    # The film names a Kandinsky inpainting decoder; --model sd alone cannot use it, and
+    # --inpaint none (or another SD inpainting checkpoint) switches the companion too.
+    plan = compile_module.compile_file(write_film(tmp_path, tiny["kandinsky_decoder"], inpaint=tiny["kandinsky_inpaint"]))
+    with pytest.raises(ModelError, match="not a Stable Diffusion inpainting model"):
+        build_module.make_backend(plan, build_module.BuildOptions(model=str(tiny["sd"]))).has_inpaint
+    backend = build_module.make_backend(plan, build_module.BuildOptions(model=str(tiny["sd"]), inpaint="none"))
+    assert backend.name == "stable-diffusion" and not backend.has_inpaint
+    backend = build_module.make_backend(plan, build_module.BuildOptions(model=str(tiny["sd"]), inpaint=str(tiny["sd_inpaint"])))
+    assert backend.has_inpaint
+
+
+def test_a_fully_cached_rebuild_imports_no_torch(tmp_path, tiny):
+    film = write_film(tmp_path, tiny["sd"])
+    build(film, tmp_path / "film.mp4", device="cpu")  # fills the cache (in this process)
+    script = (
+        "import sys\n"
+        "from kscript.cli import main\n"
+        f"code = main(['build', {str(film)!r}, '-q', '--device', 'cpu', '--cache', {str(tmp_path / 'cache')!r}])\n"
+        "print('torch' in sys.modules, 'diffusers' in sys.modules)\n"
+        "sys.exit(code)\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False"]  # the fingerprint came from files

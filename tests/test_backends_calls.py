@@ -440,3 +440,24 @@ def test_sdxl_empty_negative_is_zeros_as_sdxl_itself_does(sdxl):
         generator=generator(1), output_type="np",
     )
     assert np.array_equal(sdxl.text2image(r), from_output(out.images, 64, 64))
+
+
+def test_repaint_is_one_img2img_call_costing_what_img2img_costs(backend):
+    """The outpainting call: one call of the img2img pipeline, as many denoiser forwards as
+    the frame's img2img call, counted as one inpaint call."""
+    image, r = start_image(), req(steps=8, strength=0.5)
+    calls, steps = backend.calls.as_dict(), backend.steps.as_dict()
+    backend.img2img(image, r)
+    img2img_forwards = backend.steps.img2img - steps["img2img"]
+    out = backend.repaint(image, border_mask(), r)
+    assert out.shape == image.shape and out.dtype == np.uint8
+    assert backend.calls.inpaint - calls["inpaint"] == 1 and backend.calls.img2img - calls["img2img"] == 1
+    assert backend.steps.inpaint - steps["inpaint"] == img2img_forwards == 4
+
+
+def test_repaint_paints_the_band_more_than_the_rest(backend):
+    # The band starts from noise; the rest is redrawn at strength 0.25 from the image.
+    image, mask = start_image(), border_mask()
+    out = backend.repaint(image, mask, req(steps=8, strength=0.25)).astype(np.float32)
+    change = np.abs(out - image.astype(np.float32)).mean(axis=2)
+    assert change[mask > 0.99].mean() > change[mask == 0].mean()

@@ -452,8 +452,10 @@ def test_local_decoder_without_a_prior_beside_it_never_asks_the_hub(tmp_path, mo
     with pytest.raises(ModelError) as err:
         create_backend(film("models/kandinsky-2-2-decoder"), base_dir=tmp_path).load()
     assert "needs a prior" in err.value.message
-    assert f"there is no folder 'models/kandinsky-2-2-prior' in the film's folder ({tmp_path})" in err.value.message
-    assert "put the prior at 'models/kandinsky-2-2-prior'" in err.value.hint
+    beside = (tmp_path / "models" / "kandinsky-2-2-prior").resolve()
+    # looked for beside the decoder that was found, and named there
+    assert f"there is no folder '{beside}'" in err.value.message
+    assert f"put the prior at '{beside}'" in err.value.hint
 
 
 # -- the fingerprint does not depend on how a folder is written -------------------------------
@@ -536,3 +538,18 @@ def test_quiet_loading_hides_the_deprecated_hub_argument_warning():
             warnings.warn("The `local_dir_use_symlinks` argument is deprecated and ignored", UserWarning)
             warnings.warn("something else", UserWarning)
     assert [str(w.message) for w in seen] == ["something else"]
+
+
+def test_usual_companions_are_found_beside_the_decoder_not_beside_the_film(tmp_path, monkeypatch, tiny):
+    # The decoder is found in the working directory; the film's folder has a folder named
+    # like the usual prior that is something else. The prior must be the decoder's sibling,
+    # whatever folder the film is built from.
+    films, work = tmp_path / "films", tmp_path / "work"
+    films.mkdir()
+    work.mkdir()
+    (films / "kandinsky-2-2-prior").symlink_to(tiny["sd"], target_is_directory=True)
+    for name in ("kandinsky_decoder", "kandinsky_prior"):
+        (work / tiny[name].name).symlink_to(tiny[name], target_is_directory=True)
+    monkeypatch.chdir(work)
+    backend = create_backend(film("kandinsky-2-2-decoder"), base_dir=films)
+    assert str((work / "kandinsky-2-2-prior").resolve()) in backend.fingerprint

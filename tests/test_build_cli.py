@@ -24,13 +24,19 @@ def write_plan(path: Path, plan) -> Path:
 
 
 def test_build_writes_video_report_and_summary(tmp_path, capsys):
-    film = write_plan(tmp_path / "film.json", three_scenes())
+    plan = three_scenes()
+    film = write_plan(tmp_path / "film.json", plan)
+    calls = plan.model_calls()
+    # 16 moving frames, each one model call: a masked "inpaint" call where the frame paints
+    # its revealed band, else img2img
+    assert calls["img2img"] + calls["inpaint"] == 16 and calls["inpaint"] > 0
     assert main(["build", str(film), "--report", str(tmp_path / "r.json")]) == 0
     assert (tmp_path / "film.mp4").is_file()
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["frames_total"] == 18 and report["frames_rendered"] == 18
     err = capsys.readouterr().err
-    assert "18 rendered, 0 from cache" in err and "film.mp4" in err and "img2img 16" in err
+    assert "18 rendered, 0 from cache" in err and "film.mp4" in err
+    assert f"img2img {calls['img2img']}, inpaint {calls['inpaint']}" in err
     assert main(["build", str(film), "--quiet", "--report", str(tmp_path / "r.json")]) == 0
     assert json.loads((tmp_path / "r.json").read_text())["frames_cached"] == 18
     assert capsys.readouterr().err == ""
@@ -135,7 +141,9 @@ def test_ctrl_c_stops_cleanly_keeping_finished_frames_and_the_old_video(tmp_path
     real = preview.PreviewBackend.img2img
 
     def interrupted(self, image, req):
-        if self.calls.img2img >= 6:
+        # the plan's moving frames make 5 img2img calls (the others paint their band with
+        # one masked call): stop on the 4th
+        if self.calls.img2img >= 3:
             raise KeyboardInterrupt
         return real(self, image, req)
 
@@ -147,7 +155,9 @@ def test_ctrl_c_stops_cleanly_keeping_finished_frames_and_the_old_video(tmp_path
     monkeypatch.setattr(preview.PreviewBackend, "img2img", real)
     assert main(["build", str(film), "-q", "--report", str(tmp_path / "r.json")]) == 0
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["frames_cached"] >= 7 and report["frames_rendered"] == 18 - report["frames_cached"]
+    # every frame before the one whose img2img call was interrupted was kept
+    plain = [fr.index for fr in three_scenes().frames if fr.op in ("animate", "continue") and not fr.inpaint]
+    assert report["frames_cached"] == plain[3] and report["frames_rendered"] == 18 - report["frames_cached"]
 
 
 def test_progress_bar_follows_frames_and_steps():

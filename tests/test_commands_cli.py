@@ -52,11 +52,14 @@ def test_check_a_directory_is_a_usage_error(films):
     assert main(["check", str(films)]) == 2
 
 
-def test_plan_json_is_the_plan(films, capsys):
+def test_plan_json_is_the_plan_and_its_cost_estimate(films, capsys):
     assert main(["plan", "good.kscene", "--json"]) == 0
     out = capsys.readouterr().out
-    assert out == compile_file("good.kscene").to_json()
     data = json.loads(out)
+    estimate = data.pop("estimate")
+    assert data == json.loads(compile_file("good.kscene").to_json())
+    kinds = {"text2image", "img2img", "inpaint", "prior"}
+    assert set(estimate["model_calls"]) == kinds and set(estimate["denoising_steps"]) == kinds | {"total"}
     assert set(data["film"]) >= {"title", "width", "height", "fps", "seed", "model"}
     assert set(data["scenes"][0]) >= {"name", "start_frame", "frame_count"}
     frame = data["frames"][1]
@@ -70,8 +73,8 @@ def test_plan_summary(films, capsys):
     out = capsys.readouterr().out
     assert 'film "ok"' in out
     assert "frames 0-23 (24)" in out and "[continues]" in out
-    assert "text2image 1" in out and "img2img    71" in out
-    assert "denoising steps (estimate):" in out
+    assert "model calls:     text2image 1, img2img 71" in out
+    assert "denoising steps: text2image" in out and "(total " in out
 
 
 def test_plan_errors_exit_1(films, capsys):

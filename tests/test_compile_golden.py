@@ -45,7 +45,7 @@ PLANS = Path(__file__).parent / "golden" / "plans"
 # Every field of a frame is in its row, or left out here with the reason.
 ROW_FIELDS = {
     "index", "scene", "scene_frame", "op", "motion", "strength", "guidance", "steps", "seed", "prompts",
-    "inpaint", "crossfade", "noise", "coherence", "coherence_ref", "negative", "inputs",
+    "inpaint", "reveal", "crossfade", "noise", "coherence", "coherence_ref", "negative", "inputs",
 }
 LEFT_OUT = {
     "key": "held by tests/test_compile_keys.py",
@@ -95,7 +95,7 @@ def prompts_cell(frame: Frame, labels: dict[str, str]) -> str:
 def extras(frame: Frame, scene: SceneInfo) -> list[str]:
     out = []
     if frame.inpaint:
-        out.append("inpaint")
+        out.append(f"inpaint {frame.reveal} warps")
     if frame.crossfade is not None:
         out.append(f"crossfade from {frame.crossfade.from_frame} w {num(frame.crossfade.weight)}")
     if frame.noise:
@@ -163,7 +163,7 @@ def test_the_table_shows_what_a_frame_says():
     plan = compile_source(
         'film "t" {\n  size: 64x64\n  fps: 4\n  seed: 7\n}\n'
         'scene a 1s {\n  prompt "one"\n}\n'
-        'scene b 2s {\n  prompt "two"\n  prompt "three" at 1s blend 500ms\n  x: 3\n  transition crossfade 2f\n}\n'
+        'scene b 2s {\n  prompt "two"\n  prompt "three" at 1s blend 500ms\n  x: 60\n  transition crossfade 2f\n}\n'
     )
     table = plan_table(plan, "t.kscene")
     assert '  p2 at 1s blend 0.5s: "three"' in table
@@ -171,7 +171,7 @@ def test_the_table_shows_what_a_frame_says():
     frame = plan.frames[5]
     assert row == (
         f"    5 b   1 animate  | {motion_cell(frame.motion)} | s {num(frame.strength)}  g {num(frame.guidance)}  "
-        f"steps {frame.steps}  seed 8 | p1 | inpaint, crossfade from 3 w {num(frame.crossfade.weight)}"
+        f"steps {frame.steps}  seed 8 | p1 | inpaint 1 warps, crossfade from 3 w {num(frame.crossfade.weight)}"
     )
     assert "x=" in row and "zoom" not in row  # only the channels that move
     blended = next(line for line in table.splitlines() if line.startswith("    9 b   5 "))

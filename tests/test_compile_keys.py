@@ -142,6 +142,7 @@ CHANGES = {
     "coherence_ref": 1,
     "inputs": [1],
     "inpaint": True,
+    "reveal": 2,
 }
 
 

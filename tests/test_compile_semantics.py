@@ -233,11 +233,28 @@ def test_coherence_refers_to_the_scene_first_frame():
     assert all(f.coherence == "lab" and f.coherence_ref == 24 for f in b[1:])
 
 
-def test_inpaint_where_the_warp_reveals_the_border():
-    plan = plan_of('scene a 1s {\n  prompt "a"\n  zoom: 0.98\n}\nscene b 1s {\n  prompt "b"\n  zoom: 1.02\n}\n')
+def test_the_revealed_band_is_painted_once_it_is_material():
+    plan = compile_source(HEAD + 'scene a 1s {\n  prompt "a"\n  zoom: 0.5\n}\nscene b 1s {\n  prompt "b"\n  zoom: 2\n}\n')
     assert not plan.frames[0].inpaint  # generate
-    assert all(f.inpaint for f in frames_of(plan, "a")[1:])  # zooming out reveals
-    assert not any(f.inpaint for f in frames_of(plan, "b"))  # zooming in does not
+    a = frames_of(plan, "a")
+    # Halving the picture size each second is a zoom of 0.9715 a frame: 3.6 px on each side at
+    # 256 px, so two warps reveal a band of 8 pixel centres: painted every 2nd frame.
+    assert a[1].motion.zoom == 0.971532
+    assert [(f.scene_frame, f.reveal) for f in a if f.inpaint] == [(2 * k, 2) for k in range(1, 12)]
+    assert all(f.reveal == 0 for f in a if not f.inpaint)
+    assert not any(f.inpaint for f in frames_of(plan, "b"))  # zooming in reveals nothing
+
+
+def test_a_zoom_in_pushes_an_unpainted_band_out_of_the_frame():
+    # 2 px pans a frame reach the 8 px band on every 4th frame; a zoom in between pushes the
+    # band out of the frame (what a warp crops is gone), so it starts again from nothing.
+    pan = compile_source(HEAD + 'scene a 9f {\n  prompt "a"\n  x: 18.75\n}\n')
+    assert pan.frames[1].motion.x == 2.0
+    assert [f.scene_frame for f in pan.frames if f.inpaint] == [4, 8]
+    zoomed = compile_source(HEAD + 'scene a 9f {\n  prompt "a"\n  x: if f == 3 then 0 else 18.75\n'
+                            '  zoom: if f == 3 then 542.8 else 1\n}\n')
+    assert zoomed.frames[3].motion.zoom == 1.3
+    assert [f.scene_frame for f in zoomed.frames if f.inpaint] == [7]
 
 
 def test_negative_from_scene_or_film():

@@ -75,10 +75,30 @@ def test_requests_carry_the_frame_values():
     assert blends and all(abs(sum(w for _, w in r.prompts) - 1) < 1e-6 for r in blends)
 
 
-def test_without_an_inpaint_model_no_inpaint_call_is_made():
-    plan = three_scenes()
-    _, _, be = run(plan, Recorder(has_inpaint=False))
-    assert be.calls.inpaint == 0 and be.calls.img2img == plan.model_calls()["img2img"]
+def test_a_frame_that_paints_its_band_makes_one_repaint_call_with_the_whole_band():
+    base = make_plan([SceneSpec("s", 7, motion=Motion(x=3))])
+    # frames 3 and 6 paint what the last 3 pans revealed (9 px); the others paint nothing
+    frames = [f.model_copy(update={"inpaint": f.index in (3, 6), "reveal": 3 if f.index in (3, 6) else 0})
+              for f in base.frames]
+    plan = base.model_copy(update={"frames": frames})
+    masks = []
+
+    class Painter(Recorder):
+        def repaint(self, image, mask, req):
+            masks.append(np.asarray(mask))
+            self.log.append(("repaint", req))
+            n = len(self.log)
+            out = super().repaint(image, mask, req)  # the painter's own inpaint + img2img
+            del self.log[n:]
+            return out
+
+    _, _, be = run(plan, Painter())
+    assert [op for op, _ in be.log] == ["text2image", "img2img", "img2img", "repaint",
+                                                         "img2img", "img2img", "repaint"]
+    assert be.calls.inpaint == 2 and be.calls.img2img == 4  # one call per model frame
+    w = plan.film.width
+    for mask in masks:  # the camera panned right by 3 x 3 px: a 9 px band on the right
+        assert mask[:, w - 9:].min() > 0.5 and mask[:, : w - 16].max() == 0
 
 
 def test_warp_frames_make_no_model_call_and_move_the_image():

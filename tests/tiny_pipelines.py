@@ -179,6 +179,14 @@ def _ddim():
     )
 
 
+def _pndm():
+    """SD 1.5's scheduler as published (PNDM with skip_prk_steps, scaled-linear betas)."""
+    from diffusers import PNDMScheduler
+
+    return PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000,
+                         set_alpha_to_one=False, skip_prk_steps=True, steps_offset=1)
+
+
 def build_kandinsky_decoder(folder: Path, seed: int = 0, inpaint: bool = False) -> Path:
     """A `KandinskyV22Pipeline` (or, with `inpaint`, a `KandinskyV22InpaintPipeline` with a
     9-channel UNet) with random weights, saved into `folder`."""
@@ -209,9 +217,47 @@ def _tiny_vae(**extra):
     )
 
 
-def build_stable_diffusion(folder: Path, seed: int = 0, inpaint: bool = False) -> Path:
+def tiny_safety_checker(flag_everything: bool = False, seed: int = 0):
+    """diffusers' own `StableDiffusionSafetyChecker` (what real SD 1.x checkpoints list as
+    `["stable_diffusion", "StableDiffusionSafetyChecker"]`) at a tiny size, with the
+    `CLIPImageProcessor` it reads images through.
+
+    With `flag_everything`, its concept thresholds are -5 (a cosine similarity is always
+    above that), so it flags every image and the pipeline returns it black: the case a
+    build must never feed silently into the chain.
+    """
+    import torch
+    from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
+    from transformers import CLIPConfig, CLIPImageProcessor
+
+    torch.manual_seed(seed)
+    config = CLIPConfig(
+        text_config=_clip_text_config().to_dict(),
+        vision_config=dict(hidden_size=32, image_size=224, projection_dim=32, intermediate_size=37,
+                           num_attention_heads=4, num_hidden_layers=2, patch_size=14),
+        projection_dim=32,
+    )
+    checker = StableDiffusionSafetyChecker(config)
+    threshold = -5.0 if flag_everything else 5.0  # 5: a cosine similarity never exceeds it
+    with torch.no_grad():
+        checker.concept_embeds_weights.fill_(threshold)
+        checker.special_care_embeds_weights.fill_(threshold)
+    processor = CLIPImageProcessor(crop_size=224, do_center_crop=True, do_normalize=True, do_resize=True,
+                                   image_mean=[0.48145466, 0.4578275, 0.40821073],
+                                   image_std=[0.26862954, 0.26130258, 0.27577711], resample=3, size=224)
+    return checker, processor
+
+
+def build_stable_diffusion(folder: Path, seed: int = 0, inpaint: bool = False, safety_checker: bool | str = False,
+                           scheduler: str = "ddim") -> Path:
     """A Stable Diffusion pipeline with random weights (a 4-channel UNet, or a 9-channel one
-    for an inpainting checkpoint), saved into `folder`."""
+    for an inpainting checkpoint), saved into `folder`.
+
+    `safety_checker=True` saves it the way real SD 1.x checkpoints are published, with
+    diffusers' safety checker and its feature extractor (`"flag"`: a checker that flags
+    every image). `scheduler="pndm"` ships SD 1.5's own PNDMScheduler (skip_prk_steps),
+    which runs one UNet forward more than its step count.
+    """
     import torch
     from diffusers import (
         StableDiffusionInpaintPipeline,
@@ -236,15 +282,16 @@ def build_stable_diffusion(folder: Path, seed: int = 0, inpaint: bool = False) -
     torch.manual_seed(seed + 2)
     text_encoder = CLIPTextModel(_clip_text_config())
     cls = StableDiffusionInpaintPipeline if inpaint else StableDiffusionPipeline
+    checker, extractor = tiny_safety_checker(safety_checker == "flag", seed + 3) if safety_checker else (None, None)
     pipe = cls(
         unet=unet,
-        scheduler=_ddim(),
+        scheduler=_pndm() if scheduler == "pndm" else _ddim(),
         vae=vae,
         text_encoder=text_encoder,
         tokenizer=tiny_tokenizer(),
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
+        safety_checker=checker,
+        feature_extractor=extractor,
+        requires_safety_checker=bool(safety_checker),
     )
     pipe.save_pretrained(folder, safe_serialization=True)
     return Path(folder)
@@ -401,3 +448,26 @@ class PipelineCalls:
                 return result
 
             monkeypatch.setattr(cls, "__call__", functools.wraps(original)(wrapper))
+
+
+class DenoiserForwards:
+    """Counts forwards of the denoisers (every UNet2DConditionModel and PriorTransformer),
+    with hooks on the classes' `forward`: independent of the backend's own hooks.
+
+    `counts` is {"unet": n, "prior": n}; a classifier-free-guidance batch is one forward.
+    """
+
+    def __init__(self, monkeypatch) -> None:
+        import functools
+
+        from diffusers import PriorTransformer, UNet2DConditionModel
+
+        self.counts = {"unet": 0, "prior": 0}
+        for name, cls in (("unet", UNet2DConditionModel), ("prior", PriorTransformer)):
+            original = cls.forward
+
+            def wrapper(module, *args, _name=name, _original=original, **kwargs):
+                self.counts[_name] += 1
+                return _original(module, *args, **kwargs)
+
+            monkeypatch.setattr(cls, "forward", functools.wraps(original)(wrapper))

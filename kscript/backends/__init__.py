@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
+    from kscript.backends.settings import ModelOptions
     from kscript.plan import FilmInfo
     from kscript.backends.interface import Backend
 
@@ -24,6 +25,7 @@ def create_backend(
     device: str | None = None,
     model: str | None = None,
     base_dir: str | Path | None = None,
+    options: "ModelOptions | None" = None,
 ) -> "Backend":
     """The backend for `film`'s model (or `model`, from `--model`), not loaded yet:
     the preview painter for "preview", else a diffusers backend.
@@ -38,6 +40,8 @@ def create_backend(
         model: overrides `film.model` (the `--model` option).
         base_dir: the folder relative model paths are read from first (the film's folder);
             the working directory is tried after it.
+        options: loading and running options (`ModelOptions`: safety checker, dtype,
+            offload, threads).
 
     Raises:
         ModelError: the model is not there, or is not a kind kscript renders with.
@@ -58,7 +62,7 @@ def create_backend(
     if source.family == "kandinsky2.2":
         from kscript.backends.kandinsky import KandinskyBackend
 
-        return KandinskyBackend(film, source, device=device, base_dir=base)
+        return KandinskyBackend(film, source, device=device, base_dir=base, options=options)
     from kscript.backends.sd import StableDiffusionBackend
 
-    return StableDiffusionBackend(film, source, device=device, base_dir=base)
+    return StableDiffusionBackend(film, source, device=device, base_dir=base, options=options)

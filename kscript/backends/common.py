@@ -14,6 +14,37 @@ import numpy as np
 from kscript.backends.interface import StepCallback
 
 
+def call_error(err: Exception, where: str) -> Any:
+    """A `ModelError` for an exception raised inside a model call at `where` (a frame):
+    kscript's words first, the library's first line after them, a hint by cause.
+
+    Out of memory (CUDA's `OutOfMemoryError`, or a RuntimeError saying so) suggests what
+    lowers memory; a shape mismatch says the models do not fit together; a `ModelError`
+    (a flagged frame) keeps its own text and gains the frame.
+    """
+    from kscript.errors import KscriptError, ModelError
+
+    if isinstance(err, KscriptError):
+        return ModelError(f"{where}: {err.message}", hint=err.hint)
+    text = str(err).strip()
+    first = text.splitlines()[0] if text else type(err).__name__
+    first = first if len(first) <= 200 else first[:200].rsplit(" ", 1)[0] + " ..."
+    kept = "the frames finished before it are kept in the cache: the next build resumes there"
+    if "out of memory" in text.lower() or type(err).__name__ == "OutOfMemoryError" or isinstance(err, MemoryError):
+        return ModelError(
+            f"{where}: the device ran out of memory during the model call",
+            hint="free the GPU, or lower memory with --offload (accelerate's CPU offload) or --dtype float16, "
+            f"or render at a smaller size; {kept}",
+        )
+    if "shape" in text.lower() or "size of tensor" in text.lower() or "mat1 and mat2" in text:
+        return ModelError(
+            f"{where}: the model call failed on tensors of mismatched sizes ({first}): the models named for "
+            "this film do not fit together",
+            hint=f"check that model:, prior: and inpaint: belong to the same model family and release; {kept}",
+        )
+    return ModelError(f"{where}: the model call failed: {type(err).__name__}: {first}", hint=kept)
+
+
 def free_device_memory(device: Any) -> None:
     """Give a GPU's cached blocks back after the models are dropped (watch mode swaps
     models without restarting)."""
@@ -27,29 +58,7 @@ def free_device_memory(device: Any) -> None:
     torch.cuda.empty_cache()
 
 
-def effective_steps(steps: int, strength: float) -> int:
-    """The step count an img2img call at `strength` really gets: `steps`, raised until
-    `int(steps * strength) >= 1`; 0 when that would take more than `MAX_STEPS` (the
-    caller then makes no model call: the frame stays as warped, as at strength 0).
-
-    diffusers runs `int(steps * strength)` denoising steps and crashes when that is 0 (the
-    VAE then decodes an empty tensor), and its schedulers refuse more steps than their
-    1000 training steps. The compiler already raises a frame's steps for this, or makes a
-    too-faint frame a warp; the backend checks again so a hand-made plan cannot crash a
-    build. Raising steps keeps the frame's strength, which is what the user wrote.
-    """
-    from kscript.plan import MAX_STEPS
-
-    steps = max(1, int(steps))
-    if strength <= 0:
-        return steps
-    strength = min(1.0, float(strength))
-    if int(steps * strength) >= 1:
-        return steps
-    steps = max(steps, math.ceil(1.0 / strength))
-    while int(steps * strength) < 1:  # floating point: 1/0.1 * 0.1 may land below 1
-        steps += 1
-    return steps if steps <= MAX_STEPS else 0
+from kscript.compile.cost import effective_steps  # noqa: E402 - one definition, re-exported
 
 
 def step_callback(on_step: StepCallback | None, expected_total: int) -> Callable[..., dict] | None:

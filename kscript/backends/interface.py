@@ -53,6 +53,9 @@ class Backend(ABC):
 
     def __init__(self) -> None:
         self.calls = CallCounts()
+        #: denoiser forwards by kind (one forward = one denoising step, a guidance batch
+        #: once), counted by hooks on the UNets and the prior; the preview runs none
+        self.steps = CallCounts()
 
     @property
     @abstractmethod
@@ -71,6 +74,11 @@ class Backend(ABC):
         """Load models; raise `kscript.errors.ModelError` naming what was looked for.
         Called once before any frame is rendered."""
 
+    def embed_prompts(self, pairs: set[tuple[str, str]]) -> None:
+        """Told, after `load` and before the first frame, every (prompt, negative) the frames
+        to render will ask for: a backend may encode them all now and free the encoder
+        (Kandinsky frees its prior). Default: nothing."""
+
     @abstractmethod
     def text2image(self, req: Request) -> np.ndarray: ...
 
@@ -79,6 +87,20 @@ class Backend(ABC):
 
     @abstractmethod
     def inpaint(self, image: np.ndarray, mask: np.ndarray, req: Request) -> np.ndarray: ...
+
+    def repaint(self, image: np.ndarray, mask: np.ndarray, req: Request) -> np.ndarray:
+        """The outpainting call of a frame that paints its revealed band (`Frame.inpaint`):
+        where `mask` is 1 painted anew, elsewhere redrawn at `req.strength`, as ONE model
+        call costing what the frame's img2img call would (counted as one inpaint call).
+
+        This default paints the band (`inpaint`) and then redraws the frame (`img2img`):
+        right for the preview painter, which costs nothing; the diffusers backends make one
+        masked img2img call instead (`DiffusersBackend.repaint`).
+        """
+        painted = self.inpaint(image, mask, req)
+        out = self.img2img(painted, req)
+        self.calls.img2img -= 1  # one outpainting call, counted as inpaint
+        return out
 
     def close(self) -> None:
         """Release models and memory."""

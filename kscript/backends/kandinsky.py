@@ -33,13 +33,14 @@ from kscript.backends.loading import (
     reads_as_local,
     resolve_model,
 )
+from kscript.backends.settings import ModelOptions
 from kscript.errors import ModelError
 from kscript.plan import FilmInfo
 from kscript.backends.interface import Request
 
+from kscript.compile.cost import PRIOR_GUIDANCE, PRIOR_STEPS
+
 BACKEND_VERSION = "kandinsky2.2/1"
-PRIOR_STEPS = 25
-PRIOR_GUIDANCE = 4.0
 
 
 class KandinskyBackend(DiffusersBackend):
@@ -55,8 +56,9 @@ class KandinskyBackend(DiffusersBackend):
         *,
         device: str | None = None,
         base_dir: Path | None = None,
+        options: ModelOptions | None = None,
     ) -> None:
-        super().__init__(film, source, device=device, base_dir=base_dir)
+        super().__init__(film, source, device=device, base_dir=base_dir, options=options)
         self.prior_seed = film.seed
         self._resolved: tuple[ModelSource | None, ModelSource | None] | None = None
         self.prior: Any = None
@@ -85,6 +87,16 @@ class KandinskyBackend(DiffusersBackend):
             self._resolved = (self._resolve_prior(), self._resolve_inpaint())
         return self._resolved
 
+    def _usual(self, part: str) -> str | None:
+        """The usual companion's name, found beside the decoder that was found: for a local
+        decoder the sibling folder (an absolute path: the same film picks the same prior
+        whichever folder it is built from), for a hub id the hub id."""
+        usual = companion(self.source.spec, part)  # type: ignore[arg-type]
+        if usual is None or not self.source.local or self.source.folder is None:
+            return usual
+        sibling = companion(self.source.folder.name, part)  # type: ignore[arg-type]
+        return str(self.source.folder.parent / sibling) if sibling else usual
+
     def _resolve_prior(self) -> ModelSource | None:
         film = self.film
         if film.prior:
@@ -92,7 +104,7 @@ class KandinskyBackend(DiffusersBackend):
         elif self.source.kind == "combined":
             return None
         else:
-            usual = companion(self.source.spec, "prior")
+            usual = self._usual("prior")
             if usual is None:
                 raise ModelError(
                     f"Kandinsky 2.2 decoder '{self.source.spec}' needs a prior, and none is named",
@@ -115,7 +127,24 @@ class KandinskyBackend(DiffusersBackend):
                 f"prior '{prior.spec}' is a {prior.class_name}, not a Kandinsky 2.2 prior",
                 hint='name a KandinskyV22PriorPipeline, e.g. prior: "kandinsky-community/kandinsky-2-2-prior"',
             )
+        self._check_embedding_size(prior)
         return prior
+
+    def _check_embedding_size(self, prior: ModelSource) -> None:
+        """The prior's image embeddings must be the size the decoder's UNet takes: else the
+        first frame fails deep inside the UNet (`mat1 and mat2 shapes cannot be multiplied`).
+        Read from the two configs (JSON), before anything loads."""
+        prior_config = prior._read_json("prior/config.json") or {}
+        unet_config = self.source._read_json("unet/config.json") or {}
+        made = prior_config.get("embedding_dim")
+        taken = unet_config.get("encoder_hid_dim")
+        if made is not None and taken is not None and int(made) != int(taken):
+            raise ModelError(
+                f"prior '{prior.spec}' makes image embeddings of size {made}, and decoder '{self.source.spec}' "
+                f"takes embeddings of size {taken}: they are not a pair",
+                hint="name the prior released with this decoder, e.g. kandinsky-community/kandinsky-2-2-prior "
+                "for kandinsky-community/kandinsky-2-2-decoder",
+            )
 
     def _resolve_inpaint(self) -> ModelSource | None:
         film = self.film
@@ -123,7 +152,7 @@ class KandinskyBackend(DiffusersBackend):
             inpaint = resolve_model(film.inpaint, "inpaint", base_dir=self.base_dir)
             explicit = True
         else:
-            usual = companion(self.source.spec, "inpaint")
+            usual = self._usual("inpaint")
             if usual is None:
                 self.notes.append("no inpainting decoder: revealed borders are filled, then redrawn by img2img")
                 return None
@@ -170,8 +199,6 @@ class KandinskyBackend(DiffusersBackend):
                 KandinskyV22CombinedPipeline,
                 KandinskyV22Img2ImgCombinedPipeline,
                 KandinskyV22Img2ImgPipeline,
-                KandinskyV22InpaintCombinedPipeline,
-                KandinskyV22InpaintPipeline,
                 KandinskyV22Pipeline,
                 KandinskyV22PriorPipeline,
             )
@@ -194,13 +221,32 @@ class KandinskyBackend(DiffusersBackend):
             self.prior = load_pipeline(prior_source, KandinskyV22PriorPipeline, **kw)
         # One set of weights for both: the img2img pipeline is built from the decoder's modules.
         self.img2img_pipe = KandinskyV22Img2ImgPipeline(**self.decoder.components)
-        if inpaint_source is not None:
-            if inpaint_source.class_name in KANDINSKY_INPAINT_COMBINED:
-                combined = load_pipeline(inpaint_source, KandinskyV22InpaintCombinedPipeline, **kw)
-                self.inpaint_pipe = combined.decoder_pipe
-            else:
-                self.inpaint_pipe = load_pipeline(inpaint_source, KandinskyV22InpaintPipeline, **kw)
-        self._finish_loading((self.decoder, self.img2img_pipe, self.prior, self.inpaint_pipe))
+        if inpaint_source is not None and self.film.inpaint:
+            self.notes.append(
+                f"inpaint '{inpaint_source.spec}' is not loaded: revealed bands are painted by the decoder "
+                "itself, in one masked call per frame at the frame's own steps (docs/backends.md, 'Outpainting')"
+            )
+        self._finish_loading((self.decoder, self.img2img_pipe, self.prior))
+        self._count_forwards(self.decoder.unet, None)
+        self._count_forwards(getattr(self.prior, "prior", None), "prior")
+
+    def _load_inpaint(self) -> None:
+        """The inpainting decoder, loaded on first use only: builds paint bands with the
+        decoder (`repaint`), so a build never holds a second 1.25 B-parameter UNet."""
+        if self.inpaint_pipe is not None:
+            return
+        inpaint_source = self._resolve()[1]
+        if inpaint_source is None:
+            raise RuntimeError("KandinskyBackend.inpaint called without an inpainting decoder (check has_inpaint)")
+        from diffusers import KandinskyV22InpaintCombinedPipeline, KandinskyV22InpaintPipeline
+
+        kw = {"dtype": self.dtype, "device": self.device}
+        if inpaint_source.class_name in KANDINSKY_INPAINT_COMBINED:
+            self.inpaint_pipe = load_pipeline(inpaint_source, KandinskyV22InpaintCombinedPipeline, **kw).decoder_pipe
+        else:
+            self.inpaint_pipe = load_pipeline(inpaint_source, KandinskyV22InpaintPipeline, **kw)
+        self.inpaint_pipe.set_progress_bar_config(disable=True)
+        self._count_forwards(self.inpaint_pipe.unet, "inpaint")
 
     def close(self) -> None:
         self.prior = self.decoder = self.img2img_pipe = self.inpaint_pipe = None
@@ -218,7 +264,7 @@ class KandinskyBackend(DiffusersBackend):
             self.load()
             from kscript.backends.device import generator
 
-            out = self.prior(
+            out = self._prior()(
                 prompt=text,
                 negative_prompt=negative or None,
                 num_inference_steps=PRIOR_STEPS,
@@ -231,6 +277,34 @@ class KandinskyBackend(DiffusersBackend):
             cached = (out.image_embeds, out.negative_image_embeds)
             self.embeddings[key] = cached
         return cached
+
+    def embed_prompts(self, pairs: set[tuple[str, str]]) -> None:
+        """Embed every (prompt, negative) the build will need, then free the prior (about
+        2.7 B parameters with its text and image encoders: 5.4 GB in float16) before the first
+        frame: the decoder then has the device to itself."""
+        for text, negative in sorted(pairs):
+            self.prompt_embedding(text, negative)
+        if self.prior is not None:
+            self.prior = None
+            self.notes.append(f"prior freed after embedding {len(self.embeddings)} prompts")
+            common.free_device_memory(self.device)
+
+    def _prior(self) -> Any:
+        """The prior, loaded again if it was freed and a prompt not embedded yet comes."""
+        if self.prior is None:
+            from diffusers import KandinskyV22PriorPipeline
+
+            source = self._resolve()[0]
+            if source is None:  # a Combined folder: its prior is part of it
+                from diffusers import KandinskyV22CombinedPipeline
+
+                self.prior = load_pipeline(self.source, KandinskyV22CombinedPipeline, dtype=self.dtype,
+                                           device=self.device).prior_pipe
+            else:
+                self.prior = load_pipeline(source, KandinskyV22PriorPipeline, dtype=self.dtype, device=self.device)
+            self.prior.set_progress_bar_config(disable=True)
+            self._count_forwards(self.prior.prior, "prior")
+        return self.prior
 
     def embeddings_for(self, req: Request) -> tuple[Any, Any]:
         """The frame's (image_embeds, negative_image_embeds): its prompts' embeddings blended
@@ -250,11 +324,19 @@ class KandinskyBackend(DiffusersBackend):
         image_embeds, negative_embeds = self.embeddings_for(req)
         return {"image_embeds": image_embeds, "negative_image_embeds": negative_embeds}
 
+    def _img2img_size(self, width: int, height: int) -> dict[str, Any]:
+        return {"width": width, "height": height}
+
+    def _encode_latents(self, pipe: Any, image: Any) -> Any:
+        pixels = pipe.image_processor.preprocess(image).to(pipe.movq.device, pipe.movq.dtype)
+        return pipe.movq.encode(pixels)["latents"]
+
     def text2image(self, req: Request) -> np.ndarray:
         self.load()
         width, height = self._size(self.decoder, req)
         steps = max(1, int(req.steps))
-        image = self._generate(self.decoder, req, steps=steps, reported_steps=steps, width=width, height=height)
+        image = self._generate(self.decoder, req, steps=steps, reported_steps=steps, kind="text2image",
+                               width=width, height=height)
         self.calls.text2image += 1
         return image
 
@@ -268,7 +350,7 @@ class KandinskyBackend(DiffusersBackend):
         if steps == 0:
             return image.copy()  # too faint for one denoising step: no model call
         out = self._generate(
-            self.img2img_pipe, req, steps=steps, reported_steps=int(steps * strength),
+            self.img2img_pipe, req, steps=steps, reported_steps=int(steps * strength), kind="img2img",
             image=common.to_pil(image, (width, height)), width=width, height=height, strength=strength,
         )
         self.calls.img2img += 1
@@ -279,15 +361,14 @@ class KandinskyBackend(DiffusersBackend):
         pipeline binarises at 0.5 and has no strength: it runs all steps). The result keeps
         the original outside the mask and mixes along the feathered edge."""
         self.load()
-        if self.inpaint_pipe is None:
-            raise RuntimeError("KandinskyBackend.inpaint called without an inpainting decoder (check has_inpaint)")
+        self._load_inpaint()
         width, height = self._size(self.inpaint_pipe, req)
         steps = max(1, int(req.steps))
         model_image = common.resize_array(np.asarray(image, dtype=np.uint8), width, height)
         model_mask = common.resize_array(np.asarray(mask, dtype=np.float32), width, height)
         with common.fast_kandinsky_mask():
             painted = self._generate(
-                self.inpaint_pipe, req, steps=steps, reported_steps=steps,
+                self.inpaint_pipe, req, steps=steps, reported_steps=steps, kind="inpaint",
                 image=np.ascontiguousarray(model_image),
                 mask_image=np.ascontiguousarray(np.clip(model_mask, 0.0, 1.0)),
                 width=width, height=height,

@@ -49,6 +49,10 @@ SDXL_CLASSES = {
 #: code, which kscript never runs (`trust_remote_code` stays off).
 _TRUSTED_LIBRARIES = {"diffusers", "transformers", None}
 
+#: Components named by a diffusers pipeline module rather than a library: diffusers' own code
+#: (real SD 1.x checkpoints list their safety checker this way), so not a model's own code.
+_DIFFUSERS_MODULE_COMPONENTS = {("stable_diffusion", "StableDiffusionSafetyChecker")}
+
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 KANDINSKY_DECODER_HUB = "kandinsky-community/kandinsky-2-2-decoder"
@@ -416,7 +420,7 @@ def _checked(source: ModelSource) -> ModelSource:
         if key.startswith("_") or not isinstance(value, list) or len(value) != 2:
             continue
         library = value[0]
-        if library not in _TRUSTED_LIBRARIES:
+        if library not in _TRUSTED_LIBRARIES and tuple(value) not in _DIFFUSERS_MODULE_COMPONENTS:
             raise ModelError(
                 f"{source.role} '{source.spec}': its component '{key}' comes from '{library}', code shipped with "
                 "the model, which kscript never runs",
@@ -452,14 +456,21 @@ def check_inpaint_channels(source: ModelSource) -> None:
         )
 
 
-def load_pipeline(source: ModelSource, cls: Any, *, dtype: Any, device: Any) -> Any:
+def has_safety_checker(source: ModelSource) -> bool:
+    """Whether the model ships a safety checker (real SD 1.x checkpoints do)."""
+    value = source.index.get("safety_checker")
+    return isinstance(value, list) and len(value) == 2 and value[0] is not None
+
+
+def load_pipeline(source: ModelSource, cls: Any, *, dtype: Any, device: Any, **extra: Any) -> Any:
     """`cls.from_pretrained(source)` on `device` in `dtype`, every failure a `ModelError`.
 
     safetensors weights are required when the folder has them (never a pickle beside
     them); `local_files_only` when the model is a folder or the network is off;
-    `trust_remote_code` is never passed (it stays off).
+    `trust_remote_code` is never passed (it stays off). `extra` goes to `from_pretrained`
+    (components to replace, e.g. `safety_checker=None`).
     """
-    kwargs: dict[str, Any] = {_dtype_keyword(): dtype}
+    kwargs: dict[str, Any] = {_dtype_keyword(): dtype, **extra}
     if source.local or is_offline():
         kwargs["local_files_only"] = True
     if source.folder is not None and any(source.folder.rglob("*.safetensors")):

@@ -19,7 +19,15 @@ import numpy as np
 
 from kscript.backends import common
 from kscript.backends.base import DiffusersBackend
-from kscript.backends.loading import ModelSource, check_inpaint_channels, load_pipeline, quiet_loading, resolve_model
+from kscript.backends.loading import (
+    ModelSource,
+    check_inpaint_channels,
+    has_safety_checker,
+    load_pipeline,
+    quiet_loading,
+    resolve_model,
+)
+from kscript.backends.settings import ModelOptions
 from kscript.errors import ModelError
 from kscript.plan import FilmInfo
 from kscript.backends.interface import Request
@@ -40,8 +48,9 @@ class StableDiffusionBackend(DiffusersBackend):
         *,
         device: str | None = None,
         base_dir: Path | None = None,
+        options: ModelOptions | None = None,
     ) -> None:
-        super().__init__(film, source, device=device, base_dir=base_dir)
+        super().__init__(film, source, device=device, base_dir=base_dir, options=options)
         self._inpaint_source: ModelSource | None | bool = False  # False: not resolved yet
         self.text2image_pipe: Any = None
         self.img2img_pipe: Any = None
@@ -49,6 +58,9 @@ class StableDiffusionBackend(DiffusersBackend):
         # (id of the pipeline whose text encoder made it, text) -> embeddings
         self.embeddings: dict[tuple[int, str, bool], dict[str, Any]] = {}
         self.encoder_calls = 0
+        if film.prior:
+            self.notes.append(f"prior '{film.prior}' is not used: a Stable Diffusion model encodes text itself "
+                              "(prior: is for Kandinsky 2.2)")
         if source.kind in ("sd-inpaint", "sdxl-inpaint"):
             raise ModelError(
                 f"model '{source.spec}' is an inpainting checkpoint (its UNet takes 9 channels), which only fills masks",
@@ -95,10 +107,10 @@ class StableDiffusionBackend(DiffusersBackend):
             return
         inpaint_source = self._resolve_inpaint()
         with quiet_loading():  # importing the pipelines makes transformers talk
-            from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
+            from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
 
         kw = self._start_loading()
-        self.text2image_pipe = load_pipeline(self.source, AutoPipelineForText2Image, **kw)
+        self.text2image_pipe = load_pipeline(self.source, AutoPipelineForText2Image, **kw, **self._checker_kwargs(self.source))
         try:
             self.img2img_pipe = AutoPipelineForImage2Image.from_pipe(self.text2image_pipe)
         except Exception as err:
@@ -107,8 +119,45 @@ class StableDiffusionBackend(DiffusersBackend):
                 hint="kscript animates by image-to-image; name a Stable Diffusion 1.x/2.x/XL checkpoint",
             ) from None
         if inpaint_source is not None:
-            self.inpaint_pipe = load_pipeline(inpaint_source, AutoPipelineForInpainting, **kw)
-        self._finish_loading((self.text2image_pipe, self.img2img_pipe, self.inpaint_pipe))
+            self.notes.append(
+                f"inpaint '{inpaint_source.spec}' is not loaded: revealed bands are painted by the model "
+                "itself, in one masked call per frame at the frame's own steps (docs/backends.md, 'Outpainting')"
+            )
+        self._finish_loading((self.text2image_pipe, self.img2img_pipe))
+        self._count_forwards(self.text2image_pipe.unet, None)
+
+    def _load_inpaint(self) -> None:
+        """The inpainting checkpoint, loaded on first use only (builds paint bands with the
+        model itself, `repaint`)."""
+        if self.inpaint_pipe is not None:
+            return
+        source = self._resolve_inpaint()
+        if source is None:
+            raise RuntimeError("StableDiffusionBackend.inpaint called without an inpainting model (check has_inpaint)")
+        from diffusers import AutoPipelineForInpainting
+
+        self.inpaint_pipe = load_pipeline(source, AutoPipelineForInpainting, dtype=self.dtype, device=self.device,
+                                          **self._checker_kwargs(source))
+        self.inpaint_pipe.set_progress_bar_config(disable=True)
+        self._count_forwards(self.inpaint_pipe.unet, "inpaint")
+
+    def _checker_kwargs(self, source: ModelSource) -> dict[str, Any]:
+        """`safety_checker=None` for a checkpoint that ships one, unless `--safety-checker`
+        keeps it (docs/backends.md, "The safety checker"): a flagged frame comes back
+        black, and in an animation a black frame becomes the start of every later frame."""
+        if not has_safety_checker(source):
+            return {}
+        if self.options.safety_checker:
+            note = f"the safety checker of '{source.spec}' is on: a frame it flags stops the build"
+        else:
+            note = (f"the safety checker of '{source.spec}' is off (kscript's default: a flagged frame would be "
+                    "black and feed the rest of the scene); --safety-checker keeps it")
+            if note not in self.notes:
+                self.notes.append(note)
+            return {"safety_checker": None, "requires_safety_checker": False}
+        if note not in self.notes:
+            self.notes.append(note)
+        return {}
 
     def close(self) -> None:
         self.text2image_pipe = self.img2img_pipe = self.inpaint_pipe = None
@@ -173,12 +222,27 @@ class StableDiffusionBackend(DiffusersBackend):
         # The pipelines check for multiples of 8 whatever the autoencoder's own factor.
         return common.model_size(req.width, req.height, max(8, int(getattr(pipe, "vae_scale_factor", 8))))
 
+    def _encode_latents(self, pipe: Any, image: Any) -> Any:
+        import torch
+
+        vae = pipe.vae
+        upcast = vae.dtype == torch.float16 and getattr(vae.config, "force_upcast", False)
+        pixels = pipe.image_processor.preprocess(image).to(vae.device, torch.float32 if upcast else vae.dtype)
+        if upcast:  # SDXL's VAE overflows in float16, as its own pipeline knows
+            vae.to(torch.float32)
+        try:
+            latents = vae.encode(pixels).latent_dist.mean
+        finally:
+            if upcast:
+                vae.to(torch.float16)
+        return latents * vae.config.scaling_factor
+
     def text2image(self, req: Request) -> np.ndarray:
         self.load()
         pipe = self.text2image_pipe
         width, height = self._size(pipe, req)
         steps = max(1, int(req.steps))
-        image = self._generate(pipe, req, steps=steps, reported_steps=steps, width=width, height=height)
+        image = self._generate(pipe, req, steps=steps, reported_steps=steps, kind="text2image", width=width, height=height)
         self.calls.text2image += 1
         return image
 
@@ -193,7 +257,7 @@ class StableDiffusionBackend(DiffusersBackend):
         if steps == 0:
             return image.copy()  # too faint for one denoising step: no model call
         out = self._generate(
-            pipe, req, steps=steps, reported_steps=int(steps * strength),
+            pipe, req, steps=steps, reported_steps=int(steps * strength), kind="img2img",
             image=common.to_pil(image, (width, height)), strength=strength,
         )
         self.calls.img2img += 1
@@ -203,8 +267,7 @@ class StableDiffusionBackend(DiffusersBackend):
         """Paint where `mask` is 1, at full strength (the revealed border has no content to
         keep); the original stays outside the mask and mixes along the feathered edge."""
         self.load()
-        if self.inpaint_pipe is None:
-            raise RuntimeError("StableDiffusionBackend.inpaint called without an inpainting model (check has_inpaint)")
+        self._load_inpaint()
         from PIL import Image
 
         pipe = self.inpaint_pipe
@@ -213,7 +276,7 @@ class StableDiffusionBackend(DiffusersBackend):
         mask8 = (np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
         mask_image = Image.fromarray(common.resize_array(mask8, width, height), "L")
         painted = self._generate(
-            pipe, req, steps=steps, reported_steps=steps,
+            pipe, req, steps=steps, reported_steps=steps, kind="inpaint",
             image=common.to_pil(image, (width, height)), mask_image=mask_image,
             width=width, height=height, strength=1.0,
         )

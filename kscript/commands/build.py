@@ -15,7 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
-from kscript.commands.options import add_render_options
+from kscript.commands.options import add_model_options, add_render_options
 
 HELP = "render a film to a video (H.264 .mp4, VP9 .webm or PNG frames)"
 DESCRIPTION = (
@@ -31,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("film", metavar="FILM", nargs="+",
                         help="the .kscene film (or a plan .json from 'kscript plan --json'); several films build one after another, or together with --cluster")
     add_render_options(parser)
+    add_model_options(parser)
     parser.add_argument("--scene", metavar="NAME", help="render only this scene (default output: FILM.NAME.mp4)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the frame cache")
     parser.add_argument("--cache-limit", metavar="SIZE", default="2GB", help="cache size limit, kept during the build: other films' least recently used entries go first, this film's never for its own (default: 2GB)")
@@ -159,7 +160,10 @@ class _Bar:
 
 
 def summary(report) -> str:
-    calls = ", ".join(f"{k} {v}" for k, v in report.model_calls.items())
+    from kscript.compile.cost import format_counts
+
+    calls = format_counts(report.model_calls)
+    steps = f"\n  denoising steps: {format_counts(report.denoising_steps)}" if report.denoising_steps.get("total") else ""
     speed = f" ({report.video_seconds / report.seconds:.1f}x real time)" if report.seconds > 0 and report.video_seconds else ""
     # With --scene, the chain may start in earlier scenes (a `continue`): those frames are
     # rendered or taken from the cache too, but are not in the output.
@@ -169,7 +173,7 @@ def summary(report) -> str:
     return (
         f"built {report.output}: {report.frames_total} frames, {report.frames_rendered} rendered, "
         f"{report.frames_cached} from cache{upstream}\n"
-        f"  backend {report.backend}; model calls: {calls}\n"
+        f"  backend {report.backend}; model calls: {calls}{steps}\n"
         f"{_cache_line(report)}"
         f"  {report.seconds:.2f} s{speed}{notes}"
     )
@@ -299,6 +303,12 @@ def run(args: argparse.Namespace) -> int:
                 crf=args.crf,
                 preset=args.preset,
                 base_dir=film.parent,
+                prior=args.prior,
+                inpaint=args.inpaint,
+                safety_checker=args.safety_checker,
+                dtype=args.dtype,
+                offload=args.offload,
+                threads=args.threads,
             )
             output = Path(args.output) if args.output else default_output(film, args.scene, draft=is_draft(plan, options))
             if args.output and args.output.endswith(("/", os.sep)):

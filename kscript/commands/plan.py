@@ -15,14 +15,20 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE", help="film file (.kscene)")
-    parser.add_argument("--json", action="store_true", help="print the full plan as JSON")
+    parser.add_argument("--json", action="store_true",
+                        help="print the full plan as JSON, with the cost estimate under 'estimate'")
+    parser.add_argument("--model", metavar="M",
+                        help="estimate the cost with this model's scheduler (read from its JSON files only)")
 
 
 def _num(x: float) -> str:
     return str(int(x)) if x == int(x) else f"{x:g}"
 
 
-def summary(plan) -> str:  # noqa: ANN001 - RenderPlan; kept untyped to import nothing at module level
+def summary(plan, estimate=None) -> str:  # noqa: ANN001 - RenderPlan, Estimate; untyped to import nothing at module level
+    from kscript.compile.cost import format_counts, plan_estimate
+
+    est = estimate or plan_estimate(plan)
     film = plan.film
     lines = [
         f'film "{film.title}"',
@@ -57,17 +63,10 @@ def summary(plan) -> str:  # noqa: ANN001 - RenderPlan; kept untyped to import n
     for op in ("generate", "continue", "animate", "warp"):
         if ops.get(op):
             lines.append(f"  {op:<9} {ops[op]}")
-    calls = plan.model_calls()
-    lines += ["", "model calls"]
-    for kind, count in calls.items():
-        lines.append(f"  {kind:<10} {count}")
-    steps = 0
-    for fr in plan.frames:
-        if fr.op == "generate":
-            steps += fr.steps
-        elif fr.op in ("animate", "continue"):
-            steps += int(fr.steps * fr.strength)
-    lines += ["", f"denoising steps (estimate): {steps}"]
+    lines += ["", f"cost (estimate, {est.family}, scheduler {est.scheduler})",
+              f"  model calls:     {format_counts(est.model_calls)}",
+              f"  denoising steps: {format_counts(est.denoising_steps)}"]
+    lines += [f"  assumed: {a}" for a in est.assumptions]
     return "\n".join(lines)
 
 
@@ -76,12 +75,20 @@ def run(args: argparse.Namespace) -> int:
     from kscript.diagnostics import render_all
     from kscript.errors import read_film
 
+    import json
+    from pathlib import Path
+
+    from kscript.compile.cost import plan_estimate
+
     compiled = compile_film(read_film(args.file))
     program, plan = compiled.program, compiled.plan
     if program.warnings:
         print(render_all(program.warnings, program.files), file=sys.stderr)
+    est = plan_estimate(plan, args.model, base_dir=Path(args.file).parent)
     if args.json:
-        sys.stdout.write(plan.to_json())
+        data = json.loads(plan.to_json())
+        data["estimate"] = est.as_dict()  # `kscript build plan.json` reads the plan, not this
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     else:
-        print(summary(plan))
+        print(summary(plan, est))
     return 0

@@ -49,7 +49,7 @@ from kscript.compile.prompts import prompt_weights
 from kscript.check.curve_compiler import Fn, describe_math_error, math_errors
 from kscript.diagnostics import Diagnostic
 from kscript.errors import ScriptErrors
-from kscript.geometry import reveals, warp_matrix
+from kscript.geometry import band_is_material, carry, frame_polygon, is_identity, warp_matrix
 from kscript.plan import (
     MAX_STEPS,
     PLAN_VERSION,
@@ -241,17 +241,26 @@ class _Compiler:
         return [ch.to_frame(d, 1.0, w, h) for d in steps]
 
     # ------------------------------------------------------------------ frames
-    def reveals(self, motion: tuple) -> bool:
-        hit = self._reveals.get(motion)
-        if hit is None:
+    def matrix(self, motion: tuple):
+        """The warp matrix of a motion (None when it cannot be made), once per motion."""
+        if motion not in self._reveals:
             film = self.p.film
             try:
                 m = warp_matrix(film.width, film.height, **dict(zip(MOTION_CHANNELS, motion)))
-                hit = reveals(m, film.width, film.height)
             except (ValueError, ZeroDivisionError, OverflowError):
-                hit = True
-            self._reveals[motion] = hit
-        return hit
+                m = None
+            self._reveals[motion] = m
+        return self._reveals[motion]
+
+    def band(self, painted, motion: tuple):
+        """The painted region after this frame's warp (`geometry.carry`), and whether the
+        band outside it is material (`geometry.band_is_material`, `BAND_PX` deep)."""
+        m = self.matrix(motion)
+        if m is None:
+            return None, True
+        if not is_identity(m):
+            painted = carry(painted, m, self.p.film.width, self.p.film.height)
+        return painted, band_is_material(painted, self.p.film.width, self.p.film.height)
 
     def motion(self, motion: tuple) -> tuple[Motion, str]:
         """The plan's `Motion` and its canonical JSON, made once per distinct motion."""
@@ -290,6 +299,8 @@ class _Compiler:
         keys: list[str] = []
         prev_last: int | None = None
         sha256 = hashlib.sha256
+        whole = frame_polygon(film.width, film.height)
+        painted, since = whole, 0  # the chain's painted region, and the warps since it was whole
         self.check_film_defaults()
         for scene in p.scenes:
             n = scene.frame_count
@@ -337,12 +348,18 @@ class _Compiler:
                         stp += 1
                     if stp > MAX_STEPS:  # too faint for one step: warp only, as strength 0
                         op, stp = "warp", int(steps[f])
-                if op == "animate" or op == "continue":
-                    inpaint = self.reveals(mot)
-                elif op == "warp":
-                    inpaint = self.reveals(mot)
+                # Outpainting: the band the chain's warps revealed since the last frame that
+                # painted one is painted by the first model frame where it is material.
+                reveal = 0
+                if op == "generate":
+                    painted, since = whole, 0
                 else:
-                    inpaint = False
+                    painted, wide = self.band(painted, mot)
+                    since += 1
+                    if wide and op != "warp":
+                        reveal = since
+                        painted, since = whole, 0
+                inpaint = reveal > 0
                 seed = int(seeds[f]) if seeds is not None else film.seed + f
                 pairs = single if single is not None else prompt_weights(prompt_list, f / fps)
                 if pairs != last_pairs:
@@ -365,7 +382,7 @@ class _Compiler:
                     f'"{keys[cref]}"' if cref is not None else "null",
                     film_json,
                     repr(g),
-                    "true" if inpaint else "false",
+                    str(reveal) if inpaint else "false",
                     '["%s"]' % keys[inputs[0]] if inputs else "[]",  # at most one input
                     motion_json,
                     repr(nz),
@@ -398,6 +415,7 @@ class _Compiler:
                             "coherence_ref": cref,
                             "inputs": inputs,
                             "inpaint": inpaint,
+                            "reveal": reveal,
                             "crossfade": cross,
                             "key": key,
                         },

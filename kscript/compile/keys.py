@@ -70,7 +70,8 @@ def frame_key_data(frame: Frame, film: FilmInfo, keys: Sequence[str]) -> dict:
         "coherence_ref": keys[frame.coherence_ref] if frame.coherence_ref is not None else None,
         "film": film_key_part(film),
         "guidance": frame.guidance,
-        "inpaint": frame.inpaint,
+        # how many warps' band the frame paints (false when it paints none)
+        "inpaint": frame.reveal if frame.reveal else frame.inpaint,
         "inputs": [keys[i] for i in frame.inputs],
         "motion": [getattr(m, name) for name in MOTION_CHANNELS],  # the table's order
         "noise": frame.noise,

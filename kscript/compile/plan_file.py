@@ -37,6 +37,21 @@ SHOWN = 5
 HINT = "save a plan with `kscript plan FILM --json > plan.json`, or build the .kscene film"
 
 
+def _without_estimate(text: str) -> str:
+    """The plan JSON without the `estimate` that `kscript plan --json` writes beside the
+    plan (a summary of its cost, derived from the frames: never read back)."""
+    import json
+
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text  # pydantic reports what is wrong with it
+    if isinstance(data, dict) and "estimate" in data:
+        data.pop("estimate")
+        return json.dumps(data)
+    return text
+
+
 def load_plan(path: str | Path) -> tuple[RenderPlan, int]:
     """The plan in a JSON file, validated, with its keys recomputed; and how many keys in
     the file differed from the recomputed ones.
@@ -48,7 +63,7 @@ def load_plan(path: str | Path) -> tuple[RenderPlan, int]:
 
     text = _read(path)
     try:
-        plan = RenderPlan.model_validate_json(text)
+        plan = RenderPlan.model_validate_json(_without_estimate(text))
     except ValidationError as err:
         errors = err.errors(include_url=False)
         shown = [f"{'.'.join(str(p) for p in e['loc']) or '(the whole file)'}: {e['msg']}" for e in errors[:SHOWN]]

@@ -70,6 +70,9 @@ class BuildOptions:
         on_frame: called with (plan index, RGB image) as each output frame is finished.
         backend: a ready (loaded) backend to use (watch mode keeps one between builds).
         base_dir: where relative model paths are read from (default: the film's folder).
+        prior, inpaint: companions instead of the film's `prior:` / `inpaint:` ("none": none).
+        safety_checker, dtype, offload, threads: how diffusers models load and run
+            (`kscript.backends.settings.ModelOptions`).
         cluster: render the frames on a Ray cluster: a `kscript.cluster.driver.Cluster`
             (`Cluster("local")` starts a local Ray instance, `Cluster("auto")` or an address
             joins a running one; docs/cluster.md). `build` hands the plan to its
@@ -92,6 +95,12 @@ class BuildOptions:
     on_frame: Callable[[int, np.ndarray], None] | None = None
     backend: Backend | None = None
     base_dir: str | Path | None = None
+    prior: str | None = None
+    inpaint: str | None = None
+    safety_checker: bool = False
+    dtype: str = "auto"
+    offload: bool = False
+    threads: int | None = None
     cluster: "ClusterBuilder | None" = None
 
 
@@ -139,6 +148,10 @@ class BuildReport:
         frames_loaded: chain images read from the frame cache as pixels (part of
             `frames_cached`): a rebuild of an unchanged film reads none.
         model_calls: calls made by kind (text2image, img2img, inpaint, prior).
+        denoising_steps: denoiser forwards made by kind, and their total, counted by hooks
+            on the UNets and the prior (one forward = one step, a guidance batch once); for
+            a build from nothing, equal to `kscript plan --model M`'s estimate
+            (`kscript.compile.cost`). The preview painter makes none.
         seconds: wall time of `build()`.
         evicted: cache entries this build does not use, removed to stay under the size
             limit (`cache.evicted`).
@@ -162,6 +175,7 @@ class BuildReport:
     height: int = 0
     evicted: int = 0
     frames_loaded: int = 0
+    denoising_steps: dict[str, int] = field(default_factory=dict)
     segments_encoded: int = 0
     segments_cached: int = 0
     cache: CacheReport = field(default_factory=CacheReport)
@@ -183,9 +197,19 @@ def film_path(plan: RenderPlan) -> Path | None:
     return None
 
 
-def is_draft(plan: RenderPlan, options: "BuildOptions") -> bool:
-    """A preview draft of a film whose own model is a real one (`--preview`)."""
-    return options.preview and not is_preview_model(options.model or plan.film.model)
+def is_draft(plan: RenderPlan, options: "BuildOptions") -> bool | str:
+    """What makes this build's video another one than the film's own, for its default name
+    (`output.default_output`): True for a preview draft of a film whose own model is a real
+    one (`--preview`, `--model preview`), the model's tag for `--model M` other than the
+    film's, False for the film's own render."""
+    from kscript.render.output import model_tag
+
+    film_model = plan.film.model
+    if options.preview or (options.model and is_preview_model(options.model)):
+        return not is_preview_model(film_model)
+    if options.model and options.model.strip() != film_model.strip():
+        return model_tag(options.model)
+    return False
 
 
 def is_preview(plan: RenderPlan, options: BuildOptions) -> bool:
@@ -199,10 +223,18 @@ def make_backend(plan: RenderPlan, options: BuildOptions) -> Backend:
     if is_preview(plan, options):
         return create_backend(plan.film, model="preview")
     film = plan.film if not options.model else plan.film.model_copy(update={"model": options.model})
+    for role in ("prior", "inpaint"):  # --prior / --inpaint: switch companions with the model
+        value = getattr(options, role)
+        if value is not None:
+            film = film.model_copy(update={role: None if value.strip().lower() == "none" else value})
     source = film_path(plan)
     # Relative model paths are read from the film's folder, as imports are.
     base_dir = options.base_dir if options.base_dir is not None else (source.parent if source is not None else None)
-    return create_backend(film, device=options.device, model=options.model, base_dir=base_dir)
+    from kscript.backends.settings import ModelOptions
+
+    settings = ModelOptions(safety_checker=options.safety_checker, dtype=options.dtype, offload=options.offload,
+                            threads=options.threads)
+    return create_backend(film, device=options.device, model=options.model, base_dir=base_dir, options=settings)
 
 
 def frame_cache(plan: RenderPlan, output: str, options: BuildOptions, *, compress: bool = True) -> FrameCache:
@@ -280,6 +312,7 @@ def _build(plan: RenderPlan, output_text: str, options: BuildOptions, source: Pa
     # The painter makes a frame faster than zlib compresses it: its frames stay raw.
     cache = None if options.no_cache else frame_cache(plan, output_text, options, compress=not draft)
     before = backend.calls.as_dict()
+    steps_before = backend.steps.as_dict()
     executor = Executor(
         plan,
         backend,
@@ -319,11 +352,15 @@ def _build(plan: RenderPlan, output_text: str, options: BuildOptions, source: Pa
         notes.extend(_cache_notes(cache, cache_info))
     after = backend.calls.as_dict()
     calls = {k: after.get(k, 0) - before.get(k, 0) for k in ("text2image", "img2img", "inpaint", "prior")}
+    steps_after = backend.steps.as_dict()
+    steps = {k: steps_after.get(k, 0) - steps_before.get(k, 0) for k in ("text2image", "img2img", "inpaint", "prior")}
+    steps["total"] = sum(steps.values())
     return BuildReport(
         frames_total=stats.frames_total,
         frames_rendered=stats.frames_rendered,
         frames_cached=stats.frames_cached,
         model_calls=calls,
+        denoising_steps=steps,
         seconds=round(time.perf_counter() - start, 4),
         output=str(final),
         backend=backend.name,
@@ -337,7 +374,7 @@ def _build(plan: RenderPlan, output_text: str, options: BuildOptions, source: Pa
         segments_encoded=segments_encoded,
         segments_cached=segments_cached,
         cache=cache_info,
-        notes=_notes(stats) + notes,
+        notes=_notes(stats) + notes + list(getattr(backend, "notes", [])),
     )
 
 
@@ -393,12 +430,6 @@ def _round_up_size(n: int) -> str:
 
 
 def _notes(stats) -> list[str]:
-    """What the user should know about how the plan was carried out (summary and report)."""
-    notes = []
-    if stats.fills_without_model:  # never for the preview painter: it has an inpaint
-        notes.append(
-            f"no inpainting model: {stats.fills_without_model} revealed borders were filled without a model "
-            "and redrawn by img2img alone (so fewer inpaint calls than the plan counts); name one with "
-            "`inpaint:` in the film block for real outpainting"
-        )
-    return notes
+    """What the user should know about how the plan was carried out (summary and report);
+    the backend adds its own (which companions it took, the safety checker)."""
+    return []

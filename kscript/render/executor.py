@@ -5,10 +5,10 @@ Each plan frame makes one *chain image* (what the next frame warps):
 - ``generate``: `backend.text2image`.
 - ``animate`` / ``continue``: warp the input chain image (the previous frame, or for
   ``continue`` the frame in `inputs`) by the frame's motion; fill what the warp revealed
-  (`backend.inpaint` with a feathered mask when the plan says the warp reveals pixels and the
-  backend has an inpainting model, else a model-free fill that img2img then redraws); add
-  seeded noise; `backend.img2img` at the frame's strength; match colours to the scene's
-  first frame (coherence).
+  without a model; add seeded noise; then one model call: `backend.repaint` with the mask
+  of the band the plan says this frame paints (`Frame.inpaint`, the last `Frame.reveal`
+  warps composed), else `backend.img2img` at the frame's strength; match colours to the
+  scene's first frame (coherence).
 - ``warp``: warp and model-free fill only, no model call.
 
 The frame written to the video is the chain image, or during a crossfade transition
@@ -128,9 +128,6 @@ class ExecStats:
     frames_rendered: int = 0
     frames_cached: int = 0
     frames_loaded: int = 0
-    #: frames the plan marks for inpainting whose border was filled without a model,
-    #: because the backend has no inpainting pipeline (the build's summary says so)
-    fills_without_model: int = 0
 
 
 class Executor:
@@ -240,6 +237,7 @@ class Executor:
         self.stats.frames_cached += len(set(self.targets) - targets - set(order))
         if any(i not in self.cached for i in order):
             self._prepared()  # load the model before any frame, so a bad model fails at once
+            self._embed(order)
         self._writer = BackgroundWriter(self.cache) if self.cache is not None else None
         writer = self._writer
         self._last_use = last_use
@@ -345,12 +343,39 @@ class Executor:
             stack.pop()
         return self.mem[i]
 
+    def _embed(self, order: list[int]) -> None:
+        """Tell the backend every prompt the frames to render need (it may encode them all
+        and free its prompt encoder); an error there is a ModelError before any frame."""
+        from kscript.backends.common import call_error
+
+        pairs = {(p.text, fr.negative) for fr in (self.frames[i] for i in order if i not in self.cached)
+                 if fr.op != "warp" for p in fr.prompts}
+        try:
+            self.backend.embed_prompts(pairs)
+        except (BuildCancelled, RenderError, UsageError):
+            raise
+        except Exception as err:  # noqa: BLE001 - told to the user as a ModelError
+            raise call_error(err, "embedding the prompts (before the first frame)") from None
+
     def _prepared(self) -> None:
         if self._prepare is not None:
             prepare, self._prepare = self._prepare, None
             prepare()
 
     def _render(self, fr: Frame) -> np.ndarray:
+        """The frame's chain image. An error inside a model call (a shape mismatch, the GPU
+        out of memory, a flagged frame) is a `ModelError` naming the frame; the frames
+        finished before it are already in the cache."""
+        from kscript.backends.common import call_error
+
+        try:
+            return self._render_frame(fr)
+        except (BuildCancelled, RenderError, UsageError):
+            raise
+        except Exception as err:  # noqa: BLE001 - told to the user as a ModelError
+            raise call_error(err, f"frame {fr.index} (scene '{fr.scene}', {fr.time:g}s, {fr.op})") from None
+
+    def _render_frame(self, fr: Frame) -> np.ndarray:
         req = self._request(fr)
         be = self.backend
         if fr.op == "generate":
@@ -360,24 +385,41 @@ class Executor:
             if fr.op == "warp":
                 image, _ = warp.warp_and_fill(src, fr.motion, mode="reflect", with_mask=False)
             else:
-                use_model = fr.inpaint and be.has_inpaint
-                if fr.inpaint and not use_model:
-                    self.stats.fills_without_model += 1
-                # Without an inpainting model img2img redraws the fill: give it an
-                # edge-aware start rather than mirrored content it would copy.
-                mode = "reflect" if use_model or not fr.inpaint else "telea"
-                image, _ = warp.warp_and_fill(src, fr.motion, mode=mode, with_mask=False)
-                if use_model:
-                    h, w = image.shape[:2]
-                    soft = warp.soft_revealed(warp.matrix(fr.motion, w, h), w, h)
-                    image = be.inpaint(image, soft, req)
+                # Every band is filled without a model first: a painting frame then paints it
+                # from noise in its one masked call; a narrower one is redrawn by img2img.
+                image, _ = warp.warp_and_fill(src, fr.motion, mode="reflect", with_mask=False)
                 if fr.noise > 0:
                     image = coherence.add_noise(image, fr.noise, fr.seed)
-                image = be.img2img(image, req)
+                if fr.inpaint:
+                    h, w = image.shape[:2]
+                    image = be.repaint(image, self._band_mask(fr, w, h), req)
+                else:
+                    image = be.img2img(image, req)
                 ref = _coherence_ref(fr)
                 if ref is not None:
                     image = coherence.match(image, self._cdfs(ref, fr.coherence), fr.coherence)
         return self._checked(image, fr)
+
+    def _band_mask(self, fr: Frame, width: int, height: int) -> np.ndarray:
+        """The feathered mask of the band this frame paints: the frame outside the region
+        still painted after the warps of this frame and the `reveal - 1` chain frames before
+        it (`geometry.carry`, the compiler's own rule), 1 where the model paints."""
+        from kscript import geometry
+
+        chain = [fr]
+        while len(chain) < max(1, fr.reveal) and chain[-1].inputs:
+            chain.append(self.frames[chain[-1].inputs[0]])
+        painted = geometry.frame_polygon(width, height)
+        for step in reversed(chain):
+            painted = geometry.carry(painted, geometry.warp_matrix(
+                width, height, zoom=step.motion.zoom, angle=step.motion.angle, x=step.motion.x, y=step.motion.y,
+                turn=step.motion.turn, tilt=step.motion.tilt, fov=step.motion.fov), width, height)
+        hard = np.ones((height, width), np.uint8)
+        if painted is not None and len(painted) >= 3:
+            # pixels whose centre is inside the painted region keep their content
+            pts = np.round(np.asarray(painted, dtype=np.float64) * 16).astype(np.int32)
+            cv2.fillConvexPoly(hard, pts, 0, lineType=cv2.LINE_8, shift=4)
+        return warp.soften(hard.astype(np.float32))
 
     def _checked(self, image: np.ndarray, fr: Frame) -> np.ndarray:
         image = np.asarray(image)

@@ -40,13 +40,25 @@ def output_kind(path: str | os.PathLike[str]) -> str:
     raise UsageError(f"cannot write a video to '{text}': unknown suffix '{suffix}'", hint=_SUFFIX_HINT)
 
 
-def default_output(film: str | Path, scene: str | None = None, draft: bool = False) -> Path:
+def default_output(film: str | Path, scene: str | None = None, draft: bool | str = False) -> Path:
     """The video beside the film: `film.kscene` → `film.mp4`; one scene alone goes to
-    `film.NAME.mp4`, and a preview draft of a film that names a model to `film.preview.mp4`
-    (`film.NAME.preview.mp4`), so neither ever replaces the film's own video."""
+    `film.NAME.mp4`, a preview draft of a film that names a model (`--preview`, or
+    `--model preview`) to `film.preview.mp4`, and a render with another model than the film's
+    (`--model M`) to `film.M.mp4` (`draft` is then M's tag, `model_tag`), so none of them
+    ever replaces the film's own video."""
     path = Path(film)
-    parts = [path.stem] + ([scene] if scene else []) + (["preview"] if draft else [])
+    tag = "preview" if draft is True else (draft or None)
+    parts = [path.stem] + ([scene] if scene else []) + ([tag] if tag else [])
     return path.with_name(".".join(parts) + ".mp4")
+
+
+def model_tag(model: str) -> str:
+    """A model's short name for a file name: the last part of its path or hub id, in
+    letters, digits, '-' and '_' (`models/sd-v1-5/` → `sd-v1-5`)."""
+    import re
+
+    last = model.strip().rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", last).strip("-") or "model"
 
 
 def check_output(path: str | os.PathLike[str]) -> str:
