@@ -177,3 +177,19 @@ def test_bad_depth_is_refused():
         depth_warp(texture(), np.zeros((H, W)), DepthMove(x=1))
     with pytest.raises(ValueError, match="depth map is"):
         depth_warp(texture(), np.ones((H, W + 1)), DepthMove(x=1))
+
+
+def test_warp_and_fill_paints_only_what_the_move_revealed():
+    from kscript.render.depth_warp import warp_and_fill
+
+    img, depth = two_planes(2.0, 10.0)
+    move = DepthMove(x=0.2)
+    filled, mask = warp_and_fill(img, depth, move)
+    out = depth_warp(img, depth, move)
+    np.testing.assert_array_equal(mask, out.revealed)
+    keep = mask == 0
+    np.testing.assert_array_equal(filled[keep], out.image[keep])
+    # the uncovered strip behind the square was black; now it continues the wall, not red
+    strip = mask > 0
+    assert strip.sum() > 50 and (filled[strip].max(axis=1) > 0).all()
+    assert (filled[strip][:, 0] < 200).mean() > 0.5

@@ -258,3 +258,21 @@ def depth_warp(image: np.ndarray, depth: np.ndarray, move: DepthMove, *, near: f
         map_x=map_x,
         map_y=map_y,
     )
+
+
+def warp_and_fill(image: np.ndarray, depth: np.ndarray, move: DepthMove) -> tuple[np.ndarray, np.ndarray]:
+    """A depth warp with what it revealed filled without a model: the executor's entry point.
+
+    Revealed pixels lie inside the frame too (behind a near thing that moved), where a
+    mirrored border means nothing, so they are filled by `warp.fill`'s edge-aware inpaint;
+    the hard mask is returned for the inpaint call that repaints them.
+
+    Returns:
+        (filled image, hard revealed mask, float32 0/1)
+    """
+    from kscript.render import warp
+
+    out = depth_warp(image, depth, move)
+    if not out.revealed.any():
+        return out.image, out.revealed
+    return warp.fill(out.image, out.revealed, mode="telea"), out.revealed
