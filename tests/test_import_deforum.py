@@ -417,3 +417,19 @@ def test_a_negative_per_scene_is_written_with_its_colon_so_the_film_checks_witho
     film.write_text(text, encoding="utf-8")
     assert main(["check", str(film)]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_a_huge_or_special_input_is_refused_before_it_is_read(tmp_path, capsys):
+    """Settings files are read as films are: a 600 MiB (sparse) file is refused from its
+    size, not read whole; a FIFO is not waited on."""
+    import os
+
+    big = tmp_path / "big.txt"
+    with open(big, "wb") as f:
+        f.truncate(600 * 1024 * 1024)
+    assert main(["import", "deforum", str(big), "-o", str(tmp_path / "big.kscene")]) == 1
+    assert "more than this file may be" in capsys.readouterr().err
+    fifo = tmp_path / "settings.txt"
+    os.mkfifo(fifo)
+    assert main(["import", "deforum", str(fifo), "-o", str(tmp_path / "f.kscene")]) == 2
+    assert not (tmp_path / "big.kscene").exists() and not (tmp_path / "f.kscene").exists()

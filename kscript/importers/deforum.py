@@ -82,10 +82,9 @@ _COHERENCE = {
 
 
 def load_settings(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise NotSettings("it is not text (a Deforum settings file is JSON text)") from None
+    from kscript.importers import read_input
+
+    text = read_input(path, NotSettings)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:

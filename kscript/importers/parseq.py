@@ -37,8 +37,10 @@ MOTION_3D = (("rotation_3d_x", "tilt", 1.0), ("rotation_3d_y", "turn", 1.0), ("r
 
 
 def load_manifest(path: Path) -> dict[str, Any]:
+    from kscript.importers import read_input
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        data = json.loads(read_input(path, NotManifest))
     except json.JSONDecodeError as err:
         raise NotManifest(f"it is not JSON ({err.msg} at line {err.lineno}, column {err.colno})") from None
     if not isinstance(data, dict) or not isinstance(data.get("rendered_frames"), list) or not data["rendered_frames"]:
