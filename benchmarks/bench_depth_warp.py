@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import cv2
 import numpy as np
@@ -23,16 +22,7 @@ from kscript import geometry
 from kscript.render import warp
 from kscript.render.depth_warp import DepthMove, depth_warp, pan_for_pixels
 
-
-def timed(fn, runs: int) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(3):
-        t = time.perf_counter()
-        for _ in range(runs):
-            fn()
-        best = min(best, (time.perf_counter() - t) / runs)
-    return best * 1000
+from bench_warp import timed  # best of three, ms per call: the same timer as today's warp's
 
 
 def main() -> int:
