@@ -67,7 +67,40 @@ def fsync_file(path: str | Path) -> None:
         os.fsync(f.fileno())
 
 
-class AtomicFile:
+class _Temporary:
+    """A temporary beside `self.path` that `commit()` puts in place (`_put`) or `abort()`
+    removes (`_discard`), each once; a failed commit removes it too."""
+
+    path: Path
+    tmp: Path
+    _done = False
+
+    def _put(self) -> None:  # pragma: no cover - each subclass has its own
+        raise NotImplementedError
+
+    def _discard(self) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def commit(self) -> Path:
+        """Put the temporary in place of the target; on failure remove it."""
+        if self._done:
+            return self.path
+        self._done = True
+        try:
+            self._put()
+        except BaseException:
+            self._discard()
+            raise
+        return self.path
+
+    def abort(self) -> None:
+        """Remove the temporary; the target stays as it was."""
+        if not self._done:
+            self._done = True
+            self._discard()
+
+
+class AtomicFile(_Temporary):
     """A new version of `path`, written under a temporary name in the same folder.
 
     The temporary exists (empty, closed) from construction; write it by name (`tmp`), then
@@ -90,26 +123,14 @@ class AtomicFile:
         self.path = Path(path)
         fd, self.tmp = create_temp_file(self.path.parent, f".{self.path.name}.tmp-" if prefix is None else prefix, suffix, mode)
         os.close(fd)
-        self._done = False
 
-    def commit(self) -> Path:
-        """Flush the temporary to disk and rename it over the target; on failure remove it."""
-        if self._done:
-            return self.path
-        self._done = True
-        try:
-            fsync_file(self.tmp)
-            os.replace(self.tmp, self.path)
-        except BaseException:
-            _unlink(self.tmp)
-            raise
-        return self.path
+    def _put(self) -> None:
+        """Flush the temporary to disk and rename it over the target."""
+        fsync_file(self.tmp)
+        os.replace(self.tmp, self.path)
 
-    def abort(self) -> None:
-        """Remove the temporary; the target stays as it was."""
-        if not self._done:
-            self._done = True
-            _unlink(self.tmp)
+    def _discard(self) -> None:
+        _unlink(self.tmp)
 
     def __enter__(self) -> "AtomicFile":
         return self
@@ -143,7 +164,7 @@ def write_atomic(path: str | Path, data: bytes, *, prefix: str | None = None, su
         raise
 
 
-class AtomicFolder:
+class AtomicFolder(_Temporary):
     """A new version of the folder `path`, filled under a temporary name beside it.
 
     `commit()` puts it in place: `os.replace` cannot replace a non-empty folder, so an old
@@ -165,21 +186,8 @@ class AtomicFolder:
         self.path = Path(os.path.abspath(path))
         self.tmp = create_temp_folder(self.path.parent, f".{self.path.name}.tmp-", mode)
         self._guard = guard
-        self._done = False
 
-    def commit(self) -> Path:
-        """Replace the target by the temporary folder; on failure remove the temporary."""
-        if self._done:
-            return self.path
-        self._done = True
-        try:
-            self._replace()
-        except BaseException:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            raise
-        return self.path
-
-    def _replace(self) -> None:
+    def _put(self) -> None:
         target = self.path
         old = None
         if target.exists():
@@ -191,11 +199,8 @@ class AtomicFolder:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
 
-    def abort(self) -> None:
-        """Remove the temporary folder; the target stays as it was."""
-        if not self._done:
-            self._done = True
-            shutil.rmtree(self.tmp, ignore_errors=True)
+    def _discard(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def file_in_the_way(path: str | Path) -> Path | None:
