@@ -100,6 +100,22 @@ _ANALYSES: dict[tuple[str, float], "Analysis"] = {}
 _KEEP = 2
 
 
+def write_mono(path: str | os.PathLike[str], samples: np.ndarray, rate: int, codec: str) -> None:
+    """Encode mono float samples in -1..1 as 16-bit audio with PyAV's `codec` (the container
+    from `path`'s suffix): the synthetic songs of the tests and of benchmarks/bench_audio.py."""
+    import av
+
+    with av.open(os.fspath(path), "w") as c:
+        stream = c.add_stream(codec, rate=rate)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray((samples[None, :] * 32767).astype(np.int16), format="s16", layout="mono")
+        frame.sample_rate = rate
+        for packet in stream.encode(frame):
+            c.mux(packet)
+        for packet in stream.encode(None):
+            c.mux(packet)
+
+
 def _remember(store: dict, key, value) -> None:  # noqa: ANN001
     store.pop(key, None)
     store[key] = value

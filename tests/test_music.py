@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from kscript import api
+from kscript.audio import write_mono
 from kscript.errors import ScriptErrors
 
 av = pytest.importorskip("av")
@@ -45,15 +46,7 @@ def write_audio(path: Path, x: np.ndarray) -> Path:
                    ".ogg": ("libopus", 48000), ".m4a": ("aac", SR)}[path.suffix]
     if rate != SR:
         x = np.interp(np.arange(int(len(x) * rate / SR)) * SR / rate, np.arange(len(x)), x).astype(np.float32)
-    with av.open(str(path), "w") as c:
-        s = c.add_stream(codec, rate=rate)
-        s.layout = "mono"
-        frame = av.AudioFrame.from_ndarray((x[None, :] * 32767).astype(np.int16), format="s16", layout="mono")
-        frame.sample_rate = rate
-        for p in s.encode(frame):
-            c.mux(p)
-        for p in s.encode(None):
-            c.mux(p)
+    write_mono(path, x, rate, codec)
     return path
 
 
