@@ -77,6 +77,19 @@ def test_plan_summary(films, capsys):
     assert "denoising steps: text2image" in out and "(total " in out
 
 
+def test_plan_model_not_on_disk_says_how_to_get_it_not_to_pass_model_again(films, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(films / "hf"))  # an empty hub cache
+    assert main(["plan", "good.kscene", "--model", "someone/not-downloaded"]) == 0
+    assumed = [line for line in capsys.readouterr().out.splitlines() if "assumed:" in line]
+    assert any("'someone/not-downloaded' is not on disk here" in line for line in assumed), assumed
+    scheduler = [line for line in assumed if "scheduler" in line and "forward per step" in line]
+    assert scheduler and "--model" not in scheduler[0] and "Hugging Face cache" in scheduler[0], scheduler
+    # without --model, the hint about --model is the useful one
+    assert main(["plan", "good.kscene"]) == 0
+    assert "`kscript plan --model M` reads" in capsys.readouterr().out
+
+
 def test_plan_errors_exit_1(films, capsys):
     assert main(["plan", "bad.kscene", "--json"]) == 1
     captured = capsys.readouterr()

@@ -162,7 +162,8 @@ def model_frames(plan: "RenderPlan") -> Iterable[tuple["Frame", str]]:
 
 
 def estimate(plan: "RenderPlan", *, family: str | None = None, scheduler: Scheduler | None = None,
-             prior_scheduler: Scheduler | None = None) -> Estimate:
+             prior_scheduler: Scheduler | None = None,
+             how_to_read: str = "`kscript plan --model M` reads a model's scheduler") -> Estimate:
     """The model calls and denoising steps of a diffusers build of `plan` from nothing.
 
     Args:
@@ -171,6 +172,7 @@ def estimate(plan: "RenderPlan", *, family: str | None = None, scheduler: Schedu
         scheduler: the decoder's scheduler (`read_scheduler`); None: one forward per step,
             said in `assumptions`.
         prior_scheduler: the prior's (UnCLIP, one forward per step, when not given).
+        how_to_read: what the "scheduler not read" assumption tells the user to do about it.
     """
     from kscript.plan import is_preview_model
 
@@ -191,7 +193,7 @@ def estimate(plan: "RenderPlan", *, family: str | None = None, scheduler: Schedu
     if not sched.known:
         est.assumptions.append(
             f"scheduler {sched.name if sched.name != 'unknown' else 'not read'}: counted as one denoiser "
-            "forward per step (`kscript plan --model M` reads a model's scheduler)"
+            f"forward per step ({how_to_read})"
         )
     prior = prior_scheduler or Scheduler("UnCLIPScheduler", known=True)
     embedded: set[tuple[str, str]] = set()
@@ -278,7 +280,10 @@ def plan_estimate(plan: "RenderPlan", model: str | None = None, base_dir: str | 
     family, scheduler, where = model_info(spec, base_dir)
     if model and model != plan.film.model:
         plan = plan.model_copy(update={"film": plan.film.model_copy(update={"model": model})})
-    est = estimate(plan, family=family, scheduler=scheduler if where else None)
+    # a user who already passed `--model M` is told how to get M on disk, not to pass it
+    how = (f"it is read once '{spec}' is on disk: a local folder, or the hub id downloaded into the "
+           "Hugging Face cache" if model else "`kscript plan --model M` reads a model's scheduler")
+    est = estimate(plan, family=family, scheduler=scheduler if where else None, how_to_read=how)
     if where is None and not _is_preview(spec):
         est.assumptions.insert(0, f"model '{spec}' is not on disk here: its scheduler was not read")
     return est
