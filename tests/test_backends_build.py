@@ -119,6 +119,29 @@ def test_kandinsky_film_builds_with_exactly_the_planned_model_calls(tmp_path, ti
     assert decode(tmp_path / "again.mp4") == (8, 8.0, 64, 64)
 
 
+def test_the_progress_display_is_told_while_models_load_and_the_prior_runs(tmp_path, tiny, capsys):
+    """A first load from the hub can take minutes: the user sees what is loading and how far
+    the prior is, before the first frame; in a log (no terminal), as lines on stderr."""
+    seen: list[tuple[str, str]] = []
+    film = write_film(tmp_path, tiny["kandinsky_decoder"])
+    build(film, tmp_path / "film.mp4", progress=lambda p: seen.append((p.phase, p.message)))
+    first_frame = next(n for n, (phase, _) in enumerate(seen) if phase == "frame")
+    said = [m for phase, m in seen[:first_frame] if phase == "status"]
+    assert said[0] == f"loading model '{tiny['kandinsky_decoder']}'"
+    assert any(m.startswith("loading prior '") for m in said), said
+    assert said[-DISTINCT_PROMPTS:] == [f"prior: embedding prompt {n} of {DISTINCT_PROMPTS}"
+                                        for n in range(1, DISTINCT_PROMPTS + 1)]
+    assert not [m for phase, m in seen[first_frame:] if phase == "status"]  # nothing loads twice
+
+    from kscript.cli import main
+
+    assert main(["build", str(film), "--no-cache", "-o", str(tmp_path / "log.mp4")]) == 0
+    err = capsys.readouterr().err  # not a terminal here: the status lines, then the summary
+    assert f"  loading model '{tiny['kandinsky_decoder']}'\n" in err
+    assert f"  prior: embedding prompt {DISTINCT_PROMPTS} of {DISTINCT_PROMPTS}\n" in err
+    assert err.index("prior: embedding") < err.index("built ")
+
+
 def test_kandinsky_with_named_companions(tmp_path, tiny, monkeypatch):
     # Names that follow no convention: the film must name the prior itself.
     (tmp_path / "painter").symlink_to(tiny["kandinsky_decoder"], target_is_directory=True)

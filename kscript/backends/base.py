@@ -114,7 +114,7 @@ class DiffusersBackend(Backend):
         offload = self.options.offload and self.device.type == "cuda"
         if self.options.offload and not offload:
             self.notes.append(f"--offload has no effect on {self.device.type}: it moves modules to a CUDA GPU")
-        return {"dtype": self.dtype, "device": "cpu" if offload else self.device}
+        return {"dtype": self.dtype, "device": "cpu" if offload else self.device, "say": self.say}
 
     def _finish_loading(self, pipes: Iterable[Any]) -> None:
         pipes = [p for p in pipes if p is not None]

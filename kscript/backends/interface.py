@@ -78,6 +78,17 @@ class Backend(ABC):
         and the img2img call redraws it."""
         return True
 
+    #: told, in a few words, what the backend is doing while no frame is (loading a model
+    #: from a folder or the hub, running the prior over the prompts): a first load from the
+    #: hub can take minutes, and the user must see why. The executor points it at the
+    #: build's progress display; silent by default.
+    status: Callable[[str], None] | None = None
+
+    def say(self, message: str) -> None:
+        """Pass `message` to `status`, if anyone listens."""
+        if self.status is not None:
+            self.status(message)
+
     def load(self) -> None:
         """Load models; raise `kscript.errors.ModelError` naming what was looked for.
         Called once before any frame is rendered."""

@@ -240,7 +240,7 @@ class KandinskyBackend(DiffusersBackend):
             raise RuntimeError("KandinskyBackend.inpaint called without an inpainting decoder (check has_inpaint)")
         from diffusers import KandinskyV22InpaintCombinedPipeline, KandinskyV22InpaintPipeline
 
-        kw = {"dtype": self.dtype, "device": self.device}
+        kw = {"dtype": self.dtype, "device": self.device, "say": self.say}
         if inpaint_source.class_name in KANDINSKY_INPAINT_COMBINED:
             self.inpaint_pipe = load_pipeline(inpaint_source, KandinskyV22InpaintCombinedPipeline, **kw).decoder_pipe
         else:
@@ -282,7 +282,9 @@ class KandinskyBackend(DiffusersBackend):
         """Embed every (prompt, negative) the build will need, then free the prior (about
         2.7 B parameters with its text and image encoders: 5.4 GB in float16) before the first
         frame: the decoder then has the device to itself."""
-        for text, negative in sorted(pairs):
+        todo = sorted(p for p in pairs if p not in self.embeddings)
+        for n, (text, negative) in enumerate(todo, 1):
+            self.say(f"prior: embedding prompt {n} of {len(todo)}")
             self.prompt_embedding(text, negative)
         if self.prior is not None:
             self.prior = None
@@ -299,9 +301,10 @@ class KandinskyBackend(DiffusersBackend):
                 from diffusers import KandinskyV22CombinedPipeline
 
                 self.prior = load_pipeline(self.source, KandinskyV22CombinedPipeline, dtype=self.dtype,
-                                           device=self.device).prior_pipe
+                                           device=self.device, say=self.say).prior_pipe
             else:
-                self.prior = load_pipeline(source, KandinskyV22PriorPipeline, dtype=self.dtype, device=self.device)
+                self.prior = load_pipeline(source, KandinskyV22PriorPipeline, dtype=self.dtype, device=self.device,
+                                           say=self.say)
             self.prior.set_progress_bar_config(disable=True)
             self._count_forwards(self.prior.prior, "prior")
         return self.prior

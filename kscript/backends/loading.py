@@ -21,7 +21,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from kscript.errors import ModelError
 
@@ -462,14 +462,20 @@ def has_safety_checker(source: ModelSource) -> bool:
     return isinstance(value, list) and len(value) == 2 and value[0] is not None
 
 
-def load_pipeline(source: ModelSource, cls: Any, *, dtype: Any, device: Any, **extra: Any) -> Any:
+def load_pipeline(source: ModelSource, cls: Any, *, dtype: Any, device: Any,
+                  say: Callable[[str], None] | None = None, **extra: Any) -> Any:
     """`cls.from_pretrained(source)` on `device` in `dtype`, every failure a `ModelError`.
 
     safetensors weights are required when the folder has them (never a pickle beside
     them); `local_files_only` when the model is a folder or the network is off;
     `trust_remote_code` is never passed (it stays off). `extra` goes to `from_pretrained`
-    (components to replace, e.g. `safety_checker=None`).
+    (components to replace, e.g. `safety_checker=None`). `say` is told before it starts
+    (`Backend.say`: the progress display shows it).
     """
+    if say is not None:
+        where = "" if source.local else (" from the Hugging Face cache" if is_offline()
+                                         else " from the Hugging Face hub (the first time, a download)")
+        say(f"loading {source.role} '{source.spec}'{where}")
     kwargs: dict[str, Any] = {_dtype_keyword(): dtype, **extra}
     if source.local or is_offline():
         kwargs["local_files_only"] = True

@@ -137,7 +137,7 @@ class StableDiffusionBackend(DiffusersBackend):
         from diffusers import AutoPipelineForInpainting
 
         self.inpaint_pipe = load_pipeline(source, AutoPipelineForInpainting, dtype=self.dtype, device=self.device,
-                                          **self._checker_kwargs(source))
+                                          say=self.say, **self._checker_kwargs(source))
         self.inpaint_pipe.set_progress_bar_config(disable=True)
         self._count_forwards(self.inpaint_pipe.unet, "inpaint")
 

@@ -155,8 +155,17 @@ class _Bar:
         elif p.phase == "frame":
             self.progress.update(self.steps, completed=0)
             self.progress.update(self.frames, description=f"frame {p.frame}" if p.frame is not None else "frames")
+        elif p.phase == "status":
+            self.progress.update(self.frames, description=p.message)
         else:
             self.progress.update(self.frames, completed=p.frames_done)
+
+
+def _say_status(p) -> None:
+    """Without a terminal (a log, CI): only the backend's status lines, one per line, so a
+    long model load or download does not look like a hang."""
+    if p.phase == "status":
+        print(f"  {p.message}", file=sys.stderr, flush=True)
 
 
 def summary(report) -> str:
@@ -333,6 +342,8 @@ def run(args: argparse.Namespace) -> int:
                         options.progress = bar
                         reports.append(build(plan, output, options))
                 else:
+                    if not args.quiet:
+                        options.progress = _say_status
                     reports.append(build(plan, output, options))
                 if not args.quiet and len(jobs) > 1:
                     print(summary(reports[-1]), file=sys.stderr)

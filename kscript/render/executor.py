@@ -60,15 +60,17 @@ class Progress:
 
     Attributes:
         phase: "frame" when a frame is started, "step" after a model step, "done" when
-            a frame of the output has been written.
+            a frame of the output has been written, "status" when the backend says what it
+            is doing between frames (`message`: loading a model, running the prior).
         frames_done: frames of the output finished so far.
         frames_total: frames of the output.
         frame: plan index of the frame being worked on (None before the first).
         step, steps: the current model call's step and step count (0, 0 outside a call).
         rendered, cached: chain images rendered / loaded from the cache so far.
+        message: the backend's words, for "status".
     """
 
-    phase: Literal["frame", "step", "done"]
+    phase: Literal["frame", "step", "done", "status"]
     frames_done: int
     frames_total: int
     frame: int | None
@@ -76,6 +78,7 @@ class Progress:
     steps: int = 0
     rendered: int = 0
     cached: int = 0
+    message: str = ""
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -217,6 +220,8 @@ class Executor:
         self._writer: BackgroundWriter | None = None
         self._prepare = prepare
         self._last_use: dict[int, int] = {}
+        if progress is not None:
+            backend.status = self._status
 
     # -- planning ------------------------------------------------------------------------------
 
@@ -381,6 +386,11 @@ class Executor:
             raise
         except Exception as err:  # noqa: BLE001 - told to the user as a ModelError
             raise call_error(err, "embedding the prompts (before the first frame)") from None
+
+    def _status(self, message: str) -> None:
+        """The backend's `status`: what it does between frames, to the progress display."""
+        if self.progress is not None:
+            self.progress(Progress("status", self._done, self.stats.frames_total, self._current, message=message))
 
     def _prepared(self) -> None:
         if self._prepare is not None:
