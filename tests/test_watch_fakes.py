@@ -60,7 +60,7 @@ def toy_plan(title: str, frames: int, fps: float = 8.0, file: str = "film.kscene
                 time=n / fps,
                 op="generate" if n == scene.start_frame else "animate",
                 motion=Motion(zoom=1.0 + 0.01 * n, x=(-1) ** n * 2.0, angle=0.5),
-                strength=0.3 + 0.01 * n,
+                strength=0.3 + 0.01 * (n % 50),  # varied, and in 0..1 for any frame count
                 guidance=4.0,
                 steps=10,
                 seed=n,

@@ -120,7 +120,7 @@ def test_a_burst_of_50_saves_gives_one_or_two_rebuilds_and_the_last_text_wins(se
 def test_a_broken_save_shows_errors_keeps_the_video_and_a_fix_clears_them(session):
     good = session.state.video()
     session.film.write_text("Broken\n   !error here\n")
-    wait_for(lambda: session.state.status == "error")
+    assert wait_for(lambda: session.state.status == "error")
     assert session.state.status == "error"
     diags = session.state.diagnostics
     assert f"{session.film}:2:4: error[E001]: unexpected '!error'" in diags["text"]
@@ -130,7 +130,7 @@ def test_a_broken_save_shows_errors_keeps_the_video_and_a_fix_clears_them(sessio
     assert diags["text"] in session.lines
 
     session.film.write_text("Fixed\n")
-    wait_for(lambda: session.state.status == "idle" and session.state.video() != good)
+    assert wait_for(lambda: session.state.status == "idle" and session.state.video() != good)
     assert session.state.diagnostics is None
     assert session.state.video().id > good.id
     assert session.pipe.rendered_texts[-1] == "Fixed"
@@ -138,11 +138,11 @@ def test_a_broken_save_shows_errors_keeps_the_video_and_a_fix_clears_them(sessio
 
 def test_a_deleted_film_is_reported_and_picked_up_when_it_returns(session):
     session.film.unlink()
-    wait_for(lambda: session.state.status == "missing")
+    assert wait_for(lambda: session.state.status == "missing")
     assert session.state.message == f"{session.film} was removed; waiting for it to come back"
     assert session.state.message in session.lines
     session.film.write_text("Back\n")
-    wait_for(lambda: session.pipe.texts[-1] == "Back\n" and session.state.status == "idle")
+    assert wait_for(lambda: session.pipe.texts[-1] == "Back\n" and session.state.status == "idle")
     assert session.state.status == "idle"
     assert session.pipe.rendered_texts[-1] == "Back"
 
@@ -150,10 +150,10 @@ def test_a_deleted_film_is_reported_and_picked_up_when_it_returns(session):
 def test_a_renamed_film_is_picked_up_when_renamed_back(session):
     away = session.dir / "elsewhere.kscene"
     os.rename(session.film, away)
-    wait_for(lambda: session.state.status == "missing")
+    assert wait_for(lambda: session.state.status == "missing")
     away.write_text("Renamed back\n")
     os.rename(away, session.film)
-    wait_for(lambda: session.state.status == "idle" and session.pipe.texts[-1] == "Renamed back\n")
+    assert wait_for(lambda: session.state.status == "idle" and session.pipe.texts[-1] == "Renamed back\n")
     assert session.pipe.rendered_texts[-1] == "Renamed back"
 
 
@@ -186,10 +186,10 @@ def test_an_edited_import_rebuilds_and_a_new_import_gets_watched(tmp_path):
 def test_a_missing_import_created_later_triggers_a_rebuild(tmp_path):
     s = Session(tmp_path, 'Needs\nimport "later.kscene"\n').start()
     try:
-        wait_for(lambda: s.state.status == "error")
+        assert wait_for(lambda: s.state.status == "error")
         assert "not found" in s.state.diagnostics["text"]
         (tmp_path / "later.kscene").write_text("here now\n")
-        wait_for(lambda: s.state.status == "idle")
+        assert wait_for(lambda: s.state.status == "idle")
         assert s.state.status == "idle"
     finally:
         s.stop()
@@ -204,10 +204,10 @@ def test_an_import_with_errors_is_watched_so_fixing_it_rebuilds(tmp_path):
         assert s.builds_settle_at(1) == 1
         (lib / "bad.kscene").write_text("!error\n")
         s.film.write_text('Plain\nimport "lib/bad.kscene"\n')  # newly imported, and broken
-        wait_for(lambda: s.state.status == "error")
+        assert wait_for(lambda: s.state.status == "error")
         assert f"{lib / 'bad.kscene'}:1:1" in s.state.diagnostics["text"]
         (lib / "bad.kscene").write_text("fine\n")  # only the import is fixed
-        wait_for(lambda: s.state.status == "idle")
+        assert wait_for(lambda: s.state.status == "idle")
         assert s.state.status == "idle"
     finally:
         s.stop()
@@ -216,9 +216,9 @@ def test_an_import_with_errors_is_watched_so_fixing_it_rebuilds(tmp_path):
 def test_a_save_during_a_render_cancels_it_and_renders_the_newest_text(tmp_path):
     s = Session(tmp_path, "Slow\nframes 40\n", frame_delay=0.05).start()
     try:
-        wait_for(lambda: s.pipe.frames_done >= 3)
+        assert wait_for(lambda: s.pipe.frames_done >= 3)
         s.film.write_text("Newer\nframes 40\n")
-        wait_for(lambda: s.pipe.rendered_texts == ["Newer"], timeout=15)
+        assert wait_for(lambda: s.pipe.rendered_texts == ["Newer"], timeout=15)
         # The pipeline records the text before the watcher reports the build finished:
         # wait for the watcher itself, not only for the stand-in pipeline.
         assert s.watcher.wait_idle()
@@ -232,7 +232,7 @@ def test_a_save_during_a_render_cancels_it_and_renders_the_newest_text(tmp_path)
 
 def test_stop_is_clean_even_during_a_render(tmp_path):
     s = Session(tmp_path, "Slow\nframes 200\n", frame_delay=0.05).start()
-    wait_for(lambda: s.pipe.frames_done >= 2)
+    assert wait_for(lambda: s.pipe.frames_done >= 2), s.lines  # stopped mid-render, not after a failure
     started = time.monotonic()
     s.stop()
     assert time.monotonic() - started < 2.0
@@ -243,7 +243,7 @@ def test_stop_is_clean_even_during_a_render(tmp_path):
 def test_a_film_not_made_yet_is_waited_for_and_built_when_created(tmp_path):
     s = Session(tmp_path, text=None).start()
     try:
-        wait_for(lambda: s.state.status == "missing")
+        assert wait_for(lambda: s.state.status == "missing")
         assert s.state.message == f"{s.film} does not exist yet; waiting for it to be created"
         assert s.watcher.builds == 0
         s.film.write_text("Created\n")
