@@ -208,7 +208,9 @@ class Frame(_Model):
     negative: Text
     coherence: Coherence = "none"
     coherence_ref: Index | None = Field(default=None, description="frame whose colours to match")
-    inputs: Annotated[list[Index], Field(max_length=1)] = Field(default_factory=list, description="frames this one is made from")
+    inputs: Annotated[list[Index], Field(max_length=2)] = Field(
+        default_factory=list,
+        description="frames this one is made from: an in-between under cadence reads the model frames before and after it")
     inpaint: bool = Field(
         default=False,
         description="paint the band the last `reveal` warps revealed, in one masked model call",
@@ -241,6 +243,26 @@ class RenderPlan(_Model):
 
         calls = estimate(self, family="stable-diffusion").model_calls
         return {k: calls[k] for k in ("text2image", "img2img", "inpaint")}
+
+
+def warp_path(frame: Frame) -> list[int]:
+    """The frames whose motions the frame's warp of its first input composes, in order.
+
+    A frame made from the frame before it warps by its own motion: ``[index]``. Under
+    `cadence`, a model frame after in-betweens is made from the model frame before them,
+    and an in-between from that model frame too (and the next one): the warp from the
+    first input composes the motions of every frame after it up to this one. A
+    `generate` frame warps nothing: ``[index]``.
+    """
+    if not frame.inputs or frame.inputs[0] >= frame.index:
+        return [frame.index]
+    return list(range(frame.inputs[0] + 1, frame.index + 1))
+
+
+def is_in_between(frame: Frame) -> bool:
+    """Whether the frame is a cadence in-between: a `warp` made from the model frames
+    before and after it (``inputs == [before, after]``)."""
+    return frame.op == "warp" and len(frame.inputs) == 2
 
 
 def canonical_json(data: Any) -> str:
