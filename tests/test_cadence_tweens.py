@@ -90,13 +90,36 @@ def test_a_pure_pan_gives_in_betweens_within_a_few_grey_levels_of_the_exact_view
         got = tween.blend(prev, nxt, forward, to_next, k / 3).astype(int)
         exact = view(canvas, k * step).astype(int)
         err = np.abs(got - exact)
-        assert err.mean() < 2.0 and np.percentile(err, 99) < 8, (k, err.mean(), err.max())
+        assert err.mean() < 2.0 and np.percentile(err, 99) <= 8, (k, err.mean(), err.max())
         # The border the pan revealed since `prev` (the right edge) comes from `nxt`: as
         # close as the rest, where a warp of `prev` alone can only mirror-fill it.
         band = slice(SIZE - int(np.ceil(k * step)), SIZE)
         assert err[:, band].mean() < 3.0
         warp_only = warp.warp(prev, forward, border="reflect").astype(int)
         assert np.abs(warp_only - exact)[:, band].mean() > 4 * max(err[:, band].mean(), 1.0)
+
+
+def blob(x: float) -> np.ndarray:
+    img = np.zeros((SIZE, SIZE, 3), np.uint8)
+    cv2.circle(img, (int(round(x * 16)), 32 * 16), 6 * 16, (255, 255, 255), -1, lineType=cv2.LINE_AA, shift=4)
+    return cv2.GaussianBlur(img, (0, 0), 2.0)
+
+
+def test_what_the_model_moved_between_two_model_frames_moves_and_does_not_double():
+    """A detail the model frames show 12 px apart (the model moved it, not the camera):
+    the in-betweens show it once, on its way, at nearly full strength, where a plain blend
+    shows two faded copies."""
+    still = np.eye(3)
+    prev, nxt = blob(18), blob(30)
+    for w in (1 / 3, 1 / 2, 2 / 3):
+        at = 18 + 12 * w
+        got = tween.blend(prev, nxt, still, still, w)[32, :, 0].astype(int)
+        plain = tween.blend(prev, nxt, still, still, w, flow=False)[32, :, 0].astype(int)
+        assert abs(int(np.argmax(got)) - at) <= 1.5 and got.max() > 0.85 * prev.max(), (w, got)
+        assert plain.max() < 0.75 * prev.max()  # without the flow: two faded blobs
+    got = tween.blend(prev, nxt, still, still, 0.5)[32, :, 0].astype(int)
+    # nothing left of the far sides of the two (a plain blend keeps half of each)
+    assert got[14] < 0.2 * got.max() and got[34] < 0.2 * got.max()
 
 
 def test_an_in_between_is_weighted_by_its_position():
@@ -222,3 +245,16 @@ def test_cadence_with_turn_builds_no_comb_of_mirrored_stripes():
     for f in plan.frames:
         if f.op == "animate":
             assert f.inputs == [f.index - 3]  # made from the model frame before, not from a mirror fill
+
+
+def test_a_plan_file_with_in_betweens_loads_and_a_wrong_one_is_refused(tmp_path):
+    from kscript.compile.plan_file import load_plan, problems
+
+    plan = plan_of("t.kscene", film("  cadence: 3\n  x: 10\n"))
+    path = tmp_path / "plan.json"
+    path.write_text(plan.to_json())
+    loaded, _ = load_plan(path)
+    assert loaded.to_json() == plan.to_json() and problems(plan) == []
+    frames = list(plan.frames)
+    frames[1] = frames[1].model_copy(update={"inputs": [0, 6]})  # not its next model frame
+    assert any("frames.1.inputs" in p for p in problems(plan.model_copy(update={"frames": frames})))
