@@ -25,6 +25,12 @@ the table of channels (`kscript.channels.CHANNELS`) for everything about it:
   the smallest value giving one step, so every model call does some work. Past
   `MAX_STEPS` (a strength below about 1/500, as a ramp from 0 has on its first frames) no
   step count is sensible: the strength counts as 0 and the frame is `warp`.
+- **In-betweens**: a run of frames that `cadence` made warps, ended by an `animate` frame
+  n of the same scene, is blended from the frame before the run, p, and n: each has
+  ``inputs == [p, n]``, and n is made from p (``inputs == [p]``, its warp composing the
+  motions of p+1..n, all in its key). A run that the scene's end or a strength-0 frame
+  ends stays warps of the frame before. The outpainting band is still carried one frame's
+  motion at a time, the in-betweens' included, so n paints every border revealed since p.
 - **Crossfade**: frame f < N of a scene with `transition crossfade N` has
   ``crossfade = {from_frame: previous scene's last frame, weight: (f + 1) / (N + 1)}``:
   the new scene's weight grows from 1/(N+1) and the frame after the fade is all its own.
