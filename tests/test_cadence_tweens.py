@@ -258,3 +258,19 @@ def test_a_plan_file_with_in_betweens_loads_and_a_wrong_one_is_refused(tmp_path)
     frames = list(plan.frames)
     frames[1] = frames[1].model_copy(update={"inputs": [0, 6]})  # not its next model frame
     assert any("frames.1.inputs" in p for p in problems(plan.model_copy(update={"frames": frames})))
+
+
+@pytest.mark.parametrize("edit", [
+    {1: {"inputs": [0, 2]}},  # its "next model frame" is another in-between
+    {3: {"inputs": [2]}},  # the next model frame reads the in-between that reads it: a cycle
+    {1: {"inputs": [0, 40]}},  # past the plan's end
+])
+def test_a_hand_made_plan_whose_in_betweens_loop_is_refused_before_rendering(edit):
+    from kscript.errors import RenderError
+
+    plan = plan_of("t.kscene", film("  cadence: 3\n  x: 10\n"))
+    frames = list(plan.frames)
+    for i, update in edit.items():
+        frames[i] = frames[i].model_copy(update=update)
+    with pytest.raises(RenderError):
+        Executor(plan.model_copy(update={"frames": frames}), Recorder(), None)
