@@ -274,3 +274,11 @@ def test_a_hand_made_plan_whose_in_betweens_loop_is_refused_before_rendering(edi
         frames[i] = frames[i].model_copy(update=update)
     with pytest.raises(RenderError):
         Executor(plan.model_copy(update={"frames": frames}), Recorder(), None)
+
+
+def test_plan_keys_refuses_a_frame_made_from_an_in_between():
+    plan = plan_of("t.kscene", film("  cadence: 3\n  x: 10\n"))
+    frames = list(plan.frames)
+    frames[3] = frames[3].model_copy(update={"inputs": [2]})
+    with pytest.raises(ValueError, match="in-between"):
+        plan_keys(frames, plan.film)

@@ -113,14 +113,18 @@ def plan_keys(frames: Sequence[Frame], film: FilmInfo) -> list[str]:
     """
     keys: list[str] = [""] * len(frames)
     later: list[int] = []
+    deferred: set[int] = set()
     for i, fr in enumerate(frames):
         refs = list(fr.inputs) + ([fr.coherence_ref] if fr.coherence_ref is not None else [])
         tween = fr.op == "warp" and len(fr.inputs) == 2
         if tween and i < fr.inputs[1] < len(frames):
             refs.remove(fr.inputs[1])
             later.append(i)  # its key needs the next model frame's
+            deferred.add(i)
         if any(not 0 <= r < i for r in refs):
             raise ValueError(f"frame {i} reads frame(s) {refs}: a frame can only read earlier frames")
+        if deferred and any(r in deferred for r in refs):
+            raise ValueError(f"frame {i} reads frame(s) {refs}: no frame is made from a cadence in-between")
         if not later or later[-1] != i:
             keys[i] = frame_key(fr, film, keys, frames)
     for i in later:
