@@ -239,7 +239,7 @@ _CHANNELS: tuple[Channel, ...] = (
     ),
     Channel(
         "cadence", "generation", 1.0, "replace", "whole number",
-        "run the model on every Nth frame, warp only in between; a constant, 1…1000",
+        "run the model on every Nth frame; the frames between blend the two model frames around them, no model call; a constant, 1…1000",
         range=Range(1.0, 1000.0, words="between 1 and 1000"),
         whole=True, constant_only=True,
         hint_words=("diffusion_cadence",),

@@ -12,12 +12,19 @@ Operations (`Frame.op`), each frame makes one *chain image* that the next frame 
   scene's prompts. ``inputs == [index of that frame]``.
 - ``animate``: warp the previous chain image by `motion`, fill the revealed border
   (inpaint where the backend has it), redraw by img2img at `strength`.
-- ``warp``: warp only: no model call (strength 0, or between model frames under `cadence`).
-  The revealed border is filled without a model.
+- ``warp``: warp only: no model call (strength 0, or under `cadence` the frames after a
+  scene's last model frame). The revealed border is filled without a model.
+- A cadence *in-between* is a ``warp`` with ``inputs == [p, n]``, the model frames before
+  and after it in its scene: p warped forward and n warped backward to its view, blended
+  by its position ``(index - p) / (n - p)`` along the optical flow between them
+  (`kscript.render.tween`). It is the one frame that reads a LATER frame; n reads only
+  frames before p + 1, so there is no cycle. The model frame n is made from p
+  (``inputs == [p]``), warped once by the motions of frames p+1..n composed (`warp_path`).
 
 `Frame.inpaint` says whether the frame paints the band its warps revealed: the compiler
 composes the warps of the chain since the last frame that painted (or the scene's first
-frame) and, on the first ``animate``/``continue`` frame where that band is at least
+frame), one warp per frame, the in-betweens' included, and, on the first
+``animate``/``continue`` frame where that band is at least
 `kscript.geometry.BAND_PX` wide, sets `inpaint` and `reveal` (how many warps, this frame's
 included, the band comes from). Such a frame makes ONE masked model call instead of its
 img2img call: the band painted from noise, the rest redrawn at the frame's strength, in the
@@ -49,7 +56,9 @@ Values the compiler guarantees (kscript/compile/compiler.py says why):
 image under it: SHA-256 over canonical JSON of everything rendering the chain image reads:
 the frame's op, motion, strength, guidance, steps, seed, noise, prompts with weights,
 negative, coherence and inpaint flag, the film's size and models, and the keys of the
-frames it reads (`inputs` and `coherence_ref`), so a change anywhere upstream changes it.
+frames it reads (`inputs` and `coherence_ref`), so a change anywhere upstream changes it;
+where its warp composes several frames' motions (`warp_path`), all of them. An in-between's
+key names both neighbours.
 Not its index, time or scene name (lengthening a scene leaves later keys alone), and not its
 `crossfade`: the shown frame of a crossfade is ``(1 - w) * chain[from_frame] + w *
 chain[self]``, made from two cached chain images, so an edit to the scene a crossfade comes
@@ -208,7 +217,9 @@ class Frame(_Model):
     negative: Text
     coherence: Coherence = "none"
     coherence_ref: Index | None = Field(default=None, description="frame whose colours to match")
-    inputs: Annotated[list[Index], Field(max_length=1)] = Field(default_factory=list, description="frames this one is made from")
+    inputs: Annotated[list[Index], Field(max_length=2)] = Field(
+        default_factory=list,
+        description="frames this one is made from: an in-between under cadence reads the model frames before and after it")
     inpaint: bool = Field(
         default=False,
         description="paint the band the last `reveal` warps revealed, in one masked model call",
@@ -241,6 +252,26 @@ class RenderPlan(_Model):
 
         calls = estimate(self, family="stable-diffusion").model_calls
         return {k: calls[k] for k in ("text2image", "img2img", "inpaint")}
+
+
+def warp_path(frame: Frame) -> list[int]:
+    """The frames whose motions the frame's warp of its first input composes, in order.
+
+    A frame made from the frame before it warps by its own motion: ``[index]``. Under
+    `cadence`, a model frame after in-betweens is made from the model frame before them,
+    and an in-between from that model frame too (and the next one): the warp from the
+    first input composes the motions of every frame after it up to this one. A
+    `generate` frame warps nothing: ``[index]``.
+    """
+    if not frame.inputs or frame.inputs[0] >= frame.index:
+        return [frame.index]
+    return list(range(frame.inputs[0] + 1, frame.index + 1))
+
+
+def is_in_between(frame: Frame) -> bool:
+    """Whether the frame is a cadence in-between: a `warp` made from the model frames
+    before and after it (``inputs == [before, after]``)."""
+    return frame.op == "warp" and len(frame.inputs) == 2
 
 
 def canonical_json(data: Any) -> str:

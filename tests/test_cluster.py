@@ -158,6 +158,18 @@ def test_a_cluster_build_makes_the_same_video_bytes_as_a_local_build(tmp_path, c
     assert _sha(tmp_path / "film.mp4") == _local(plan, tmp_path)
 
 
+def test_a_film_with_cadence_in_betweens_makes_the_same_video_bytes_on_the_cluster(tmp_path, cluster):
+    """In-betweens read the NEXT model frame: the worker makes it first, sends the frames in
+    plan order, and the video is the local build's, byte for byte."""
+    text = FILM.replace('  zoom: 1.03\n', '  zoom: 1.03\n  cadence: 3\n').replace('  x: 1.5\n', '  x: 1.5\n  cadence: 2\n')
+    path, plan = _film(tmp_path, text)
+    assert sum(len(f.inputs) == 2 for f in plan.frames) >= 4
+    report = build(plan, options=BuildOptions(cluster=cluster))
+    assert report.frames_rendered == len(plan.frames)
+    assert sum(report.model_calls.values()) == sum(plan.model_calls().values())
+    assert _sha(tmp_path / "film.mp4") == _local(plan, tmp_path)
+
+
 def test_cached_frames_are_never_sent_to_a_worker(tmp_path, cluster):
     path, plan = _film(tmp_path)
     reference = _local(plan, tmp_path)

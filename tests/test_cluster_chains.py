@@ -84,3 +84,51 @@ def test_a_seed_sweep_builds_one_video_per_film_seed_without_a_cluster_too(tmp_p
         main(["build", str(film), "--seeds", "1,x"])
     assert stop.value.code == 2
     assert "write them like 1,2,3 or 1-4" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- cadence in-betweens
+
+CADENCE = ('film "c" {\n  size: 64x64\n  fps: 12\n}\nscene s 1s {\n  prompt "a forest"\n  cadence: 3\n'
+           '  x: 10\n  strength: 0.5\n  coherence: rgb\n}\nscene t 6f {\n  prompt "a sea"\n  cadence: 2\n}\n')
+
+
+def test_an_in_between_needs_its_next_model_frame_and_what_that_one_reads():
+    from kscript.api import plan as plan_of
+
+    plan = plan_of("c.kscene", CADENCE)
+    deps = [dependencies(f) for f in plan.frames]
+    assert plan.frames[4].inputs == [3, 6] and deps[4] == [3, 6]
+    assert [c.scenes for c in split_chains(plan, deps)] == [("s",), ("t",)]
+    # Frame 3 is cached: in-between 4 still needs 6, and 6 matches colours to frame 0.
+    assert needed(plan, deps, [4], cached={3}) == {0, 3, 4, 6}
+    chain = split_chains(plan, deps)[0]
+    work = chain_work(chain, deps, needed(plan, deps, [4], cached={3}), {3})
+    assert work.render == [0, 4, 6] and work.start == [3]
+
+
+def test_a_worker_renders_a_chain_with_in_betweens_as_a_local_build_does():
+    import numpy as np
+
+    from kscript.api import plan as plan_of
+    from kscript.backends.preview import PreviewBackend
+    from kscript.cluster.chains import start_frames
+    from kscript.render.executor import Executor
+
+    plan = plan_of("c.kscene", CADENCE)
+    local: dict[int, np.ndarray] = {}
+    Executor(plan, PreviewBackend(), None).run(lambda i, img: local.__setitem__(i, img))
+    chain = split_chains(plan, [dependencies(f) for f in plan.frames])[0]
+    backend = PreviewBackend()
+    ex = Executor(plan, backend, None)
+    got = list(ex.render_chain(list(chain.frames), {}))
+    assert [i for i, _ in got] == list(chain.frames)  # in plan order, the model frames made early
+    assert all(np.array_equal(img, local[i]) for i, img in got)
+    model = [f for f in plan.frames if f.scene == "s" and f.op != "warp"]
+    assert sum(backend.calls.as_dict().values()) == len(model)  # each model frame once
+    # Resumed from the middle of a cadence (in-between 4 onward), as after a lost worker.
+    rest = [i for i in chain.frames if i >= 4]
+    deps = [dependencies(f) for f in plan.frames]
+    start = {d: local[d] for d in start_frames(rest, deps)}
+    assert sorted(start) == [0, 3]
+    again = list(Executor(plan, PreviewBackend(), None).render_chain(rest, start))
+    assert all(np.array_equal(img, local[i]) for i, img in again)

@@ -155,13 +155,17 @@ def test_every_field_the_executor_reads_is_in_the_key():
     assert set(Frame.model_fields) == NOT_IN_KEY | set(CHANGES)
     base = frame_key(fr, plan.film, keys)
     for name, value in CHANGES.items():
-        assert frame_key(fr.model_copy(update={name: value}), plan.film, keys) != base, name
+        assert frame_key(fr.model_copy(update={name: value}), plan.film, keys, plan.frames) != base, name
     for name in ("width", "height", "model", "prior", "inpaint"):
         other = plan.film.model_copy(update={name: 320 if name in ("width", "height") else "other/model"})
         assert frame_key(fr, other, keys) != base, name
+    # Moved, with the frame it is made from (as lengthening an earlier scene moves both):
+    # the same key.
     moved = fr.model_copy(update={"index": 40, "scene": "x", "scene_frame": 9, "time": 3.0, "key": "",
-                                  "crossfade": Crossfade(from_frame=0, weight=0.5)})
-    assert frame_key(moved, plan.film, keys) == base
+                                  "inputs": [39], "crossfade": Crossfade(from_frame=0, weight=0.5)})
+    shifted = keys + [""] * (41 - len(keys))
+    shifted[39] = keys[2]
+    assert frame_key(moved, plan.film, shifted) == base
 
 
 def test_plan_keys_refuses_a_frame_that_reads_a_later_frame():

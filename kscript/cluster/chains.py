@@ -51,7 +51,7 @@ class ChainWork:
     """
 
     chain: Chain
-    render: list[int]
+    render: list[int]  # a worker yields them in this order (it makes an in-between's next model frame first)
     start: list[int] = field(default_factory=list)
 
 
@@ -61,7 +61,8 @@ def split_chains(plan: RenderPlan, deps: list[list[int]]) -> list[Chain]:
     Args:
         plan: the render plan.
         deps: per frame, the frames its chain image reads
-            (`kscript.render.executor.dependencies`, all earlier in the plan).
+            (`kscript.render.executor.dependencies`: earlier frames, and for a cadence
+            in-between the next model frame, of the same scene and so the same chain).
     """
     parent = list(range(len(plan.frames)))
 
@@ -100,10 +101,17 @@ def needed(plan: RenderPlan, deps: list[list[int]], targets: list[int], cached: 
         cf = plan.frames[t].crossfade
         if cf is not None:
             need.add(cf.from_frame)
-    # Dependencies point backwards: one reverse sweep closes the set.
-    for i in range(len(plan.frames) - 1, -1, -1):
-        if i in need and i not in cached:
-            need.update(deps[i])
+    # Close the set over "is made from": a cadence in-between reads the next model frame,
+    # a later one, so a reverse sweep would not do.
+    todo = list(need)
+    while todo:
+        i = todo.pop()
+        if i in cached:
+            continue
+        for d in deps[i]:
+            if d not in need:
+                need.add(d)
+                todo.append(d)
     return need
 
 

@@ -25,6 +25,12 @@ the table of channels (`kscript.channels.CHANNELS`) for everything about it:
   the smallest value giving one step, so every model call does some work. Past
   `MAX_STEPS` (a strength below about 1/500, as a ramp from 0 has on its first frames) no
   step count is sensible: the strength counts as 0 and the frame is `warp`.
+- **In-betweens**: a run of frames that `cadence` made warps, ended by an `animate` frame
+  n of the same scene, is blended from the frame before the run, p, and n: each has
+  ``inputs == [p, n]``, and n is made from p (``inputs == [p]``, its warp composing the
+  motions of p+1..n, all in its key). A run that the scene's end or a strength-0 frame
+  ends stays warps of the frame before. The outpainting band is still carried one frame's
+  motion at a time, the in-betweens' included, so n paints every border revealed since p.
 - **Crossfade**: frame f < N of a scene with `transition crossfade N` has
   ``crossfade = {from_frame: previous scene's last frame, weight: (f + 1) / (N + 1)}``:
   the new scene's weight grows from 1/(N+1) and the frame after the fade is all its own.
@@ -242,6 +248,42 @@ class _Compiler:
         return [ch.to_frame(d, 1.0, w, h) for d in steps]
 
     # ------------------------------------------------------------------ frames
+    def ops(self, scene: CheckedScene, strength: list, steps: list, cadence: list, prev_last: int | None):
+        """Each frame's op and step count, and whether `cadence` made it a warp (an in-between).
+
+        A scene's first frame is `generate`, or `continue` from `prev_last`; a later frame is
+        `warp` where its strength is 0 or, under `cadence N`, where f % N != 0, else
+        `animate`. An img2img call runs `int(steps * strength)` steps: where that is 0 the
+        step count is raised to give one, and past `MAX_STEPS` the frame is `warp`.
+        """
+        n = scene.frame_count
+        ops: list[str] = []
+        counts: list[int] = []
+        between: list[bool] = []
+        for f in range(n):
+            st = strength[f]
+            stp = int(steps[f])
+            cadenced = False
+            if f == 0:
+                if scene.continues and prev_last is not None:
+                    op = "continue" if st > 0 else "warp"
+                else:
+                    op = "generate"
+            else:
+                cad = int(cadence[f])
+                cadenced = st > 0 and cad > 1 and bool(f % cad)
+                op = "warp" if st <= 0 or cadenced else "animate"
+            if op in ("animate", "continue") and int(stp * st) < 1:
+                stp = max(stp, int(math.ceil(1.0 / st)))
+                while int(stp * st) < 1:
+                    stp += 1
+                if stp > MAX_STEPS:  # too faint for one step: warp only, as strength 0
+                    op, stp = "warp", int(steps[f])
+            ops.append(op)
+            counts.append(stp)
+            between.append(cadenced)
+        return ops, counts, between
+
     def matrix(self, motion: tuple):
         """The warp matrix of a motion (None when it cannot be made), once per motion."""
         if motion not in self._reveals:
@@ -327,28 +369,23 @@ class _Compiler:
             if not prompt_list:  # only in a program with errors (E027), compiled for its other errors
                 single = ()
             pw: tuple = ()
+            ops, step_counts, between = self.ops(scene, strength, steps, cadence, prev_last)
+            tweens = _in_betweens(ops, between)
+            pending: list[tuple[int, int, tuple]] = []  # in-betweens waiting for their next model frame's key
             for f in range(n):
                 index = s0 + f
                 mot = motions[f]
                 st = strength[f]
-                stp = int(steps[f])
+                op, stp = ops[f], step_counts[f]
+                tween = tweens[f]
                 if f == 0:
-                    if scene.continues and prev_last is not None:
-                        op = "continue" if st > 0 else "warp"
-                        inputs = [prev_last]
-                    else:
-                        op = "generate"
-                        inputs = []
+                    inputs = [prev_last] if op != "generate" else []
+                elif tween is not None:
+                    inputs = [s0 + tween[0], s0 + tween[1]]  # the model frames before and after
+                elif op == "animate" and f > 1 and tweens[f - 1] is not None:
+                    inputs = [s0 + tweens[f - 1][0]]  # made from the model frame before the in-betweens
                 else:
-                    cad = int(cadence[f])
-                    op = "warp" if st <= 0 or (cad > 1 and f % cad) else "animate"
                     inputs = [index - 1]
-                if op in ("animate", "continue") and int(stp * st) < 1:
-                    stp = max(stp, int(math.ceil(1.0 / st)))
-                    while int(stp * st) < 1:
-                        stp += 1
-                    if stp > MAX_STEPS:  # too faint for one step: warp only, as strength 0
-                        op, stp = "warp", int(steps[f])
                 # Outpainting: the band the chain's warps revealed since the last frame that
                 # painted one is painted by the first model frame where it is material.
                 reveal = 0
@@ -374,17 +411,21 @@ class _Compiler:
                 g = guidance[f]
                 nz = noise[f]
                 motion_obj, motion_json = self.motion(mot)
+                if inputs and inputs[0] < index - 1:
+                    # The warp composes the motions of every frame since its first input
+                    # (the in-betweens'): all of them are in the key (`keys.warp_path`).
+                    motion_json = "[%s]" % ",".join(self.motion(motions[j - s0])[1] for j in range(inputs[0] + 1, index + 1))
                 # The chain image's key: canonical JSON of `compile.keys.frame_key_data`,
                 # written out directly because json.dumps per frame was most of the compile
                 # time (tests/test_compile_keys.py checks the two agree). No crossfade: it
                 # is a composite of two chain images, each keyed on its own.
-                text = KEY_TEMPLATE % (
+                parts = (
                     scene_json,
                     f'"{keys[cref]}"' if cref is not None else "null",
                     film_json,
                     repr(g),
                     str(reveal) if inpaint else "false",
-                    '["%s"]' % keys[inputs[0]] if inputs else "[]",  # at most one input
+                    '["%s"]' % keys[inputs[0]] if inputs else "[]",
                     motion_json,
                     repr(nz),
                     op,
@@ -393,7 +434,13 @@ class _Compiler:
                     stp,
                     repr(st),
                 )
-                key = sha256(text.encode("utf-8")).hexdigest()
+                if tween is not None:
+                    # An in-between reads the next model frame too, whose key comes later:
+                    # its key is made once that one's is known.
+                    pending.append((index, inputs[0], parts))
+                    key = ""
+                else:
+                    key = sha256((KEY_TEMPLATE % parts).encode("utf-8")).hexdigest()
                 keys.append(key)
                 frames.append(
                     construct(
@@ -422,6 +469,12 @@ class _Compiler:
                         },
                     )
                 )
+                if pending and tween is None:
+                    for j, first, parts in pending:  # this frame is their next model frame
+                        both = '["%s","%s"]' % (keys[first], key)
+                        keys[j] = sha256((KEY_TEMPLATE % (parts[:5] + (both,) + parts[6:])).encode("utf-8")).hexdigest()
+                        frames[j].__dict__["key"] = keys[j]
+                    pending = []
             scenes.append(
                 SceneInfo.model_construct(
                     name=scene.name,
@@ -465,6 +518,32 @@ class _Compiler:
             beats_per_bar=film.beats_per_bar,
         )
         return RenderPlan.model_construct(version=PLAN_VERSION, film=info, scenes=scenes, frames=frames)
+
+
+def _in_betweens(ops: list[str], between: list[bool]) -> list[tuple[int, int] | None]:
+    """Per frame of a scene, its two neighbouring model frames (scene frame numbers) when
+    it is an in-between, else None.
+
+    An in-between is a frame that `cadence` made a warp, in a run of such frames that an
+    `animate` frame of the same scene ends: it is blended from the frame before the run
+    and that model frame (docs/rendering.md, "Cadence"). A run that the scene's end or a
+    strength-0 frame ends has no next model frame: its frames are warps of the frame
+    before, as at strength 0.
+    """
+    out: list[tuple[int, int] | None] = [None] * len(ops)
+    f = 1
+    while f < len(ops):
+        if not between[f]:
+            f += 1
+            continue
+        end = f
+        while end < len(ops) and between[end]:
+            end += 1
+        if end < len(ops) and ops[end] == "animate":
+            for j in range(f, end):
+                out[j] = (f - 1, end)
+        f = end
+    return out
 
 
 def _first_out_of_range(rng: Range, values: list[float]) -> int | None:

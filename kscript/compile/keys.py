@@ -11,6 +11,10 @@ render the chain image, and nothing else:
 - the film's size and models (``width``, ``height``, ``model``, ``prior``, ``inpaint``);
 - the keys of the frames whose chain images it reads: its ``inputs`` and its
   ``coherence_ref``. So a key changes when anything upstream of the frame changes.
+  Under `cadence` an in-between reads both neighbouring model frames, the next one
+  included, and its key names both; a frame whose warp spans several frames (a model
+  frame after in-betweens, made from the model frame before them) has the motions of all
+  of them in its key (`warp_path`).
 
 Not covered: the frame's position (index, scene name, time, frame in scene), so lengthening
 one scene leaves the keys of the scenes after it alone; and its ``crossfade``. A crossfade
@@ -34,7 +38,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from kscript.channels import MOTION_CHANNELS
-from kscript.plan import FilmInfo, Frame, content_key
+from kscript.plan import FilmInfo, Frame, content_key, warp_path
 
 # The canonical JSON of `frame_key_data`: keys in sorted order, as canonical_json writes
 # them. Filled in by the compiler, in this order: [negative, coherence], the coherence
@@ -51,20 +55,32 @@ def film_key_part(film: FilmInfo) -> list:
     return [film.width, film.height, film.model, film.prior, film.inpaint]
 
 
-def frame_key_data(frame: Frame, film: FilmInfo, keys: Sequence[str]) -> dict:
+def frame_key_data(frame: Frame, film: FilmInfo, keys: Sequence[str], frames: Sequence[Frame] | None = None) -> dict:
     """What a frame's key is the hash of.
 
     Args:
         frame: the frame.
         film: the plan's film (its size and models are in every key).
         keys: the keys of the plan's frames by index; only those of the frames this one
-            reads (`inputs`, `coherence_ref`), which come before it, are used.
+            reads (`inputs`, `coherence_ref`) are used.
+        frames: the plan's frames; needed only where the frame's warp spans several
+            frames (`warp_path`), whose motions are then in its key.
 
     `negative` and `coherence` go in as one pair under "coherence", the film's size and
     models as "film", the keys of the frames it is made from as "inputs" and
-    "coherence_ref"; never its index, time, scene name or crossfade.
+    "coherence_ref"; never its index, time, scene name or crossfade. "motion" is the
+    frame's own motion (a list in the table's order), or where its warp composes several
+    frames' motions (`warp_path`), the list of those. An in-between's second input, the
+    next model frame, covers the rest of the way through its key.
     """
     m = frame.motion
+    path = warp_path(frame)
+    if len(path) > 1:
+        if frames is None:
+            raise ValueError(f"frame {frame.index} warps across frames {path}: their motions are needed for its key")
+        motion: list = [[getattr(frames[j].motion, name) for name in MOTION_CHANNELS] for j in path]
+    else:
+        motion = [getattr(m, name) for name in MOTION_CHANNELS]  # the table's order
     return {
         "coherence": [frame.negative, frame.coherence],
         "coherence_ref": keys[frame.coherence_ref] if frame.coherence_ref is not None else None,
@@ -73,7 +89,7 @@ def frame_key_data(frame: Frame, film: FilmInfo, keys: Sequence[str]) -> dict:
         # how many warps' band the frame paints (false when it paints none)
         "inpaint": frame.reveal if frame.reveal else frame.inpaint,
         "inputs": [keys[i] for i in frame.inputs],
-        "motion": [getattr(m, name) for name in MOTION_CHANNELS],  # the table's order
+        "motion": motion,
         "noise": frame.noise,
         "op": frame.op,
         "prompts": [[p.text, p.weight] for p in frame.prompts],
@@ -83,21 +99,39 @@ def frame_key_data(frame: Frame, film: FilmInfo, keys: Sequence[str]) -> dict:
     }
 
 
-def frame_key(frame: Frame, film: FilmInfo, keys: Sequence[str]) -> str:
-    """The key of a frame's chain image (see the module docstring); `keys` as in `frame_key_data`."""
-    return content_key(frame_key_data(frame, film, keys))
+def frame_key(frame: Frame, film: FilmInfo, keys: Sequence[str], frames: Sequence[Frame] | None = None) -> str:
+    """The key of a frame's chain image (see the module docstring); arguments as in `frame_key_data`."""
+    return content_key(frame_key_data(frame, film, keys, frames))
 
 
 def plan_keys(frames: Sequence[Frame], film: FilmInfo) -> list[str]:
     """The key of every frame, in order, computed afresh (ignoring their `key` fields).
 
     For plans made without the compiler (tests, tools): each frame's references must point
-    at earlier frames, as in every compiled plan.
+    at earlier frames, except an in-between's second input (`warp`, two inputs), the next
+    model frame, which must itself read only frames before the in-between.
     """
-    keys: list[str] = []
+    keys: list[str] = [""] * len(frames)
+    later: list[int] = []
+    deferred: set[int] = set()
     for i, fr in enumerate(frames):
         refs = list(fr.inputs) + ([fr.coherence_ref] if fr.coherence_ref is not None else [])
+        tween = fr.op == "warp" and len(fr.inputs) == 2
+        if tween and i < fr.inputs[1] < len(frames):
+            refs.remove(fr.inputs[1])
+            later.append(i)  # its key needs the next model frame's
+            deferred.add(i)
         if any(not 0 <= r < i for r in refs):
             raise ValueError(f"frame {i} reads frame(s) {refs}: a frame can only read earlier frames")
-        keys.append(frame_key(fr, film, keys))
+        if deferred and any(r in deferred for r in refs):
+            raise ValueError(f"frame {i} reads frame(s) {refs}: no frame is made from a cadence in-between")
+        if not later or later[-1] != i:
+            keys[i] = frame_key(fr, film, keys, frames)
+    for i in later:
+        nxt = frames[frames[i].inputs[1]]
+        reads = list(nxt.inputs) + ([nxt.coherence_ref] if nxt.coherence_ref is not None else [])
+        if nxt.op == "warp" or any(r >= i for r in reads):
+            raise ValueError(f"frame {i} is made from frame {nxt.index} ({nxt.op}, reading frames {reads}): "
+                             "an in-between's next model frame reads only frames before it")
+        keys[i] = frame_key(frames[i], film, keys, frames)
     return keys

@@ -162,6 +162,9 @@ def _frame_problems(plan: RenderPlan, fr: Frame, i: int, owner: list[tuple[str, 
                        f"previous scene's last frame, {start - 1}" if start else
                        f"{where}: the first scene cannot fade from a previous one")
     want = [] if fr.op == "generate" else [i - 1]
+    between = _in_between_run(plan, fr, i)
+    if between is not None:
+        want = between  # a cadence in-between, or the model frame after in-betweens
     if fr.inputs != want:
         out.append(f"{where}.inputs is {fr.inputs}; a '{fr.op}' frame reads {want or 'no frame'}")
     if fr.coherence_ref is not None and not 0 <= fr.coherence_ref < i:
@@ -175,6 +178,27 @@ def _frame_problems(plan: RenderPlan, fr: Frame, i: int, owner: list[tuple[str, 
         out.append(f"{where}: an '{fr.op}' frame redraws with a strength above 0")
     out.extend(f"{where}.motion.{m}" for m in motion_problems(fr, plan.film.width, plan.film.height))
     return out
+
+
+def _in_between_run(plan: RenderPlan, fr: Frame, i: int) -> list[int] | None:
+    """The inputs a frame of a run of cadence in-betweens must have, as the compiler makes
+    them, or None when the frame claims no such run. In-betweens ``[p, n]`` are the frames
+    p+1..n-1, all `warp` in one scene; n is an `animate` frame of that scene made from p."""
+    frames = plan.frames
+    if fr.op == "warp" and len(fr.inputs) == 2:
+        p, n = fr.inputs
+    elif fr.op == "animate" and len(fr.inputs) == 1 and fr.inputs[0] < i - 1:
+        p, n = fr.inputs[0], i
+    else:
+        return None
+    if not (0 <= p < i <= n < len(frames)) or n - p < 2:
+        return None
+    run = frames[p + 1:n]
+    ok = (frames[n].op == "animate" and frames[n].inputs == [p] and frames[p].scene == frames[n].scene
+          and all(f.op == "warp" and f.inputs == [p, n] and f.scene == fr.scene for f in run))
+    if not ok:
+        return None
+    return [p] if i == n else [p, n]
 
 
 def motion_problems(fr: Frame, width: int, height: int) -> list[str]:

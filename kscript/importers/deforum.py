@@ -471,8 +471,9 @@ def _settings(path: Path, ctx: _Ctx) -> tuple[str, list[str]]:
         ctx.warn(f"diffusion_cadence = {cadence_raw!r} is not a whole number: 1 used")
     if cadence > 1:
         settings["cadence"] = str(min(cadence, 1000))
-        ctx.warn(f"diffusion_cadence = {cadence}: kscript warps the frames between model frames; Deforum also "
-                 "blends the two model frames around them")
+        ctx.warn(f"diffusion_cadence = {cadence}: kscript blends the two model frames around each in-between, "
+                 "each warped to it and along the optical flow between them; Deforum warps both forward "
+                 "(the next one arrives a cadence late) and follows the flow only with optical_flow_cadence")
     coh_raw = str(_setting(ctx, "color_coherence", "None"))
     coh = _COHERENCE.get(coh_raw.lower())
     if coh is None:

@@ -9,7 +9,11 @@ Each plan frame makes one *chain image* (what the next frame warps):
   of the band the plan says this frame paints (`Frame.inpaint`, the last `Frame.reveal`
   warps composed), else `backend.img2img` at the frame's strength; match colours to the
   scene's first frame (coherence).
-- ``warp``: warp and model-free fill only, no model call.
+- ``warp``: warp and model-free fill only, no model call. A cadence in-between (a
+  ``warp`` with ``inputs == [previous model frame, next model frame]``) is a blend of the
+  two, each warped to it (`kscript.render.tween`): it reads the NEXT model frame too, so
+  that one is rendered first. A model frame after in-betweens is made from the model frame
+  before them, warped once by all their motions composed (`plan.warp_path`).
 
 The frame written to the video is the chain image, or during a crossfade transition
 ``(1 - w) * chain[from_frame] + w * chain[own]``, composited at output time and never cached.
@@ -36,8 +40,8 @@ import cv2
 import numpy as np
 
 from kscript.errors import KscriptError, RenderError, UsageError
-from kscript.plan import Frame, RenderPlan
-from kscript.render import coherence, warp
+from kscript.plan import Frame, RenderPlan, is_in_between, warp_path
+from kscript.render import coherence, tween, warp
 from kscript.backends.interface import Backend, Request
 from kscript.render.cache import BackgroundWriter, FrameCache, address
 
@@ -104,14 +108,18 @@ def select_frames(plan: RenderPlan, scene: str | None) -> list[int]:
 def dependencies(frame: Frame) -> list[int]:
     """The chain images rendering `frame` reads (not counting its crossfade partner).
 
-    Only frames the key covers (`inputs`, `coherence_ref`), all earlier in the plan: a
-    dependency the key did not name could change without changing the key.
+    Only frames the key covers (`inputs`, `coherence_ref`): a dependency the key did not
+    name could change without changing the key. All are earlier in the plan but one: a
+    cadence in-between reads the next model frame (`Executor` checks that one reads only
+    frames before the in-between, so there is no cycle).
     """
     deps: list[int] = []
     if frame.op in ("animate", "warp", "continue"):
         if not frame.inputs:
             raise RenderError(f"plan frame {frame.index} ({frame.op}) is made from no frame: its inputs are empty")
         deps.append(frame.inputs[0])
+        if is_in_between(frame):
+            deps.append(frame.inputs[1])
     if _coherence_ref(frame) is not None:
         deps.append(_coherence_ref(frame))  # type: ignore[arg-type]
     return deps
@@ -129,8 +137,9 @@ def cameras(plan: RenderPlan) -> tuple[list[tuple[float, ...]], list[int]]:
     """Each frame's accumulated camera move since its chain's first frame, and that frame's seed.
 
     A `generate` frame starts a chain (the identity, its own seed); every other frame is
-    made from `inputs[0]` by its motion, so its camera is its warp matrix composed with that
-    frame's camera (a `continue` carries it across scenes). Derived from plan values only
+    made from `inputs[0]` by the motions of its `warp_path` (its own, or under cadence those
+    since the model frame before), so its camera is that warp composed with that frame's
+    camera (a `continue` carries it across scenes). Derived from plan values only
     (the motions and the seed of the chain's generate frame, all under the frame's key), so
     the cache stays exact. The preview painter draws its painting through it.
     """
@@ -143,7 +152,10 @@ def cameras(plan: RenderPlan) -> tuple[list[tuple[float, ...]], list[int]]:
             seeds.append(fr.seed)
             continue
         src = fr.inputs[0]
-        m = warp.matrix(fr.motion, w, h) @ cams[src]
+        path = warp_path(fr)
+        step = warp.matrix(fr.motion, w, h) if len(path) == 1 else tween.compose(
+            [plan.frames[j].motion for j in path], w, h)
+        m = step @ cams[src]
         cams.append(m / m[2, 2] if abs(m[2, 2]) > 1e-12 else m)
         seeds.append(seeds[src])
     return [tuple(float(v) for v in m.ravel()) for m in cams], seeds
@@ -202,8 +214,18 @@ class Executor:
         self.shape = (plan.film.height, plan.film.width, 3)
         self.deps = [dependencies(fr) for fr in self.frames]
         for fr, ds in zip(self.frames, self.deps):
-            if any(not 0 <= d < fr.index for d in ds):
-                raise RenderError(f"plan frame {fr.index} is made from frame(s) {ds}: only earlier frames can be")
+            for d in ds:
+                if 0 <= d < fr.index:
+                    continue
+                # Only an in-between reads a later frame, its next model frame, which must
+                # read only frames before the in-between (no cycle) and warp along its path.
+                ok = (is_in_between(fr) and d == fr.inputs[1] and d < len(self.frames)
+                      and not is_in_between(self.frames[d]) and self.frames[d].op != "generate"
+                      and all(e < fr.index for e in dependencies(self.frames[d]))
+                      and self.frames[d].inputs[0] == fr.inputs[0])
+                if not ok:
+                    raise RenderError(f"plan frame {fr.index} is made from frame(s) {ds}: only earlier frames "
+                                      "can be, or for a cadence in-between the next model frame")
         #: the last frame that reads each chain image (-1: none)
         self.last_reader = [-1] * len(self.frames)
         for fr, ds in zip(self.frames, self.deps):
@@ -238,12 +260,21 @@ class Executor:
             if cf is not None:
                 need.add(cf.from_frame)
                 last_use[cf.from_frame] = max(last_use.get(cf.from_frame, -1), t)
-        # Dependencies point backwards: one reverse sweep closes the set.
-        for i in range(len(self.frames) - 1, -1, -1):
-            if i in need and i not in self.cached:
-                for d in self.deps[i]:
+        # Close the set over "is made from" (an in-between reads a later frame too).
+        todo = list(need)
+        while todo:
+            i = todo.pop()
+            if i in self.cached:
+                continue
+            for d in self.deps[i]:
+                last_use[d] = max(last_use.get(d, -1), i)
+                if d not in need:
                     need.add(d)
-                    last_use[d] = max(last_use.get(d, -1), i)
+                    todo.append(d)
+        for i in need:
+            # kept at least until its own turn: a next model frame is made before the
+            # in-betweens that read it, and must not be dropped and made again
+            last_use[i] = max(last_use.get(i, -1), i)
         return sorted(need), last_use
 
     # -- running -------------------------------------------------------------------------------
@@ -299,7 +330,7 @@ class Executor:
                 (earlier) nor in `start`.
         """
         todo = set(order)
-        last_use: dict[int, int] = {}
+        last_use: dict[int, int] = {i: i for i in order}  # a next model frame made early waits for its turn
         for i in order:
             for d in self.deps[i]:
                 if d not in todo and d not in start:
@@ -415,14 +446,16 @@ class Executor:
         be = self.backend
         if fr.op == "generate":
             image = be.text2image(req)
+        elif is_in_between(fr):
+            image = self._in_between(fr)
         else:
             src = self.mem[self.deps[fr.index][0]]
             if fr.op == "warp":
-                image, _ = warp.warp_and_fill(src, fr.motion, mode="reflect", with_mask=False)
+                image = self._warped(src, fr)
             else:
                 # Every band is filled without a model first: a painting frame then paints it
                 # from noise in its one masked call; a narrower one is redrawn by img2img.
-                image, _ = warp.warp_and_fill(src, fr.motion, mode="reflect", with_mask=False)
+                image = self._warped(src, fr)
                 if fr.noise > 0:
                     image = coherence.add_noise(image, fr.noise, fr.seed)
                 if fr.inpaint:
@@ -435,15 +468,43 @@ class Executor:
                     image = coherence.match(image, self._cdfs(ref, fr.coherence), fr.coherence)
         return self._checked(image, fr)
 
+    def _warped(self, src: np.ndarray, fr: Frame) -> np.ndarray:
+        """`src` warped along the frame's `warp_path` and mirror-filled: by its own motion,
+        or after in-betweens by all their motions composed into one warp (one resampling,
+        and none of the borders the in-betweens revealed and the camera brought back)."""
+        path = warp_path(fr)
+        if len(path) == 1:
+            image, _ = warp.warp_and_fill(src, fr.motion, mode="reflect", with_mask=False)
+            return image
+        h, w = src.shape[:2]
+        return warp.warp(src, tween.compose([self.frames[j].motion for j in path], w, h), border="reflect")
+
+    def _in_between(self, fr: Frame) -> np.ndarray:
+        """A cadence in-between: the model frames before and after it, each warped to it,
+        blended by its position between them (`kscript.render.tween`)."""
+        p, n = fr.inputs
+        h, w = self.shape[:2]
+        forward = tween.compose([self.frames[j].motion for j in range(p + 1, fr.index + 1)], w, h)
+        to_next = tween.compose([self.frames[j].motion for j in range(fr.index + 1, n + 1)], w, h)
+        return tween.blend(self.mem[p], self.mem[n], forward, to_next, (fr.index - p) / (n - p))
+
     def _band_mask(self, fr: Frame, width: int, height: int) -> np.ndarray:
         """The feathered mask of the band this frame paints: the frame outside the region
-        still painted after the warps of this frame and the `reveal - 1` chain frames before
-        it (`geometry.carry`, the compiler's own rule), 1 where the model paints."""
+        still painted after the last `reveal` warps up to this frame's (`geometry.carry`,
+        the compiler's own rule, one frame's motion at a time), 1 where the model paints.
+        The warps are those of the chain's frames, the in-betweens' included: a model frame
+        after in-betweens paints every border revealed since the model frame before."""
         from kscript import geometry
 
         chain = [fr]
-        while len(chain) < max(1, fr.reveal) and chain[-1].inputs:
-            chain.append(self.frames[chain[-1].inputs[0]])
+        here = fr
+        while len(chain) < max(1, fr.reveal) and here.inputs:
+            # back along the frame's warp path, then on from its first input
+            for j in reversed(warp_path(here)[:-1]):
+                chain.append(self.frames[j])
+            here = self.frames[here.inputs[0]]
+            chain.append(here)
+        chain = chain[:max(1, fr.reveal)]
         painted = geometry.frame_polygon(width, height)
         for step in reversed(chain):
             painted = geometry.carry(painted, geometry.warp_matrix(
