@@ -5,8 +5,8 @@ where we can, a hint. Stages collect them (all errors of a file in one run, not 
 first) and raise `kscript.errors.ScriptErrors` at the end; the CLI and the watch page show
 them with `render_diagnostic`, which is the one place that knows the text format:
 
-    film.kscene:12:10: error[E012]: unknown effect 'zoomin'
-       12 |   effect zoomin
+    film.kscene:12:10: error[E012]: unknown effect 'zom_in'
+       12 |   effect zom_in
           |          ^^^^^^
        = help: did you mean 'zoom_in'?
 """

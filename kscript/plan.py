@@ -167,8 +167,9 @@ class Motion(_Model):
     the compiler through `kscript.channels`): zoom: scale per frame (1 still, > 1 moves
     in); angle: roll in degrees per frame, positive counter-clockwise; x, y: pan in pixels
     per frame, positive x pans right, positive y pans up; turn: yaw, degrees per frame,
-    positive turns right; tilt: pitch, degrees per frame, positive tilts up; fov: field of
-    view in degrees for turn/tilt. The fields are the motion channels of
+    positive turns right; tilt: pitch, degrees per frame, positive tilts up; flip: Deforum's
+    2D perspective flip of the picture plane, degrees per frame, positive tips its top edge
+    away (`kscript.geometry.flip_matrix`); fov: field of view in degrees for turn/tilt. The fields are the motion channels of
     `kscript.channels.CHANNELS`, in its order and with its defaults (tests/test_channels.py).
     """
 
@@ -178,6 +179,7 @@ class Motion(_Model):
     y: float = 0.0
     turn: float = 0.0
     tilt: float = 0.0
+    flip: float = 0.0
     fov: float = 40.0
 
 

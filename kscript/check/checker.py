@@ -31,7 +31,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from kscript.channels import CHANNEL_NAMES, CHANNELS, POSITIONS, meaning_hint, preset_hint
+from kscript.channels import CHANNEL_NAMES, CHANNELS, POSITIONS, meaning_hint, preset_alias, preset_hint
 from kscript.check.curve_compiler import (
     BUILTIN_NAMES,
     CTX_TT,
@@ -885,6 +885,10 @@ class Checker:
     # ------------------------------------------------------------------ effect uses
     def _effect_use(self, use: n.EffectUse, duration: float, frames: int, fps: float) -> CheckedEffectUse | None:
         info = self.effects.get(use.name)
+        if info is None and (alias := preset_alias(use.name)) is not None:
+            # a Deforum-Kandinsky preset name is an alias of its standard effect
+            # (kscript.channels.DEFORUM_PRESETS), unless the film defines that name itself
+            info = self.effects.get(alias)
         if info is None:
             hint = (preset_hint(use.name) or did_you_mean(use.name, self.effects)
                     or "kscript effects lists the standard effects")

@@ -482,9 +482,9 @@ def _sig(x: float) -> float:
 
 def _window_ctx(c: tuple, lo: int, hi: int) -> tuple:
     """A frame context inside an effect window `lo..hi`: ramps run over the window, so the
-    progress slot is the progress through the window."""
+    progress slot is the progress through the window and `frames` the window's frames."""
     width = hi - lo
-    return c[:6] + ((c[1] - lo) / width if width else 0.0,)
+    return c[:6] + ((c[1] - lo) / width if width else 0.0, float(width + 1))
 
 
 def _failing_frame(base: Fn, contributions: list, items: list, n: int) -> int | None:
@@ -521,7 +521,7 @@ class _LazyContexts:
             last = n - 1
             self._items = [
                 (f / fps, float(f), (f / last if last else 0.0), (s0 + f) / fps, float(s0 + f), dur,
-                 (f / last if last else 0.0))
+                 (f / last if last else 0.0), float(n))
                 for f in range(n)
             ]
         return self._items

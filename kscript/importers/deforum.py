@@ -24,7 +24,8 @@ by the factor z (1 % for a zoom of 1.01 per frame) and with an angle it is turne
 
 Motion, 3D: kscript has no depth camera yet. The rotations have exact equivalents
 (`rotation_3d_x` -> `tilt`, `rotation_3d_y` -> `turn`, `rotation_3d_z` -> `angle` with the
-opposite sign), as kscript's standard effects map Deforum-Kandinsky's presets; translation
+same sign: Deforum's 3D warp turns the picture counter-clockwise on screen for a positive
+`rotation_3d_z`, as kscript's positive `angle` does, docs/language.md "Standard effects"); translation
 needs depth and is listed in the warnings.
 """
 
@@ -410,7 +411,7 @@ def _settings(path: Path, ctx: _Ctx) -> tuple[str, list[str]]:
                      "turned by its angle)")
     elif mode == "3D":
         for key, kname, sign in (("rotation_3d_x", "tilt", 1.0), ("rotation_3d_y", "turn", 1.0),
-                                 ("rotation_3d_z", "angle", -1.0)):
+                                 ("rotation_3d_z", "angle", 1.0)):
             sc = _schedule(ctx, key, "0:(0)", frames, seed_raw)
             if not _is_default(sc, 0.0):
                 add(_channel(ctx, kname, key, sc, motion_convert(kname, fps, width, height, sign=sign), frames,

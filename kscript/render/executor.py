@@ -438,7 +438,8 @@ class Executor:
         for step in reversed(chain):
             painted = geometry.carry(painted, geometry.warp_matrix(
                 width, height, zoom=step.motion.zoom, angle=step.motion.angle, x=step.motion.x, y=step.motion.y,
-                turn=step.motion.turn, tilt=step.motion.tilt, fov=step.motion.fov), width, height)
+                turn=step.motion.turn, tilt=step.motion.tilt, flip=step.motion.flip, fov=step.motion.fov),
+                width, height)
         hard = np.ones((height, width), np.uint8)
         if painted is not None and len(painted) >= 3:
             # pixels whose centre is inside the painted region keep their content
