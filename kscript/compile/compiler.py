@@ -19,7 +19,10 @@ the table of channels (`kscript.channels.CHANNELS`) for everything about it:
   seed + the frame's index *in its scene*. Not the film frame index: then lengthening
   scene 1 would change every later frame's seed and so every later key.
 - **Ops**: a scene's first frame is `generate` (or `continue` from the previous scene's
-  last frame); later frames `animate`, or `warp` where strength is 0 or, under
+  last frame; with `image "photo.png"`, `generate` from that picture, its `image` set:
+  redrawn by one img2img call at the frame's strength, under the same one-step guard
+  below, or the picture itself at strength 0 or too faint a strength, which the plan
+  then records as 0); later frames `animate`, or `warp` where strength is 0 or, under
   `cadence N`, where f % N != 0. An img2img call runs `int(steps * strength)` denoising
   steps; where that is 0 for an animate/continue frame, the frame's `steps` is raised to
   the smallest value giving one step, so every model call does some work. Past
@@ -57,6 +60,7 @@ from kscript.plan import (
     Soundtrack,
     FilmInfo,
     Frame,
+    InitImage,
     Motion,
     PromptSpan,
     RenderPlan,
@@ -327,6 +331,9 @@ class _Compiler:
             if not prompt_list:  # only in a program with errors (E027), compiled for its other errors
                 single = ()
             pw: tuple = ()
+            init = None
+            if scene.image is not None and not scene.continues:
+                init = InitImage.model_construct(path=scene.image.path, sha256=scene.image.sha256)
             for f in range(n):
                 index = s0 + f
                 mot = motions[f]
@@ -349,6 +356,14 @@ class _Compiler:
                         stp += 1
                     if stp > MAX_STEPS:  # too faint for one step: warp only, as strength 0
                         op, stp = "warp", int(steps[f])
+                image = init if f == 0 and op == "generate" else None
+                if image is not None and st > 0 and int(stp * st) < 1:
+                    # from the picture: the same one-step guard as an img2img frame
+                    stp = max(stp, int(math.ceil(1.0 / st)))
+                    while int(stp * st) < 1:
+                        stp += 1
+                    if stp > MAX_STEPS:  # too faint for one step: the picture itself
+                        st, stp = 0.0, int(steps[f])
                 # Outpainting: the band the chain's warps revealed since the last frame that
                 # painted one is painted by the first model frame where it is material.
                 reveal = 0
@@ -383,6 +398,7 @@ class _Compiler:
                     f'"{keys[cref]}"' if cref is not None else "null",
                     film_json,
                     repr(g),
+                    f'"{image.sha256}"' if image is not None else "null",
                     str(reveal) if inpaint else "false",
                     '["%s"]' % keys[inputs[0]] if inputs else "[]",  # at most one input
                     motion_json,
@@ -418,6 +434,7 @@ class _Compiler:
                             "inpaint": inpaint,
                             "reveal": reveal,
                             "crossfade": cross,
+                            "image": image,
                             "key": key,
                         },
                     )

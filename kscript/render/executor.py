@@ -2,7 +2,10 @@
 
 Each plan frame makes one *chain image* (what the next frame warps):
 
-- ``generate``: `backend.text2image`.
+- ``generate``: `backend.text2image`; from an init image (`Frame.image`), the picture
+  fitted to the film (`kscript.images.fit`), as it is at strength 0, else redrawn by
+  `backend.img2img` at the frame's strength. The file is read when the frame renders and
+  must still hold the bytes the plan's key names (its SHA-256), else the build stops.
 - ``animate`` / ``continue``: warp the input chain image (the previous frame, or for
   ``continue`` the frame in `inputs`) by the frame's motion; fill what the warp revealed
   without a model; add seeded noise; then one model call: `backend.repaint` with the mask
@@ -403,7 +406,11 @@ class Executor:
     def _render_frame(self, fr: Frame) -> np.ndarray:
         req = self._request(fr)
         be = self.backend
-        if fr.op == "generate":
+        if fr.op == "generate" and fr.image is not None:
+            image = self._init_image(fr)
+            if fr.strength > 0:
+                image = be.img2img(image, req)
+        elif fr.op == "generate":
             image = be.text2image(req)
         else:
             src = self.mem[self.deps[fr.index][0]]
@@ -446,6 +453,24 @@ class Executor:
             pts = np.round(np.asarray(painted, dtype=np.float64) * 16).astype(np.int32)
             cv2.fillConvexPoly(hard, pts, 0, lineType=cv2.LINE_8, shift=4)
         return warp.soften(hard.astype(np.float32))
+
+    def _init_image(self, fr: Frame) -> np.ndarray:
+        """The frame's init image fitted to the film, checked against the plan's SHA-256."""
+        from kscript import images
+
+        ref = fr.image
+        assert ref is not None
+        try:
+            picture = images.read_image(ref.path)
+        except images.ImageError as err:
+            raise RenderError(f"cannot use the image {ref.path} of scene '{fr.scene}': {err.reason}",
+                              hint="check the film again (kscript check) once the file is back") from None
+        if picture.sha256 != ref.sha256:
+            raise RenderError(f"the image {ref.path} of scene '{fr.scene}' changed since the plan was made",
+                              hint="make the plan again (kscript plan / build the film): its frames' keys "
+                              "name the picture's bytes")
+        # a copy: the decoded picture is shared (kscript.images keeps the last few)
+        return np.array(images.fit(picture.pixels, self.plan.film.width, self.plan.film.height))
 
     def _checked(self, image: np.ndarray, fr: Frame) -> np.ndarray:
         image = np.asarray(image)
