@@ -365,3 +365,40 @@ def test_watch_mode_rebuilds_when_the_picture_changes(tmp_path):
         assert state.build >= 2, lines
     finally:
         watcher.stop()
+
+
+# ---------------------------------------------------------------- the preview paints from the photo
+
+def test_the_preview_keeps_the_photos_layout_moving_with_the_camera_and_takes_the_prompts_palette(tmp_path):
+    """At the default strength the preview's img2img pulls toward the photo as the camera
+    sees it now (not toward its own procedural painting): after 2 s of a pan and a zoom the
+    large shapes (a blur of the frame) are those of the photo moved by the camera, while
+    the colours have moved toward the prompt's palette."""
+    import cv2
+
+    from kscript.backends.interface import Request
+    from kscript.render.executor import cameras
+
+    yy, xx = np.mgrid[0:96, 0:96]
+    pic = np.zeros((96, 96, 3), np.uint8)
+    pic[...] = (40, 60, 90)
+    pic[(xx - 30) ** 2 + (yy - 40) ** 2 < 15 ** 2] = (240, 220, 60)
+    pic[60:80, 50:90] = (200, 40, 40)
+    write(tmp_path / "shapes.png", pic)
+    (tmp_path / "g.kscene").write_text('film "t" {\n  size: 96x96\n  fps: 8\n}\nscene a 2s {\n  prompt "a night sea"\n'
+                                       '  image "shapes.png"\n  x: 15\n  zoom: 1.1\n}\n', encoding="utf-8")
+    plan = compile_file(str(tmp_path / "g.kscene"))
+    out, _ = render(plan)
+    last = len(plan.frames) - 1
+    moved = cv2.warpPerspective(pic, np.asarray(cameras(plan)[0][last]).reshape(3, 3), (96, 96),
+                                borderMode=cv2.BORDER_REFLECT_101)
+
+    def far(a, b):
+        blur = lambda x: cv2.GaussianBlur(x.astype(np.float32), (0, 0), 3)  # noqa: E731
+        return float(np.abs(blur(a) - blur(b)).mean())
+
+    assert far(out[last], moved) < 10 and far(out[last], moved) < 0.35 * far(out[last], pic)
+    palette = PreviewBackend().text2image(Request(prompts=(("a night sea", 1.0),), negative="", seed=0, steps=30,
+                                                  guidance=4.0, strength=1.0, width=96, height=96))
+    mean = lambda x: x.reshape(-1, 3).astype(float).mean(0)  # noqa: E731
+    assert np.abs(mean(out[last]) - mean(palette)).sum() < 0.8 * np.abs(mean(moved) - mean(palette)).sum()

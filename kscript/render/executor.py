@@ -125,6 +125,19 @@ def _coherence_ref(frame: Frame) -> int | None:
     return None
 
 
+def chain_starts(plan: RenderPlan) -> list[int]:
+    """For each frame, the index of its chain's first frame: a `generate` frame starts a
+    chain (as does a frame whose input is not an earlier frame); every other frame is in
+    the chain of `inputs[0]` (a `continue` carries it across scenes)."""
+    starts: list[int] = []
+    for fr in plan.frames:
+        if fr.op == "generate" or not fr.inputs or not 0 <= fr.inputs[0] < fr.index:
+            starts.append(fr.index)
+        else:
+            starts.append(starts[fr.inputs[0]])
+    return starts
+
+
 def cameras(plan: RenderPlan) -> tuple[list[tuple[float, ...]], list[int]]:
     """Each frame's accumulated camera move since its chain's first frame, and that frame's seed.
 
@@ -211,6 +224,10 @@ class Executor:
                 self.last_reader[d] = max(self.last_reader[d], fr.index)
         self.addr = [address(fr.key, backend.fingerprint) for fr in self.frames]
         self.camera, self.origin_seed = cameras(plan)
+        #: each frame's chain start, and the fitted init images of the chains that start
+        #: from one, by SHA-256 (read once, when a frame first needs it)
+        self.chain_start = chain_starts(plan)
+        self._pictures: dict[str, np.ndarray] = {}
         self.mem: dict[int, np.ndarray] = {}
         self.cached: set[int] = set()
         self.stats = ExecStats(frames_total=len(self.targets))
@@ -455,11 +472,19 @@ class Executor:
         return warp.soften(hard.astype(np.float32))
 
     def _init_image(self, fr: Frame) -> np.ndarray:
-        """The frame's init image fitted to the film, checked against the plan's SHA-256."""
+        """The frame's init image fitted to the film: a copy the frame may own."""
+        return self._fitted(fr).copy()
+
+    def _fitted(self, fr: Frame) -> np.ndarray:
+        """The frame's init image fitted to the film, checked against the plan's SHA-256;
+        read once per build and kept read-only."""
         from kscript import images
 
         ref = fr.image
         assert ref is not None
+        kept = self._pictures.get(ref.sha256)
+        if kept is not None:
+            return kept
         try:
             picture = images.read_image(ref.path)
         except images.ImageError as err:
@@ -469,8 +494,10 @@ class Executor:
             raise RenderError(f"the image {ref.path} of scene '{fr.scene}' changed since the plan was made",
                               hint="make the plan again (kscript plan / build the film): its frames' keys "
                               "name the picture's bytes")
-        # a copy: the decoded picture is shared (kscript.images keeps the last few)
-        return np.array(images.fit(picture.pixels, self.plan.film.width, self.plan.film.height))
+        fitted = np.array(images.fit(picture.pixels, self.plan.film.width, self.plan.film.height))
+        fitted.setflags(write=False)
+        self._pictures[ref.sha256] = fitted
+        return fitted
 
     def _checked(self, image: np.ndarray, fr: Frame) -> np.ndarray:
         image = np.asarray(image)
@@ -509,7 +536,16 @@ class Executor:
             on_step=self._on_step,
             camera=self.camera[fr.index],
             origin_seed=self.origin_seed[fr.index],
+            **self._origin_image(fr),
         )
+
+    def _origin_image(self, fr: Frame) -> dict:
+        """`origin_image` and its key for a frame whose chain starts from an init image (the
+        preview paints from it; loaded only for a backend that reads it)."""
+        start = self.frames[self.chain_start[fr.index]]
+        if start.image is None or not getattr(self.backend, "reads_origin_image", False):
+            return {}
+        return {"origin_image": self._fitted(start), "origin_image_key": start.image.sha256}
 
     def _on_step(self, step: int, total: int) -> None:
         self._check_cancel()
