@@ -19,7 +19,7 @@ How an effect's contribution combines with the base (the scene's own value, else
 film's, else the default), per channel (`Channel.combine`):
 
 - ``multiply`` (zoom): factors per second compose by multiplying;
-- ``add`` (angle, x, y, turn, tilt): rates compose by adding;
+- ``add`` (angle, x, y, turn, tilt, flip): rates compose by adding;
 - ``replace`` (fov and every generation channel): inside the effect's window the effect's
   value replaces the base (the last effect written wins); outside it the base holds. A
   quantity is not a rate: two settings of `steps: 20` are 20 steps, not 40, and an
@@ -191,6 +191,14 @@ _CHANNELS: tuple[Channel, ...] = (
         plotted=True, conversion="per_second", position="degrees of pitch",
     ),
     Channel(
+        "flip", "motion", 0.0, "add", "degrees per second",
+        "perspective flip of the picture plane (Deforum's 2D perspective_flip_phi); positive tips its top "
+        "edge away: the top moves down and narrows, the bottom edge barely moves",
+        frame_range=Range(-45.0, 45.0, words="at most 45 degrees per frame"),
+        hint_words=("perspective_flip_phi", "flip_phi", "phi", "perspective_flip"),
+        conversion="per_second",
+    ),
+    Channel(
         "fov", "motion", 40.0, "replace", "degrees",
         "field of view used by `turn` and `tilt`; above 0, below 180",
         range=Range(0.0, 180.0, False, False, "above 0 and below 180 degrees"),
@@ -272,15 +280,21 @@ def meaning_hint(word: str, names: tuple[str, ...] | None = None) -> str | None:
     return None
 
 
-# Deforum-Kandinsky's animation presets -> the standard effect that reproduces each
-# (docs/language.md, "Standard effects", is the table people read; a test compares them).
+# Deforum-Kandinsky's animation presets (the names its bot and its `Script` take) -> the
+# standard effect that moves the picture the same way on screen. The language accepts each
+# name as an alias of its effect (`effect spin_clockwise` is `effect spin_left`), and
+# docs/language.md, "Standard effects", is the table people read, with what each does on
+# screen (a test compares them). Measured on its code (helpers/script.py and its 3D warp):
+# its `spin_clockwise` (rotation_3d_z = +acc) turns the picture COUNTER-clockwise on screen,
+# so it is `spin_left`; its `left_sinus_y` moves out (translation_z = -acc) swaying
+# sideways, so it is `zoom_out_sway`, not a pan.
 DEFORUM_PRESETS: dict[str, str] = {
     "right": "pan_right",
     "left": "pan_left",
     "up": "pan_up",
     "down": "pan_down",
-    "spin_clockwise": "spin_right",
-    "spin_counterclockwise": "spin_left",
+    "spin_clockwise": "spin_left",
+    "spin_counterclockwise": "spin_right",
     "zoomin": "zoom_in",
     "zoomout": "zoom_out",
     "rotate_right": "turn_right",
@@ -292,15 +306,30 @@ DEFORUM_PRESETS: dict[str, str] = {
     "zoomin_sinus_x": "zoom_in_sway",
     "zoomout_sinus_y": "zoom_out_bob",
     "right_sinus_y": "pan_right_bob",
-    "left_sinus_y": "pan_left_sway",
+    "left_sinus_y": "zoom_out_sway",
     "flipping_phi": "flip",
     "live": "live",
 }
 
 
+def preset_alias(name: str) -> str | None:
+    """The standard effect a Deforum-Kandinsky preset name stands for (None: not one)."""
+    effect = DEFORUM_PRESETS.get(name)
+    return None if effect is None or effect == name else effect
+
+
+def aliases_of(effect: str) -> tuple[str, ...]:
+    """The Deforum-Kandinsky names of a standard effect (`spin_left` -> spin_clockwise)."""
+    return tuple(p for p, e in DEFORUM_PRESETS.items() if e == effect and p != effect)
+
+
 def preset_hint(name: str) -> str | None:
-    """For a Deforum-Kandinsky preset name used as an effect: the standard effect it is."""
-    effect = DEFORUM_PRESETS.get(name.strip().lower())
-    if effect is None or effect == name:
+    """For a Deforum-Kandinsky preset name written in another case or with `-` (names are
+    case-sensitive, so `effect Spin_Clockwise` is not the alias): the name to write."""
+    key = name.strip().lower().replace("-", "_")
+    effect = DEFORUM_PRESETS.get(key)
+    if effect is None or key == name:
         return None
-    return f"did you mean '{effect}'? (the standard effect for Deforum-Kandinsky's '{name}')"
+    alias = f"Deforum-Kandinsky's name, an alias of the standard effect '{effect}'" if effect != key else \
+        "a standard effect"
+    return f"did you mean '{key}'? ({alias}; names are case-sensitive)"

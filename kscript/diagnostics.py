@@ -5,8 +5,8 @@ where we can, a hint. Stages collect them (all errors of a file in one run, not 
 first) and raise `kscript.errors.ScriptErrors` at the end; the CLI and the watch page show
 them with `render_diagnostic`, which is the one place that knows the text format:
 
-    film.kscene:12:10: error[E012]: unknown effect 'zoomin'
-       12 |   effect zoomin
+    film.kscene:12:10: error[E012]: unknown effect 'zom_in'
+       12 |   effect zom_in
           |          ^^^^^^
        = help: did you mean 'zoom_in'?
 """
@@ -59,6 +59,7 @@ CODES: dict[str, str] = {
     "E034": "input too large (kscript.limits)",
     "E035": "the film's audio cannot be used",
     "E036": "beats or audio curves in a film without a tempo or audio",
+    "E038": "a scene's init image cannot be used",
     # Warnings: shown, but a film with only warnings builds.
     "W001": "a film's effect replaces the standard effect of the same name",
     "W002": "a film block or scene in an imported file is ignored",

@@ -12,7 +12,9 @@ place in the new frame, as `cv2.warpPerspective(prev, M, (W, H))` expects:
 - angle a rolls the camera: content turns counter-clockwise on screen for a > 0;
 - x > 0 pans the camera right (content moves left), y > 0 pans up (content moves down);
 - turn > 0 yaws right, tilt > 0 pitches up, as the homography K R K^-1 with the focal
-  length from `fov`, exact for a pure rotation of the camera, needing no depth.
+  length from `fov`, exact for a pure rotation of the camera, needing no depth;
+- flip > 0 tips the picture plane's top edge away: Deforum's 2D perspective flip
+  (`perspective_flip_phi`, `flip_matrix`), applied after the rest as Deforum does.
 """
 
 from __future__ import annotations
@@ -66,6 +68,76 @@ def rotation_3d(turn: float, tilt: float, roll: float = 0.0) -> Matrix:
     return matmul(rollm, matmul(pitch, yaw))
 
 
+#: the field of view of Deforum's 2D perspective flip (its `perspective_flip_fv` default)
+FLIP_FOV = 56.0
+
+
+def _solve(a: list[list[float]], b: list[float]) -> list[float]:
+    """`a x = b` by Gaussian elimination with partial pivoting (a small dense system)."""
+    n = len(b)
+    m = [row[:] + [b[i]] for i, row in enumerate(a)]
+    for col in range(n):
+        piv = max(range(col, n), key=lambda r: abs(m[r][col]))
+        if abs(m[piv][col]) < 1e-12:
+            raise ValueError("singular system")
+        m[col], m[piv] = m[piv], m[col]
+        for r in range(n):
+            if r != col:
+                k = m[r][col] / m[col][col]
+                if k:
+                    m[r] = [vr - k * vc for vr, vc in zip(m[r], m[col])]
+    return [m[i][n] / m[i][i] for i in range(n)]
+
+
+def homography(src: Sequence[tuple[float, float]], dst: Sequence[tuple[float, float]]) -> Matrix:
+    """The homography taking four points to four points (`cv2.getPerspectiveTransform`)."""
+    a: list[list[float]] = []
+    b: list[float] = []
+    for (x, y), (u, v) in zip(src, dst):
+        a.append([x, y, 1.0, 0.0, 0.0, 0.0, -x * u, -y * u])
+        b.append(u)
+        a.append([0.0, 0.0, 0.0, x, y, 1.0, -x * v, -y * v])
+        b.append(v)
+    h = _solve(a, b)
+    return ((h[0], h[1], h[2]), (h[3], h[4], h[5]), (h[6], h[7], 1.0))
+
+
+def _deforum_flip(width: int, height: int, phi: float) -> Matrix:
+    """Deforum's 2D perspective flip as its code computes it (`warpMatrix` with theta =
+    gamma = 0, scale 1, fv 56, then its `post_trans_mat`): the picture's corners, as a
+    plane `sqrt(W^2 + H^2) / (2 sin(fv/2))` away, pitched by `phi` degrees about its
+    horizontal axis and projected, with the shift Deforum applies before it."""
+    w, h = float(width), float(height)
+    half = math.radians(FLIP_FOV / 2.0)
+    d = math.hypot(w, h)
+    side = d / math.cos(half)
+    dist = d / (2.0 * math.sin(half))
+    sp, cp = math.sin(math.radians(phi)), math.cos(math.radians(phi))
+    tan = math.tan(half)
+    src, dst = [], []
+    for x, y in ((-w / 2, h / 2), (w / 2, h / 2), (w / 2, -h / 2), (-w / 2, -h / 2)):
+        depth = dist - y * sp  # the plane rotated about the x axis, moved `dist` away
+        px, py = x / (tan * depth), y * cp / (tan * depth)
+        src.append((x + w / 2, y + h / 2))
+        dst.append(((px + 1.0) * 0.5 * side, (py + 1.0) * 0.5 * side))
+    shift: Matrix = ((1.0, 0.0, (w - side) / 2), (0.0, 1.0, (h - side) / 2), (0.0, 0.0, 1.0))
+    return matmul(homography(src, dst), shift)
+
+
+def flip_matrix(width: int, height: int, phi: float) -> Matrix:
+    """Deforum(-Kandinsky)'s 2D perspective flip by `phi` degrees (its `flipping_phi`
+    preset), relative to Deforum's own flip by 0 (which is not quite the identity: half
+    a pixel of shift from its pixel-corner convention), so `phi = 0` is exactly still.
+
+    On screen, phi > 0 tips the picture's top edge away: at 640x640 a flip of 5 degrees
+    moves the top edge about 25 px down and narrows it, and the bottom edge barely moves
+    (tests/test_presets.py measures it). The same at any size (every length scales).
+    """
+    if not phi:
+        return IDENTITY
+    return matmul(_deforum_flip(width, height, phi), invert(_deforum_flip(width, height, 0.0)))
+
+
 def warp_matrix(
     width: int,
     height: int,
@@ -76,6 +148,7 @@ def warp_matrix(
     y: float = 0.0,
     turn: float = 0.0,
     tilt: float = 0.0,
+    flip: float = 0.0,
     fov: float = 40.0,
 ) -> Matrix:
     """The 3x3 matrix taking the previous frame's pixels to the new frame's (see module doc)."""
@@ -94,7 +167,11 @@ def warp_matrix(
         (-b, a, b * cx + (1 - a) * cy + y),
         (0.0, 0.0, 1.0),
     )
-    return matmul(affine, m)
+    m = matmul(affine, m)
+    if flip:
+        # Deforum flips after zooming and rolling (`xform = bM @ rot_mat`)
+        m = matmul(flip_matrix(width, height, flip), m)
+    return m
 
 
 def reveals(m: Matrix, width: int, height: int, tol: float = 1e-6) -> bool:

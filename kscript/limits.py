@@ -115,3 +115,10 @@ _SAVED_LIMIT = 1000
 #: a film's soundtrack (`audio:`): the file's size and its decoded length
 MAX_AUDIO_BYTES = 512 * 1024 * 1024
 MAX_AUDIO_SECONDS = 3 * 3600
+
+#: a scene's init image (`image "photo.png"`): the file's size, its width and height, and
+#: its pixels (checked from the file's header before it is decoded: a small PNG can hold a
+#: decompression bomb of gigapixels). A 50-megapixel camera photo fits.
+MAX_IMAGE_BYTES = 64 * 1024 * 1024
+MAX_IMAGE_SIDE = 16_384
+MAX_IMAGE_PIXELS = 64_000_000

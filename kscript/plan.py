@@ -6,7 +6,11 @@ deterministic: the same source gives byte-identical JSON (`to_json`).
 
 Operations (`Frame.op`), each frame makes one *chain image* that the next frame warps:
 
-- ``generate``: the first frame of a scene, text-to-image from the frame's prompts.
+- ``generate``: the first frame of a scene, text-to-image from the frame's prompts; or,
+  with `image` (the scene's `image "photo.png"`), from that picture fitted to the film's
+  size (`kscript.images.fit`): at `strength` 0 the chain image is the picture itself, above
+  0 one img2img call redraws it (the compiler guarantees `int(steps * strength) >= 1`, or
+  sets `strength` to 0 where no step count up to `MAX_STEPS` gives one).
 - ``continue``: the first frame of a scene with `continue`: the previous scene's last
   chain image, warped by this frame's motion and redrawn (inpaint + img2img) with this
   scene's prompts. ``inputs == [index of that frame]``.
@@ -55,10 +59,11 @@ Values the compiler guarantees (kscript/compile/compiler.py says why):
 `Frame.key` is the key of the frame's *chain image*, and the frame cache stores each chain
 image under it: SHA-256 over canonical JSON of everything rendering the chain image reads:
 the frame's op, motion, strength, guidance, steps, seed, noise, prompts with weights,
-negative, coherence and inpaint flag, the film's size and models, and the keys of the
-frames it reads (`inputs` and `coherence_ref`), so a change anywhere upstream changes it;
-where its warp composes several frames' motions (`warp_path`), all of them. An in-between's
-key names both neighbours.
+negative, coherence and inpaint flag, the SHA-256 of its init image (not its path: a
+moved file with the same bytes renders nothing again), the film's size and models, and the
+keys of the frames it reads (`inputs` and `coherence_ref`), so a change anywhere upstream
+changes it; where its warp composes several frames' motions (`warp_path`), all of them. An
+in-between's key names both neighbours.
 Not its index, time or scene name (lengthening a scene leaves later keys alone), and not its
 `crossfade`: the shown frame of a crossfade is ``(1 - w) * chain[from_frame] + w *
 chain[self]``, made from two cached chain images, so an edit to the scene a crossfade comes
@@ -176,8 +181,9 @@ class Motion(_Model):
     the compiler through `kscript.channels`): zoom: scale per frame (1 still, > 1 moves
     in); angle: roll in degrees per frame, positive counter-clockwise; x, y: pan in pixels
     per frame, positive x pans right, positive y pans up; turn: yaw, degrees per frame,
-    positive turns right; tilt: pitch, degrees per frame, positive tilts up; fov: field of
-    view in degrees for turn/tilt. The fields are the motion channels of
+    positive turns right; tilt: pitch, degrees per frame, positive tilts up; flip: Deforum's
+    2D perspective flip of the picture plane, degrees per frame, positive tips its top edge
+    away (`kscript.geometry.flip_matrix`); fov: field of view in degrees for turn/tilt. The fields are the motion channels of
     `kscript.channels.CHANNELS`, in its order and with its defaults (tests/test_channels.py).
     """
 
@@ -187,7 +193,15 @@ class Motion(_Model):
     y: float = 0.0
     turn: float = 0.0
     tilt: float = 0.0
+    flip: float = 0.0
     fov: float = 40.0
+
+
+class InitImage(_Model):
+    """A scene's init image, read by its first frame (`image "photo.png"`)."""
+
+    path: Text = Field(description="the picture: the film's folder joined with the path written")
+    sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$")] = Field(description="of the file's bytes (in the key)")
 
 
 class WeightedPrompt(_Model):
@@ -226,6 +240,8 @@ class Frame(_Model):
     )
     reveal: int = Field(default=0, description="warps (this frame's and earlier ones) whose band this frame paints")
     crossfade: Crossfade | None = None
+    # absent (not null) in the JSON of a frame without one, so older plans read the same
+    image: InitImage | None = Field(default=None, description="the picture a generate frame starts from")
     key: Annotated[str, Field(pattern="^([0-9a-f]{64})?$")]
 
 
@@ -242,6 +258,9 @@ class RenderPlan(_Model):
         if film.get("audio") is None and film.get("bpm") is None:
             for name in ("audio", "bpm", "bpm_detected", "beats_per_bar"):
                 film.pop(name, None)
+        for fr in data["frames"]:
+            if fr.get("image", 0) is None:
+                del fr["image"]
         return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
     def model_calls(self) -> dict[str, int]:

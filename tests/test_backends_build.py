@@ -316,3 +316,53 @@ def test_a_fully_cached_rebuild_imports_no_torch(tmp_path, tiny):
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "False"]  # the fingerprint came from files
+
+
+IMAGE_FILM = """\
+film "tiny" {{
+  size: 64x64
+  fps: 8
+  seed: 5
+  model: "{model}"
+  steps: 4
+  strength: 0.5
+}}
+
+scene redrawn 3f {{
+  image "photo.png"
+  prompt "a red fox in the snow"
+  zoom: 1.05
+}}
+
+scene as_is 3f {{
+  image "photo.png"
+  prompt "a red fox in the snow"
+  strength: 0
+}}
+"""
+
+
+@pytest.mark.parametrize("which,classes,prior", [("sd", "SD", 0), ("kandinsky_decoder", "KANDINSKY", 1)])
+def test_an_init_image_film_builds_with_real_pipelines_and_the_planned_calls(tmp_path, tiny, monkeypatch,
+                                                                              which, classes, prior):
+    """docs/language.md "Init images": the first frame of `redrawn` is one img2img call from
+    the picture, that of `as_is` the picture itself; no text2image anywhere."""
+    from PIL import Image
+
+    import tiny_pipelines
+
+    picture = (np.random.default_rng(3).random((48, 96, 3)) * 255).astype(np.uint8)
+    Image.fromarray(picture).save(tmp_path / "photo.png")
+    film = tmp_path / "film.kscene"
+    film.write_text(IMAGE_FILM.format(model=tiny[which]), encoding="utf-8")
+    hooks = PipelineCalls(monkeypatch, getattr(tiny_pipelines, f"{classes}_CALL_CLASSES"))
+    forwards = DenoiserForwards(monkeypatch)
+    shown: dict[int, np.ndarray] = {}
+    plan, report = build(film, tmp_path / "film.mp4", on_frame=lambda i, img: shown.__setitem__(i, img.copy()))
+    assert plan.model_calls() == {"text2image": 0, "img2img": 3, "inpaint": 0}  # 3 + 0: as_is warps only
+    assert hooks.counts == expected_calls(plan, prior=prior)
+    assert report.denoising_steps["total"] - report.denoising_steps["prior"] == forwards.counts["unet"] > 0
+    assert plan_estimate(plan).denoising_steps == report.denoising_steps
+    from kscript.images import fit
+
+    assert np.array_equal(shown[3], fit(picture, 64, 64))  # the picture, cover-fitted, exactly

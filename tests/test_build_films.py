@@ -147,7 +147,7 @@ def test_the_mini_film_example_at_full_size(tmp_path):
 
 def test_a_script_with_errors_exits_1_with_diagnostics_and_no_video(tmp_path, capsys):
     film = tmp_path / "broken.kscene"
-    film.write_text(FILM.replace("effect zoom_in", "effect zoomin"), encoding="utf-8")
+    film.write_text(FILM.replace("effect zoom_in", "effect zom_in"), encoding="utf-8")
     assert main(["build", str(film), "-q"]) == 1
     err = capsys.readouterr().err
     assert "broken.kscene:" in err and "zoom_in" in err and "Traceback" not in err

@@ -37,12 +37,13 @@ def test_broken_script_diagnostics(path, golden, monkeypatch):
 
 
 def test_issue_example_text(monkeypatch):
-    """The diagnostic of issue 2, letter for letter (the fixture puts it on line 12)."""
+    """The diagnostic of issue 2, letter for letter (the fixture puts it on line 13), with
+    `zom_in` for its `zoomin`, now an alias of zoom_in."""
     monkeypatch.chdir(ERRORS)
     text = diagnostics_text("check_unknown_effect.kscene")
     assert (
-        "check_unknown_effect.kscene:12:10: error[E012]: unknown effect 'zoomin'\n"
-        "   12 |   effect zoomin\n"
+        "check_unknown_effect.kscene:13:10: error[E012]: unknown effect 'zom_in'\n"
+        "   13 |   effect zom_in\n"
         "      |          ^^^^^^\n"
         "   = help: did you mean 'zoom_in'?"
     ) in text

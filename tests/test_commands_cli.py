@@ -13,7 +13,7 @@ from kscript.cli import main
 from kscript.compile import compile_file
 
 GOOD = 'film "ok" {\n  size: 256x256\n  fps: 24\n}\nscene a 1s {\n  prompt "a"\n  effect zoom_in\n}\nscene b 2s {\n  continue\n  prompt "b"\n}\n'
-BAD = 'film "bad" { fps: 24 }\nscene a 1s {\n  prompt "a"\n  effect zoomin\n}\n'
+BAD = 'film "bad" { fps: 24 }\nscene a 1s {\n  prompt "a"\n  effect zom_in\n}\n'
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def test_check_ok(films, capsys):
 def test_check_errors_exit_1_with_diagnostics(films, capsys):
     assert main(["check", "bad.kscene"]) == 1
     err = capsys.readouterr().err
-    assert "bad.kscene:4:10: error[E012]: unknown effect 'zoomin'" in err
+    assert "bad.kscene:4:10: error[E012]: unknown effect 'zom_in'" in err
     assert "did you mean 'zoom_in'?" in err
 
 
@@ -109,7 +109,11 @@ def test_effects_lists_every_standard_effect(capsys):
 def test_effects_one_effect_and_a_misspelt_one(capsys):
     assert main(["effects", "zoom_in"]) == 0
     assert capsys.readouterr().out.startswith("zoom_in(rate = 1")
-    assert main(["effects", "zoomin"]) == 2
+    # a Deforum-Kandinsky name shows the effect it is an alias of
+    assert main(["effects", "zoomin"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("zoom_in(rate = 1") and "aliases: zoomin" in out
+    assert main(["effects", "zom_in"]) == 2
     assert "did you mean 'zoom_in'?" in capsys.readouterr().err
 
 
@@ -136,7 +140,7 @@ def test_effects_of_a_film_come_first_with_where_they_are_defined(films, capsys)
     # The film's zoom_in shadows the standard one, which is named as shadowed, not listed.
     assert "\nzoom_in(" not in "\n" + standard and "shadowed in this film" in standard and "zoom_in" in standard
     assert "\npan_right(rate = 1" in "\n" + standard
-    assert "3 of the film's own and 28 standard effects" in out
+    assert "3 of the film's own and 29 standard effects" in out
 
 
 def test_effects_one_effect_of_a_film_and_its_errors(films, capsys):

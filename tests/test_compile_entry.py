@@ -9,7 +9,7 @@ from kscript.compile import Compilation, compile_film, compile_source
 from kscript.errors import ScriptErrors
 from kscript.source import SourceFile
 
-BROKEN = 'film "f" { fps: 4 }\nscene s 1s {\n  prompt "p"\n  effect zoomin\n}\n'
+BROKEN = 'film "f" { fps: 4 }\nscene s 1s {\n  prompt "p"\n  effect zom_in\n}\n'
 
 
 def test_a_crash_of_the_compiler_is_a_bug_even_when_the_program_has_errors(monkeypatch):
@@ -29,7 +29,7 @@ def test_the_checker_and_compiler_errors_come_out_together():
 
 
 def test_compile_film_gives_the_program_and_the_plan():
-    result = compile_film(SourceFile("f.kscene", BROKEN.replace("zoomin", "zoom_in")))
+    result = compile_film(SourceFile("f.kscene", BROKEN.replace("zom_in", "zoom_in")))
     assert isinstance(result, Compilation) and result.plan is not None
     assert len(result.plan.frames) == 4 and "f.kscene" in result.program.files
     library = compile_film(SourceFile("lib.kscene", "let k = 1\n"), allow_library=True)

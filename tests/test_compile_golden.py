@@ -45,7 +45,7 @@ PLANS = Path(__file__).parent / "golden" / "plans"
 # Every field of a frame is in its row, or left out here with the reason.
 ROW_FIELDS = {
     "index", "scene", "scene_frame", "op", "motion", "strength", "guidance", "steps", "seed", "prompts",
-    "inpaint", "reveal", "crossfade", "noise", "coherence", "coherence_ref", "negative", "inputs",
+    "inpaint", "reveal", "crossfade", "noise", "coherence", "coherence_ref", "negative", "inputs", "image",
 }
 LEFT_OUT = {
     "key": "held by tests/test_compile_keys.py",
@@ -104,6 +104,8 @@ def extras(frame: Frame, scene: SceneInfo) -> list[str]:
         out.append(f"coherence {frame.coherence}" + (f" to {frame.coherence_ref}" if frame.coherence_ref is not None else ""))
     if frame.negative != scene.negative:
         out.append(f"negative {json.dumps(frame.negative, ensure_ascii=False)}")
+    if frame.image is not None:
+        out.append(f"image {frame.image.path} sha256 {frame.image.sha256[:12]}")
     usual = [] if frame.op == "generate" else [frame.index - 1]
     if frame.inputs != usual:
         out.append(f"inputs {frame.inputs}")

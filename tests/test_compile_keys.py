@@ -9,7 +9,7 @@ import pytest
 
 from kscript.compile import compile_file, compile_source
 from kscript.compile.keys import frame_key, frame_key_data, plan_keys
-from kscript.plan import Crossfade, Frame, Motion, WeightedPrompt, content_key
+from kscript.plan import Crossfade, Frame, InitImage, Motion, WeightedPrompt, content_key
 
 HEAD = 'film "k" {\n  size: 256x256\n  fps: 12\n  seed: 3\n}\n'
 
@@ -143,6 +143,7 @@ CHANGES = {
     "inputs": [1],
     "inpaint": True,
     "reveal": 2,
+    "image": InitImage(path="photo.png", sha256="0" * 64),
 }
 
 

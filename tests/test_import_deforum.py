@@ -207,7 +207,9 @@ def test_3d_rotations_map_to_tilt_turn_angle_and_translation_warns(tmp_path):
     m = [f.motion for f in plan.frames]
     assert_close([v.tilt for v in m], ref(s, "rotation_3d_x"), "tilt")
     assert_close([v.turn for v in m], ref(s, "rotation_3d_y"), "turn")
-    assert_close([v.angle for v in m], [-v for v in ref(s, "rotation_3d_z")], "angle")
+    # Deforum's 3D warp turns the picture counter-clockwise for a positive rotation_3d_z, as
+    # kscript's positive angle does (tests/test_presets.py measures both on screen)
+    assert_close([v.angle for v in m], ref(s, "rotation_3d_z"), "angle")
     assert all(v.fov == 60 for v in m)
     assert any(w.startswith("translation_z") for w in warnings)
 
@@ -433,3 +435,20 @@ def test_a_huge_or_special_input_is_refused_before_it_is_read(tmp_path, capsys):
     os.mkfifo(fifo)
     assert main(["import", "deforum", str(fifo), "-o", str(tmp_path / "f.kscene")]) == 2
     assert not (tmp_path / "big.kscene").exists() and not (tmp_path / "f.kscene").exists()
+
+
+def test_the_2d_perspective_flip_becomes_flip_and_its_other_angles_warn(tmp_path):
+    """Deforum's 2D perspective_flip_phi is kscript's flip channel (the same homography,
+    tests/test_presets.py compares it with Deforum-Kandinsky's warpMatrix); theta and gamma
+    have no channel, another field of view and a flip with pans are warned."""
+    s = base(enable_perspective_flip=True, perspective_flip_phi="0:(2), 12:(-1)", perspective_flip_theta="0:(3)",
+             perspective_flip_fv="0:(53)", translation_x="0:(1)")
+    text, warnings, plan = convert(tmp_path, s)
+    assert_close([f.motion.flip for f in plan.frames], ref(s, "perspective_flip_phi"), "flip")
+    assert any(w.startswith("perspective_flip_theta") for w in warnings)
+    assert any(w.startswith("perspective_flip_fv") for w in warnings)
+    assert any("drops its translation" in w for w in warnings)
+    assert not any("kscript has no perspective flip" in w for w in warnings)
+    # without the switch, no flip
+    _, _, plain = convert(tmp_path, base(perspective_flip_phi="0:(2)"))
+    assert all(f.motion.flip == 0 for f in plain.frames)

@@ -23,7 +23,8 @@ STAGES: list[tuple[str, list[str]]] = [
     # what every stage shares: where text came from, how problems are told, pure maths, and
     # the one-entry tables (channels, model names) that every stage reads
     ("foundation", ["kscript", "kscript.source", "kscript.diagnostics", "kscript.errors", "kscript.atomic",
-                    "kscript.curves", "kscript.geometry", "kscript.models", "kscript.channels", "kscript.limits", "kscript.audio"]),
+                    "kscript.curves", "kscript.geometry", "kscript.models", "kscript.channels", "kscript.limits", "kscript.audio",
+                    "kscript.images"]),
     # Deforum settings / Parseq manifests -> film source text: before the chain, which checks it
     ("importers", ["kscript.importers"]),
     ("syntax", ["kscript.syntax"]),

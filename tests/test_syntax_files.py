@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from kscript.channels import DEFORUM_PRESETS
 from kscript.source import Span
 from kscript.syntax import nodes as n
 from kscript.syntax import parse_file, parse_source
@@ -25,18 +26,10 @@ STDLIB = sorted(
     if entry.name.endswith(".kscene")
 )
 
-# Deforum-Kandinsky's 20 animation presets and the standard effects that reproduce them.
-DEFORUM_KANDINSKY = {
-    "right": "pan_right", "left": "pan_left", "up": "pan_up", "down": "pan_down",
-    "spin_clockwise": "spin_right", "spin_counterclockwise": "spin_left",
-    "zoomin": "zoom_in", "zoomout": "zoom_out",
-    "rotate_right": "turn_right", "rotate_left": "turn_left", "rotate_up": "tilt_up", "rotate_down": "tilt_down",
-    "around_right": "orbit_right", "around_left": "orbit_left",
-    "zoomin_sinus_x": "zoom_in_sway", "zoomout_sinus_y": "zoom_out_bob",
-    "right_sinus_y": "pan_right_bob", "left_sinus_y": "pan_left_sway",
-    "flipping_phi": "flip", "live": "live",
-}
-EXTRAS = {"shake", "spiral_in", "spiral_out", "dolly_in", "dolly_out", "breathe", "drift"}
+# Deforum-Kandinsky's 20 animation presets and the standard effects that move the picture
+# the same way on screen: the language's one table (tests/test_presets.py measures them).
+DEFORUM_KANDINSKY = DEFORUM_PRESETS
+EXTRAS = {"shake", "spiral_in", "spiral_out", "dolly_in", "dolly_out", "breathe", "drift", "pan_left_sway"}
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +61,7 @@ def test_extras_exist(standard_effects):
 
 
 def test_every_standard_effect_has_rate_and_a_doc_line(standard_effects):
-    channels = {"zoom", "angle", "x", "y", "turn", "tilt"}
+    channels = {"zoom", "angle", "x", "y", "turn", "tilt", "flip"}
     for name, effect in standard_effects.items():
         params = {p.name: p for p in effect.params}
         assert "rate" in params and params["rate"].default.value == 1.0, name

@@ -40,6 +40,12 @@ class Request:
     camera: tuple[float, ...] | None = None
     #: the seed of the chain's first frame (its text2image call), for the same reason
     origin_seed: int | None = None
+    #: when the chain starts from an init image (`image "photo.png"`): that picture fitted
+    #: to the film (RGB uint8), and the SHA-256 of its file, which the chain's keys hold.
+    #: The preview painter paints from it (its layout moves with the camera, as a model's
+    #: img2img keeps the photo's); model backends ignore both.
+    origin_image: np.ndarray | None = field(default=None, compare=False, repr=False)
+    origin_image_key: str | None = None
 
 
 @dataclass

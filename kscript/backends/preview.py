@@ -18,6 +18,13 @@ spending GPU time, so it must be deterministic and show all of those truthfully:
 - `inpaint` paints the masked pixels with the painting of the current prompts, its colours
   shifted to match the picture around the mask, so a filled border blends in.
 
+A chain that starts from an init image (`image "photo.png"`, `Request.origin_image`) is
+painted from that picture instead: img2img and inpaint pull toward the photo as the camera
+sees it now (warped through `req.camera`, its borders mirrored), its colours moved halfway
+toward the prompt's painting, so the photo's layout moves with the camera while the prompt
+steers its palette, as a model's img2img at a moderate strength keeps a photo's
+composition (at strength 0 the executor hands over the picture itself, untouched).
+
 Paintings are cached per (prompt, seed, size, camera); a frame costs a few vectorised array
 passes. img2img and inpaint use the painting of the chain's first frame's seed
 (`Request.origin_seed`), not the frame's own: the plan gives every frame its own seed, and a
@@ -383,6 +390,8 @@ class PreviewBackend(Backend):
     """The weightless preview painter (see the module docstring)."""
 
     name = "preview"
+    #: the executor hands this backend a chain's init image (`Request.origin_image`)
+    reads_origin_image = True
 
     def __init__(self, cache_size: int = 32) -> None:
         super().__init__()
@@ -428,6 +437,8 @@ class PreviewBackend(Backend):
         """
         prompts = [(t, w) for t, w in req.prompts if w > 0] or [("", 1.0)]
         size = (req.width, req.height)
+        if not seeded and req.origin_image is not None:
+            return self._photo_painting(req, prompts, size)
         if seeded:
             seed, camera = req.seed, None
         else:
@@ -454,6 +465,32 @@ class PreviewBackend(Backend):
 
         key = (tuple((t, round(w, 6)) for t, w in prompts), seed, *size, camera)
         return self._remember(key, mix)
+
+    def _photo_painting(self, req: Request, prompts: list, size: tuple[int, int]) -> Painting:
+        """The painting of a chain that started from an init image: the picture warped
+        through the camera (mirrored at the borders), each channel's mean and spread moved
+        halfway toward those of the prompts' painting (its palette)."""
+        from dataclasses import replace
+
+        camera = None if req.camera is None or _is_identity(req.camera) else tuple(round(c, 12) for c in req.camera)
+        key = ("photo", req.origin_image_key, tuple((t, round(w, 6)) for t, w in prompts), req.origin_seed,
+               *size, camera)
+
+        def make() -> Painting:
+            photo = req.origin_image
+            if camera is not None:
+                photo = cv2.warpPerspective(photo, np.asarray(camera, np.float64).reshape(3, 3), size,
+                                            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+            palette = self.painting(replace(req, camera=None, origin_image=None, origin_image_key=None))
+            mean, std = _stats(photo)
+            new_mean = 0.5 * (mean + palette.mean)
+            new_std = 0.5 * (std + palette.std)
+            gain = new_std / np.maximum(std, 1.0)
+            img = (photo.astype(np.float32) - mean.astype(np.float32)) * gain.astype(np.float32) + new_mean.astype(
+                np.float32)
+            return Painting(np.clip(img, 0.0, 255.0))
+
+        return self._remember(key, make)
 
     # -- operations --------------------------------------------------------------------------
 

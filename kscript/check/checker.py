@@ -31,7 +31,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from kscript.channels import CHANNEL_NAMES, CHANNELS, POSITIONS, meaning_hint, preset_hint
+from kscript.channels import CHANNEL_NAMES, CHANNELS, POSITIONS, meaning_hint, preset_alias, preset_hint
 from kscript.check.curve_compiler import (
     BUILTIN_NAMES,
     CTX_TT,
@@ -54,10 +54,11 @@ from kscript.check.program import (
     CheckedScene,
     EffectInfo,
     FilmSettings,
+    SceneImage,
 )
 from kscript.diagnostics import Diagnostic, did_you_mean
 from kscript.errors import ScriptErrors
-from kscript.limits import MAX_FPS, MAX_FRAMES, MAX_SIZE, MIN_FPS, MIN_SIZE
+from kscript.limits import MAX_FPS, MAX_FRAMES, MAX_IMAGE_SIDE, MAX_SIZE, MIN_FPS, MIN_SIZE
 from kscript.models import is_preview_model
 from kscript.source import Span
 from kscript.syntax import nodes as n
@@ -179,6 +180,7 @@ class _SceneState:
     coherence: str | None = None
     camera: dict[str, tuple[Fn, Span]] = field(default_factory=dict)
     camera_spans: dict[str, Span] = field(default_factory=dict)
+    image: n.InitImage | None = None
 
 
 class Checker:
@@ -250,6 +252,7 @@ class Checker:
                 ns.let(name, _Sink(self.report))
         for info in self.effects.values():
             self._effect_ok[id(info)] = self._check_effect_body(info)
+        self._path = path
         scenes = self._scenes(main, film, path)
         if audio is not None and scenes:
             self._song_covers_film(audio, sum(sc.frame_count for sc in scenes) / fps, fps)
@@ -712,6 +715,7 @@ class Checker:
         st = _SceneState(scene, index, dur if dur is not None else frames / fps, frames, fps)
         for item in scene.items:
             getattr(self, f"_scene_{type(item).__name__}")(item, st)
+        image = self._scene_image(st)
         prompts = sorted(st.prompts, key=lambda p: p.start)
         if not prompts:
             self.report(Diagnostic("E027", f"scene '{scene.name}' has no prompt", scene.name_span,
@@ -736,7 +740,46 @@ class Checker:
             span=scene.span,
             name_span=scene.name_span,
             camera=st.camera,
+            image=image,
         )
+
+    def _scene_InitImage(self, item: n.InitImage, st: _SceneState) -> None:
+        if st.image is not None:
+            self.report(Diagnostic("E033", "image is written twice in this scene", item.span,
+                                   notes=(f"first written at {st.image.span}",)))
+            return
+        st.image = item
+
+    def _scene_image(self, st: _SceneState) -> SceneImage | None:
+        """The scene's init image, read and checked now (E038), before anything renders."""
+        item = st.image
+        if item is None:
+            return None
+        if st.continues is not None:
+            self.report(Diagnostic("E038", "a scene that continues cannot also start from an image", item.span,
+                                   notes=(f"continue is at {st.continues}",),
+                                   hint="a scene starts from the previous scene's last frame (continue) or "
+                                   "from a picture (image), not both"))
+            return None
+        text = item.path
+        if not text.strip():
+            self.report(Diagnostic("E038", "the image's path is empty", item.path_span,
+                                   hint='write the picture\'s file, relative to the film: image "photo.png"'))
+            return None
+        from kscript import images
+
+        # As the film's own path was given (as for audio:), so a plan names no machine.
+        base = os.path.dirname(self._path) if self._path != "<string>" else ""
+        full = os.path.normpath(os.path.join(base, text))
+        try:
+            picture = images.read_image(full)
+        except images.ImageError as err:
+            self.report(Diagnostic("E038", f"cannot use the image '{text}': {err.reason}", item.path_span,
+                                   hint="the path is relative to the film's folder; a PNG, JPEG or WebP picture of "
+                                   f"at most {MAX_IMAGE_SIDE} pixels a side"))
+            return None
+        return SceneImage(path=full, sha256=picture.sha256, width=picture.width, height=picture.height,
+                          span=item.span)
 
     def _scene_Prompt(self, item: n.Prompt, st: _SceneState) -> None:
         duration = st.duration
@@ -833,6 +876,9 @@ class Checker:
             curve = self._channel_curve(name, item.value, st.duration)
             if curve is not None:
                 st.channels[name] = curve
+        elif name == "image":
+            self.report(Diagnostic("E001", "'image' takes no colon", item.name_span,
+                                   hint='write image "photo.png": a statement, like continue'))
         else:
             # (`prompt:`, `effect:` ... never get here: the parser reads them as their
             # statements and reports the colon, E001.)
@@ -885,6 +931,10 @@ class Checker:
     # ------------------------------------------------------------------ effect uses
     def _effect_use(self, use: n.EffectUse, duration: float, frames: int, fps: float) -> CheckedEffectUse | None:
         info = self.effects.get(use.name)
+        if info is None and (alias := preset_alias(use.name)) is not None:
+            # a Deforum-Kandinsky preset name is an alias of its standard effect
+            # (kscript.channels.DEFORUM_PRESETS), unless the film defines that name itself
+            info = self.effects.get(alias)
         if info is None:
             hint = (preset_hint(use.name) or did_you_mean(use.name, self.effects)
                     or "kscript effects lists the standard effects")

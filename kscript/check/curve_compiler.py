@@ -14,7 +14,10 @@ Time (documented in docs/language.md):
 - ``t`` seconds since the scene started, ``f`` the frame index in the scene, ``u`` progress
   through the scene, 0 on its first frame and 1 on its last (0 for a one-frame scene),
   ``T``/``F`` the same as ``t``/``f`` for the whole film, ``dur`` the scene's length in
-  seconds, ``fps`` the film's frame rate, ``pi``, ``e``.
+  seconds, ``fps`` the film's frame rate, ``pi``, ``e``, and ``frames`` the number of frames
+  a ramp runs over (the scene's; inside an effect's ``from..to`` window, the window's), so a
+  ramp can come to rest on the frame *after* its last, as Deforum's keyframes do:
+  ``v -> v * (1 - (frames - 1) / frames)`` is ``v * (1 - k / frames)`` on its k-th frame.
 - A ramp ``a -> b easing`` runs over the scene (or an effect's ``from..to`` window): ``a`` on
   its first frame, ``b`` on its last. It reads the progress slot ``CTX_P``, which the
   compiler sets to ``u`` or to the window's own progress.
@@ -38,11 +41,12 @@ from kscript.source import Span
 from kscript.syntax import nodes as n
 
 # The frame context: a plain tuple, the fastest thing to index from a closure.
-CTX_T, CTX_F, CTX_U, CTX_TT, CTX_FF, CTX_DUR, CTX_P = range(7)
-CTX_SIZE = 7
+CTX_T, CTX_F, CTX_U, CTX_TT, CTX_FF, CTX_DUR, CTX_P, CTX_N = range(8)
+CTX_SIZE = 8
 
-TIME_NAMES: dict[str, int] = {"t": CTX_T, "f": CTX_F, "u": CTX_U, "T": CTX_TT, "F": CTX_FF, "dur": CTX_DUR}
-BUILTIN_NAMES: tuple[str, ...] = ("t", "f", "u", "T", "F", "dur", "fps", "pi", "e")
+TIME_NAMES: dict[str, int] = {"t": CTX_T, "f": CTX_F, "u": CTX_U, "T": CTX_TT, "F": CTX_FF, "dur": CTX_DUR,
+                              "frames": CTX_N}
+BUILTIN_NAMES: tuple[str, ...] = ("t", "f", "u", "T", "F", "dur", "frames", "fps", "pi", "e")
 #: names a film with music gives (docs/language.md, "Music"): `beat` (beats since the film
 #: started, with a `bpm`) and the audio curves (with an `audio:`); elsewhere free names
 MUSIC_NAMES: tuple[str, ...] = ("beat", "loudness", "onset", "bass", "mid", "high")
@@ -434,6 +438,7 @@ __all__ = [
     "CTX_DUR",
     "CTX_F",
     "CTX_FF",
+    "CTX_N",
     "CTX_P",
     "CTX_SIZE",
     "CTX_T",

@@ -65,6 +65,18 @@ class AudioSettings:
 
 
 @dataclass
+class SceneImage:
+    """A scene's init image (`image "photo.png"`), read and checked by the checker
+    (`kscript.images`)."""
+
+    path: str  # the film's folder (as its path was given) joined with the statement's path
+    sha256: str  # of the file's bytes
+    width: int  # upright (after its EXIF orientation)
+    height: int
+    span: Span  # the statement, where problems with the file are reported
+
+
+@dataclass
 class EffectInfo:
     """An effect definition and where its body's names resolve."""
 
@@ -114,6 +126,7 @@ class CheckedScene:
     name_span: Span
     # `camera { }` positions: channel -> (compiled position curve, span of the value).
     camera: dict[str, tuple[Fn, Span]] = field(default_factory=dict)
+    image: SceneImage | None = None  # `image "photo.png"`: the scene starts from it
 
 
 @dataclass

@@ -1,6 +1,9 @@
 """`kscript effects [--film FILE]`: the effects a film can use, their parameters and what
 each does: the standard ones, and with `--film` also those the film defines or imports
-(a film's own effect shadows a standard one of the same name, as in the film itself)."""
+(a film's own effect shadows a standard one of the same name, as in the film itself).
+A standard effect's Deforum-Kandinsky names (`kscript.channels.DEFORUM_PRESETS`, aliases
+the language accepts) are shown with it, and `kscript effects spin_clockwise` shows the
+effect that name stands for."""
 
 from __future__ import annotations
 
@@ -58,12 +61,24 @@ def _film_effects(path: str) -> list[tuple[object, str]]:
     return sorted(own, key=lambda item: item[0].name)  # type: ignore[attr-defined]
 
 
-def _print_table(effects: list, where: dict[str, str]) -> None:
+def _also(name: str) -> str:
+    """`[alias: spin_clockwise]`: the Deforum-Kandinsky names a standard effect is also
+    written by, or ''."""
+    from kscript.channels import aliases_of
+
+    names = aliases_of(name)
+    return f"[alias: {', '.join(names)}]" if names else ""
+
+
+def _print_table(effects: list, where: dict[str, str], aliases: bool = False) -> None:
     sigs = [signature(e) for e in effects]
     width = min(max(len(s) for s in sigs), 44)
     for e, sig in zip(effects, sigs):
         doc = (e.doc or "").strip().splitlines()
         line = doc[0] if doc else ""
+        also = _also(e.name) if aliases else ""
+        if also:
+            line = f"{line} {also}" if line else also
         if e.name in where:
             line = f"{line}  [{where[e.name]}]" if line else f"[{where[e.name]}]"
         if len(sig) > width:
@@ -86,8 +101,13 @@ def run(args: argparse.Namespace) -> int:
     where = {e.name: place for e, place in own}  # type: ignore[attr-defined]
     own_defs = [e for e, _ in own]
     if args.name:
+        from kscript.channels import aliases_of, preset_alias
+
         everything = own_defs + [e for e in standard if e.name not in where]
         chosen = [e for e in everything if e.name == args.name]
+        alias = preset_alias(args.name)
+        if not chosen and alias is not None:  # a Deforum-Kandinsky name: the effect it stands for
+            chosen = [e for e in everything if e.name == alias]
         if not chosen:
             hint = did_you_mean(args.name, [e.name for e in everything])
             kind = "effect" if args.film else "standard effect"
@@ -99,6 +119,9 @@ def run(args: argparse.Namespace) -> int:
         print()
         if e.name in where:
             print(f"defined at {where[e.name]}")
+        elif aliases_of(e.name):
+            print(f"Deforum-Kandinsky names, accepted as aliases: {', '.join(aliases_of(e.name))}")
+            print()
         from kscript.syntax.printer import assign
 
         print("channels:")
@@ -114,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.film} defines and imports no effects of its own; the standard effects:")
     shown = [e for e in standard if e.name not in where]
     if shown:
-        _print_table(shown, {})
+        _print_table(shown, {}, aliases=True)
     hidden = sorted(e.name for e in standard if e.name in where)
     if hidden:
         print(f"\n(shadowed in this film by its own effect of the same name: {', '.join(hidden)})")

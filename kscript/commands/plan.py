@@ -56,6 +56,10 @@ def summary(plan, estimate=None) -> str:  # noqa: ANN001 - RenderPlan, Estimate;
             extra.append("continues")
         if s.transition.kind != "cut":
             extra.append(f"crossfade {s.transition.frames}f")
+        first = plan.frames[s.start_frame] if s.start_frame < len(plan.frames) else None
+        if first is not None and first.image is not None:
+            how = "as it is" if first.strength <= 0 else f"redrawn at strength {_num(first.strength)}"
+            extra.append(f"from the image {first.image.path}, {how}")
         lines.append(
             f"  {s.index + 1:>3}. {s.name:<{name_w}}  frames {s.start_frame}-{end} ({s.frame_count}), "
             f"{_num(round(s.start_time, 3))}s + {_num(round(s.duration, 3))}s" + (f"  [{', '.join(extra)}]" if extra else "")

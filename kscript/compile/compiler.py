@@ -19,7 +19,10 @@ the table of channels (`kscript.channels.CHANNELS`) for everything about it:
   seed + the frame's index *in its scene*. Not the film frame index: then lengthening
   scene 1 would change every later frame's seed and so every later key.
 - **Ops**: a scene's first frame is `generate` (or `continue` from the previous scene's
-  last frame); later frames `animate`, or `warp` where strength is 0 or, under
+  last frame; with `image "photo.png"`, `generate` from that picture, its `image` set:
+  redrawn by one img2img call at the frame's strength, under the same one-step guard
+  below, or the picture itself at strength 0 or too faint a strength, which the plan
+  then records as 0); later frames `animate`, or `warp` where strength is 0 or, under
   `cadence N`, where f % N != 0. An img2img call runs `int(steps * strength)` denoising
   steps; where that is 0 for an animate/continue frame, the frame's `steps` is raised to
   the smallest value giving one step, so every model call does some work. Past
@@ -50,7 +53,7 @@ import hashlib
 import math
 from kscript.channels import CHANNEL_NAMES, CHANNELS, MOTION_CHANNELS, Range
 from kscript.check.program import CheckedProgram, CheckedScene
-from kscript.compile.keys import KEY_TEMPLATE, film_key_part
+from kscript.compile.keys import KEY_INPUTS, KEY_TEMPLATE, film_key_part
 from kscript.compile.prompts import prompt_weights
 from kscript.check.curve_compiler import Fn, describe_math_error, math_errors
 from kscript.diagnostics import Diagnostic
@@ -63,6 +66,7 @@ from kscript.plan import (
     Soundtrack,
     FilmInfo,
     Frame,
+    InitImage,
     Motion,
     PromptSpan,
     RenderPlan,
@@ -372,6 +376,9 @@ class _Compiler:
             ops, step_counts, between = self.ops(scene, strength, steps, cadence, prev_last)
             tweens = _in_betweens(ops, between)
             pending: list[tuple[int, int, tuple]] = []  # in-betweens waiting for their next model frame's key
+            init = None
+            if scene.image is not None and not scene.continues:
+                init = InitImage.model_construct(path=scene.image.path, sha256=scene.image.sha256)
             for f in range(n):
                 index = s0 + f
                 mot = motions[f]
@@ -386,6 +393,14 @@ class _Compiler:
                     inputs = [s0 + tweens[f - 1][0]]  # made from the model frame before the in-betweens
                 else:
                     inputs = [index - 1]
+                image = init if f == 0 and op == "generate" else None
+                if image is not None and st > 0 and int(stp * st) < 1:
+                    # from the picture: the same one-step guard as an img2img frame
+                    stp = max(stp, int(math.ceil(1.0 / st)))
+                    while int(stp * st) < 1:
+                        stp += 1
+                    if stp > MAX_STEPS:  # too faint for one step: the picture itself
+                        st, stp = 0.0, int(steps[f])
                 # Outpainting: the band the chain's warps revealed since the last frame that
                 # painted one is painted by the first model frame where it is material.
                 reveal = 0
@@ -424,8 +439,9 @@ class _Compiler:
                     f'"{keys[cref]}"' if cref is not None else "null",
                     film_json,
                     repr(g),
+                    f'"{image.sha256}"' if image is not None else "null",
                     str(reveal) if inpaint else "false",
-                    '["%s"]' % keys[inputs[0]] if inputs else "[]",
+                    '["%s"]' % keys[inputs[0]] if inputs else "[]",  # KEY_INPUTS
                     motion_json,
                     repr(nz),
                     op,
@@ -465,6 +481,7 @@ class _Compiler:
                             "inpaint": inpaint,
                             "reveal": reveal,
                             "crossfade": cross,
+                            "image": image,
                             "key": key,
                         },
                     )
@@ -472,7 +489,8 @@ class _Compiler:
                 if pending and tween is None:
                     for j, first, parts in pending:  # this frame is their next model frame
                         both = '["%s","%s"]' % (keys[first], key)
-                        keys[j] = sha256((KEY_TEMPLATE % (parts[:5] + (both,) + parts[6:])).encode("utf-8")).hexdigest()
+                        at = KEY_INPUTS
+                        keys[j] = sha256((KEY_TEMPLATE % (parts[:at] + (both,) + parts[at + 1:])).encode("utf-8")).hexdigest()
                         frames[j].__dict__["key"] = keys[j]
                     pending = []
             scenes.append(
@@ -561,9 +579,9 @@ def _sig(x: float) -> float:
 
 def _window_ctx(c: tuple, lo: int, hi: int) -> tuple:
     """A frame context inside an effect window `lo..hi`: ramps run over the window, so the
-    progress slot is the progress through the window."""
+    progress slot is the progress through the window and `frames` the window's frames."""
     width = hi - lo
-    return c[:6] + ((c[1] - lo) / width if width else 0.0,)
+    return c[:6] + ((c[1] - lo) / width if width else 0.0, float(width + 1))
 
 
 def _failing_frame(base: Fn, contributions: list, items: list, n: int) -> int | None:
@@ -600,7 +618,7 @@ class _LazyContexts:
             last = n - 1
             self._items = [
                 (f / fps, float(f), (f / last if last else 0.0), (s0 + f) / fps, float(s0 + f), dur,
-                 (f / last if last else 0.0))
+                 (f / last if last else 0.0), float(n))
                 for f in range(n)
             ]
         return self._items

@@ -121,7 +121,7 @@ def effective_steps(steps: int, strength: float) -> int:
 
 
 def img2img_run(frame: "Frame") -> int:
-    """Inference steps an animate/continue frame's img2img pass runs (`int(steps *
+    """Inference steps an animate/continue frame's (or an init image's) img2img pass runs (`int(steps *
     strength)` at its effective step count); 0: no call (strength 0 or too faint)."""
     if frame.strength <= 0:
         return 0
@@ -151,11 +151,16 @@ class Estimate:
 
 def model_frames(plan: "RenderPlan") -> Iterable[tuple["Frame", str]]:
     """(frame, kind) for every model call a diffusers build of the whole plan makes, in
-    order: text2image for `generate`, and for `animate`/`continue` one img2img call, or, on a
-    frame that paints the revealed band (`Frame.inpaint`), one masked img2img call (the band
-    from noise, the rest at the frame's strength; kind "inpaint", in the same steps)."""
+    order: text2image for `generate` (for one from an init image, `Frame.image`, one img2img
+    call at its strength, or none at strength 0: the picture itself), and for
+    `animate`/`continue` one img2img call, or, on a frame that paints the revealed band
+    (`Frame.inpaint`), one masked img2img call (the band from noise, the rest at the frame's
+    strength; kind "inpaint", in the same steps)."""
     for fr in plan.frames:
-        if fr.op == "generate":
+        if fr.op == "generate" and fr.image is not None:
+            if img2img_run(fr) > 0:
+                yield fr, "img2img"
+        elif fr.op == "generate":
             yield fr, "text2image"
         elif fr.op in ("animate", "continue") and img2img_run(fr) > 0:
             yield fr, "inpaint" if fr.inpaint else "img2img"

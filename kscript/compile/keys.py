@@ -7,7 +7,9 @@ render the chain image, and nothing else:
 
 - the frame's own values: ``op``, ``motion``, ``strength``, ``guidance``, ``steps``,
   ``seed``, ``noise``, ``prompts`` (text and weight), ``negative``, ``coherence``,
-  ``inpaint``;
+  ``inpaint``, and the SHA-256 of its init image (``image``; null without one): the
+  picture's bytes, not its path, so replacing the file re-renders the frames made from it
+  and moving or renaming it renders nothing;
 - the film's size and models (``width``, ``height``, ``model``, ``prior``, ``inpaint``);
 - the keys of the frames whose chain images it reads: its ``inputs`` and its
   ``coherence_ref``. So a key changes when anything upstream of the frame changes.
@@ -42,12 +44,16 @@ from kscript.plan import FilmInfo, Frame, content_key, warp_path
 
 # The canonical JSON of `frame_key_data`: keys in sorted order, as canonical_json writes
 # them. Filled in by the compiler, in this order: [negative, coherence], the coherence
-# reference's key (quoted) or null, the film part, guidance, inpaint, the inputs' keys,
-# motion, noise, op, prompts, seed, steps, strength.
+# reference's key (quoted) or null, the film part, guidance, the init image's SHA-256
+# (quoted) or null, inpaint, the inputs' keys, motion, noise, op, prompts, seed, steps,
+# strength.
 KEY_TEMPLATE = (
-    '{"coherence":%s,"coherence_ref":%s,"film":%s,"guidance":%s,"inpaint":%s,'
+    '{"coherence":%s,"coherence_ref":%s,"film":%s,"guidance":%s,"image":%s,"inpaint":%s,'
     '"inputs":%s,"motion":%s,"noise":%s,"op":"%s","prompts":%s,"seed":%d,"steps":%d,"strength":%s}'
 )
+#: the position of the inputs' keys among KEY_TEMPLATE's values (an in-between's are filled
+#: in once its next model frame's key is known)
+KEY_INPUTS = 6
 
 
 def film_key_part(film: FilmInfo) -> list:
@@ -86,6 +92,7 @@ def frame_key_data(frame: Frame, film: FilmInfo, keys: Sequence[str], frames: Se
         "coherence_ref": keys[frame.coherence_ref] if frame.coherence_ref is not None else None,
         "film": film_key_part(film),
         "guidance": frame.guidance,
+        "image": frame.image.sha256 if frame.image is not None else None,
         # how many warps' band the frame paints (false when it paints none)
         "inpaint": frame.reveal if frame.reveal else frame.inpaint,
         "inputs": [keys[i] for i in frame.inputs],

@@ -161,6 +161,8 @@ def _frame_problems(plan: RenderPlan, fr: Frame, i: int, owner: list[tuple[str, 
             out.append(f"{where}.crossfade.from_frame is {fr.crossfade.from_frame}; a crossfade comes from the "
                        f"previous scene's last frame, {start - 1}" if start else
                        f"{where}: the first scene cannot fade from a previous one")
+    if fr.image is not None and fr.op != "generate":
+        out.append(f"{where}: only a 'generate' frame starts from an image, not a '{fr.op}' frame")
     want = [] if fr.op == "generate" else [i - 1]
     between = _in_between_run(plan, fr, i)
     if between is not None:

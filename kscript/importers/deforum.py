@@ -24,7 +24,8 @@ by the factor z (1 % for a zoom of 1.01 per frame) and with an angle it is turne
 
 Motion, 3D: kscript has no depth camera yet. The rotations have exact equivalents
 (`rotation_3d_x` -> `tilt`, `rotation_3d_y` -> `turn`, `rotation_3d_z` -> `angle` with the
-opposite sign), as kscript's standard effects map Deforum-Kandinsky's presets; translation
+same sign: Deforum's 3D warp turns the picture counter-clockwise on screen for a positive
+`rotation_3d_z`, as kscript's positive `angle` does, docs/language.md "Standard effects"); translation
 needs depth and is listed in the warnings.
 """
 
@@ -204,6 +205,31 @@ def _schedule(ctx: _Ctx, key: str, default: str, frames: int, seed: float) -> Sc
 
 def _is_default(sched: Schedule | None, value: float) -> bool:
     return sched is None or all(k.number is not None and k.number == value for k in sched.keys)
+
+
+def _perspective_flip(ctx: _Ctx, frames: int, seed: float, names: dict[str, str], fps: float, width: int,
+                      height: int, add, moves: bool) -> None:
+    """Deforum's 2D perspective flip: `perspective_flip_phi` is kscript's `flip` (the same
+    homography, `kscript.geometry.flip_matrix`, with Deforum-Kandinsky's field of view of
+    56 degrees); theta and gamma have no channel and are warned."""
+    phi = _schedule(ctx, "perspective_flip_phi", "0:(0)", frames, seed)
+    if not _is_default(phi, 0.0):
+        add(_channel(ctx, "flip", "perspective_flip_phi", phi, motion_convert("flip", fps, width, height), frames,
+                     seed, names, "degrees per frame of Deforum's 2D perspective flip; kscript flip: degrees per "
+                     "second"))
+        fv = _schedule(ctx, "perspective_flip_fv", "0:(56)" if ctx.dialect == "kandinsky" else "0:(53)", frames, seed)
+        if not _is_default(fv, 56.0):
+            ctx.warn(f"perspective_flip_fv = {ctx.get('perspective_flip_fv', 53)!r}: kscript's flip uses "
+                     "Deforum-Kandinsky's field of view of 56 degrees, so the flip's keystone differs a little")
+        if moves:
+            ctx.warn("translation with the perspective flip on: Deforum's 2D warp then drops its translation "
+                     "(np.matmul(bM, rot_mat, trans_mat) writes into trans_mat instead of using it); kscript "
+                     "keeps the pans")
+    for key in ("perspective_flip_theta", "perspective_flip_gamma"):
+        sc = _schedule(ctx, key, "0:(0)", frames, seed)
+        if not _is_default(sc, 0.0):
+            ctx.warn(f"{key} = {ctx.get(key)!r}: kscript's flip has only Deforum's phi (the picture plane pitched "
+                     "about a horizontal line); not carried over")
 
 
 def _channel(ctx: _Ctx, name: str, key: str, sched: Schedule | None, conv: Convert, frames: int, seed: float,
@@ -408,9 +434,12 @@ def _settings(path: Path, ctx: _Ctx) -> tuple[str, list[str]]:
             ctx.warn("translation with a changing zoom or an angle: Deforum shifts the picture before zooming and "
                      "turning it, kscript pans after, so the pans differ by the frame's zoom factor (and are "
                      "turned by its angle)")
+        if ctx.get("enable_perspective_flip", ctx.get("flip_2d_perspective", False)):
+            _perspective_flip(ctx, frames, seed_raw, names, fps, width, height, add,
+                              moves=not _is_default(tx, 0.0) or not _is_default(ty, 0.0))
     elif mode == "3D":
         for key, kname, sign in (("rotation_3d_x", "tilt", 1.0), ("rotation_3d_y", "turn", 1.0),
-                                 ("rotation_3d_z", "angle", -1.0)):
+                                 ("rotation_3d_z", "angle", 1.0)):
             sc = _schedule(ctx, key, "0:(0)", frames, seed_raw)
             if not _is_default(sc, 0.0):
                 add(_channel(ctx, kname, key, sc, motion_convert(kname, fps, width, height, sign=sign), frames,
@@ -426,8 +455,9 @@ def _settings(path: Path, ctx: _Ctx) -> tuple[str, list[str]]:
             fov = parse_schedule("fov", f"0:({_num(ctx, 'fov', 40)})", frames, seed_raw, ctx.sched_dialect)
         if fov is not None and channels:
             add(_channel(ctx, "fov", "fov_schedule", fov, Convert(), frames, seed_raw, names, "degrees"))
-    if mode in ("2D", "3D") and ctx.get("enable_perspective_flip", ctx.get("flip_2d_perspective", False)):
-        ctx.warn("enable_perspective_flip: kscript has no perspective flip (the standard effect flip comes close)")
+    if mode == "3D" and ctx.get("enable_perspective_flip", ctx.get("flip_2d_perspective", False)):
+        ctx.warn("enable_perspective_flip in 3D mode: Deforum's 3D warp does not flip (only its 2D warp does), "
+                 "so neither does the film")
 
     # generation channels
     kept = ctx.dialect != "kandinsky"

@@ -33,7 +33,7 @@ class NotManifest(ValueError):
 
 
 MOTION_2D = (("zoom", "zoom", 1.0), ("angle", "angle", 1.0), ("translation_x", "x", -1.0), ("translation_y", "y", 1.0))
-MOTION_3D = (("rotation_3d_x", "tilt", 1.0), ("rotation_3d_y", "turn", 1.0), ("rotation_3d_z", "angle", -1.0))
+MOTION_3D = (("rotation_3d_x", "tilt", 1.0), ("rotation_3d_y", "turn", 1.0), ("rotation_3d_z", "angle", 1.0))
 
 
 def load_manifest(path: Path) -> dict[str, Any]:

@@ -2,7 +2,10 @@
 
 Each plan frame makes one *chain image* (what the next frame warps):
 
-- ``generate``: `backend.text2image`.
+- ``generate``: `backend.text2image`; from an init image (`Frame.image`), the picture
+  fitted to the film (`kscript.images.fit`), as it is at strength 0, else redrawn by
+  `backend.img2img` at the frame's strength. The file is read when the frame renders and
+  must still hold the bytes the plan's key names (its SHA-256), else the build stops.
 - ``animate`` / ``continue``: warp the input chain image (the previous frame, or for
   ``continue`` the frame in `inputs`) by the frame's motion; fill what the warp revealed
   without a model; add seeded noise; then one model call: `backend.repaint` with the mask
@@ -133,6 +136,19 @@ def _coherence_ref(frame: Frame) -> int | None:
     return None
 
 
+def chain_starts(plan: RenderPlan) -> list[int]:
+    """For each frame, the index of its chain's first frame: a `generate` frame starts a
+    chain (as does a frame whose input is not an earlier frame); every other frame is in
+    the chain of `inputs[0]` (a `continue` carries it across scenes)."""
+    starts: list[int] = []
+    for fr in plan.frames:
+        if fr.op == "generate" or not fr.inputs or not 0 <= fr.inputs[0] < fr.index:
+            starts.append(fr.index)
+        else:
+            starts.append(starts[fr.inputs[0]])
+    return starts
+
+
 def cameras(plan: RenderPlan) -> tuple[list[tuple[float, ...]], list[int]]:
     """Each frame's accumulated camera move since its chain's first frame, and that frame's seed.
 
@@ -233,6 +249,10 @@ class Executor:
                 self.last_reader[d] = max(self.last_reader[d], fr.index)
         self.addr = [address(fr.key, backend.fingerprint) for fr in self.frames]
         self.camera, self.origin_seed = cameras(plan)
+        #: each frame's chain start, and the fitted init images of the chains that start
+        #: from one, by SHA-256 (read once, when a frame first needs it)
+        self.chain_start = chain_starts(plan)
+        self._pictures: dict[str, np.ndarray] = {}
         self.mem: dict[int, np.ndarray] = {}
         self.cached: set[int] = set()
         self.stats = ExecStats(frames_total=len(self.targets))
@@ -444,7 +464,11 @@ class Executor:
     def _render_frame(self, fr: Frame) -> np.ndarray:
         req = self._request(fr)
         be = self.backend
-        if fr.op == "generate":
+        if fr.op == "generate" and fr.image is not None:
+            image = self._init_image(fr)
+            if fr.strength > 0:
+                image = be.img2img(image, req)
+        elif fr.op == "generate":
             image = be.text2image(req)
         elif is_in_between(fr):
             image = self._in_between(fr)
@@ -509,13 +533,42 @@ class Executor:
         for step in reversed(chain):
             painted = geometry.carry(painted, geometry.warp_matrix(
                 width, height, zoom=step.motion.zoom, angle=step.motion.angle, x=step.motion.x, y=step.motion.y,
-                turn=step.motion.turn, tilt=step.motion.tilt, fov=step.motion.fov), width, height)
+                turn=step.motion.turn, tilt=step.motion.tilt, flip=step.motion.flip, fov=step.motion.fov),
+                width, height)
         hard = np.ones((height, width), np.uint8)
         if painted is not None and len(painted) >= 3:
             # pixels whose centre is inside the painted region keep their content
             pts = np.round(np.asarray(painted, dtype=np.float64) * 16).astype(np.int32)
             cv2.fillConvexPoly(hard, pts, 0, lineType=cv2.LINE_8, shift=4)
         return warp.soften(hard.astype(np.float32))
+
+    def _init_image(self, fr: Frame) -> np.ndarray:
+        """The frame's init image fitted to the film: a copy the frame may own."""
+        return self._fitted(fr).copy()
+
+    def _fitted(self, fr: Frame) -> np.ndarray:
+        """The frame's init image fitted to the film, checked against the plan's SHA-256;
+        read once per build and kept read-only."""
+        from kscript import images
+
+        ref = fr.image
+        assert ref is not None
+        kept = self._pictures.get(ref.sha256)
+        if kept is not None:
+            return kept
+        try:
+            picture = images.read_image(ref.path)
+        except images.ImageError as err:
+            raise RenderError(f"cannot use the image {ref.path} of scene '{fr.scene}': {err.reason}",
+                              hint="check the film again (kscript check) once the file is back") from None
+        if picture.sha256 != ref.sha256:
+            raise RenderError(f"the image {ref.path} of scene '{fr.scene}' changed since the plan was made",
+                              hint="make the plan again (kscript plan / build the film): its frames' keys "
+                              "name the picture's bytes")
+        fitted = np.array(images.fit(picture.pixels, self.plan.film.width, self.plan.film.height))
+        fitted.setflags(write=False)
+        self._pictures[ref.sha256] = fitted
+        return fitted
 
     def _checked(self, image: np.ndarray, fr: Frame) -> np.ndarray:
         image = np.asarray(image)
@@ -554,7 +607,16 @@ class Executor:
             on_step=self._on_step,
             camera=self.camera[fr.index],
             origin_seed=self.origin_seed[fr.index],
+            **self._origin_image(fr),
         )
+
+    def _origin_image(self, fr: Frame) -> dict:
+        """`origin_image` and its key for a frame whose chain starts from an init image (the
+        preview paints from it; loaded only for a backend that reads it)."""
+        start = self.frames[self.chain_start[fr.index]]
+        if start.image is None or not getattr(self.backend, "reads_origin_image", False):
+            return {}
+        return {"origin_image": self._fitted(start), "origin_image_key": start.image.sha256}
 
     def _on_step(self, step: int, total: int) -> None:
         self._check_cancel()

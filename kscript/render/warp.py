@@ -49,6 +49,7 @@ def matrix(motion: Motion, width: int, height: int) -> np.ndarray:
             y=motion.y,
             turn=motion.turn,
             tilt=motion.tilt,
+            flip=motion.flip,
             fov=motion.fov,
         ),
         dtype=np.float64,

@@ -309,6 +309,10 @@ class Builder:
         self.no_colon(kw, f"transition {kind.value}" + (f" {duration_text(duration)}" if duration is not None else ""))
         return n.Transition(kind.value, self.as_duration(duration, "transition"), self.span(children), self.tspan(kind))
 
+    def init_image(self, children):
+        _kw, path = children
+        return n.InitImage(unescape(path.value), self.span(children), self.tspan(path))
+
     def camera(self, children):
         return n.Camera(tuple(self.nodes(children)), self.span(children))
 

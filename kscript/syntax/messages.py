@@ -32,7 +32,7 @@ from kscript.syntax.builder import COLON_RULE
 _VALUE_NODES = (n.Number, n.Duration, n.Name, n.Unary, n.Binary, n.IfExpr, n.Call)
 
 TOP_LEVEL = frozenset({"FILM", "IMPORT", "LET", "EFFECT", "SCENE"})
-SCENE_ITEMS = frozenset({"PROMPT", "NEGATIVE", "EFFECT", "KEY", "CONTINUE", "TRANSITION", "CAMERA"})
+SCENE_ITEMS = frozenset({"PROMPT", "NEGATIVE", "EFFECT", "KEY", "CONTINUE", "TRANSITION", "CAMERA", "IMAGE"})
 EXPR_START = frozenset({"NUMBER", "DURATION", "NAME", "LPAR", "MINUS", "PLUS"})
 OPERATORS = frozenset(
     {"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "CARET", "COMPARE", "AND", "OR"}
@@ -77,7 +77,8 @@ _UNIT_WORDS = frozenset(
     {"sec", "secs", "second", "seconds", "m", "min", "mins", "minute", "minutes", "h", "hr", "hour",
      "hours", "fr", "frame", "frames", "msec", "msecs", "millis", "us", "ns", "ss", "sek", "t"}
 )
-SCENE_ITEM_WORDS = "a scene item (prompt, effect, continue, transition, or a setting such as zoom: or negative:)"
+SCENE_ITEM_WORDS = ("a scene item (prompt, effect, continue, transition, image, or a setting such as zoom: or "
+                    "negative:)")
 TOP_WORDS = "film, import, let, effect or scene"
 
 _WORDS = {
@@ -95,6 +96,7 @@ _WORDS = {
     "CONTINUE": "'continue'",
     "TRANSITION": "'transition'",
     "CAMERA": "'camera'",
+    "IMAGE": "'image'",
     "KEYS": "'keys'",
     "IF": "'if'",
     "THEN": "'then'",

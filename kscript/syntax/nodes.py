@@ -212,7 +212,17 @@ class Camera:
     span: Span
 
 
-SceneItem = Union[Prompt, EffectUse, Assign, Continue, Transition, Camera]
+@dataclass(frozen=True, slots=True)
+class InitImage:
+    """`image "photo.png"`: the scene starts from that picture (a path relative to the
+    film's file), not from text-to-image."""
+
+    path: str
+    span: Span
+    path_span: Span
+
+
+SceneItem = Union[Prompt, EffectUse, Assign, Continue, Transition, Camera, InitImage]
 
 # ----------------------------------------------------------------------------- top level
 

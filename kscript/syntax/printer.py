@@ -70,6 +70,8 @@ def scene_item(item: n.SceneItem) -> str:
         return "continue"
     if isinstance(item, n.Transition):
         return f"transition {item.kind}" + (f" {duration(item.duration)}" if item.duration is not None else "")
+    if isinstance(item, n.InitImage):
+        return f"image {string(item.path)}"
     if isinstance(item, n.Camera):
         return "camera { " + ", ".join(assign(a) for a in item.positions) + " }"
     raise TypeError(f"not a scene item: {item!r}")

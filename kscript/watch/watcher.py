@@ -239,9 +239,12 @@ class FilmWatcher:
             self._internal_error(err)
             return
         self._last_failed = False
-        # the soundtrack is an input too: a new song rebuilds (a test's toy plan may have none)
+        # the soundtrack and the scenes' init images are inputs too: a new song or picture
+        # rebuilds (a test's toy plan may have neither)
         song = getattr(getattr(compiled.plan, "film", None), "audio", None)
-        self._retarget({_norm(f) for f in compiled.files} | {_norm(film)}
+        pictures = {_norm(fr.image.path) for fr in getattr(compiled.plan, "frames", ())
+                    if getattr(fr, "image", None) is not None}
+        self._retarget({_norm(f) for f in compiled.files} | {_norm(film)} | pictures
                        | ({_norm(song.path)} if song is not None else set()))
         try:
             summary = plan_summary(compiled.plan)
