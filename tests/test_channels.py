@@ -44,8 +44,17 @@ def test_the_frame_key_lists_motion_in_the_tables_order():
     plan = compile_source(film('scene s 2f {\n  prompt "p"\n  zoom: 2\n  x: 10\n  fov: 50\n}\n'))
     fr = plan.frames[1]
     data = frame_key_data(fr, plan.film, plan_keys(plan.frames, plan.film))
+    # `z` (added after plans were first keyed, `keyed_at_default` False) only when it moves:
+    # the keys of films without it are those they had before it existed
+    assert data["motion"] == [getattr(fr.motion, c) for c in MOTION_CHANNELS if c != "z"]
+    assert data["motion"][[c for c in MOTION_CHANNELS if c != "z"].index("fov")] == 50.0
+    assert not [c for c in MOTION_CHANNELS if not CHANNELS[c].keyed_at_default and c != "z"]
+    deep = compile_source(film('scene s 2f {\n  prompt "p"\n  z: 10\n  fov: 50\n}\n').replace(
+        "seed: 10\n", 'seed: 10\n  depth: "preview"\n'))
+    fr = deep.frames[1]
+    data = frame_key_data(fr, deep.film, plan_keys(deep.frames, deep.film))
     assert data["motion"] == [getattr(fr.motion, c) for c in MOTION_CHANNELS]
-    assert data["motion"][MOTION_CHANNELS.index("fov")] == 50.0
+    assert data["motion"][MOTION_CHANNELS.index("z")] == round(10 / 100 / 24, 6)  # the plan rounds to 6 decimals
 
 
 def test_the_watch_page_plots_the_tables_plotted_channels_in_the_films_units():

@@ -143,6 +143,7 @@ CHANGES = {
     "inputs": [1],
     "inpaint": True,
     "reveal": 2,
+    "depth": True,
 }
 
 

@@ -50,6 +50,7 @@ def matrix(motion: Motion, width: int, height: int) -> np.ndarray:
             turn=motion.turn,
             tilt=motion.tilt,
             fov=motion.fov,
+            z=motion.z,
         ),
         dtype=np.float64,
     )
