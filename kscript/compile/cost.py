@@ -138,10 +138,14 @@ class Estimate:
     family: str = "unknown"
     scheduler: str = "unknown"
     assumptions: list[str] = field(default_factory=list)
+    #: depth maps the depth warps need (`Frame.depth`): one per chain image a depth warp
+    #: moves (`kscript.backends.depth.FilmDepth` makes each once), so at most one per frame
+    depth_calls: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "model_calls": dict(self.model_calls),
+            "depth_calls": self.depth_calls,
             "denoising_steps": dict(self.denoising_steps),
             "family": self.family,
             "scheduler": self.scheduler,
@@ -212,7 +216,14 @@ def estimate(plan: "RenderPlan", *, family: str | None = None, scheduler: Schedu
         est.model_calls["prior"] = len(embedded)
         est.denoising_steps["prior"] = len(embedded) * prior.forwards(PRIOR_STEPS)
     est.denoising_steps["total"] = sum(est.denoising_steps[k] for k in KINDS)
+    est.depth_calls = depth_calls(plan)
     return est
+
+
+def depth_calls(plan: "RenderPlan") -> int:
+    """Depth maps a build of `plan` from nothing makes: one per distinct chain image that a
+    depth warp moves (each frame has one input, so at most one per depth-warp frame)."""
+    return len({fr.inputs[0] for fr in plan.frames if fr.depth and fr.inputs})
 
 
 def format_counts(counts: dict[str, int]) -> str:

@@ -260,6 +260,35 @@ def depth_warp(image: np.ndarray, depth: np.ndarray, move: DepthMove, *, near: f
     )
 
 
+def scene_distance(depth: np.ndarray) -> float:
+    """The scene's distance in a depth map: the harmonic mean of its depths, 1 / mean(1/d).
+
+    It is the depth at which a sideways move shifts the picture by its average over the
+    frame (a move t shifts a pixel at depth d by f t / d), so the language's pans keep their
+    meaning under depth (`x: 10` moves the picture a tenth of the width per second on
+    average, nearer things more, farther less), and `z` is a percent of it, a unit that is
+    the same for a relative depth model and a metric one.
+    """
+    d = np.asarray(depth, dtype=np.float64)
+    inv = 1.0 / d[np.isfinite(d) & (d > 0)]
+    return float(1.0 / inv.mean()) if inv.size else 1.0
+
+
+def plan_move(motion, depth: np.ndarray, width: int) -> DepthMove:  # noqa: ANN001 - kscript.plan.Motion
+    """The 3D move of one plan frame (`kscript.plan.Motion`, per-frame values) through `depth`.
+
+    With D the scene's distance (`scene_distance`) and f the focal length: the pans' pixels
+    become a sideways move of x * D / f (which shifts the plane at D by exactly x pixels),
+    z (a fraction of the scene's distance) a forward move of z * D; turn, tilt, roll (the
+    plan's `angle`), zoom and fov are as the homography has them. On a constant depth this
+    is the homography of the same motion (up to the order of the pan and the zoom).
+    """
+    d = scene_distance(depth)
+    f = focal(width, motion.fov)
+    return DepthMove(x=motion.x * d / f, y=motion.y * d / f, z=motion.z * d, turn=motion.turn, tilt=motion.tilt,
+                     roll=motion.angle, zoom=motion.zoom, fov=motion.fov)
+
+
 def warp_and_fill(image: np.ndarray, depth: np.ndarray, move: DepthMove) -> tuple[np.ndarray, np.ndarray]:
     """A depth warp with what it revealed filled without a model: the executor's entry point.
 

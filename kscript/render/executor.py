@@ -10,6 +10,14 @@ Each plan frame makes one *chain image* (what the next frame warps):
   warps composed), else `backend.img2img` at the frame's strength; match colours to the
   scene's first frame (coherence).
 - ``warp``: warp and model-free fill only, no model call.
+- a depth warp (`Frame.depth`, issue #11): the input chain image is moved through its depth
+  map (`kscript.render.depth_warp.warp_and_fill`), made by the film's depth model once per
+  chain image (`kscript.backends.depth.FilmDepth`, cached by the image's plan key, so at
+  most one depth call per frame rendered); the mask of the one masked call
+  (`backend.repaint`, which the plan sets on every depth-warp model frame) is what this
+  warp actually revealed, joined with the band of the homography warps before it. The
+  depth model is loaded before the first frame with the backend's model: a missing or
+  wrong-kind model is a `ModelError` before anything is rendered.
 
 The frame written to the video is the chain image, or during a crossfade transition
 ``(1 - w) * chain[from_frame] + w * chain[own]``, composited at output time and never cached.
@@ -30,16 +38,19 @@ nothing. Cancellation is checked at every frame boundary and every model step.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterator, Literal
+from typing import TYPE_CHECKING, Callable, Iterator, Literal
 
 import cv2
 import numpy as np
 
 from kscript.errors import KscriptError, RenderError, UsageError
 from kscript.plan import Frame, RenderPlan
-from kscript.render import coherence, warp
+from kscript.render import coherence, depth_warp, warp
 from kscript.backends.interface import Backend, Request
 from kscript.render.cache import BackgroundWriter, FrameCache, address
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kscript.backends.depth import FilmDepth
 
 
 class BuildCancelled(KscriptError):
@@ -152,6 +163,7 @@ class ExecStats:
     frames_rendered: int = 0
     frames_cached: int = 0
     frames_loaded: int = 0
+    depth_calls: int = 0  # depth maps made for depth warps (`FilmDepth.calls`)
 
 
 class Executor:
@@ -171,6 +183,10 @@ class Executor:
         prepare: called once before the first frame is rendered, and not at all when every
             frame comes from the cache (`build` passes `backend.load`: a rebuild of an
             unchanged film does not even load the model).
+        depth: where the depth warps' depth maps come from (`kscript.backends.depth.FilmDepth`;
+            `build` passes one that reads relative folders from the film's folder). Default:
+            the film's `depth:` model, read from the working folder, when the plan has depth
+            warps; loaded before the first frame, like `prepare`.
     """
 
     def __init__(
@@ -184,6 +200,7 @@ class Executor:
         should_cancel: Callable[[], bool] | None = None,
         on_frame: FrameSink | None = None,
         prepare: Callable[[], None] | None = None,
+        depth: "FilmDepth | None" = None,
     ) -> None:
         self.plan = plan
         self.backend = backend
@@ -217,6 +234,11 @@ class Executor:
         self._writer: BackgroundWriter | None = None
         self._prepare = prepare
         self._last_use: dict[int, int] = {}
+        if depth is None and plan.film.depth is not None and any(fr.depth for fr in self.frames):
+            from kscript.backends.depth import FilmDepth
+
+            depth = FilmDepth(plan.film.depth, backend)
+        self.depth = depth
 
     # -- planning ------------------------------------------------------------------------------
 
@@ -262,6 +284,8 @@ class Executor:
         self.stats.frames_cached += len(set(self.targets) - targets - set(order))
         if any(i not in self.cached for i in order):
             self._prepared()  # load the model before any frame, so a bad model fails at once
+            if self.depth is not None and any(self.frames[i].depth for i in order if i not in self.cached):
+                self.depth.load()  # so does the depth model
             self._embed(order)
         self._writer = BackgroundWriter(self.cache) if self.cache is not None else None
         writer = self._writer
@@ -278,6 +302,7 @@ class Executor:
             self._writer = None
         if writer is not None:
             writer.close()
+        self.stats.depth_calls = self.depth.calls if self.depth is not None else 0
         return self.stats
 
     def render_chain(self, order: list[int], start: dict[int, np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
@@ -407,23 +432,40 @@ class Executor:
             image = be.text2image(req)
         else:
             src = self.mem[self.deps[fr.index][0]]
-            if fr.op == "warp":
-                image, _ = warp.warp_and_fill(src, fr.motion, mode="reflect", with_mask=False)
+            revealed = None
+            if fr.depth:
+                image, revealed = self._depth_warp(fr, src)
             else:
                 # Every band is filled without a model first: a painting frame then paints it
                 # from noise in its one masked call; a narrower one is redrawn by img2img.
                 image, _ = warp.warp_and_fill(src, fr.motion, mode="reflect", with_mask=False)
+            if fr.op != "warp":
                 if fr.noise > 0:
                     image = coherence.add_noise(image, fr.noise, fr.seed)
                 if fr.inpaint:
                     h, w = image.shape[:2]
-                    image = be.repaint(image, self._band_mask(fr, w, h), req)
+                    mask = self._band_mask(fr, w, h) if revealed is None or fr.reveal > 1 else None
+                    if revealed is not None:  # what the depth warp revealed, from the warp itself
+                        own = warp.soften(revealed)
+                        mask = own if mask is None else np.maximum(mask, own)
+                    image = be.repaint(image, mask, req)
                 else:
                     image = be.img2img(image, req)
                 ref = _coherence_ref(fr)
                 if ref is not None:
                     image = coherence.match(image, self._cdfs(ref, fr.coherence), fr.coherence)
         return self._checked(image, fr)
+
+    def _depth_warp(self, fr: Frame, src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The depth warp of `src` (frame `fr`'s input) by `fr.motion`: the filled image and
+        the hard mask of what it revealed. The depth is that of the input chain image, made
+        once per its key."""
+        if self.depth is None:
+            raise RenderError(f"plan frame {fr.index} is a depth warp, but the film names no depth model")
+        j = self.deps[fr.index][0]
+        depth = self.depth.depth(self.frames[j].key, src, self._request(self.frames[j]))
+        move = depth_warp.plan_move(fr.motion, depth, self.plan.film.width)
+        return depth_warp.warp_and_fill(src, depth, move)
 
     def _band_mask(self, fr: Frame, width: int, height: int) -> np.ndarray:
         """The feathered mask of the band this frame paints: the frame outside the region
@@ -438,7 +480,7 @@ class Executor:
         for step in reversed(chain):
             painted = geometry.carry(painted, geometry.warp_matrix(
                 width, height, zoom=step.motion.zoom, angle=step.motion.angle, x=step.motion.x, y=step.motion.y,
-                turn=step.motion.turn, tilt=step.motion.tilt, fov=step.motion.fov), width, height)
+                turn=step.motion.turn, tilt=step.motion.tilt, fov=step.motion.fov, z=step.motion.z), width, height)
         hard = np.ones((height, width), np.uint8)
         if painted is not None and len(painted) >= 3:
             # pixels whose centre is inside the painted region keep their content
