@@ -1,0 +1,139 @@
+"""The 3D camera in a build (issue #11): depth maps from the film's `depth:` model, loaded
+through the same `from_pretrained` path as a published one, counted as the plan estimates;
+a bad depth model stops the build before the first frame; the preview painter's own depths
+show parallax without weights.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from kscript.backends.depth import FilmDepth
+from kscript.backends.preview import PreviewBackend, paint_depth
+from kscript.cli import main
+from kscript.compile import compile_file, compile_source
+from kscript.compile.cost import plan_estimate
+from kscript.errors import ModelError
+from kscript.render.build import BuildOptions, build
+from kscript.render.depth_warp import scene_distance
+from kscript.render.executor import Executor
+from tiny_depth import build_depth_anything
+
+
+def film(depth: str, body: str = 'scene s 1s {\n  prompt "a red house"\n  x: 20\n  z: 8\n}\n',
+         extra: str = "") -> str:
+    return f'film "t" {{\n  size: 64x64\n  fps: 4\n  depth: "{depth}"\n{extra}}}\n' + body
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    return build_depth_anything(tmp_path_factory.mktemp("depth") / "tiny-depth")
+
+
+def test_a_build_with_a_tiny_depth_model_makes_the_depth_calls_the_plan_estimates(tiny, tmp_path):
+    # a relative folder, read from the film's folder (as `model:` is)
+    (tmp_path / "models").mkdir()
+    tiny.rename(tmp_path / "models" / "tiny-depth")
+    try:
+        path = tmp_path / "film.kscene"
+        path.write_text(film("models/tiny-depth"), encoding="utf-8")
+        plan = compile_file(path)
+        est = plan_estimate(plan)
+        assert est.depth_calls == 3 and est.as_dict()["depth_calls"] == 3  # frames 0..2 are moved
+        report = build(plan, tmp_path / "out.mp4", BuildOptions())
+        assert report.depth_calls == est.depth_calls
+        assert report.depth_calls / report.video_seconds <= plan.film.fps  # at most one per frame
+        assert report.model_calls["inpaint"] == est.model_calls["inpaint"] == 3  # the masked calls
+        again = build(plan, tmp_path / "out.mp4", BuildOptions())
+        assert again.depth_calls == 0 and again.frames_rendered == 0  # cached: no depth needed
+    finally:
+        (tmp_path / "models" / "tiny-depth").rename(tiny)
+
+
+def test_plan_and_build_say_the_depth_calls(tiny, tmp_path, capsys):
+    path = tmp_path / "film.kscene"
+    path.write_text(film(str(tiny)), encoding="utf-8")
+    assert main(["plan", str(path)]) == 0
+    assert "depth calls:     3 (3 per video second" in capsys.readouterr().out
+    assert main(["build", str(path), "--no-cache", "--report", str(tmp_path / "r.json")]) == 0
+    assert "depth calls: 3 (3 per video second)" in capsys.readouterr().err
+    assert json.loads((tmp_path / "r.json").read_text())["depth_calls"] == 3
+
+
+def _fails_before_the_first_frame(plan, tmp_path) -> str:
+    shown: list[int] = []
+    with pytest.raises(ModelError) as info:
+        build(plan, tmp_path / "out.mp4", BuildOptions(no_cache=True, on_frame=lambda i, _im: shown.append(i)))
+    assert shown == []
+    assert not (tmp_path / "out.mp4").exists()
+    return str(info.value)
+
+
+def test_a_missing_depth_model_is_an_error_before_the_first_frame(tmp_path):
+    plan = compile_source(film(str(tmp_path / "nowhere")))
+    assert "no such folder" in _fails_before_the_first_frame(plan, tmp_path)
+
+
+def test_a_model_that_is_not_a_depth_estimator_is_an_error_before_the_first_frame(tmp_path, capsys):
+    wrong = tmp_path / "bert"
+    wrong.mkdir()
+    (wrong / "config.json").write_text('{"model_type": "bert"}')
+    (wrong / "preprocessor_config.json").write_text("{}")
+    plan = compile_source(film(str(wrong)))
+    assert "is a 'bert' model, not a depth estimator" in _fails_before_the_first_frame(plan, tmp_path)
+    path = tmp_path / "film.kscene"
+    path.write_text(film(str(wrong)), encoding="utf-8")
+    assert main(["build", str(path), "--no-cache"]) != 0
+    err = capsys.readouterr().err
+    assert "not a depth estimator" in err and "Traceback" not in err
+
+
+def test_preview_depth_needs_the_preview_painter():
+    class Other:
+        name = "stable-diffusion"
+
+    with pytest.raises(ModelError, match="preview painter"):
+        FilmDepth("preview", Other()).load()
+    FilmDepth("preview", PreviewBackend()).load()
+
+
+def test_the_preview_shows_parallax_near_things_pass_faster_than_far_ones():
+    """Under a pan, each depth of the painter's picture moves by x * D / d pixels (D the scene's
+    distance), measured on the rendered frames: the nearest ground and shapes by several
+    times the sky's shift."""
+    prompt = "a red balloon over green hills"
+    plan = compile_source(film("preview", f'scene s 2f {{\n  prompt "{prompt}"\n  x: 40\n}}\n', extra="  strength: 0\n"))
+    assert [fr.depth for fr in plan.frames] == [False, True]
+    frames: dict[int, np.ndarray] = {}
+    Executor(plan, PreviewBackend()).run(lambda i, im: frames.__setitem__(i, im.astype(np.float32).mean(-1)))
+    f0, f1 = frames[0], frames[1]
+    depth = paint_depth(prompt, plan.frames[0].seed, 64, 64)
+    pan, distance = plan.frames[1].motion.x, scene_distance(depth)
+
+    def moved_left(mask: np.ndarray) -> int:
+        """The whole-pixel shift to the left that best maps frame 0's pixels in `mask` onto frame 1."""
+        ys, xs = np.nonzero(mask)
+        errors = {}
+        for s in range(-30, 31):
+            ok = (xs - s >= 0) & (xs - s < 64)
+            if ok.sum() < len(xs) // 2:  # most of it would have left the frame
+                continue
+            errors[s] = float(np.mean(np.abs(f1[ys[ok], xs[ok] - s] - f0[ys[ok], xs[ok]])))
+        return min(errors, key=errors.get)
+
+    measured = {}
+    for level in np.unique(depth):
+        mask = cv2.erode((depth == level).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        if mask.sum() >= 50:
+            measured[float(level)] = moved_left(mask)
+    assert len(measured) >= 4
+    for d, shift in measured.items():
+        assert shift == pytest.approx(pan * distance / d, abs=1.0), d
+    nearest, farthest = min(measured), max(measured)
+    assert farthest == pytest.approx(20.0) and nearest < 3.0
+    assert measured[nearest] >= 4 * max(1, measured[farthest])
