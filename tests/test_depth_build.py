@@ -137,3 +137,42 @@ def test_the_preview_shows_parallax_near_things_pass_faster_than_far_ones():
     nearest, farthest = min(measured), max(measured)
     assert farthest == pytest.approx(20.0) and nearest < 3.0
     assert measured[nearest] >= 4 * max(1, measured[farthest])
+
+
+def _cadence_plan():
+    return compile_source(film("preview", 'scene s 3s {\n  prompt "a red house in a forest"\n  x: 20\n  z: 8\n}\n',
+                               extra="  cadence: 3\n"))
+
+
+def test_under_cadence_only_model_frames_pictures_need_a_depth_call():
+    """A warp-only frame's picture is its input's moved without a model: its depth is its
+    input's moved the same way, so the depth model runs once per model frame, as Deforum's."""
+    plan = _cadence_plan()
+    assert [fr.op for fr in plan.frames[:4]] == ["generate", "warp", "warp", "animate"]
+    model_frames = [fr.index for fr in plan.frames if fr.op != "warp"]
+    est = plan_estimate(plan)
+    assert est.depth_calls == len(model_frames) == 4  # frames 0, 3, 6, 9 (the last, 11, is moved by none)
+    ex = Executor(plan, PreviewBackend())
+    stats = ex.run(lambda i, im: None)
+    assert stats.depth_calls == est.depth_calls
+
+
+def test_a_depth_carried_through_warp_only_frames_is_the_same_from_the_cache(tmp_path):
+    """The depth of every chain image is a pure function of the plan: a frame re-rendered
+    from cached inputs (its input a warp-only frame, the model frame before it cached too)
+    comes out byte for byte as in a build from nothing."""
+    from kscript.render.cache import FrameCache
+
+    plan = _cadence_plan()
+    fresh: dict[int, np.ndarray] = {}
+    Executor(plan, PreviewBackend()).run(lambda i, im: fresh.__setitem__(i, im.copy()))
+    cache = FrameCache(tmp_path / "cache", limit=None)
+    first = Executor(plan, PreviewBackend(), cache)
+    first.run(lambda i, im: None)
+    assert plan.frames[5].op == "warp" and plan.frames[4].op == "warp" and plan.frames[3].op == "animate"
+    cache.path(first.addr[5]).unlink()  # frame 5 reads 4 (warp-only), whose depth comes from 3's
+    again: dict[int, np.ndarray] = {}
+    ex = Executor(plan, PreviewBackend(), cache)
+    stats = ex.run(lambda i, im: again.__setitem__(i, im.copy()))
+    assert stats.frames_rendered == 1 and stats.depth_calls == 1  # frame 3's picture, from the cache
+    assert all(np.array_equal(fresh[i], again[i]) for i in fresh)

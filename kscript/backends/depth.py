@@ -257,6 +257,14 @@ class FilmDepth:
             return self._cache.depth(key, image, lambda: self._model.estimate(image))
         return self._cache.depth(key, image, lambda: self.backend.depth_map(request))
 
+    def kept(self, key: str) -> Any:
+        """The depth kept under `key`, or None."""
+        return self._cache.kept(key)
+
+    def keep(self, key: str, value: Any) -> None:
+        """Keep a depth that was not estimated (a warp-only frame's, carried from its input's)."""
+        self._cache.keep(key, value)
+
     @property
     def calls(self) -> int:
         """Depth maps made (model forwards, or the painter's maps)."""
@@ -264,7 +272,8 @@ class FilmDepth:
 
 
 class DepthCache:
-    """Depth per chain-image key: the depth of an image is a pure function of it and the model."""
+    """Depth per chain-image key: the depth of an image is a pure function of it and the model
+    (or, for a warp-only frame's, of its input's depth and the move: `keep`)."""
 
     def __init__(self, model: DepthModel | None, size: int = 8) -> None:
         self.model = model
@@ -279,7 +288,16 @@ class DepthCache:
             return self._items[key]
         value = make() if make is not None else self.model.estimate(image)  # type: ignore[union-attr]
         self.calls += 1
+        self.keep(key, value)
+        return value
+
+    def kept(self, key: str) -> Any:
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        return None
+
+    def keep(self, key: str, value: Any) -> None:
         self._items[key] = value
         while len(self._items) > self.size:
             self._items.popitem(last=False)
-        return value

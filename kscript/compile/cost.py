@@ -138,8 +138,8 @@ class Estimate:
     family: str = "unknown"
     scheduler: str = "unknown"
     assumptions: list[str] = field(default_factory=list)
-    #: depth maps the depth warps need (`Frame.depth`): one per chain image a depth warp
-    #: moves (`kscript.backends.depth.FilmDepth` makes each once), so at most one per frame
+    #: depth maps the depth warps need (`Frame.depth`): one per model frame's chain image a
+    #: depth warp reads, directly or carried through warp-only frames (`depth_calls`)
     depth_calls: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -221,9 +221,16 @@ def estimate(plan: "RenderPlan", *, family: str | None = None, scheduler: Schedu
 
 
 def depth_calls(plan: "RenderPlan") -> int:
-    """Depth maps a build of `plan` from nothing makes: one per distinct chain image that a
-    depth warp moves (each frame has one input, so at most one per depth-warp frame)."""
-    return len({fr.inputs[0] for fr in plan.frames if fr.depth and fr.inputs})
+    """Depth maps a build of `plan` from nothing makes: one per distinct chain image whose
+    depth a depth warp reads, where a warp-only depth warp's picture reads its input's depth
+    moved (no call), so the calls are made on model frames' pictures only: at most one per
+    model frame (`kscript.render.executor`, `_depth_of`)."""
+    frames = plan.frames
+    root = list(range(len(frames)))  # whose estimated depth each chain image's depth comes from
+    for fr in frames:
+        if fr.op == "warp" and fr.depth and fr.inputs and 0 <= fr.inputs[0] < fr.index:
+            root[fr.index] = root[fr.inputs[0]]
+    return len({root[fr.inputs[0]] for fr in frames if fr.depth and fr.inputs and 0 <= fr.inputs[0] < fr.index})
 
 
 def format_counts(counts: dict[str, int]) -> str:

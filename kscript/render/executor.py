@@ -125,6 +125,11 @@ def dependencies(frame: Frame) -> list[int]:
     return deps
 
 
+def _carries_depth(frame: Frame) -> bool:
+    """A warp-only depth warp: its picture's depth is its input's, carried by its move."""
+    return frame.op == "warp" and frame.depth and bool(frame.inputs)
+
+
 def _coherence_ref(frame: Frame) -> int | None:
     if frame.op in ("animate", "continue") and frame.coherence != "none":
         ref = frame.coherence_ref
@@ -458,14 +463,39 @@ class Executor:
 
     def _depth_warp(self, fr: Frame, src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The depth warp of `src` (frame `fr`'s input) by `fr.motion`: the filled image and
-        the hard mask of what it revealed. The depth is that of the input chain image, made
-        once per its key."""
+        the hard mask of what it revealed. A warp-only frame also keeps its picture's depth,
+        its input's carried by the move, for the frame after it (`_depth_of`)."""
         if self.depth is None:
             raise RenderError(f"plan frame {fr.index} is a depth warp, but the film names no depth model")
-        j = self.deps[fr.index][0]
-        depth = self.depth.depth(self.frames[j].key, src, self._request(self.frames[j]))
+        depth = self._depth_of(self.deps[fr.index][0])
         move = depth_warp.plan_move(fr.motion, depth, self.plan.film.width)
-        return depth_warp.warp_and_fill(src, depth, move)
+        carry = _carries_depth(fr)
+        image, revealed, carried = depth_warp.warp_fill_and_carry(src, depth, move, carry=carry)
+        if carried is not None:
+            self.depth.keep(fr.key, carried)
+        return image, revealed
+
+    def _depth_of(self, j: int) -> np.ndarray:
+        """The depth of chain image j: estimated from the image (`FilmDepth`, once per key),
+        except for a warp-only depth warp, whose picture is its input's moved without a model
+        call: its depth is its input's, carried by the same move (`depth_warp.carry_depth`).
+        So the depth model runs on model frames' pictures only, and the depth of every chain
+        image is a pure function of the plan (the same whether a frame was rendered now or
+        came from the cache)."""
+        assert self.depth is not None
+        walk: list[int] = []
+        while self.depth.kept(self.frames[j].key) is None and _carries_depth(self.frames[j]):
+            walk.append(j)
+            j = self.frames[j].inputs[0]
+        depth = self.depth.kept(self.frames[j].key)
+        if depth is None:
+            image = self.mem[j] if j in self.mem else self._ensure(j)
+            depth = self.depth.depth(self.frames[j].key, image, self._request(self.frames[j]))
+        for k in reversed(walk):
+            fr = self.frames[k]
+            depth = depth_warp.carry_depth(depth, depth_warp.plan_move(fr.motion, depth, self.plan.film.width))
+            self.depth.keep(fr.key, depth)
+        return depth
 
     def _band_mask(self, fr: Frame, width: int, height: int) -> np.ndarray:
         """The feathered mask of the band this frame paints: the frame outside the region
