@@ -42,7 +42,11 @@ from kscript.importers.film import (
     Convert,
     FilmSpec,
     PromptKey,
+    DEFAULT_DEPTH_MODEL,
+    DEFORUM_SCENE_DISTANCE,
     SceneSpec,
+    depth_move_scales,
+    depth_move_warning,
     motion_convert,
     write_film,
 )
@@ -423,24 +427,13 @@ def _settings(path: Path, ctx: _Ctx) -> tuple[str, list[str]]:
         # The camera's moves through depth (docs/rendering.md, "Deforum's 3D parameters"): at
         # the scene's distance Deforum's on-screen motion is kept, with kscript's depth warp.
         fov_series = reference_series(fov, frames, seed_raw) if fov is not None else [40.0]
-        fov0 = min(max(fov_series[0], 1.0), 179.0)
-        tan_half = math.tan(math.radians(fov0) / 2.0)
-        moves = {
-            "translation_x": ("x", fps / (4.0 * DEFORUM_SCENE_DISTANCE * tan_half)),
-            "translation_y": ("y", fps / (4.0 * DEFORUM_SCENE_DISTANCE * tan_half)),
-            "translation_z": ("z", fps / (2.0 * DEFORUM_SCENE_DISTANCE**2 * tan_half)),
-        }
         moved = False
-        for key, (kname, scale) in moves.items():
+        for key, (kname, scale) in depth_move_scales(fps, fov_series[0]).items():
             sc = _schedule(ctx, key, "0:(0)", frames, seed_raw)
             if _is_default(sc, 0.0):
                 continue
             moved = True
-            ctx.warn(f"{key} = {ctx.get(key)!r}: a camera move through depth, kscript's {kname} with the depth model "
-                     f"{DEFAULT_DEPTH_MODEL} (depth:), as fast on screen as Deforum's at its scene's distance "
-                     f"({format_number(round(DEFORUM_SCENE_DISTANCE, 4))} of its depth units); nearer and farther "
-                     "things move by the pinhole camera's amounts, which differ from Deforum's for a forward move"
-                     + (f"; with the first frame's fov ({format_number(fov0)})" if len(set(fov_series)) > 1 else ""))
+            ctx.warn(depth_move_warning(key, ctx.get(key), kname, fov_series[0] if len(set(fov_series)) > 1 else None))
             unit = (f"Deforum depth units / 200 per frame; kscript {kname}: "
                     + ("% of the scene's distance per second, as fast on screen at the scene's distance"
                        if kname == "z" else f"% of the {'width' if kname == 'x' else 'height'} per second at the "
@@ -571,13 +564,6 @@ def _settings(path: Path, ctx: _Ctx) -> tuple[str, list[str]]:
     )
     return write_film(spec), ctx.warnings
 
-
-#: the depth model a converted 3D film moves through (Depth Anything V2 Small, transformers)
-DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
-#: the scene's distance in Deforum's depth units: Deforum (transform_image_3d_new) normalises
-#: each depth map to 0..1 and maps it onto 1..2; the harmonic mean of depths spread evenly
-#: over 1..2 is 1 / ln 2 (kscript.render.depth_warp.scene_distance)
-DEFORUM_SCENE_DISTANCE = 1.0 / math.log(2.0)
 
 _DIALECT_WORDS = {
     "a1111": "the Automatic1111/Forge extension",
