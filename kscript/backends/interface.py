@@ -40,6 +40,10 @@ class Request:
     camera: tuple[float, ...] | None = None
     #: the seed of the chain's first frame (its text2image call), for the same reason
     origin_seed: int | None = None
+    #: the frame is a depth warp (`Frame.depth`): its picture moved with parallax, which
+    #: `camera` (one homography) does not describe; the preview painter then pulls nothing
+    #: toward a painting drawn through it (model backends ignore it)
+    parallax: bool = False
 
 
 @dataclass

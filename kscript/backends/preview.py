@@ -216,7 +216,7 @@ def _trees(text: str, r, u: np.ndarray, v: np.ndarray, horizon: float) -> np.nda
 SKY_DEPTH = 20.0
 GROUND_NEAR = 1.5
 SHAPE_NEAR, SHAPE_FAR = 2.0, 8.0
-SKYLINE_DEPTH, TREES_DEPTH = 12.0, 9.0
+SKYLINE_DEPTH, TREES_DEPTH = 16.0, 15.0
 
 
 def paint_depth(
@@ -244,7 +244,7 @@ def paint_depth(
         ground = np.where(below > 0, GROUND_NEAR * (1.0 - horizon) / np.maximum(below, 1e-6), SKY_DEPTH)
     depth = np.clip(ground, GROUND_NEAR * 0.5, SKY_DEPTH).astype(np.float32)
     for k, word, cx, cy, rx, ry in _shapes(text, words, r, j):
-        inside = ((u - cx) / rx) ** 2 + ((v - cy) / ry) ** 2 < 0.9  # where the shape covers (alpha over half)
+        inside = ((u - cx) / rx) ** 2 + ((v - cy) / ry) ** 2 < 1.4  # all it covers, its soft edge too
         depth = np.where(inside, SHAPE_NEAR + (SHAPE_FAR - SHAPE_NEAR) * _unit(word, k, "depth"), depth)
     # the motifs are drawn over the shapes, as in paint
     if wset & _CITY:
@@ -581,6 +581,10 @@ class PreviewBackend(Backend):
         m[[0, 1, 2], [0, 1, 2]] = gain
         m[:, 3] = new_mean - gain * mean
         out = cv2.transform(image, m)
+        if req.parallax:
+            # A depth warp moved near things further than far ones: a painting drawn through
+            # one homography would pull them back (ghosts). Only the colours follow the prompt.
+            return out
         if not target.low:
             # Under a moving camera (a low painting) there is no detail pull: the picture's
             # detail moves with the camera as it is, and the painting's layout comes through
@@ -607,6 +611,18 @@ class PreviewBackend(Backend):
         painting = self.painting(req)
         h, w = mask.shape[:2]
         m = np.ascontiguousarray(mask, dtype=np.float32)
+        if req.parallax:
+            # What a depth warp uncovered inside the frame lies behind something that moved by
+            # parallax: the painting through one homography has the wrong thing there, so the
+            # executor's model-free fill stays; only the band brought in at the frame's edge
+            # is painted (there the painting at the scene's distance is a fair guess).
+            ring = max(2, min(h, w) // 16)
+            edge = np.zeros((h, w), np.float32)
+            edge[:ring, :] = edge[-ring:, :] = 1.0
+            edge[:, :ring] = edge[:, -ring:] = 1.0
+            m = m * edge
+            if not m.any():
+                return np.ascontiguousarray(image).copy()
         sh, sw = painting.small.shape[:2]
         # Only wholly unmasked blocks say what the picture's colours are: a partly masked
         # block's average has whatever the warp left in the mask in it.

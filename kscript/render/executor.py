@@ -555,6 +555,7 @@ class Executor:
             on_step=self._on_step,
             camera=self.camera[fr.index],
             origin_seed=self.origin_seed[fr.index],
+            parallax=fr.depth,
         )
 
     def _on_step(self, step: int, total: int) -> None:
