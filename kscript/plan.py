@@ -280,6 +280,19 @@ class RenderPlan(_Model):
         return {k: calls[k] for k in ("text2image", "img2img", "inpaint")}
 
 
+def depth_origins(frames: "list[Frame]") -> list[int]:
+    """For each chain image, the frame whose picture the depth model estimates its depth from:
+    its own, except for a warp-only depth warp (`op` "warp", `depth`), whose picture is its
+    input's moved without a model, and whose depth is its input's moved the same way (so the
+    depth model runs on model frames' pictures only). The executor (`_depth_of`) and the cost
+    estimate (`kscript.compile.cost.depth_calls`) both read it."""
+    origin = list(range(len(frames)))
+    for i, fr in enumerate(frames):
+        if fr.op == "warp" and fr.depth and fr.inputs and 0 <= fr.inputs[0] < i:
+            origin[i] = origin[fr.inputs[0]]
+    return origin
+
+
 def canonical_json(data: Any) -> str:
     """The one serialisation used for hashing: sorted keys, no spaces, UTF-8 text."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)

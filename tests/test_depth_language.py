@@ -97,3 +97,15 @@ def test_depth_must_be_a_string():
     src = 'film "t" {\n  size: 64x64\n  depth: 3\n}\nscene s 1s {\n  prompt "p"\n}\n'
     (msg,) = _errors(src)
     assert msg.startswith("E024 3:10 depth is a string in quotes")
+
+
+def test_a_hand_made_plan_with_a_depth_warp_and_no_depth_model_is_refused():
+    plan = compile_source(film(PAN_AND_FORWARD))
+    data = json.loads(plan.to_json())
+    data["film"].pop("depth")
+    problems = plan_problems(RenderPlan.model_validate(data))
+    assert "frames.1: a depth warp in a film without a depth model (film.depth)" in problems
+    data = json.loads(plan.to_json())
+    data["frames"][2].pop("depth")
+    assert "frames.2.motion.z is 0.025, but only a depth warp moves forward (frames.2.depth)" in plan_problems(
+        RenderPlan.model_validate(data))

@@ -387,7 +387,8 @@ class Cluster:
             return deque()
         chain_counts = []
         for film in films:
-            film.deps = [dependencies(fr) for fr in film.job.plan.frames]
+            roots = depth_roots(film.job.plan.frames)
+            film.deps = [dependencies(fr, roots[i]) for i, fr in enumerate(film.job.plan.frames)]
             chain_counts.append(len(split_chains(film.job.plan, film.deps)))
         self._ensure_workers(sum(chain_counts), films)
         for film in films:

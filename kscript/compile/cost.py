@@ -225,11 +225,10 @@ def depth_calls(plan: "RenderPlan") -> int:
     depth a depth warp reads, where a warp-only depth warp's picture reads its input's depth
     moved (no call), so the calls are made on model frames' pictures only: at most one per
     model frame (`kscript.render.executor`, `_depth_of`)."""
+    from kscript.plan import depth_origins
+
     frames = plan.frames
-    root = list(range(len(frames)))  # whose estimated depth each chain image's depth comes from
-    for fr in frames:
-        if fr.op == "warp" and fr.depth and fr.inputs and 0 <= fr.inputs[0] < fr.index:
-            root[fr.index] = root[fr.inputs[0]]
+    root = depth_origins(frames)
     return len({root[fr.inputs[0]] for fr in frames if fr.depth and fr.inputs and 0 <= fr.inputs[0] < fr.index})
 
 

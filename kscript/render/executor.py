@@ -44,7 +44,7 @@ import cv2
 import numpy as np
 
 from kscript.errors import KscriptError, RenderError, UsageError
-from kscript.plan import Frame, RenderPlan
+from kscript.plan import Frame, RenderPlan, depth_origins
 from kscript.render import coherence, depth_warp, warp
 from kscript.backends.interface import Backend, Request
 from kscript.render.cache import BackgroundWriter, FrameCache, address
@@ -109,11 +109,13 @@ def select_frames(plan: RenderPlan, scene: str | None) -> list[int]:
     return [f.index for f in plan.frames if f.scene == scene]
 
 
-def dependencies(frame: Frame) -> list[int]:
+def dependencies(frame: Frame, depth_root: int | None = None) -> list[int]:
     """The chain images rendering `frame` reads (not counting its crossfade partner).
 
-    Only frames the key covers (`inputs`, `coherence_ref`), all earlier in the plan: a
-    dependency the key did not name could change without changing the key.
+    Only frames the key covers (`inputs`, `coherence_ref`, and for a depth warp whose input
+    is a warp-only depth warp the model frame whose picture's depth it carries, `depth_roots`:
+    upstream of its input, so under its key too), all earlier in the plan: a dependency the
+    key did not name could change without changing the key.
     """
     deps: list[int] = []
     if frame.op in ("animate", "warp", "continue"):
@@ -122,7 +124,23 @@ def dependencies(frame: Frame) -> list[int]:
         deps.append(frame.inputs[0])
     if _coherence_ref(frame) is not None:
         deps.append(_coherence_ref(frame))  # type: ignore[arg-type]
+    if depth_root is not None and depth_root not in deps:
+        deps.append(depth_root)
     return deps
+
+
+def depth_roots(frames: list[Frame]) -> list[int | None]:
+    """For each depth warp whose input is a warp-only depth warp, the frame whose picture's
+    depth that input carries (the model frame the warp-only run started from); else None.
+    The depth of a warp-only frame's picture is its input's moved (`Executor._depth_of`), so
+    the executor needs that frame's picture to make it when the frames between are cached."""
+    origin = depth_origins(frames)
+    out: list[int | None] = [None] * len(frames)
+    for i, fr in enumerate(frames):
+        src = fr.inputs[0] if fr.inputs and 0 <= fr.inputs[0] < i else None
+        if src is not None and fr.depth and _carries_depth(frames[src]):
+            out[i] = origin[src]
+    return out
 
 
 def _carries_depth(frame: Frame) -> bool:
@@ -219,7 +237,8 @@ class Executor:
                 raise RenderError(f"plan frame {i} has index {fr.index}: the plan is not in order")
         self.targets = select_frames(plan, scene)
         self.shape = (plan.film.height, plan.film.width, 3)
-        self.deps = [dependencies(fr) for fr in self.frames]
+        roots = depth_roots(self.frames)
+        self.deps = [dependencies(fr, roots[i]) for i, fr in enumerate(self.frames)]
         for fr, ds in zip(self.frames, self.deps):
             if any(not 0 <= d < fr.index for d in ds):
                 raise RenderError(f"plan frame {fr.index} is made from frame(s) {ds}: only earlier frames can be")
