@@ -31,9 +31,11 @@ A *depth warp* (`Frame.depth`, issue #11): in a film with a `depth:` model
 revealing what lies behind them. What such a warp reveals depends on the picture's depth,
 which the compiler cannot know, so the decision moves to the executor, and the plan says
 exactly what it will do: every depth-warp ``animate``/``continue`` frame has `inpaint`
-set (``reveal == 1``, the band of the earlier homography warps is painted with it) and
-makes its one masked call with the mask of what its own warp revealed (an empty mask
-redraws it all at the frame's strength, as img2img). The camera's turns and zoom alone
+set (`reveal` counts the warps since the last frame that painted, as for the homography)
+and makes its one masked call with the mask of what its own warp revealed joined with the
+band of the warps before it (an empty mask redraws it all at the frame's strength, as
+img2img). A warp-only depth warp's depth is its input's moved by the same warp
+(`depth_origins`), so the depth model runs on model frames' pictures only. The camera's turns and zoom alone
 (`turn`, `tilt`, `angle`, `zoom`) stay homographies: a rotation about the camera needs no
 depth. Without a depth model no frame is a depth warp, and `z` is an error (E037).
 
