@@ -60,8 +60,14 @@ def test_the_frame_key_lists_motion_in_the_tables_order():
 def test_the_watch_page_plots_the_tables_plotted_channels_in_the_films_units():
     plan = compile_source(film('scene s 3f {\n  prompt "p"\n  x: 10\n  zoom: 2\n  strength: 0.5\n}\n', fps=12))
     summary = plan_summary(plan)
-    assert tuple(summary["curves"]) == PLOTTED
-    assert [row[0] for row in summary["curve_info"]] == list(PLOTTED)
+    # the channels that need depth (z) only in a film with a depth model
+    plotted = tuple(c for c in PLOTTED if not CHANNELS[c].needs_depth)
+    assert tuple(summary["curves"]) == plotted
+    assert [row[0] for row in summary["curve_info"]] == list(plotted)
+    deep = plan_summary(compile_source(film('scene s 3f {\n  prompt "p"\n  z: 10\n}\n', fps=12).replace(
+        "seed: 10\n", 'seed: 10\n  depth: "preview"\n')))
+    assert tuple(deep["curves"]) == PLOTTED
+    assert deep["curves"]["z"] == [pytest.approx(10, abs=1e-3)] * 3  # % of the scene's distance per second
     assert summary["curves"]["x"] == [pytest.approx(10, abs=1e-4)] * 3  # % of the width per second
     assert summary["curves"]["zoom"] == [pytest.approx(2, abs=1e-4)] * 3
     assert summary["curves"]["strength"] == [0.5] * 3

@@ -14,7 +14,6 @@
     ['angle', 'angle', 'degrees per second', 0],
     ['x', 'x', '% of the width per second', 0],
     ['y', 'y', '% of the height per second', 0],
-    ['z', 'z', "% of the scene's distance per second", 0],
     ['turn', 'turn', 'degrees per second', 0],
     ['tilt', 'tilt', 'degrees per second', 0],
     ['strength', 'strength', '0…1', 0],
