@@ -176,3 +176,16 @@ def test_a_depth_carried_through_warp_only_frames_is_the_same_from_the_cache(tmp
     stats = ex.run(lambda i, im: again.__setitem__(i, im.copy()))
     assert stats.frames_rendered == 1 and stats.depth_calls == 1  # frame 3's picture, from the cache
     assert all(np.array_equal(fresh[i], again[i]) for i in fresh)
+
+
+def test_a_cluster_chain_gets_the_model_frame_whose_depth_its_first_frame_carries():
+    """`render_chain` (a cluster worker's unit of work) starts from given images: a depth warp
+    after warp-only depth warps reads the model frame before them as well as its input (it is
+    in its dependencies, so the driver sends it), and renders what a whole build renders."""
+    plan = _cadence_plan()
+    fresh: dict[int, np.ndarray] = {}
+    Executor(plan, PreviewBackend()).run(lambda i, im: fresh.__setitem__(i, im.copy()))
+    worker = Executor(plan, PreviewBackend())
+    assert worker.deps[5] == [4, 3] and worker.deps[4] == [3] and worker.deps[3] == [2, 0]
+    out = dict(worker.render_chain([5, 6], {4: fresh[4], 3: fresh[3]}))
+    assert np.array_equal(out[5], fresh[5]) and np.array_equal(out[6], fresh[6])
