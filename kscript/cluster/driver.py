@@ -45,7 +45,7 @@ from kscript.backends.interface import Backend, Request
 from kscript.plan import RenderPlan, content_key
 from kscript.render.build import BuildOptions, BuildReport, build, film_path, frame_cache, resolve_output
 from kscript.render.cache import BackgroundWriter, FrameCache, address
-from kscript.render.executor import BuildCancelled, Executor, dependencies, select_frames
+from kscript.render.executor import BuildCancelled, Executor, dependencies, depth_roots, select_frames
 
 #: a chain whose worker died this many times is given up (the same frame keeps killing them)
 MAX_FAILURES = 3
