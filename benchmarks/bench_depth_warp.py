@@ -6,8 +6,11 @@ Both move the same 640x640 RGB frame by the same camera (a pan, a forward move a
 turn); the depth warp also gets a depth map (a far wall with a near box, so that the z-buffer
 and the reveal mask have work to do). Printed: ms per frame of each, of the depth warp's
 parts (forward splat + z-buffer, inverse trace, colour sampling are one call: see the
-profile line), and how many pixels it revealed. The depth model's own cost is not here (it
-runs once per model frame at most; see `DepthCache`).
+profile line), and how many pixels it revealed. The depth model's own cost is not here.
+
+Then depth calls per video second: a 2 s film at 12 fps with `depth: "preview"` and a pan
+and forward move, built with the preview painter at cadence 1 and 3, against its model frames
+per second and the plan's estimate (`Estimate.depth_calls`).
 """
 
 from __future__ import annotations
@@ -49,7 +52,29 @@ def main() -> int:
     print(f"depth warp {n}x{n} (splat + z-buffer + inverse trace + remap, masks): {depth_ms:.1f} ms/frame "
           f"({depth_ms / today_ms:.0f}x today's warp)")
     print(f"revealed by the depth warp: {int(out.revealed.sum())} px; hidden: {int(out.occluded.sum())} px")
+    depth_calls_per_second()
     return 0
+
+
+def depth_calls_per_second() -> None:
+    import tempfile
+    from pathlib import Path
+
+    from kscript.compile import compile_source
+    from kscript.compile.cost import estimate
+    from kscript.render.build import BuildOptions, build
+
+    for cadence in (1, 3):
+        src = (f'film "bench" {{\n  size: 64x64\n  fps: 12\n  depth: "preview"\n  cadence: {cadence}\n}}\n'
+               'scene s 2s {\n  prompt "a red house in a forest"\n  x: 10\n  z: 5\n}\n')
+        plan = compile_source(src)
+        model_frames = sum(1 for fr in plan.frames if fr.op != "warp")
+        with tempfile.TemporaryDirectory() as tmp:
+            report = build(plan, Path(tmp) / "out.mp4", BuildOptions(no_cache=True))
+        seconds = report.video_seconds
+        print(f"cadence {cadence}: depth calls {report.depth_calls / seconds:.1f} per video second "
+              f"(plan's estimate {estimate(plan).depth_calls / seconds:.1f}; model frames {model_frames / seconds:.1f}, "
+              f"frames {len(plan.frames) / seconds:.1f} per second)")
 
 
 if __name__ == "__main__":

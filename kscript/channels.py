@@ -15,11 +15,20 @@ screen over the same seconds at any fps and size. The plan keeps per-frame value
 degrees, factors: what the executor applies between two frames); `Channel.to_frame` is the
 one conversion.
 
+The forward move `z` needs depth (`Channel.needs_depth`): it is a percent of the *scene's
+distance* per second, the distance being the harmonic mean of the depth map of the picture
+the frame moves (the depth at which a sideways move shifts the picture by exactly `x`/`y`:
+kscript.render.depth_warp.scene_distance), so `z: 50` covers half the way to the scene in
+a second whatever the depth model's units (relative or metres). A film that uses it names a
+`depth:` model (E037 otherwise); with one, `x` and `y` also move the camera through the
+depth map (parallax: nearer things pass faster), on average across the frame as far as
+without it. Without a depth model the camera is today's homography.
+
 How an effect's contribution combines with the base (the scene's own value, else the
 film's, else the default), per channel (`Channel.combine`):
 
 - ``multiply`` (zoom): factors per second compose by multiplying;
-- ``add`` (angle, x, y, turn, tilt, flip): rates compose by adding;
+- ``add`` (angle, x, y, z, turn, tilt, flip): rates compose by adding;
 - ``replace`` (fov and every generation channel): inside the effect's window the effect's
   value replaces the base (the last effect written wins); outside it the base holds. A
   quantity is not a rate: two settings of `steps: 20` are 20 steps, not 40, and an
@@ -96,12 +105,17 @@ class Channel:
     range_hint: str | None = None
     plotted: bool = False  # the watch page plots it
     #: the plan's per-frame value from the language's: "factor_per_second" (v ** (1/fps)),
-    #: "per_second" (v / fps), "width_percent_per_second" / "height_percent_per_second"
+    #: "per_second" (v / fps), "percent_per_second" (v / 100 / fps), "width_percent_per_second" / "height_percent_per_second"
     #: (v / 100 * size / fps pixels), or "same"
     conversion: str = "same"
     #: the unit of the camera's position on this channel in a `camera { }` block (None: the
     #: channel has no position); its change from one frame to the next is that frame's move
     position: str | None = None
+    #: the channel moves the camera through the depth map: a film using it needs `depth:` (E037)
+    needs_depth: bool = False
+    #: in frame keys even at its default: False for channels added after plans were first
+    #: keyed (`z`), so the keys of films that do not use them stay as they were
+    keyed_at_default: bool = True
 
     def to_frame(self, value: float, fps: float, width: int, height: int) -> float:
         """The plan's per-frame value of a language value of this channel."""
@@ -112,6 +126,8 @@ class Channel:
             return _power(value, 1.0 / fps)
         if c == "per_second":
             return value / fps
+        if c == "percent_per_second":
+            return value / 100.0 / fps
         if c == "width_percent_per_second":
             return value / 100.0 * width / fps
         if c == "height_percent_per_second":
@@ -127,6 +143,8 @@ class Channel:
             return _power(value, fps)
         if c == "per_second":
             return value * fps
+        if c == "percent_per_second":
+            return value * 100.0 * fps
         if c == "width_percent_per_second":
             return value * 100.0 * fps / width
         if c == "height_percent_per_second":
@@ -150,7 +168,7 @@ _CHANNELS: tuple[Channel, ...] = (
         "as large (moves out). Between 0.001 and 1000",
         range=Range(0.001, 1000.0, words="between 0.001 and 1000 (a factor per second)"),
         frame_range=Range(0.5, 2.0, words="a factor of 0.5 to 2 per frame"),
-        hint_words=("scale", "zoom_factor", "dolly", "translation_z"),
+        hint_words=("scale", "zoom_factor"),
         range_hint="zoom is a factor per second: 1 stands still, 1.2 moves in, 0.8 moves out",
         plotted=True, conversion="factor_per_second",
         position="scale (1 is the size at the scene's start, 2 twice as large)",
@@ -175,6 +193,16 @@ _CHANNELS: tuple[Channel, ...] = (
         frame_range=Range(-1.0, 1.0, words="at most the frame's height per frame"),
         hint_words=("translation_y", "pan_y", "dy", "position_y"),
         plotted=True, conversion="height_percent_per_second", position="% of the height",
+    ),
+    Channel(
+        "z", "motion", 0.0, "add", "% of the scene's distance per second",
+        "forward move through the depth map (needs `depth:`); positive moves the camera forward, "
+        "near things grow faster than far ones; 50 covers half the distance to the scene in a second",
+        frame_range=Range(-0.5, 0.5, words="at most half the scene's distance per frame"),
+        hint_words=("translation_z", "dolly", "forward", "push_in"),
+        range_hint="z is a percent of the distance to the scene per second: 10 moves gently forward",
+        plotted=True, conversion="percent_per_second", position="% of the scene's distance",
+        needs_depth=True, keyed_at_default=False,
     ),
     Channel(
         "turn", "motion", 0.0, "add", "degrees per second",
@@ -261,6 +289,8 @@ CHANNEL_NAMES: tuple[str, ...] = tuple(CHANNELS)
 MOTION_CHANNELS: tuple[str, ...] = tuple(c.name for c in _CHANNELS if c.kind == "motion")
 GENERATION_CHANNELS: tuple[str, ...] = tuple(c.name for c in _CHANNELS if c.kind == "generation")
 PLOTTED: tuple[str, ...] = tuple(c.name for c in _CHANNELS if c.plotted)
+#: the motion channels that move the camera through a depth map (a film using one needs `depth:`)
+DEPTH_CHANNELS: tuple[str, ...] = tuple(c.name for c in _CHANNELS if c.needs_depth)
 #: the channels a `camera { }` block can place
 POSITIONS: tuple[str, ...] = tuple(c.name for c in _CHANNELS if c.position is not None)
 

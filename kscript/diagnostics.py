@@ -59,6 +59,7 @@ CODES: dict[str, str] = {
     "E034": "input too large (kscript.limits)",
     "E035": "the film's audio cannot be used",
     "E036": "beats or audio curves in a film without a tempo or audio",
+    "E037": "a camera move through depth (z) in a film without a depth model",
     "E038": "a scene's init image cannot be used",
     # Warnings: shown, but a film with only warnings builds.
     "W001": "a film's effect replaces the standard effect of the same name",

@@ -150,9 +150,18 @@ def warp_matrix(
     tilt: float = 0.0,
     flip: float = 0.0,
     fov: float = 40.0,
+    z: float = 0.0,
 ) -> Matrix:
-    """The 3x3 matrix taking the previous frame's pixels to the new frame's (see module doc)."""
+    """The 3x3 matrix taking the previous frame's pixels to the new frame's (see module doc).
+
+    `z`, the forward move of the 3D camera (a fraction of the scene's distance), is a depth
+    warp's (`kscript.render.depth_warp`); here it is what it does to the plane at the scene's
+    distance, a zoom by 1 / (1 - z): the outline of the frame it reveals (the compiler's
+    band) and the preview painter's camera. A film without a depth model has no `z` (E037).
+    """
     cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    if z:
+        zoom = zoom / (1.0 - z)
     m: Matrix = IDENTITY
     if turn or tilt:
         f = (width / 2.0) / math.tan(math.radians(max(min(fov, 179.0), 1.0)) / 2.0)

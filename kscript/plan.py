@@ -35,6 +35,21 @@ img2img call: the band painted from noise, the rest redrawn at the frame's stren
 frame's own denoising steps (`kscript.compile.cost`). A narrower band is filled without a
 model and redrawn by the frame's img2img, and keeps growing until a frame paints it.
 
+A *depth warp* (`Frame.depth`, issue #11): in a film with a `depth:` model
+(`FilmInfo.depth`), every frame made from a chain image whose motion moves the camera
+(`x`, `y` or `z` not 0) is warped through the depth map of that image
+(`kscript.render.depth_warp`): parallax, a forward move, and near things hiding and
+revealing what lies behind them. What such a warp reveals depends on the picture's depth,
+which the compiler cannot know, so the decision moves to the executor, and the plan says
+exactly what it will do: every depth-warp ``animate``/``continue`` frame has `inpaint`
+set (`reveal` counts the warps since the last frame that painted, as for the homography)
+and makes its one masked call with the mask of what its own warp revealed joined with the
+band of the warps before it (an empty mask redraws it all at the frame's strength, as
+img2img). A warp-only depth warp's depth is its input's moved by the same warp
+(`depth_origins`), so the depth model runs on model frames' pictures only. The camera's turns and zoom alone
+(`turn`, `tilt`, `angle`, `zoom`) stay homographies: a rotation about the camera needs no
+depth. Without a depth model no frame is a depth warp, and `z` is an error (E037).
+
 A transition is a composite over the chain image, not an operation of its own: frames in
 the first N frames of a scene with `transition crossfade N` have `crossfade` set, and the
 frame shown in the video is ``(1 - w) * chain[from_frame] + w * chain[self]`` with
@@ -60,10 +75,10 @@ Values the compiler guarantees (kscript/compile/compiler.py says why):
 image under it: SHA-256 over canonical JSON of everything rendering the chain image reads:
 the frame's op, motion, strength, guidance, steps, seed, noise, prompts with weights,
 negative, coherence and inpaint flag, the SHA-256 of its init image (not its path: a
-moved file with the same bytes renders nothing again), the film's size and models, and the
-keys of the frames it reads (`inputs` and `coherence_ref`), so a change anywhere upstream
-changes it; where its warp composes several frames' motions (`warp_path`), all of them. An
-in-between's key names both neighbours.
+moved file with the same bytes renders nothing again), for a depth warp the film's depth
+model, the film's size and models, and the keys of the frames it reads (`inputs` and
+`coherence_ref`), so a change anywhere upstream changes it; where its warp composes several
+frames' motions (`warp_path`), all of them. An in-between's key names both neighbours.
 Not its index, time or scene name (lengthening a scene leaves later keys alone), and not its
 `crossfade`: the shown frame of a crossfade is ``(1 - w) * chain[from_frame] + w *
 chain[self]``, made from two cached chain images, so an edit to the scene a crossfade comes
@@ -135,6 +150,10 @@ class FilmInfo(_Model):
     model: Text = Field(description='"preview", a local folder or a hub id')
     prior: Text | None = Field(default=None, description="Kandinsky 2.2 prior model, when named")
     inpaint: Text | None = Field(default=None, description="inpainting model, when named")
+    # Absent (not null) in the JSON of a film without it, so older plans read the same.
+    depth: Text | None = Field(
+        default=None, description='depth model of the 3D camera: "preview", a local folder (the film\'s folder '
+        "first) or a hub id of a transformers depth estimator; None: the camera is a homography")
     negative: Text = ""
     coherence: Coherence = "none"
     frame_count: Annotated[int, Field(ge=1, le=MAX_FRAMES)]
@@ -180,7 +199,10 @@ class Motion(_Model):
     Per FRAME, in what the warp applies (the language's per-second units are converted by
     the compiler through `kscript.channels`): zoom: scale per frame (1 still, > 1 moves
     in); angle: roll in degrees per frame, positive counter-clockwise; x, y: pan in pixels
-    per frame, positive x pans right, positive y pans up; turn: yaw, degrees per frame,
+    per frame, positive x pans right, positive y pans up (on a depth warp, `Frame.depth`:
+    the camera moves sideways so far that the picture shifts by these pixels on average,
+    nearer things more); z: forward move, a fraction of the scene's distance per frame
+    (only on a depth warp; `kscript.render.depth_warp.scene_distance`); turn: yaw, degrees per frame,
     positive turns right; tilt: pitch, degrees per frame, positive tilts up; flip: Deforum's
     2D perspective flip of the picture plane, degrees per frame, positive tips its top edge
     away (`kscript.geometry.flip_matrix`); fov: field of view in degrees for turn/tilt. The fields are the motion channels of
@@ -191,6 +213,7 @@ class Motion(_Model):
     angle: float = 0.0
     x: float = 0.0
     y: float = 0.0
+    z: float = 0.0
     turn: float = 0.0
     tilt: float = 0.0
     flip: float = 0.0
@@ -239,6 +262,12 @@ class Frame(_Model):
         description="paint the band the last `reveal` warps revealed, in one masked model call",
     )
     reveal: int = Field(default=0, description="warps (this frame's and earlier ones) whose band this frame paints")
+    # Absent from the JSON when False, so plans of films without depth read as before.
+    depth: bool = Field(
+        default=False,
+        description="a depth warp: the input chain image is moved through its depth map (the film's depth "
+        "model), and an animate/continue frame paints what the warp revealed in its one masked call",
+    )
     crossfade: Crossfade | None = None
     # absent (not null) in the JSON of a frame without one, so older plans read the same
     image: InitImage | None = Field(default=None, description="the picture a generate frame starts from")
@@ -258,9 +287,17 @@ class RenderPlan(_Model):
         if film.get("audio") is None and film.get("bpm") is None:
             for name in ("audio", "bpm", "bpm_detected", "beats_per_bar"):
                 film.pop(name, None)
+        # The 3D camera's fields are left out where unused: a film without depth has the
+        # plan it had before they existed.
+        if film.get("depth") is None:
+            film.pop("depth", None)
         for fr in data["frames"]:
             if fr.get("image", 0) is None:
                 del fr["image"]
+            if not fr.get("depth"):
+                fr.pop("depth", None)
+            if fr["motion"].get("z") == 0:
+                fr["motion"].pop("z", None)
         return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
     def model_calls(self) -> dict[str, int]:
@@ -291,6 +328,19 @@ def is_in_between(frame: Frame) -> bool:
     """Whether the frame is a cadence in-between: a `warp` made from the model frames
     before and after it (``inputs == [before, after]``)."""
     return frame.op == "warp" and len(frame.inputs) == 2
+
+
+def depth_origins(frames: "list[Frame]") -> list[int]:
+    """For each chain image, the frame whose picture the depth model estimates its depth from:
+    its own, except for a warp-only depth warp (`op` "warp", `depth`), whose picture is its
+    input's moved without a model, and whose depth is its input's moved the same way (so the
+    depth model runs on model frames' pictures only). The executor (`_depth_of`) and the cost
+    estimate (`kscript.compile.cost.depth_calls`) both read it."""
+    origin = list(range(len(frames)))
+    for i, fr in enumerate(frames):
+        if fr.op == "warp" and fr.depth and fr.inputs and 0 <= fr.inputs[0] < i:
+            origin[i] = origin[fr.inputs[0]]
+    return origin
 
 
 def canonical_json(data: Any) -> str:

@@ -44,15 +44,30 @@ def test_the_frame_key_lists_motion_in_the_tables_order():
     plan = compile_source(film('scene s 2f {\n  prompt "p"\n  zoom: 2\n  x: 10\n  fov: 50\n}\n'))
     fr = plan.frames[1]
     data = frame_key_data(fr, plan.film, plan_keys(plan.frames, plan.film))
+    # `z` (added after plans were first keyed, `keyed_at_default` False) only when it moves:
+    # the keys of films without it are those they had before it existed
+    assert data["motion"] == [getattr(fr.motion, c) for c in MOTION_CHANNELS if c != "z"]
+    assert data["motion"][[c for c in MOTION_CHANNELS if c != "z"].index("fov")] == 50.0
+    assert not [c for c in MOTION_CHANNELS if not CHANNELS[c].keyed_at_default and c != "z"]
+    deep = compile_source(film('scene s 2f {\n  prompt "p"\n  z: 10\n  fov: 50\n}\n').replace(
+        "seed: 10\n", 'seed: 10\n  depth: "preview"\n'))
+    fr = deep.frames[1]
+    data = frame_key_data(fr, deep.film, plan_keys(deep.frames, deep.film))
     assert data["motion"] == [getattr(fr.motion, c) for c in MOTION_CHANNELS]
-    assert data["motion"][MOTION_CHANNELS.index("fov")] == 50.0
+    assert data["motion"][MOTION_CHANNELS.index("z")] == round(10 / 100 / 24, 6)  # the plan rounds to 6 decimals
 
 
 def test_the_watch_page_plots_the_tables_plotted_channels_in_the_films_units():
     plan = compile_source(film('scene s 3f {\n  prompt "p"\n  x: 10\n  zoom: 2\n  strength: 0.5\n}\n', fps=12))
     summary = plan_summary(plan)
-    assert tuple(summary["curves"]) == PLOTTED
-    assert [row[0] for row in summary["curve_info"]] == list(PLOTTED)
+    # the channels that need depth (z) only in a film with a depth model
+    plotted = tuple(c for c in PLOTTED if not CHANNELS[c].needs_depth)
+    assert tuple(summary["curves"]) == plotted
+    assert [row[0] for row in summary["curve_info"]] == list(plotted)
+    deep = plan_summary(compile_source(film('scene s 3f {\n  prompt "p"\n  z: 10\n}\n', fps=12).replace(
+        "seed: 10\n", 'seed: 10\n  depth: "preview"\n')))
+    assert tuple(deep["curves"]) == PLOTTED
+    assert deep["curves"]["z"] == [pytest.approx(10, abs=1e-3)] * 3  # % of the scene's distance per second
     assert summary["curves"]["x"] == [pytest.approx(10, abs=1e-4)] * 3  # % of the width per second
     assert summary["curves"]["zoom"] == [pytest.approx(2, abs=1e-4)] * 3
     assert summary["curves"]["strength"] == [0.5] * 3

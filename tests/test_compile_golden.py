@@ -45,7 +45,7 @@ PLANS = Path(__file__).parent / "golden" / "plans"
 # Every field of a frame is in its row, or left out here with the reason.
 ROW_FIELDS = {
     "index", "scene", "scene_frame", "op", "motion", "strength", "guidance", "steps", "seed", "prompts",
-    "inpaint", "reveal", "crossfade", "noise", "coherence", "coherence_ref", "negative", "inputs", "image",
+    "inpaint", "reveal", "crossfade", "noise", "coherence", "coherence_ref", "negative", "inputs", "image", "depth",
 }
 LEFT_OUT = {
     "key": "held by tests/test_compile_keys.py",
@@ -94,6 +94,8 @@ def prompts_cell(frame: Frame, labels: dict[str, str]) -> str:
 
 def extras(frame: Frame, scene: SceneInfo) -> list[str]:
     out = []
+    if frame.depth:
+        out.append("depth warp")
     if frame.inpaint:
         out.append(f"inpaint {frame.reveal} warps")
     if frame.crossfade is not None:
@@ -117,7 +119,10 @@ def plan_table(plan: RenderPlan, source: str) -> str:
     lines = [
         f"# The plan of {source}, one row per frame: tests/test_compile_golden.py says how to read it.",
         f"version={plan.version}",
-        "film " + "  ".join(f"{name}={show(getattr(plan.film, name))}" for name in type(plan.film).model_fields),
+        # (the film's depth model only where it has one: the goldens of films without depth
+        # stay those written before the 3D camera)
+        "film " + "  ".join(f"{name}={show(getattr(plan.film, name))}" for name in type(plan.film).model_fields
+                            if name != "depth" or plan.film.depth is not None),
     ]
     scenes = {s.name: s for s in plan.scenes}
     labels_of: dict[str, dict[str, str]] = {}

@@ -144,6 +144,7 @@ CHANGES = {
     "inpaint": True,
     "reveal": 2,
     "image": InitImage(path="photo.png", sha256="0" * 64),
+    "depth": True,
 }
 
 

@@ -200,7 +200,8 @@ def test_nan_and_untranslatable_stretches_are_written_frame_by_frame(tmp_path):
 
 
 def test_3d_rotations_map_to_tilt_turn_angle_and_translation_warns(tmp_path):
-    """NEEDS the per-second units on main."""
+    """NEEDS the per-second units on main. The translations become moves through depth
+    (docs/rendering.md, "Deforum's 3D parameters"): see the test after this one."""
     s = base(animation_mode="3D", rotation_3d_x="0:(0.5)", rotation_3d_y="0:(0), 12:(-1)",
              rotation_3d_z="0:(0.25*sin(t))", translation_z="0:(2)", fov_schedule="0:(60)")
     text, warnings, plan = convert(tmp_path, s)
@@ -212,6 +213,35 @@ def test_3d_rotations_map_to_tilt_turn_angle_and_translation_warns(tmp_path):
     assert_close([v.angle for v in m], ref(s, "rotation_3d_z"), "angle")
     assert all(v.fov == 60 for v in m)
     assert any(w.startswith("translation_z") for w in warnings)
+
+
+def test_3d_translations_move_through_depth_as_fast_on_screen_at_the_scenes_distance(tmp_path):
+    """translation_x/y/z (Deforum depth units / 200 per frame) -> x, y, z with a depth model.
+    Deforum's depth maps span 1..2 units (scene's distance D = 1 / ln 2): a sideways move of t
+    shifts the plane at D by (W/2) t / (D tan(fov/2)) pixels in both; a forward move zooms it by
+    1 + t / (D (D - t) tan(fov/2)) in Deforum, which kscript's z (a fraction of D per frame)
+    matches to first order in t."""
+    import math
+
+    from kscript.importers.deforum import DEFAULT_DEPTH_MODEL, DEFORUM_SCENE_DISTANCE as D
+
+    s = base(animation_mode="3D", translation_x="0:(3)", translation_y="0:(-2)", translation_z="0:(1.75)",
+             fov_schedule="0:(40)")
+    text, warnings, plan = convert(tmp_path, s)
+    assert f'depth: "{DEFAULT_DEPTH_MODEL}"' in text and plan.film.depth == DEFAULT_DEPTH_MODEL
+    tan = math.tan(math.radians(20))
+    moving = plan.frames[1:]
+    assert all(fr.depth for fr in moving)
+    w, h = plan.film.width, plan.film.height
+    for fr in moving:
+        # pixels per frame at the scene's distance: Deforum's pan there, same signs (+x: camera right)
+        assert fr.motion.x == pytest.approx(w / 2 * (3 / 200) / (D * tan), abs=2e-5)
+        # Deforum's y_ndc spans the height: its vertical shift is (H/2) t / (D tan(fov/2))
+        assert fr.motion.y == pytest.approx(h / 2 * (-2 / 200) / (D * tan), abs=2e-5)
+        t = 1.75 / 200
+        deforum_zoom = 1 + t / (D * (D - t) * tan)
+        assert 1 / (1 - fr.motion.z) == pytest.approx(deforum_zoom, rel=1e-4)
+    assert {w.split(" = ")[0] for w in warnings} >= {"translation_x", "translation_y", "translation_z"}
 
 
 # ---------------------------------------------------------------- generation

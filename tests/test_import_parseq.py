@@ -154,3 +154,28 @@ def test_a_steady_cross_fade_becomes_a_blend(tmp_path):
         w = min(max((fr.index - 9) / 11, 0), 1)
         want = {k: v for k, v in (("a city", 1 - w), ("a forest", w)) if v > 0}
         assert got.keys() == want.keys() and all(abs(got[k] - want[k]) < 1e-4 for k in want), fr.index
+
+
+def test_3d_translations_move_through_depth_as_the_deforum_importer_converts_them(tmp_path):
+    """translation_*_delta in a 3D manifest -> x, y, z with a depth model, by the same factors
+    as `kscript import deforum` (kscript.importers.film.depth_move_scales)."""
+    from kscript.importers.film import DEFAULT_DEPTH_MODEL, depth_move_scales
+
+    data = manifest(frames=12)
+    for row in data["rendered_frames"]:
+        row.update({"translation_z": 1.5 * row["frame"], "translation_z_delta": 1.5 if row["frame"] else 0.0,
+                    "fov": 50.0})
+    src = tmp_path / "m.json"
+    src.write_text(json.dumps(data))
+    text, warnings, plan = roundtrip(src, size="640x384")
+    assert plan.film.depth == DEFAULT_DEPTH_MODEL
+    scales = depth_move_scales(10, 50.0)
+    rows = data["rendered_frames"]
+    fps = plan.film.fps
+    # the plan's z is a fraction of the scene's distance per frame: z% / 100 / fps
+    close([f.motion.z for f in plan.frames[1:]], [scales["translation_z"][1] * r["translation_z_delta"] / 100 / fps
+                                                  for r in rows[1:]], "z", tol=1e-5)
+    close([f.motion.x for f in plan.frames[1:]], [scales["translation_x"][1] * r["translation_x_delta"] / 100 * 640 / fps
+                                                  for r in rows[1:]], "x", tol=1e-5)
+    assert all(fr.depth for fr in plan.frames[1:])
+    assert any(w.startswith("translation_z: a camera move through depth") for w in warnings)

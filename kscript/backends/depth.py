@@ -205,20 +205,99 @@ def disparity_to_depth(disparity: Any, near: float = NEAR, far: float = FAR) -> 
     return (1.0 / inv).astype(np.float32)
 
 
-class DepthCache:
-    """Depth per chain-image key: the depth of an image is a pure function of it and the model."""
+#: `depth: "preview"`: the preview painter's own depths (no weights)
+PREVIEW_DEPTH = "preview"
 
-    def __init__(self, model: DepthModel, size: int = 8) -> None:
+
+class FilmDepth:
+    """Where a build's depth maps come from: the film's `depth:` model, or the painter's.
+
+    `load()` runs before the first frame (a missing or wrong-kind model is a `ModelError`
+    there, never mid-film); `depth(key, image, request)` is the depth of the chain image
+    whose plan key is `key`, made once per key (`DepthCache`); `calls` counts the depth
+    maps made (the build report's `depth_calls`, which `kscript.compile.cost` estimates).
+
+    `depth: "preview"` is the preview painter's depths: it knows the sky, ground, sun and
+    shapes it drew (`PreviewBackend.depth_map`), so parallax can be judged without weights;
+    it needs the preview backend. Any other value is a transformers depth estimator, loaded
+    with the preview backend too (the depth model is small and runs on the CPU).
+    """
+
+    def __init__(self, spec: str, backend: Any, base_dir: Path | None = None, device: Any = None) -> None:
+        self.spec = spec
+        self.backend = backend
+        self.base_dir = base_dir
+        self.device = device
+        self._model: DepthModel | None = None
+        self._loaded = False
+        self._cache = DepthCache(None)
+
+    @property
+    def is_preview(self) -> bool:
+        return self.spec.strip().lower() == PREVIEW_DEPTH
+
+    def load(self) -> None:
+        if self._loaded:
+            return
+        if self.is_preview:
+            if not callable(getattr(self.backend, "depth_map", None)):
+                raise ModelError(
+                    f'depth "preview" is the preview painter\'s own depths, and this build uses the '
+                    f"{getattr(self.backend, 'name', 'model')} backend",
+                    hint="build with --preview, or " + _HINT,
+                )
+        else:
+            self._model = DepthModel.load(resolve_depth_model(self.spec, self.base_dir), self.device)
+        self._loaded = True
+
+    def depth(self, key: str, image: Any, request: Any) -> Any:
+        """Depth (H x W float32, > 0) of the chain image `image` (plan key `key`)."""
+        self.load()
+        if self._model is not None:
+            return self._cache.depth(key, image, lambda: self._model.estimate(image))
+        return self._cache.depth(key, image, lambda: self.backend.depth_map(request))
+
+    def kept(self, key: str) -> Any:
+        """The depth kept under `key`, or None."""
+        return self._cache.kept(key)
+
+    def keep(self, key: str, value: Any) -> None:
+        """Keep a depth that was not estimated (a warp-only frame's, carried from its input's)."""
+        self._cache.keep(key, value)
+
+    @property
+    def calls(self) -> int:
+        """Depth maps made (model forwards, or the painter's maps)."""
+        return self._cache.calls
+
+
+class DepthCache:
+    """Depth per chain-image key: the depth of an image is a pure function of it and the model
+    (or, for a warp-only frame's, of its input's depth and the move: `keep`)."""
+
+    def __init__(self, model: DepthModel | None, size: int = 8) -> None:
         self.model = model
         self.size = size
+        self.calls = 0  # depth maps made (not found here)
         self._items: OrderedDict[str, Any] = OrderedDict()
 
-    def depth(self, key: str, image: Any) -> Any:
+    def depth(self, key: str, image: Any, make: Any = None) -> Any:
+        """The depth under `key`: kept, else `make()` (default: the model's estimate of `image`)."""
         if key in self._items:
             self._items.move_to_end(key)
             return self._items[key]
-        value = self.model.estimate(image)
+        value = make() if make is not None else self.model.estimate(image)  # type: ignore[union-attr]
+        self.calls += 1
+        self.keep(key, value)
+        return value
+
+    def kept(self, key: str) -> Any:
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        return None
+
+    def keep(self, key: str, value: Any) -> None:
         self._items[key] = value
         while len(self._items) > self.size:
             self._items.popitem(last=False)
-        return value

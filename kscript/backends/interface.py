@@ -46,6 +46,10 @@ class Request:
     #: img2img keeps the photo's); model backends ignore both.
     origin_image: np.ndarray | None = field(default=None, compare=False, repr=False)
     origin_image_key: str | None = None
+    #: the frame is a depth warp (`Frame.depth`): its picture moved with parallax, which
+    #: `camera` (one homography) does not describe; the preview painter then pulls nothing
+    #: toward a painting drawn through it (model backends ignore it)
+    parallax: bool = False
 
 
 @dataclass

@@ -180,6 +180,87 @@ def _is_identity(camera: tuple[float, ...]) -> bool:
     return all(abs(a - b) <= 1e-12 for a, b in zip(camera, (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)))
 
 
+def _horizon(r, j) -> float:  # noqa: ANN001 - the painter's hashed-number shorthands
+    """Where the horizon is (0 top .. 1 bottom of the chain's first frame)."""
+    return 0.42 + 0.28 * r("horizon") + 0.06 * j("horizon")
+
+
+def _shapes(text: str, words: list[str], r, j) -> list[tuple[int, str, float, float, float, float]]:  # noqa: ANN001
+    """The soft shapes placed by the words: (k, word, centre x, centre y, radius x, radius y)."""
+    keys = words or [text or "empty"]
+    out = []
+    for k in range(3 + int(r("nshapes") * 3)):
+        word = keys[k % len(keys)]
+        cx, cy = _unit(word, k, "x") + 0.2 * j(k, "x"), 0.15 + 0.8 * _unit(word, k, "y") + 0.15 * j(k, "y")
+        rx, ry = 0.05 + 0.15 * _unit(word, k, "rx"), 0.04 + 0.12 * _unit(word, k, "ry")
+        out.append((k, word, cx, cy, rx, ry))
+    return out
+
+
+def _skyline(text: str, r, u: np.ndarray, v: np.ndarray, horizon: float) -> np.ndarray:  # noqa: ANN001
+    """Where the city's buildings stand (bool), on the painting's coordinates."""
+    cols = 12 + int(r("bw") * 10)
+    idx = np.floor(u * cols).astype(np.int32) % cols  # the skyline repeats beyond the frame
+    heights = np.array([0.08 + 0.25 * _unit(text, "bh", i) for i in range(cols)], np.float32)
+    top = horizon - heights[idx]
+    return (v > top) & (v < horizon + 0.02)
+
+
+def _trees(text: str, r, u: np.ndarray, v: np.ndarray, horizon: float) -> np.ndarray:  # noqa: ANN001
+    """Where the forest's trees stand (bool), on the painting's coordinates."""
+    cols = 18 + int(r("tw") * 14)
+    phase = (u * cols) % 1.0
+    idx = np.floor(u * cols).astype(np.int32) % cols
+    th = np.array([0.08 + 0.18 * _unit(text, "th", i) for i in range(cols)], np.float32)
+    return (v > horizon - th[idx] * (1.0 - np.abs(phase - 0.5) * 2.0)) & (v < horizon + 0.05)
+
+
+#: the painter's depths (scene units, as a relative depth model's: `kscript.backends.depth`):
+#: the sky and the sun or moon are far; the ground is a plane seen from above whose nearest
+#: row (the frame's bottom) is GROUND_NEAR away, reaching SKY_DEPTH at the horizon; each
+#: soft shape stands at its own depth between SHAPE_NEAR and SHAPE_FAR (drawn in the
+#: painting's order, a later shape in front), the skyline and the trees near the horizon
+SKY_DEPTH = 20.0
+GROUND_NEAR = 1.5
+SHAPE_NEAR, SHAPE_FAR = 2.0, 8.0
+SKYLINE_DEPTH, TREES_DEPTH = 16.0, 15.0
+
+
+def paint_depth(
+    text: str,
+    seed: int | None,
+    width: int,
+    height: int,
+    camera: tuple[float, ...] | None = None,
+) -> np.ndarray:
+    """The depth of `paint(text, seed, width, height, camera)`: height x width float32 > 0.
+
+    The painter knows what it drew where: sky, sun and moon far, the ground a plane that
+    recedes to the horizon, each shape at its own depth (`SKY_DEPTH`, ...), so the 3D
+    camera's parallax can be judged without weights (`depth: "preview"`).
+    """
+    words = _words(text)
+    wset = set(words)
+    u, v = _coords(camera, width, height, width, height)
+    u, v = np.broadcast_arrays(u, v)
+    r = lambda *p: _unit(text, *p)  # noqa: E731 - as in paint
+    j = (lambda *p: _unit(text, seed, "vary", *p) - 0.5) if seed is not None else (lambda *p: 0.0)  # noqa: E731
+    horizon = _horizon(r, j)
+    below = v - horizon
+    with np.errstate(divide="ignore"):
+        ground = np.where(below > 0, GROUND_NEAR * (1.0 - horizon) / np.maximum(below, 1e-6), SKY_DEPTH)
+    depth = np.clip(ground, GROUND_NEAR * 0.5, SKY_DEPTH).astype(np.float32)
+    for k, word, cx, cy, rx, ry in _shapes(text, words, r, j):
+        inside = ((u - cx) / rx) ** 2 + ((v - cy) / ry) ** 2 < 1.4  # all it covers, its soft edge too
+        depth = np.where(inside, SHAPE_NEAR + (SHAPE_FAR - SHAPE_NEAR) * _unit(word, k, "depth"), depth)
+    # the motifs are drawn over the shapes, as in paint
+    if wset & _CITY:
+        depth = np.where(_skyline(text, r, u, v, horizon), SKYLINE_DEPTH, depth)
+    if wset & _FOREST:
+        depth = np.where(_trees(text, r, u, v, horizon), TREES_DEPTH, depth)
+    return np.ascontiguousarray(depth, dtype=np.float32)
+
+
 def paint(
     text: str,
     seed: int | None,
@@ -222,7 +303,7 @@ def paint(
     ground_top = _rgb(ground_h, ground_s, ground_v * 0.8)
     ground_low = _rgb(ground_h + 0.05 * (r("gl") - 0.5), ground_s * 1.1, ground_v * 0.45)
 
-    horizon = 0.42 + 0.28 * r("horizon") + 0.06 * j("horizon")
+    horizon = _horizon(r, j)
     sky_t = np.clip(v / horizon, 0.0, 1.0)
     ground_t = np.clip((v - horizon) / (1.0 - horizon), 0.0, 1.0)
     below = (v > horizon).astype(np.float32)
@@ -246,35 +327,23 @@ def paint(
         img = img * (1.0 - a) + col * a
 
     # Soft shapes placed by the words (and nudged by the seed).
-    keys = words or [text or "empty"]
-    for k in range(3 + int(r("nshapes") * 3)):
-        word = keys[k % len(keys)]
+    for k, word, cx, cy, rx, ry in _shapes(text, words, r, j):
         h_, s_, v_ = pal[(k + 2) % len(pal)]
         col = _rgb(h_ + 0.06 * (_unit(word, k, "h") - 0.5) + 0.05 * j(k, "h"), s_, v_)
-        cx, cy = _unit(word, k, "x") + 0.2 * j(k, "x"), 0.15 + 0.8 * _unit(word, k, "y") + 0.15 * j(k, "y")
-        rx, ry = 0.05 + 0.15 * _unit(word, k, "rx"), 0.04 + 0.12 * _unit(word, k, "ry")
         d2 = ((u - cx) / rx) ** 2 + ((v - cy) / ry) ** 2
         a = (np.clip(1.4 - d2, 0.0, 1.0) * (0.45 + 0.4 * _unit(word, k, "a")))[..., None]
         img = img * (1.0 - a) + col * a
 
     # Motifs that the words call for.
     if wset & _CITY:
-        cols = 12 + int(r("bw") * 10)
-        idx = np.floor(u * cols).astype(np.int32) % cols  # the skyline repeats beyond the frame
-        heights = np.array([0.08 + 0.25 * _unit(text, "bh", i) for i in range(cols)], np.float32)
-        top = horizon - heights[idx]
-        building = ((v > top) & (v < horizon + 0.02)).astype(np.float32)
+        building = _skyline(text, r, u, v, horizon).astype(np.float32)
         win = ((np.sin(u * width / 3.0) > 0.6) & (np.sin(v * height / 4.0) > 0.5)).astype(np.float32)
         bcol = _rgb(pal[0][0] + 0.5, 0.3, 0.18)
         wcol = _rgb(0.12 if not wset & {"neon"} else 0.85, 0.7, 1.0)
         a = building[..., None]
         img = img * (1.0 - a) + (bcol + (wcol - bcol) * (win * 0.6)[..., None]) * a
     if wset & _FOREST:
-        cols = 18 + int(r("tw") * 14)
-        phase = (u * cols) % 1.0
-        idx = np.floor(u * cols).astype(np.int32) % cols
-        th = np.array([0.08 + 0.18 * _unit(text, "th", i) for i in range(cols)], np.float32)
-        cone = (v > horizon - th[idx] * (1.0 - np.abs(phase - 0.5) * 2.0)) & (v < horizon + 0.05)
+        cone = _trees(text, r, u, v, horizon)
         a = (cone.astype(np.float32) * 0.85)[..., None]
         img = img * (1.0 - a) + _rgb(0.33 + 0.05 * r("tc"), 0.7, 0.3) * a
     if wset & _WATER:
@@ -492,6 +561,16 @@ class PreviewBackend(Backend):
 
         return self._remember(key, make)
 
+    def depth_map(self, req: Request) -> np.ndarray:
+        """The depth of the chain image `req` describes (`depth: "preview"`): that of the
+        painting of its heaviest prompt, from the chain's first seed, through its camera
+        (what text2image drew, moved as the camera moved, as img2img's painting is)."""
+        prompts = [(t, w) for t, w in req.prompts if w > 0] or [("", 1.0)]
+        text = max(prompts, key=lambda p: p[1])[0]
+        seed = req.origin_seed if req.origin_seed is not None else req.seed
+        camera = None if req.camera is None or _is_identity(req.camera) else tuple(req.camera)
+        return paint_depth(text, seed, req.width, req.height, camera)
+
     # -- operations --------------------------------------------------------------------------
 
     def text2image(self, req: Request) -> np.ndarray:
@@ -539,6 +618,10 @@ class PreviewBackend(Backend):
         m[[0, 1, 2], [0, 1, 2]] = gain
         m[:, 3] = new_mean - gain * mean
         out = cv2.transform(image, m)
+        if req.parallax:
+            # A depth warp moved near things further than far ones: a painting drawn through
+            # one homography would pull them back (ghosts). Only the colours follow the prompt.
+            return out
         if not target.low:
             # Under a moving camera (a low painting) there is no detail pull: the picture's
             # detail moves with the camera as it is, and the painting's layout comes through
@@ -565,6 +648,18 @@ class PreviewBackend(Backend):
         painting = self.painting(req)
         h, w = mask.shape[:2]
         m = np.ascontiguousarray(mask, dtype=np.float32)
+        if req.parallax:
+            # What a depth warp uncovered inside the frame lies behind something that moved by
+            # parallax: the painting through one homography has the wrong thing there, so the
+            # executor's model-free fill stays; only the band brought in at the frame's edge
+            # is painted (there the painting at the scene's distance is a fair guess).
+            ring = max(2, min(h, w) // 16)
+            edge = np.zeros((h, w), np.float32)
+            edge[:ring, :] = edge[-ring:, :] = 1.0
+            edge[:, :ring] = edge[:, -ring:] = 1.0
+            m = m * edge
+            if not m.any():
+                return np.ascontiguousarray(image).copy()
         sh, sw = painting.small.shape[:2]
         # Only wholly unmasked blocks say what the picture's colours are: a partly masked
         # block's average has whatever the warp left in the mask in it.

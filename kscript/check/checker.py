@@ -254,6 +254,8 @@ class Checker:
             self._effect_ok[id(info)] = self._check_effect_body(info)
         self._path = path
         scenes = self._scenes(main, film, path)
+        if film.depth is None:
+            self._depth_needed(film, scenes)
         if audio is not None and scenes:
             self._song_covers_film(audio, sum(sc.frame_count for sc in scenes) / fps, fps)
         return CheckedProgram(
@@ -264,6 +266,30 @@ class Checker:
             files=self.files.sources,
             warnings=self.warnings,
         )
+
+    def _depth_needed(self, film: FilmSettings, scenes: list[CheckedScene]) -> None:
+        """E037 wherever a channel that moves the camera through a depth map (`z`) is
+        written in a film without `depth:`: without depth the camera is a homography, which
+        has no forward move. Reported where it is set: the film's default, a scene's channel
+        or camera position, an effect's use."""
+        from kscript.channels import DEPTH_CHANNELS
+
+        hint = ('name a depth model in the film block, e.g. depth: "depth-anything/Depth-Anything-V2-Small-hf" '
+                '(or depth: "preview" with the preview painter); without one use zoom, which scales the picture')
+        found: list[tuple[str, Span]] = []
+        for name in DEPTH_CHANNELS:
+            if name in film.defaults:
+                found.append((name, film.defaults[name][1]))
+            for sc in scenes:
+                for where in (sc.channels, sc.camera):
+                    if name in where:
+                        found.append((name, where[name][1]))
+                for use in sc.effects:
+                    if name in use.channels:
+                        found.append((name, use.span))
+        for name, span in found:
+            self.report(Diagnostic("E037", f"{name} moves the camera through a depth map, but the film has no depth model",
+                                   span, hint=hint))
 
     # ------------------------------------------------------------------ definitions
     def _define(self, mod: n.Module, ns: Namespace, effects: dict[str, EffectInfo], standard: bool) -> None:
@@ -586,6 +612,16 @@ class Checker:
         text = self._film_text(film, a)
         if text is not None:
             film.inpaint = text
+
+    def _film_depth(self, film: FilmSettings, a: n.Assign) -> None:
+        text = self._film_text(film, a)
+        if text is None:
+            return
+        if not text.strip():
+            self.report(Diagnostic("E023", "depth must not be empty", a.value.span,
+                                   hint='name a transformers depth estimator (a folder or hub id), or "preview"'))
+            return
+        film.depth = "preview" if is_preview_model(text) else text
 
     def _film_negative(self, film: FilmSettings, a: n.Assign) -> None:
         text = self._film_text(film, a)

@@ -19,7 +19,7 @@ from kscript.syntax import nodes as n
 
 # Film settings that are not channels.
 FILM_SETTINGS: tuple[str, ...] = (
-    "size", "fps", "seed", "model", "negative", "coherence", "prior", "inpaint",
+    "size", "fps", "seed", "model", "negative", "coherence", "prior", "inpaint", "depth",
     "audio", "audio_start", "audio_smooth", "bpm", "beats_per_bar",
 )
 # Scene settings that are not channels (`negative` also has the `negative "..."` form).
@@ -39,6 +39,8 @@ class FilmSettings:
     model: str = "preview"
     prior: str | None = None
     inpaint: str | None = None
+    #: the 3D camera's depth model ("preview", a folder relative to the film, or a hub id)
+    depth: str | None = None
     negative: str = ""
     coherence: str = "none"
     # Film-wide channel defaults: name -> (compiled curve, span of the value).

@@ -45,7 +45,7 @@ from kscript.backends.interface import Backend, Request
 from kscript.plan import RenderPlan, content_key
 from kscript.render.build import BuildOptions, BuildReport, build, film_path, frame_cache, resolve_output
 from kscript.render.cache import BackgroundWriter, FrameCache, address
-from kscript.render.executor import BuildCancelled, Executor, dependencies, select_frames
+from kscript.render.executor import BuildCancelled, Executor, dependencies, depth_roots, select_frames
 
 #: a chain whose worker died this many times is given up (the same frame keeps killing them)
 MAX_FAILURES = 3
@@ -387,7 +387,8 @@ class Cluster:
             return deque()
         chain_counts = []
         for film in films:
-            film.deps = [dependencies(fr) for fr in film.job.plan.frames]
+            roots = depth_roots(film.job.plan.frames)
+            film.deps = [dependencies(fr, roots[i]) for i, fr in enumerate(film.job.plan.frames)]
             chain_counts.append(len(split_chains(film.job.plan, film.deps)))
         self._ensure_workers(sum(chain_counts), films)
         for film in films:

@@ -98,7 +98,11 @@ class ChainWorker:
             self._token = token
             self._cancelled.clear()
         # Checked at every frame boundary and model step: raises BuildCancelled.
-        executor = Executor(plan, backend, None, should_cancel=self._cancelled.is_set)
+        from kscript.render.build import BuildOptions, film_depth
+
+        # the film's depth model, relative folders from the film's folder (loaded per task)
+        depth = film_depth(plan, BuildOptions(base_dir=spec.base_dir), backend)
+        executor = Executor(plan, backend, None, should_cancel=self._cancelled.is_set, depth=depth)
         rendered = []
         for index, image in executor.render_chain(list(frames), dict(start)):
             rendered.append(index)

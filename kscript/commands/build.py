@@ -173,6 +173,9 @@ def summary(report) -> str:
 
     calls = format_counts(report.model_calls)
     steps = f"\n  denoising steps: {format_counts(report.denoising_steps)}" if report.denoising_steps.get("total") else ""
+    if report.depth_calls:
+        per_second = f" ({report.depth_calls / report.video_seconds:.3g} per video second)" if report.video_seconds else ""
+        steps += f"\n  depth calls: {report.depth_calls}{per_second}"
     speed = f" ({report.video_seconds / report.seconds:.1f}x real time)" if report.seconds > 0 and report.video_seconds else ""
     # With --scene, the chain may start in earlier scenes (a `continue`): those frames are
     # rendered or taken from the cache too, but are not in the output.

@@ -75,9 +75,15 @@ def summary(plan, estimate=None) -> str:  # noqa: ANN001 - RenderPlan, Estimate;
     for op in ("generate", "continue", "animate", "warp"):
         if ops.get(op):
             lines.append(f"  {op:<9} {ops[op]}")
+    warps = sum(1 for fr in plan.frames if fr.depth)
+    if warps:
+        lines.append(f"  ({warps} of them depth warps, through the depth model {plan.film.depth})")
     lines += ["", f"cost (estimate, {est.family}, scheduler {est.scheduler})",
               f"  model calls:     {format_counts(est.model_calls)}",
               f"  denoising steps: {format_counts(est.denoising_steps)}"]
+    if est.depth_calls:
+        per_second = est.depth_calls / plan.film.duration if plan.film.duration else 0.0
+        lines.append(f"  depth calls:     {est.depth_calls} ({per_second:.3g} per video second; model {plan.film.depth})")
     lines += [f"  assumed: {a}" for a in est.assumptions]
     return "\n".join(lines)
 

@@ -51,9 +51,9 @@ from __future__ import annotations
 import gc
 import hashlib
 import math
-from kscript.channels import CHANNEL_NAMES, CHANNELS, MOTION_CHANNELS, Range
+from kscript.channels import CHANNEL_NAMES, CHANNELS, DEPTH_CHANNELS, MOTION_CHANNELS, Range
 from kscript.check.program import CheckedProgram, CheckedScene
-from kscript.compile.keys import KEY_INPUTS, KEY_TEMPLATE, film_key_part
+from kscript.compile.keys import KEY_INPUTS, KEY_TEMPLATE, depth_key_part, film_key_part, motion_key
 from kscript.compile.prompts import prompt_weights
 from kscript.check.curve_compiler import Fn, describe_math_error, math_errors
 from kscript.diagnostics import Diagnostic
@@ -313,7 +313,7 @@ class _Compiler:
         """The plan's `Motion` and its canonical JSON, made once per distinct motion."""
         m = self._motions.get(motion)
         if m is None:
-            m = (construct(Motion, dict(zip(MOTION_CHANNELS, motion))), canonical_json(motion))
+            m = (construct(Motion, dict(zip(MOTION_CHANNELS, motion))), canonical_json(motion_key(motion)))
             self._motions[motion] = m
         return m
 
@@ -341,6 +341,7 @@ class _Compiler:
         film = p.film
         fps = film.fps
         film_json = canonical_json(film_key_part(film))
+        depth_json = depth_key_part(True, film)  # type: ignore[arg-type] - the checked film's depth
         frames: list[Frame] = []
         scenes: list[SceneInfo] = []
         keys: list[str] = []
@@ -349,6 +350,9 @@ class _Compiler:
         whole = frame_polygon(film.width, film.height)
         painted, since = whole, 0  # the chain's painted region, and the warps since it was whole
         self.check_film_defaults()
+        # a depth warp: a film with a depth model, a move that translates the camera
+        depth_film = film.depth is not None
+        translation = [MOTION_CHANNELS.index(c) for c in ("x", "y", *DEPTH_CHANNELS)]
         for scene in p.scenes:
             n = scene.frame_count
             s0 = scene.start_frame
@@ -375,6 +379,11 @@ class _Compiler:
             pw: tuple = ()
             ops, step_counts, between = self.ops(scene, strength, steps, cadence, prev_last)
             tweens = _in_betweens(ops, between)
+            if film.depth is not None:
+                # Under a depth model, cadence's warp-only frames stay a chain of depth warps,
+                # each carrying its input's depth (`plan.depth_origins`); blended in-betweens
+                # are homographies of the two model frames and would lose the parallax.
+                tweens = [None] * len(tweens)
             pending: list[tuple[int, int, tuple]] = []  # in-betweens waiting for their next model frame's key
             init = None
             if scene.image is not None and not scene.continues:
@@ -402,14 +411,17 @@ class _Compiler:
                     if stp > MAX_STEPS:  # too faint for one step: the picture itself
                         st, stp = 0.0, int(steps[f])
                 # Outpainting: the band the chain's warps revealed since the last frame that
-                # painted one is painted by the first model frame where it is material.
+                # painted one is painted by the first model frame where it is material. A
+                # depth warp's reveal depends on the picture's depth: every depth-warp model
+                # frame paints, with the mask of its own warp (kscript.plan, "depth warp").
                 reveal = 0
+                depth = op != "generate" and depth_film and any(mot[i] != 0.0 for i in translation)
                 if op == "generate":
                     painted, since = whole, 0
                 else:
                     painted, wide = self.band(painted, mot)
                     since += 1
-                    if wide and op != "warp":
+                    if (wide or depth) and op != "warp":
                         reveal = since
                         painted, since = whole, 0
                 inpaint = reveal > 0
@@ -437,6 +449,7 @@ class _Compiler:
                 parts = (
                     scene_json,
                     f'"{keys[cref]}"' if cref is not None else "null",
+                    depth_json if depth else "",
                     film_json,
                     repr(g),
                     f'"{image.sha256}"' if image is not None else "null",
@@ -480,6 +493,7 @@ class _Compiler:
                             "inputs": inputs,
                             "inpaint": inpaint,
                             "reveal": reveal,
+                            "depth": depth,
                             "crossfade": cross,
                             "image": image,
                             "key": key,
@@ -525,6 +539,7 @@ class _Compiler:
             model=film.model,
             prior=film.prior,
             inpaint=film.inpaint,
+            depth=film.depth,
             negative=film.negative,
             coherence=film.coherence,
             frame_count=total,

@@ -138,10 +138,14 @@ class Estimate:
     family: str = "unknown"
     scheduler: str = "unknown"
     assumptions: list[str] = field(default_factory=list)
+    #: depth maps the depth warps need (`Frame.depth`): one per model frame's chain image a
+    #: depth warp reads, directly or carried through warp-only frames (`depth_calls`)
+    depth_calls: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "model_calls": dict(self.model_calls),
+            "depth_calls": self.depth_calls,
             "denoising_steps": dict(self.denoising_steps),
             "family": self.family,
             "scheduler": self.scheduler,
@@ -219,7 +223,20 @@ def estimate(plan: "RenderPlan", *, family: str | None = None, scheduler: Schedu
         est.model_calls["prior"] = len(embedded)
         est.denoising_steps["prior"] = len(embedded) * prior.forwards(PRIOR_STEPS)
     est.denoising_steps["total"] = sum(est.denoising_steps[k] for k in KINDS)
+    est.depth_calls = depth_calls(plan)
     return est
+
+
+def depth_calls(plan: "RenderPlan") -> int:
+    """Depth maps a build of `plan` from nothing makes: one per distinct chain image whose
+    depth a depth warp reads, where a warp-only depth warp's picture reads its input's depth
+    moved (no call), so the calls are made on model frames' pictures only: at most one per
+    model frame (`kscript.render.executor`, `_depth_of`)."""
+    from kscript.plan import depth_origins
+
+    frames = plan.frames
+    root = depth_origins(frames)
+    return len({root[fr.inputs[0]] for fr in frames if fr.depth and fr.inputs and 0 <= fr.inputs[0] < fr.index})
 
 
 def format_counts(counts: dict[str, int]) -> str:

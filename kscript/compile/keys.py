@@ -11,6 +11,12 @@ render the chain image, and nothing else:
   picture's bytes, not its path, so replacing the file re-renders the frames made from it
   and moving or renaming it renders nothing;
 - the film's size and models (``width``, ``height``, ``model``, ``prior``, ``inpaint``);
+- for a depth warp (`Frame.depth`) the film's depth model, as ``depth`` (absent from other
+  frames' keys, so a film without depth keys as it did before the 3D camera, and a change
+  of depth model changes the keys of the depth warps and of everything made from them);
+- ``motion`` lists the motion channels in the table's order, leaving out those added after
+  keys were first made (`Channel.keyed_at_default` False: `z`) while they are at their
+  default;
 - the keys of the frames whose chain images it reads: its ``inputs`` and its
   ``coherence_ref``. So a key changes when anything upstream of the frame changes.
   Under `cadence` an in-between reads both neighbouring model frames, the next one
@@ -39,26 +45,39 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from kscript.channels import MOTION_CHANNELS
+from kscript.channels import CHANNELS, MOTION_CHANNELS
 from kscript.plan import FilmInfo, Frame, content_key, warp_path
 
 # The canonical JSON of `frame_key_data`: keys in sorted order, as canonical_json writes
 # them. Filled in by the compiler, in this order: [negative, coherence], the coherence
-# reference's key (quoted) or null, the film part, guidance, the init image's SHA-256
-# (quoted) or null, inpaint, the inputs' keys, motion, noise, op, prompts, seed, steps,
-# strength.
+# reference's key (quoted) or null, `depth_key_part` (empty or `"depth":"...",`), the film
+# part, guidance, the init image's SHA-256 (quoted) or null, inpaint, the inputs' keys,
+# motion, noise, op, prompts, seed, steps, strength.
 KEY_TEMPLATE = (
-    '{"coherence":%s,"coherence_ref":%s,"film":%s,"guidance":%s,"image":%s,"inpaint":%s,'
+    '{"coherence":%s,"coherence_ref":%s,%s"film":%s,"guidance":%s,"image":%s,"inpaint":%s,'
     '"inputs":%s,"motion":%s,"noise":%s,"op":"%s","prompts":%s,"seed":%d,"steps":%d,"strength":%s}'
 )
 #: the position of the inputs' keys among KEY_TEMPLATE's values (an in-between's are filled
 #: in once its next model frame's key is known)
-KEY_INPUTS = 6
+KEY_INPUTS = 7
 
 
 def film_key_part(film: FilmInfo) -> list:
     """The film's share of every key: size and models (not title, fps or seed)."""
     return [film.width, film.height, film.model, film.prior, film.inpaint]
+
+
+def motion_key(values: Sequence[float]) -> list[float]:
+    """The key's motion list from the motion channels' values in the table's order."""
+    return [v for name, v in zip(MOTION_CHANNELS, values)
+            if CHANNELS[name].keyed_at_default or v != CHANNELS[name].default]
+
+
+def depth_key_part(frame_depth: bool, film: FilmInfo) -> str:
+    """The `"depth":"<model>",` member of a depth warp's key (KEY_TEMPLATE's third), else ''."""
+    from kscript.plan import canonical_json
+
+    return f'"depth":{canonical_json(film.depth)},' if frame_depth else ""
 
 
 def frame_key_data(frame: Frame, film: FilmInfo, keys: Sequence[str], frames: Sequence[Frame] | None = None) -> dict:
@@ -84,10 +103,10 @@ def frame_key_data(frame: Frame, film: FilmInfo, keys: Sequence[str], frames: Se
     if len(path) > 1:
         if frames is None:
             raise ValueError(f"frame {frame.index} warps across frames {path}: their motions are needed for its key")
-        motion: list = [[getattr(frames[j].motion, name) for name in MOTION_CHANNELS] for j in path]
+        motion: list = [motion_key([getattr(frames[j].motion, name) for name in MOTION_CHANNELS]) for j in path]
     else:
-        motion = [getattr(m, name) for name in MOTION_CHANNELS]  # the table's order
-    return {
+        motion = motion_key([getattr(m, name) for name in MOTION_CHANNELS])  # the table's order
+    data = {
         "coherence": [frame.negative, frame.coherence],
         "coherence_ref": keys[frame.coherence_ref] if frame.coherence_ref is not None else None,
         "film": film_key_part(film),
@@ -104,6 +123,9 @@ def frame_key_data(frame: Frame, film: FilmInfo, keys: Sequence[str], frames: Se
         "steps": frame.steps,
         "strength": frame.strength,
     }
+    if frame.depth:
+        data["depth"] = film.depth  # the depth model this frame's warp reads
+    return data
 
 
 def frame_key(frame: Frame, film: FilmInfo, keys: Sequence[str], frames: Sequence[Frame] | None = None) -> str:

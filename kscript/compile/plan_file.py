@@ -178,6 +178,11 @@ def _frame_problems(plan: RenderPlan, fr: Frame, i: int, owner: list[tuple[str, 
         out.append(f"{where}: prompt weights sum to {total:g}, not 1")
     if fr.op in ("animate", "continue") and fr.strength <= 0:
         out.append(f"{where}: an '{fr.op}' frame redraws with a strength above 0")
+    if fr.depth and (plan.film.depth is None or fr.op == "generate"):
+        out.append(f"{where}: a depth warp " + ("in a film without a depth model (film.depth)"
+                                                 if plan.film.depth is None else "cannot be a 'generate' frame"))
+    if fr.motion.z and not fr.depth and fr.op != "generate":
+        out.append(f"{where}.motion.z is {fr.motion.z:g}, but only a depth warp moves forward (frames.{i}.depth)")
     out.extend(f"{where}.motion.{m}" for m in motion_problems(fr, plan.film.width, plan.film.height))
     return out
 

@@ -43,7 +43,11 @@ from kscript.importers.film import (
     Convert,
     FilmSpec,
     PromptKey,
+    DEFAULT_DEPTH_MODEL,
+    DEFORUM_SCENE_DISTANCE,
     SceneSpec,
+    depth_move_scales,
+    depth_move_warning,
     motion_convert,
     write_film,
 )
@@ -391,6 +395,7 @@ def _settings(path: Path, ctx: _Ctx) -> tuple[str, list[str]]:
                  + (" without motion" if mode == "None" else ""))
     names = {"t": "F", "max_f": "max_f", "s": str(seed_raw)}
     channels: list[Channel] = []
+    settings: dict[str, str] = {}
     lets: dict[str, str] = {}
 
     def add(ch: Channel | None) -> None:
@@ -444,15 +449,30 @@ def _settings(path: Path, ctx: _Ctx) -> tuple[str, list[str]]:
             if not _is_default(sc, 0.0):
                 add(_channel(ctx, kname, key, sc, motion_convert(kname, fps, width, height, sign=sign), frames,
                              seed_raw, names, "degrees per frame; kscript: degrees per second"))
-        for key in ("translation_x", "translation_y", "translation_z"):
-            sc = _schedule(ctx, key, "0:(0)", frames, seed_raw)
-            if not _is_default(sc, 0.0):
-                ctx.warn(f"{key} = {ctx.get(key)!r}: a 3D camera move needs depth, which kscript does not "
-                         "have yet; not carried over (the standard effects zoom_in, pan_right, ... come close)")
         fov = (_schedule(ctx, "fov_schedule", "0:(70)", frames, seed_raw)
                if "fov_schedule" in ctx.data or ctx.dialect == "a1111" else None)
         if fov is None and "fov" in ctx.data:
             fov = parse_schedule("fov", f"0:({_num(ctx, 'fov', 40)})", frames, seed_raw, ctx.sched_dialect)
+        # The camera's moves through depth (docs/rendering.md, "Deforum's 3D parameters"): at
+        # the scene's distance Deforum's on-screen motion is kept, with kscript's depth warp.
+        fov_series = reference_series(fov, frames, seed_raw) if fov is not None else [40.0]
+        moved = False
+        for key, (kname, scale) in depth_move_scales(fps, fov_series[0]).items():
+            sc = _schedule(ctx, key, "0:(0)", frames, seed_raw)
+            if _is_default(sc, 0.0):
+                continue
+            moved = True
+            ctx.warn(depth_move_warning(key, ctx.get(key), kname, fov_series[0] if len(set(fov_series)) > 1 else None))
+            unit = (f"Deforum depth units / 200 per frame; kscript {kname}: "
+                    + ("% of the scene's distance per second, as fast on screen at the scene's distance"
+                       if kname == "z" else f"% of the {'width' if kname == 'x' else 'height'} per second at the "
+                       "scene's distance"))
+            add(_channel(ctx, kname, key, sc, Convert(scale=scale), frames, seed_raw, names, unit))
+        if moved:
+            settings["depth"] = f'"{DEFAULT_DEPTH_MODEL}"'
+            for key in ("near_schedule", "far_schedule", "midas_weight"):
+                if key in ctx.data:
+                    ctx.warn(f"{key} = {ctx.get(key)!r}: does not change kscript's depth warp (docs/rendering.md)")
         if fov is not None and channels:
             add(_channel(ctx, "fov", "fov_schedule", fov, Convert(), frames, seed_raw, names, "degrees"))
     if mode == "3D" and ctx.get("enable_perspective_flip", ctx.get("flip_2d_perspective", False)):
@@ -492,7 +512,6 @@ def _settings(path: Path, ctx: _Ctx) -> tuple[str, list[str]]:
     if not _is_default(contrast, 1.0):
         ctx.warn(f"contrast_schedule = {ctx.get('contrast_schedule')!r}: kscript has no contrast channel")
 
-    settings: dict[str, str] = {}
     cadence_raw = ctx.get("diffusion_cadence", 1)
     try:
         cadence = int(cadence_raw)

@@ -52,6 +52,36 @@ def motion_convert(channel: str, fps: float, width: int, height: int, sign: floa
     return Convert(scale=sign * from_frame(channel, 1.0, fps, width, height))
 
 
+#: the depth model a converted 3D film moves through (Depth Anything V2 Small, transformers)
+DEFAULT_DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
+#: the scene's distance in Deforum's depth units: Deforum (transform_image_3d_new) normalises
+#: each depth map to 0..1 and maps it onto 1..2; the harmonic mean of depths spread evenly
+#: over 1..2 is 1 / ln 2 (kscript.render.depth_warp.scene_distance)
+DEFORUM_SCENE_DISTANCE = 1.0 / math.log(2.0)
+
+
+def depth_move_scales(fps: float, fov: float) -> dict[str, tuple[str, float]]:
+    """Deforum's 3D translations (its depth units / 200 per frame) -> (kscript channel, factor):
+    the speeds at which the picture moves on screen as Deforum's does at its scene's distance
+    D (docs/import.md, "3D"): x, y = fps t / (4 D tan(fov/2)) % of the width / height per
+    second; z = fps t / (2 D^2 tan(fov/2)) % of the scene's distance per second (Deforum's
+    forward zoom 1 + t / (D (D - t) tan(fov/2)) to first order in t)."""
+    tan_half = math.tan(math.radians(min(max(fov, 1.0), 179.0)) / 2.0)
+    pan = fps / (4.0 * DEFORUM_SCENE_DISTANCE * tan_half)
+    return {"translation_x": ("x", pan), "translation_y": ("y", pan),
+            "translation_z": ("z", fps / (2.0 * DEFORUM_SCENE_DISTANCE**2 * tan_half))}
+
+
+def depth_move_warning(key: str, value: object, kname: str, fov: float | None = None) -> str:
+    """The importers' one warning for a 3D translation converted into a move through depth."""
+    head = key if value is None else f"{key} = {value!r}"
+    return (f"{head}: a camera move through depth, kscript's {kname} with the depth model "
+            f"{DEFAULT_DEPTH_MODEL} (depth:), as fast on screen as Deforum's at its scene's distance "
+            f"({round(DEFORUM_SCENE_DISTANCE, 4)} of its depth units); nearer and farther things move by the "
+            "pinhole camera's amounts, which differ from Deforum's for a forward move"
+            + (f"; with the first frame's fov ({fov:g})" if fov is not None else ""))
+
+
 @dataclass
 class Channel:
     name: str  # the kscript channel

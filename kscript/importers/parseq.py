@@ -24,7 +24,18 @@ import re
 from pathlib import Path
 from typing import Any
 
-from kscript.importers.film import Channel, Convert, FilmSpec, PromptKey, SceneSpec, motion_convert, write_film
+from kscript.importers.film import (
+    DEFAULT_DEPTH_MODEL,
+    Channel,
+    Convert,
+    FilmSpec,
+    PromptKey,
+    SceneSpec,
+    depth_move_scales,
+    depth_move_warning,
+    motion_convert,
+    write_film,
+)
 from kscript.importers.schedule import Point, SchedulePoints
 
 
@@ -151,6 +162,7 @@ def convert_parseq(path: Path, size: str | None = None, mode: str | None = None,
         mode = "3D" if three else "2D"
     channels: list[Channel] = []
     names = {"t": "F"}
+    moves_through_depth = False
 
     def add(name: str, values: list[float] | None, conv: Convert, comment: str) -> None:
         if values is None:
@@ -176,10 +188,16 @@ def convert_parseq(path: Path, size: str | None = None, mode: str | None = None,
         for key, kname, sign in MOTION_3D:
             add(kname, field(key, motion=True), motion_convert(kname, fps, width, height, sign),
                 f"Parseq {key}{'_delta' if deltas else ''} (degrees per frame)")
-        for key in ("translation_x", "translation_y", "translation_z"):
+        # moves through depth, as `kscript import deforum` converts them (docs/import.md, "3D")
+        fovs = field("fov") or [40.0]
+        for key, (kname, scale) in depth_move_scales(fps, fovs[0]).items():
             vals = field(key, motion=True)
             if vals is not None and any(v != 0 for v in vals):
-                warnings.append(f"{key}: a 3D camera move needs depth, which kscript does not have yet; not carried over")
+                moves_through_depth = True
+                warnings.append(depth_move_warning(key, None, kname,
+                                                   fovs[0] if len(set(fovs)) > 1 else None))
+                add(kname, vals, Convert(scale=scale), f"Parseq {key}{'_delta' if deltas else ''} "
+                    "(Deforum depth units / 200 per frame)")
         add("fov", field("fov"), Convert(), "Parseq fov (degrees)")
     for key in ("perspective_flip_theta", "perspective_flip_phi", "perspective_flip_gamma"):
         vals = field(key, motion=True)
@@ -256,6 +274,8 @@ def convert_parseq(path: Path, size: str | None = None, mode: str | None = None,
         else:
             scenes[-1].prompts.append(PromptKey(f, pos, blend))
     settings: dict[str, str] = {}
+    if moves_through_depth:
+        settings["depth"] = f'"{DEFAULT_DEPTH_MODEL}"'
     if cadence > 1:
         settings["cadence"] = str(cadence)
     seed0 = int(seeds[0]) if seeds else 0

@@ -159,6 +159,9 @@ class BuildReport:
         segments_encoded, segments_cached: scene segments of an H.264 film encoded in this
             build / reused from the cache (both 0 for the single-pass outputs: `--scene`,
             `--no-cache`, `.webm`, `.mkv`, PNG folders).
+        depth_calls: depth maps made for the depth warps (`Frame.depth`): one per chain image
+            a depth warp moves, so at most one per frame rendered; for a build from nothing,
+            equal to the plan's estimate (`kscript.compile.cost`, `Estimate.depth_calls`).
     """
 
     frames_total: int
@@ -178,6 +181,7 @@ class BuildReport:
     denoising_steps: dict[str, int] = field(default_factory=dict)
     segments_encoded: int = 0
     segments_cached: int = 0
+    depth_calls: int = 0
     cache: CacheReport = field(default_factory=CacheReport)
     notes: list[str] = field(default_factory=list)
 
@@ -235,6 +239,19 @@ def make_backend(plan: RenderPlan, options: BuildOptions) -> Backend:
     settings = ModelOptions(safety_checker=options.safety_checker, dtype=options.dtype, offload=options.offload,
                             threads=options.threads)
     return create_backend(film, device=options.device, model=options.model, base_dir=base_dir, options=settings)
+
+
+def film_depth(plan: RenderPlan, options: BuildOptions, backend: Backend):  # noqa: ANN201 - FilmDepth | None
+    """The depth maps of the plan's depth warps (`kscript.backends.depth.FilmDepth`): the
+    film's `depth:` model, relative folders read from the film's folder as the model's are;
+    None when no frame is a depth warp. Loaded by the executor before the first frame."""
+    if plan.film.depth is None or not any(fr.depth for fr in plan.frames):
+        return None
+    from kscript.backends.depth import FilmDepth
+
+    source = film_path(plan)
+    base_dir = options.base_dir if options.base_dir is not None else (source.parent if source is not None else None)
+    return FilmDepth(plan.film.depth, backend, Path(base_dir) if base_dir is not None else None)
 
 
 def frame_cache(plan: RenderPlan, output: str, options: BuildOptions, *, compress: bool = True) -> FrameCache:
@@ -340,6 +357,7 @@ def _build(plan: RenderPlan, output_text: str, options: BuildOptions, source: Pa
         plan,
         backend,
         cache,
+        depth=film_depth(plan, options, backend),
         scene=options.scene,
         progress=options.progress,
         should_cancel=options.should_cancel,
@@ -398,6 +416,7 @@ def _build(plan: RenderPlan, output_text: str, options: BuildOptions, source: Pa
         frames_loaded=stats.frames_loaded,
         segments_encoded=segments_encoded,
         segments_cached=segments_cached,
+        depth_calls=executor.depth.calls if executor.depth is not None else 0,
         cache=cache_info,
         notes=_notes(stats) + notes + list(getattr(backend, "notes", [])),
     )

@@ -260,6 +260,62 @@ def depth_warp(image: np.ndarray, depth: np.ndarray, move: DepthMove, *, near: f
     )
 
 
+def scene_distance(depth: np.ndarray) -> float:
+    """The scene's distance in a depth map: the harmonic mean of its depths, 1 / mean(1/d).
+
+    It is the depth at which a sideways move shifts the picture by its average over the
+    frame (a move t shifts a pixel at depth d by f t / d), so the language's pans keep their
+    meaning under depth (`x: 10` moves the picture a tenth of the width per second on
+    average, nearer things more, farther less), and `z` is a percent of it, a unit that is
+    the same for a relative depth model and a metric one.
+    """
+    d = np.asarray(depth, dtype=np.float64)
+    inv = 1.0 / d[np.isfinite(d) & (d > 0)]
+    return float(1.0 / inv.mean()) if inv.size else 1.0
+
+
+def plan_move(motion, depth: np.ndarray, width: int) -> DepthMove:  # noqa: ANN001 - kscript.plan.Motion
+    """The 3D move of one plan frame (`kscript.plan.Motion`, per-frame values) through `depth`.
+
+    With D the scene's distance (`scene_distance`) and f the focal length: the pans' pixels
+    become a sideways move of x * D / f (which shifts the plane at D by exactly x pixels),
+    z (a fraction of the scene's distance) a forward move of z * D; turn, tilt, roll (the
+    plan's `angle`), zoom and fov are as the homography has them. On a constant depth this
+    is the homography of the same motion (up to the order of the pan and the zoom).
+    """
+    d = scene_distance(depth)
+    f = focal(width, motion.fov)
+    return DepthMove(x=motion.x * d / f, y=motion.y * d / f, z=motion.z * d, turn=motion.turn, tilt=motion.tilt,
+                     roll=motion.angle, zoom=motion.zoom, fov=motion.fov)
+
+
+def carried_depth(out: DepthWarp) -> np.ndarray:
+    """The new view's depth map with no hole: each revealed pixel takes the depth of the
+    nearest pixel the warp saw (what was uncovered lies at about the depth around it).
+
+    The depth of a warp-only frame's picture (under `cadence`, or at `strength: 0`): its input's
+    depth moved as the picture was, so only model frames need the depth model (as Deforum
+    estimates depth once per model frame). A pure function of the input's depth and the move.
+    """
+    seen = out.revealed < 0.5
+    if seen.all():
+        return out.depth.astype(np.float32)
+    if not seen.any():
+        return np.ones_like(out.depth, dtype=np.float32)
+    _, labels = cv2.distanceTransformWithLabels((~seen).astype(np.uint8), cv2.DIST_L2, 5,
+                                                labelType=cv2.DIST_LABEL_PIXEL)
+    # label of each zero (seen) pixel -> its value; each revealed pixel takes its nearest's
+    values = np.zeros(int(labels.max()) + 1, np.float32)
+    values[labels[seen]] = out.depth[seen]
+    return np.where(seen, out.depth, values[labels]).astype(np.float32)
+
+
+def carry_depth(depth: np.ndarray, move: DepthMove) -> np.ndarray:
+    """`carried_depth` of moving `depth` by `move` (the warp of the depth map alone)."""
+    blank = np.zeros(depth.shape[:2] + (1,), np.uint8)
+    return carried_depth(depth_warp(blank, depth, move))
+
+
 def warp_and_fill(image: np.ndarray, depth: np.ndarray, move: DepthMove) -> tuple[np.ndarray, np.ndarray]:
     """A depth warp with what it revealed filled without a model: the executor's entry point.
 
@@ -270,9 +326,17 @@ def warp_and_fill(image: np.ndarray, depth: np.ndarray, move: DepthMove) -> tupl
     Returns:
         (filled image, hard revealed mask, float32 0/1)
     """
+    filled, revealed, _ = warp_fill_and_carry(image, depth, move, carry=False)
+    return filled, revealed
+
+
+def warp_fill_and_carry(image: np.ndarray, depth: np.ndarray, move: DepthMove, carry: bool = True
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """`warp_and_fill`, and the new view's `carried_depth` (None unless `carry`)."""
     from kscript.render import warp
 
     out = depth_warp(image, depth, move)
+    carried = carried_depth(out) if carry else None
     if not out.revealed.any():
-        return out.image, out.revealed
-    return warp.fill(out.image, out.revealed, mode="telea"), out.revealed
+        return out.image, out.revealed, carried
+    return warp.fill(out.image, out.revealed, mode="telea"), out.revealed, carried

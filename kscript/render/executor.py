@@ -17,6 +17,14 @@ Each plan frame makes one *chain image* (what the next frame warps):
   two, each warped to it (`kscript.render.tween`): it reads the NEXT model frame too, so
   that one is rendered first. A model frame after in-betweens is made from the model frame
   before them, warped once by all their motions composed (`plan.warp_path`).
+- a depth warp (`Frame.depth`, issue #11): the input chain image is moved through its depth
+  map (`kscript.render.depth_warp.warp_and_fill`), made by the film's depth model once per
+  chain image (`kscript.backends.depth.FilmDepth`, cached by the image's plan key, so at
+  most one depth call per frame rendered); the mask of the one masked call
+  (`backend.repaint`, which the plan sets on every depth-warp model frame) is what this
+  warp actually revealed, joined with the band of the homography warps before it. The
+  depth model is loaded before the first frame with the backend's model: a missing or
+  wrong-kind model is a `ModelError` before anything is rendered.
 
 The frame written to the video is the chain image, or during a crossfade transition
 ``(1 - w) * chain[from_frame] + w * chain[own]``, composited at output time and never cached.
@@ -37,16 +45,19 @@ nothing. Cancellation is checked at every frame boundary and every model step.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterator, Literal
+from typing import TYPE_CHECKING, Callable, Iterator, Literal
 
 import cv2
 import numpy as np
 
 from kscript.errors import KscriptError, RenderError, UsageError
-from kscript.plan import Frame, RenderPlan, is_in_between, warp_path
-from kscript.render import coherence, tween, warp
+from kscript.plan import Frame, RenderPlan, depth_origins, is_in_between, warp_path
+from kscript.render import coherence, depth_warp, tween, warp
 from kscript.backends.interface import Backend, Request
 from kscript.render.cache import BackgroundWriter, FrameCache, address
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kscript.backends.depth import FilmDepth
 
 
 class BuildCancelled(KscriptError):
@@ -108,13 +119,15 @@ def select_frames(plan: RenderPlan, scene: str | None) -> list[int]:
     return [f.index for f in plan.frames if f.scene == scene]
 
 
-def dependencies(frame: Frame) -> list[int]:
+def dependencies(frame: Frame, depth_root: int | None = None) -> list[int]:
     """The chain images rendering `frame` reads (not counting its crossfade partner).
 
-    Only frames the key covers (`inputs`, `coherence_ref`): a dependency the key did not
-    name could change without changing the key. All are earlier in the plan but one: a
-    cadence in-between reads the next model frame (`Executor` checks that one reads only
-    frames before the in-between, so there is no cycle).
+    Only frames the key covers (`inputs`, `coherence_ref`, and for a depth warp whose input
+    is a warp-only depth warp the model frame whose picture's depth it carries, `depth_roots`:
+    upstream of its input, so under its key too): a dependency the key did not name could
+    change without changing the key. All are earlier in the plan but one: a cadence
+    in-between reads the next model frame (`Executor` checks that one reads only frames
+    before the in-between, so there is no cycle).
     """
     deps: list[int] = []
     if frame.op in ("animate", "warp", "continue"):
@@ -125,7 +138,28 @@ def dependencies(frame: Frame) -> list[int]:
             deps.append(frame.inputs[1])
     if _coherence_ref(frame) is not None:
         deps.append(_coherence_ref(frame))  # type: ignore[arg-type]
+    if depth_root is not None and depth_root not in deps:
+        deps.append(depth_root)
     return deps
+
+
+def depth_roots(frames: list[Frame]) -> list[int | None]:
+    """For each depth warp whose input is a warp-only depth warp, the frame whose picture's
+    depth that input carries (the model frame the warp-only run started from); else None.
+    The depth of a warp-only frame's picture is its input's moved (`Executor._depth_of`), so
+    the executor needs that frame's picture to make it when the frames between are cached."""
+    origin = depth_origins(frames)
+    out: list[int | None] = [None] * len(frames)
+    for i, fr in enumerate(frames):
+        src = fr.inputs[0] if fr.inputs and 0 <= fr.inputs[0] < i else None
+        if src is not None and fr.depth and _carries_depth(frames[src]):
+            out[i] = origin[src]
+    return out
+
+
+def _carries_depth(frame: Frame) -> bool:
+    """A warp-only depth warp: its picture's depth is its input's, carried by its move."""
+    return frame.op == "warp" and frame.depth and bool(frame.inputs)
 
 
 def _coherence_ref(frame: Frame) -> int | None:
@@ -183,6 +217,7 @@ class ExecStats:
     frames_rendered: int = 0
     frames_cached: int = 0
     frames_loaded: int = 0
+    depth_calls: int = 0  # depth maps made for depth warps (`FilmDepth.calls`)
 
 
 class Executor:
@@ -202,6 +237,10 @@ class Executor:
         prepare: called once before the first frame is rendered, and not at all when every
             frame comes from the cache (`build` passes `backend.load`: a rebuild of an
             unchanged film does not even load the model).
+        depth: where the depth warps' depth maps come from (`kscript.backends.depth.FilmDepth`;
+            `build` passes one that reads relative folders from the film's folder). Default:
+            the film's `depth:` model, read from the working folder, when the plan has depth
+            warps; loaded before the first frame, like `prepare`.
     """
 
     def __init__(
@@ -215,6 +254,7 @@ class Executor:
         should_cancel: Callable[[], bool] | None = None,
         on_frame: FrameSink | None = None,
         prepare: Callable[[], None] | None = None,
+        depth: "FilmDepth | None" = None,
     ) -> None:
         self.plan = plan
         self.backend = backend
@@ -228,7 +268,8 @@ class Executor:
                 raise RenderError(f"plan frame {i} has index {fr.index}: the plan is not in order")
         self.targets = select_frames(plan, scene)
         self.shape = (plan.film.height, plan.film.width, 3)
-        self.deps = [dependencies(fr) for fr in self.frames]
+        roots = depth_roots(self.frames)
+        self.deps = [dependencies(fr, roots[i]) for i, fr in enumerate(self.frames)]
         for fr, ds in zip(self.frames, self.deps):
             for d in ds:
                 if 0 <= d < fr.index:
@@ -264,6 +305,11 @@ class Executor:
         self._last_use: dict[int, int] = {}
         if progress is not None:
             backend.status = self._status
+        if depth is None and plan.film.depth is not None and any(fr.depth for fr in self.frames):
+            from kscript.backends.depth import FilmDepth
+
+            depth = FilmDepth(plan.film.depth, backend)
+        self.depth = depth
 
     # -- planning ------------------------------------------------------------------------------
 
@@ -318,6 +364,8 @@ class Executor:
         self.stats.frames_cached += len(set(self.targets) - targets - set(order))
         if any(i not in self.cached for i in order):
             self._prepared()  # load the model before any frame, so a bad model fails at once
+            if self.depth is not None and any(self.frames[i].depth for i in order if i not in self.cached):
+                self.depth.load()  # so does the depth model
             self._embed(order)
         self._writer = BackgroundWriter(self.cache) if self.cache is not None else None
         writer = self._writer
@@ -334,6 +382,7 @@ class Executor:
             self._writer = None
         if writer is not None:
             writer.close()
+        self.stats.depth_calls = self.depth.calls if self.depth is not None else 0
         return self.stats
 
     def render_chain(self, order: list[int], start: dict[int, np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
@@ -474,17 +523,23 @@ class Executor:
             image = self._in_between(fr)
         else:
             src = self.mem[self.deps[fr.index][0]]
-            if fr.op == "warp":
-                image = self._warped(src, fr)
+            revealed = None
+            if fr.depth:
+                image, revealed = self._depth_warp(fr, src)
             else:
                 # Every band is filled without a model first: a painting frame then paints it
                 # from noise in its one masked call; a narrower one is redrawn by img2img.
                 image = self._warped(src, fr)
+            if fr.op != "warp":
                 if fr.noise > 0:
                     image = coherence.add_noise(image, fr.noise, fr.seed)
                 if fr.inpaint:
                     h, w = image.shape[:2]
-                    image = be.repaint(image, self._band_mask(fr, w, h), req)
+                    mask = self._band_mask(fr, w, h) if revealed is None or fr.reveal > 1 else None
+                    if revealed is not None:  # what the depth warp revealed, from the warp itself
+                        own = warp.soften(revealed)
+                        mask = own if mask is None else np.maximum(mask, own)
+                    image = be.repaint(image, mask, req)
                 else:
                     image = be.img2img(image, req)
                 ref = _coherence_ref(fr)
@@ -511,6 +566,41 @@ class Executor:
         forward = tween.compose([self.frames[j].motion for j in range(p + 1, fr.index + 1)], w, h)
         to_next = tween.compose([self.frames[j].motion for j in range(fr.index + 1, n + 1)], w, h)
         return tween.blend(self.mem[p], self.mem[n], forward, to_next, (fr.index - p) / (n - p))
+    def _depth_warp(self, fr: Frame, src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The depth warp of `src` (frame `fr`'s input) by `fr.motion`: the filled image and
+        the hard mask of what it revealed. A warp-only frame also keeps its picture's depth,
+        its input's carried by the move, for the frame after it (`_depth_of`)."""
+        if self.depth is None:
+            raise RenderError(f"plan frame {fr.index} is a depth warp, but the film names no depth model")
+        depth = self._depth_of(self.deps[fr.index][0])
+        move = depth_warp.plan_move(fr.motion, depth, self.plan.film.width)
+        carry = _carries_depth(fr)
+        image, revealed, carried = depth_warp.warp_fill_and_carry(src, depth, move, carry=carry)
+        if carried is not None:
+            self.depth.keep(fr.key, carried)
+        return image, revealed
+
+    def _depth_of(self, j: int) -> np.ndarray:
+        """The depth of chain image j: estimated from the image (`FilmDepth`, once per key),
+        except for a warp-only depth warp, whose picture is its input's moved without a model
+        call: its depth is its input's, carried by the same move (`depth_warp.carry_depth`).
+        So the depth model runs on model frames' pictures only, and the depth of every chain
+        image is a pure function of the plan (the same whether a frame was rendered now or
+        came from the cache)."""
+        assert self.depth is not None
+        walk: list[int] = []
+        while self.depth.kept(self.frames[j].key) is None and _carries_depth(self.frames[j]):
+            walk.append(j)
+            j = self.frames[j].inputs[0]
+        depth = self.depth.kept(self.frames[j].key)
+        if depth is None:
+            image = self.mem[j] if j in self.mem else self._ensure(j)
+            depth = self.depth.depth(self.frames[j].key, image, self._request(self.frames[j]))
+        for k in reversed(walk):
+            fr = self.frames[k]
+            depth = depth_warp.carry_depth(depth, depth_warp.plan_move(fr.motion, depth, self.plan.film.width))
+            self.depth.keep(fr.key, depth)
+        return depth
 
     def _band_mask(self, fr: Frame, width: int, height: int) -> np.ndarray:
         """The feathered mask of the band this frame paints: the frame outside the region
@@ -533,8 +623,8 @@ class Executor:
         for step in reversed(chain):
             painted = geometry.carry(painted, geometry.warp_matrix(
                 width, height, zoom=step.motion.zoom, angle=step.motion.angle, x=step.motion.x, y=step.motion.y,
-                turn=step.motion.turn, tilt=step.motion.tilt, flip=step.motion.flip, fov=step.motion.fov),
-                width, height)
+                turn=step.motion.turn, tilt=step.motion.tilt, flip=step.motion.flip, fov=step.motion.fov,
+                z=step.motion.z), width, height)
         hard = np.ones((height, width), np.uint8)
         if painted is not None and len(painted) >= 3:
             # pixels whose centre is inside the painted region keep their content
@@ -608,6 +698,7 @@ class Executor:
             camera=self.camera[fr.index],
             origin_seed=self.origin_seed[fr.index],
             **self._origin_image(fr),
+            parallax=fr.depth,
         )
 
     def _origin_image(self, fr: Frame) -> dict:

@@ -51,6 +51,7 @@ def matrix(motion: Motion, width: int, height: int) -> np.ndarray:
             tilt=motion.tilt,
             flip=motion.flip,
             fov=motion.fov,
+            z=motion.z,
         ),
         dtype=np.float64,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kscript.channels import CHANNELS, MOTION_CHANNELS, PLOTTED
+from kscript.channels import CHANNELS, DEPTH_CHANNELS, MOTION_CHANNELS, PLOTTED
 
 # The plotted channels of the table, in the language's units (per second, % of the frame:
 # what the film says), read back from the plan's per-frame values.
@@ -43,10 +43,13 @@ def plan_summary(plan: Any) -> dict[str, Any]:
                 "source": {"file": sc.source.file, "line": sc.source.line, "col": sc.source.col},
             }
         )
-    curves: dict[str, list[float]] = {name: [] for name in CURVES}
+    # the depth channels (z) only in a film with a depth model: elsewhere they cannot move
+    shown = tuple(c for c in CURVES if film.depth is not None or c not in DEPTH_CHANNELS)
+    motion_curves = tuple(c for c in _MOTION_CURVES if c in shown)
+    curves: dict[str, list[float]] = {name: [] for name in shown}
     ops: list[str] = []
     for fr in plan.frames:
-        for name in _MOTION_CURVES:
+        for name in motion_curves:
             per_second = CHANNELS[name].from_frame(float(getattr(fr.motion, name)), fps, film.width, film.height)
             # The plan keeps per-frame values to 6 decimals, so a rate read back from them
             # carries that rounding times fps: 6 significant digits is what it can promise.
@@ -54,7 +57,7 @@ def plan_summary(plan: Any) -> dict[str, Any]:
         for name in _FRAME_CURVES:
             curves[name].append(round(float(getattr(fr, name)), 7))
         ops.append(fr.op)
-    curve_info = [[c, c, CHANNELS[c].unit, CHANNELS[c].default or 0.0] for c in CURVES]
+    curve_info = [[c, c, CHANNELS[c].unit, CHANNELS[c].default or 0.0] for c in shown]
     beats = _beat_frames(plan)
     if getattr(film, "audio", None) is not None:
         loud = _loudness(plan)
