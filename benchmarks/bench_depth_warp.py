@@ -15,8 +15,6 @@ per second and the plan's estimate (`Estimate.depth_calls`).
 
 from __future__ import annotations
 
-import argparse
-import os
 
 import cv2
 import numpy as np
@@ -25,17 +23,11 @@ from kscript import geometry
 from kscript.render import warp
 from kscript.render.depth_warp import DepthMove, depth_warp, pan_for_pixels
 
-from bench_warp import timed  # best of three, ms per call: the same timer as today's warp's
+from bench_warp import frame_args, timed  # best of three, ms per call: the same timer as today's warp's
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--size", type=int, default=640)
-    ap.add_argument("--runs", type=int, default=5)
-    args = ap.parse_args()
-    n = args.size
-    cv2.setNumThreads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    rng = np.random.default_rng(0)
+    args, n, rng = frame_args(5)
     img = cv2.GaussianBlur(rng.integers(0, 256, (n, n, 3), dtype=np.uint8), (0, 0), 3)
     far, near = 10.0, 3.0
     depth = np.full((n, n), far)

@@ -10,8 +10,6 @@ way. No model call is made: this is all an in-between costs.
 
 from __future__ import annotations
 
-import argparse
-import os
 
 import cv2
 import numpy as np
@@ -19,17 +17,11 @@ import numpy as np
 from kscript.plan import Motion
 from kscript.render import tween, warp
 
-from bench_warp import timed  # best of three, ms per call: the same timer as the warp's
+from bench_warp import frame_args, timed  # best of three, ms per call: the same timer as the warp's
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--size", type=int, default=640)
-    ap.add_argument("--runs", type=int, default=10)
-    args = ap.parse_args()
-    n = args.size
-    cv2.setNumThreads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    rng = np.random.default_rng(0)
+    args, n, rng = frame_args(10)
     prev = cv2.GaussianBlur(rng.integers(0, 256, (n, n, 3), dtype=np.uint8), (0, 0), 3)
     nxt = np.roll(prev, 3, axis=1)
     steps = [Motion(x=4 * n / 640, turn=0.3)] * 3

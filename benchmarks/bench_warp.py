@@ -30,13 +30,21 @@ def timed(fn, runs: int) -> float:
     return best * 1000
 
 
-def main() -> int:
+def frame_args(runs: int) -> tuple[argparse.Namespace, int, np.random.Generator]:
+    """--size and --runs, the frame side, and the seeded generator of the warp benchmarks'
+    test frames (this one, bench_tween, bench_depth_warp); OpenCV on OMP_NUM_THREADS (1)."""
+    import os
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", type=int, default=640)
-    ap.add_argument("--runs", type=int, default=100)
+    ap.add_argument("--runs", type=int, default=runs)
     args = ap.parse_args()
-    n = args.size
-    rng = np.random.default_rng(0)
+    cv2.setNumThreads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    return args, args.size, np.random.default_rng(0)
+
+
+def main() -> int:
+    args, n, rng = frame_args(100)
     img = cv2.GaussianBlur(rng.integers(0, 256, (n, n, 3), dtype=np.uint8), (0, 0), 3)
     motion = Motion(zoom=1.02, angle=0.5, x=1.5, y=-0.5, turn=0.3)
     m = warp.matrix(motion, n, n)
