@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kscript.limits import MAX_AUDIO_BYTES, MAX_AUDIO_SECONDS
-from kscript.source import Unreadable, read_bytes
+from kscript.source import Unreadable, Unusable, read_bytes
 
 ANALYSIS_RATE = 22050  # Hz: the analysis works on mono samples at this rate
 HOP = 128  # samples between envelope points (5.8 ms)
@@ -48,12 +48,8 @@ MIN_BPM, MAX_BPM = 60.0, 200.0
 DEFAULT_SMOOTH = 0.05  # seconds: the release of the follower (attack is a fifth of it)
 
 
-class AudioError(Exception):
+class AudioError(Unusable):
     """A soundtrack that cannot be used; `reason` says why in a few words."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)

@@ -32,18 +32,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from kscript.limits import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE
-from kscript.source import Unreadable, read_bytes
+from kscript.source import Unreadable, Unusable, read_bytes
 
 #: the formats an init image may be in (Pillow's names), as docs/language.md lists them
 FORMATS = ("PNG", "JPEG", "WEBP")
 
 
-class ImageError(Exception):
+class ImageError(Unusable):
     """An init image that cannot be used; `reason` says why in a few words."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)

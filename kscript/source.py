@@ -173,6 +173,15 @@ def _kind(mode: int) -> str:
     return "not a file"
 
 
+class Unusable(Exception):
+    """A file the film names (its soundtrack, an init image) that was read but cannot be
+    used; `reason` says why in a few words, which the checker puts in its diagnostic."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class Unreadable(Exception):
     """A source file that cannot be read at all.
 

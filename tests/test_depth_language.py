@@ -109,3 +109,14 @@ def test_a_hand_made_plan_with_a_depth_warp_and_no_depth_model_is_refused():
     data["frames"][2].pop("depth")
     assert "frames.2.motion.z is 0.025, but only a depth warp moves forward (frames.2.depth)" in plan_problems(
         RenderPlan.model_validate(data))
+
+
+def test_under_a_depth_model_cadence_keeps_a_chain_of_depth_warps_not_blended_in_betweens():
+    """Blended in-betweens are homographies of two model frames and would lose the parallax:
+    with `depth:` each warp-only frame is a depth warp of the frame before it."""
+    body = 'scene s 2s {\n  prompt "a house"\n  cadence: 3\n  x: 20\n}\n'
+    deep = compile_source(film(body))
+    warps = [fr for fr in deep.frames if fr.op == "warp"]
+    assert warps and all(fr.depth and fr.inputs == [fr.index - 1] for fr in warps)
+    flat = compile_source(film(body, depth=None))  # without depth: in-betweens of both neighbours
+    assert any(len(fr.inputs) == 2 for fr in flat.frames if fr.op == "warp")

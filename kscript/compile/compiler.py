@@ -378,12 +378,10 @@ class _Compiler:
                 single = ()
             pw: tuple = ()
             ops, step_counts, between = self.ops(scene, strength, steps, cadence, prev_last)
-            tweens = _in_betweens(ops, between)
-            if film.depth is not None:
-                # Under a depth model, cadence's warp-only frames stay a chain of depth warps,
-                # each carrying its input's depth (`plan.depth_origins`); blended in-betweens
-                # are homographies of the two model frames and would lose the parallax.
-                tweens = [None] * len(tweens)
+            # Under a depth model, cadence's warp-only frames stay a chain of depth warps,
+            # each carrying its input's depth (`plan.depth_origins`): blended in-betweens are
+            # homographies of the two model frames and would lose the parallax.
+            tweens = _in_betweens(ops, between) if film.depth is None else [None] * n
             pending: list[tuple[int, int, tuple]] = []  # in-betweens waiting for their next model frame's key
             init = None
             if scene.image is not None and not scene.continues:
