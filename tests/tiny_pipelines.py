@@ -242,8 +242,8 @@ def build_kandinsky_decoder(folder: Path, seed: int = 0, inpaint: bool = False, 
     `light`: a UNet and MoVQ without attention blocks and a MoVQ that scales by 8 as the
     real one does (`_light_kandinsky_unet`, `_light_movq`), for counting model calls and
     denoising steps at real frame sizes (benchmarks/bench_outpaint_cost.py at 640x640) on
-    a CPU: the test decoder's attention over 320x320 latents takes about a minute per call
-    there. Same pipeline class, scheduler and folder layout; only the weights' architecture
+    a CPU: the test decoder's MoVQ scales by 2 (320x320 latents for a 640x640 frame) and its
+    attention blocks made one 13-step call take about 53 s already at 256x256. Same pipeline class, scheduler and folder layout; only the weights' architecture
     differs, and the number of denoiser forwards a call makes does not depend on it.
     """
     import torch
