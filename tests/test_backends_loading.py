@@ -553,3 +553,40 @@ def test_usual_companions_are_found_beside_the_decoder_not_beside_the_film(tmp_p
     monkeypatch.chdir(work)
     backend = create_backend(film("kandinsky-2-2-decoder"), base_dir=films)
     assert str((work / "kandinsky-2-2-prior").resolve()) in backend.fingerprint
+
+
+@pytest.mark.parametrize("family", ["kandinsky_decoder", "sd"])
+def test_offload_on_a_cuda_device_loads_on_the_cpu_and_hooks_every_module_once(tiny, monkeypatch, family):
+    """`--offload` on a GPU: the pipelines load on the CPU and diffusers'
+    `enable_model_cpu_offload(device=the GPU)` hooks every model part exactly once (the
+    Kandinsky decoder's pipelines share their modules), and the summary says so. No GPU is
+    lent to these tests: the device is named cuda and the hooks are recorded, not run."""
+    import torch
+    from diffusers import DiffusionPipeline
+
+    from kscript.backends.settings import ModelOptions
+
+    hooked = []
+    monkeypatch.setattr(DiffusionPipeline, "enable_model_cpu_offload",
+                        lambda pipe, device=None, **kw: hooked.append((pipe, str(device))))
+    backend = create_backend(film(str(tiny[family])), device="cpu", options=ModelOptions(offload=True, threads=1))
+    backend.device = torch.device("cuda")  # what choose_device gives on a GPU machine
+    assert backend._start_loading()["device"] == "cpu"  # accelerate moves each part while it runs
+    backend.device = torch.device("cpu")
+    backend.load()  # the real pipelines, loaded on the CPU
+    assert not hooked  # on the CPU, offload is off (the next test)
+    backend.device = torch.device("cuda")
+    pipes = [p for p in vars(backend).values() if isinstance(p, DiffusionPipeline)]
+    backend._finish_loading(pipes)
+    assert hooked and all(device == "cuda" for _, device in hooked)
+    modules = [id(m) for p in pipes for m in p.components.values() if isinstance(m, torch.nn.Module)]
+    covered = [id(m) for p, _ in hooked for m in p.components.values() if isinstance(m, torch.nn.Module)]
+    assert set(covered) == set(modules) and len(covered) == len(set(covered))  # each part once
+    assert any("CPU offload" in n for n in backend.notes)
+
+
+def test_offload_on_the_cpu_says_it_has_no_effect(tiny):
+    from kscript.backends.settings import ModelOptions
+
+    backend = open_backend(film(str(tiny["sd"])), device="cpu", options=ModelOptions(offload=True, threads=1))
+    assert any("--offload has no effect on cpu" in n for n in backend.notes)
