@@ -496,11 +496,13 @@ def encode_entry(addr: str, image: np.ndarray, codec: str = "zlib") -> bytes:
     h, w, c = image.shape
     if codec == "zlib":
         z = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
-        payload = z.compress(_up(image).tobytes()) + z.flush()
+        payload = z.compress(_up(image).data) + z.flush()
     else:
-        payload = image.tobytes()
+        payload = image.data  # raw: the pixels' own buffer, copied once, by the join below
     header = _HEADER.pack(MAGIC, CODECS[codec], h, w, c, bytes.fromhex(addr))
-    return header + hashlib.sha256(header + payload).digest() + payload
+    digest = hashlib.sha256(header)
+    digest.update(payload)
+    return b"".join((header, digest.digest(), payload))
 
 
 def decode_entry(addr: str, data: bytes) -> np.ndarray | None:
