@@ -142,13 +142,18 @@ class AtomicFile(_Temporary):
             self.abort()
 
 
-def write_atomic(path: str | Path, data: bytes, *, prefix: str | None = None, suffix: str = "", mode: int = FILE_MODE) -> None:
+def write_atomic(path: str | Path, data: bytes, *, prefix: str | None = None, suffix: str = "", mode: int = FILE_MODE,
+                 sync: bool = True) -> None:
     """Write `data` to `path` atomically (see the module docstring), creating its folder.
 
     Args:
         prefix, suffix: the temporary's name (see `AtomicFile`); the frame cache uses its
             own prefix to recognise the leftovers of a killed writer.
         mode: the requested permissions (the umask applies).
+        sync: fsync before the rename. Without it the write is still atomic for every
+            reader while the machine runs (the rename is), but a power cut can leave the
+            file empty or partial: only for data that is verified when read and cheaper to
+            make again than to flush (the preview's frame cache entries).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -156,8 +161,9 @@ def write_atomic(path: str | Path, data: bytes, *, prefix: str | None = None, su
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         _unlink(tmp)

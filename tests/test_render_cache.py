@@ -165,3 +165,51 @@ def test_a_build_evicts_other_films_entries_first_and_never_its_own_for_its_new_
     assert not any(c.has(a) for a in others) and c.stats.evicted == 3
     assert c.stats.skipped == 2 and c.stats.skipped_bytes == 2 * entry
     assert c.size() <= 4 * entry and c.usage() == (4 * entry, 4 * entry)
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_entries_are_flushed_to_disk_unless_the_cache_holds_cheap_frames(tmp_path, monkeypatch, durable):
+    """A model frame's entry is fsync'ed before its rename; the preview's (`durable=False`)
+    are not, and stay atomic and verified: a reader still sees whole entries."""
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd)))
+    c = FrameCache(tmp_path, durable=durable, compress=durable)
+    a = address("k", "fp")
+    c.put(a, image(4))
+    assert len(synced) == (1 if durable else 0)
+    assert np.array_equal(c.get(a), image(4))
+    assert not list(c.path(a).parent.glob(".tmp-*"))
+
+
+@pytest.mark.parametrize("painter", [True, False])
+def test_a_preview_build_stores_its_frames_raw_and_unflushed_a_models_compressed_and_flushed(tmp_path, monkeypatch,
+                                                                                           painter):
+    """build.py picks the cache's codec and durability by what a frame costs: the painter's
+    are cheaper to make again than to compress or flush; a model's (here a backend by
+    another name) are not."""
+    from kscript.backends.preview import PreviewBackend
+    from kscript.render import build as build_mod
+    from plan_factory import SceneSpec, make_plan
+
+    class Model(PreviewBackend):
+        name = "some-model"
+
+    made = []
+
+    class Recording(FrameCache):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            made.append(self)
+
+    monkeypatch.setattr(build_mod, "FrameCache", Recording)
+    plan = make_plan([SceneSpec("a", 3, "a field")], width=32, height=32)
+    backend = PreviewBackend() if painter else Model()
+    backend.load()
+    build_mod.build(plan, tmp_path / "a.mp4", build_mod.BuildOptions(cache_dir=tmp_path / "cache", backend=backend))
+    [cache] = made
+    assert (cache.codec, cache.durable) == (("raw", False) if painter else ("zlib", True))
+    entries = list((tmp_path / "cache" / "frames").rglob("*" + cache_mod.SUFFIX))
+    assert len(entries) == 3
+    assert all(cache_mod.decode_entry(e.parent.name + e.name[: -len(cache_mod.SUFFIX)], e.read_bytes()) is not None
+               for e in entries)

@@ -277,3 +277,53 @@ def test_a_frames_folder_is_never_replaced_when_it_holds_other_files(tmp_path):
         writer.close()
     assert (out / "notes.txt").read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]  # the temporary is gone too
+
+
+def test_the_encoders_yuv_conversion_agrees_with_libswscale():
+    """Writers convert RGB to yuv420p with OpenCV (faster than libswscale, which PyAV would
+    use on an rgb24 frame): luma within one level everywhere; chroma, the mean colour of each
+    2x2 block, within 2 levels on smooth pictures (libswscale's chroma filter is wider than
+    a 2x2 box, so single-pixel noise differs); a lone coloured pixel keeps its colour (OpenCV's
+    own I420 conversion would drop it); odd sizes go through libswscale."""
+    import cv2
+
+    from kscript.render.encode import _yuv420_frame
+
+    rng = np.random.default_rng(0)
+    image = cv2.GaussianBlur(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), (0, 0), 2.0)
+    bands = np.zeros((48, 64, 3), np.uint8)
+    bands[:16] = (255, 0, 0)  # a saturated primary and the range's ends
+    bands[32:] = (255, 255, 255)
+
+    def planes(img):
+        ours = _yuv420_frame(av, img)
+        assert ours.format.name == "yuv420p"
+        theirs = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p")
+        return ours.to_ndarray().astype(int), theirs.to_ndarray().astype(int)
+
+    ours, theirs = planes(image)
+    assert np.abs(ours[:48] - theirs[:48]).max() <= 1
+    assert np.abs(ours[48:] - theirs[48:]).max() <= 2
+    ours, theirs = planes(bands)
+    assert np.abs(ours[:48] - theirs[:48]).max() <= 1
+    assert abs(ours[:16].mean() - 82) <= 1 and ours[16:32].max() == 16 and ours[32:48].min() >= 234  # limited range
+    dot = np.zeros((4, 4, 3), np.uint8)
+    dot[1, 1] = (255, 0, 0)
+    ours, theirs = planes(dot)
+    assert ours[4:].min() < 125 and ours[4:].max() > 150  # its block's chroma is reddish
+    assert np.abs(ours - theirs).max() <= 1
+    assert _yuv420_frame(av, image[:47, :63]).format.name == "rgb24"
+
+
+def test_a_written_video_decodes_to_the_colours_written(tmp_path):
+    image = np.zeros((48, 64, 3), np.uint8)
+    image[:, :32] = (200, 60, 30)
+    image[:, 32:] = (20, 120, 220)
+    with open_writer(tmp_path / "c.mp4", 64, 48, 24, crf=0) as w:
+        for _ in range(3):
+            w.write(image)
+    with av.open(str(tmp_path / "c.mp4")) as c:
+        got = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    # away from the seam, where 4:2:0 chroma blends the two halves
+    assert np.abs(got[:, :24].astype(int) - image[:, :24]).max() <= 3
+    assert np.abs(got[:, 40:].astype(int) - image[:, 40:]).max() <= 3

@@ -128,3 +128,31 @@ def test_the_cached_soft_mask_matches_softening_at_full_size():
     assert (fast[hard > 0] == 1).all()
     # The same feather within a few pixels (the small copy rounds partly revealed blocks up).
     assert np.abs(fast - full).mean() < 0.02 and np.abs(fast - full).max() < 0.5
+
+
+@pytest.mark.parametrize("border", ["constant", "reflect"])
+@pytest.mark.parametrize("motion", [Motion(zoom=1.03, angle=2.0, x=5.5), Motion(turn=4.0, tilt=-3.0), Motion(x=3e9)])
+def test_warping_through_four_channels_gives_the_three_channel_warp_bit_for_bit(motion, border):
+    """`warp` runs OpenCV on RGBA for speed (`warp.in_four`); the colours must be exactly what
+    a 3-channel warp gives, on OpenCV's path and on the bounded-time remap (`x: 3e9`)."""
+    import cv2
+
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    m = warp.matrix(motion, 64, 48)
+    mode = cv2.BORDER_REFLECT_101 if border == "reflect" else cv2.BORDER_CONSTANT
+    if warp.sample_extent(m, 64, 48) <= warp.SAFE_EXTENT:
+        three = cv2.warpPerspective(image, m, (64, 48), flags=cv2.INTER_LINEAR, borderMode=mode, borderValue=0)
+    else:
+        three = None
+    got = warp.warp(image, m, border=border)
+    assert got.shape == image.shape and got.dtype == np.uint8
+    if three is not None:
+        np.testing.assert_array_equal(got, three)
+    ys, xs = np.mgrid[0:48, 0:64].astype(np.float32)
+    mx, my = xs * 0.97 + 1.3, ys * 1.02 - 0.7
+    np.testing.assert_array_equal(warp.in_four(cv2.remap, image, mx, my, cv2.INTER_LINEAR, borderMode=mode),
+                                  cv2.remap(image, mx, my, cv2.INTER_LINEAR, borderMode=mode))
+    single = image[..., 0].copy()  # not 3 channels: passed through as it is
+    np.testing.assert_array_equal(warp.in_four(cv2.remap, single, mx, my, cv2.INTER_LINEAR),
+                                  cv2.remap(single, mx, my, cv2.INTER_LINEAR))

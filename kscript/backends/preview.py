@@ -37,6 +37,7 @@ import colorsys
 import hashlib
 import re
 from collections import OrderedDict
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -116,8 +117,14 @@ def _digest(*parts: object) -> bytes:
     return hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8")).digest()
 
 
+@lru_cache(maxsize=1 << 16, typed=True)
 def _unit(*parts: object) -> float:
-    """A number in [0, 1) from a hash of `parts`: the painter's only source of variety."""
+    """A number in [0, 1) from a hash of `parts`: the painter's only source of variety.
+
+    Remembered (typed: `1` and `1.0` hash to different numbers, as their text differs): a
+    painting under a moving camera is drawn anew on every frame from the same few dozen
+    hashed numbers, and hashing them took a quarter of its time.
+    """
     return int.from_bytes(_digest(*parts)[:8], "big") / 2.0**64
 
 

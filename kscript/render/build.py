@@ -254,9 +254,11 @@ def film_depth(plan: RenderPlan, options: BuildOptions, backend: Backend):  # no
     return FilmDepth(plan.film.depth, backend, Path(base_dir) if base_dir is not None else None)
 
 
-def frame_cache(plan: RenderPlan, output: str, options: BuildOptions, *, compress: bool = True) -> FrameCache:
+def frame_cache(plan: RenderPlan, output: str, options: BuildOptions, *, cheap: bool = False) -> FrameCache:
     """The build's frame cache: `options.cache_dir`, else `.kscript/` beside the film (or
-    beside the output, for a plan with no film file). `compress`: see `FrameCache`."""
+    beside the output, for a plan with no film file). `cheap`: frames that cost less to
+    make again than to compress or flush (the preview painter's): stored raw and not
+    fsync'ed (`FrameCache`'s `compress` and `durable`)."""
     source = film_path(plan)
     if options.cache_dir is not None:
         cache_dir = Path(options.cache_dir)
@@ -267,7 +269,7 @@ def frame_cache(plan: RenderPlan, output: str, options: BuildOptions, *, compres
     limit = options.cache_limit
     if isinstance(limit, str):
         limit = parse_size(limit)
-    return FrameCache(cache_dir, limit=limit, compress=compress)
+    return FrameCache(cache_dir, limit=limit, compress=not cheap, durable=not cheap)
 
 
 def resolve_output(plan: RenderPlan, output: str | Path | None, options: BuildOptions) -> str:
@@ -349,8 +351,9 @@ def _build(plan: RenderPlan, output_text: str, options: BuildOptions, source: Pa
     # most of a preview build; a model frame takes seconds, so there "medium" costs nothing.
     # Likewise x264's default quality (CRF 23) is plenty for a draft and encodes faster.
     draft = backend.name == "preview"
-    # The painter makes a frame faster than zlib compresses it: its frames stay raw.
-    cache = None if options.no_cache else frame_cache(plan, output_text, options, compress=not draft)
+    # The painter makes a frame faster than zlib compresses it or fsync flushes it: its
+    # frames are stored raw and not flushed.
+    cache = None if options.no_cache else frame_cache(plan, output_text, options, cheap=draft)
     before = backend.calls.as_dict()
     steps_before = backend.steps.as_dict()
     executor = Executor(

@@ -48,6 +48,7 @@ import cv2
 import numpy as np
 
 from kscript import geometry
+from kscript.render.warp import in_four
 
 #: fixed-point steps of the inverse trace (a plane needs none; a sloped floor converges in 2-3)
 ITERATIONS = 3
@@ -245,7 +246,7 @@ def depth_warp(image: np.ndarray, depth: np.ndarray, move: DepthMove, *, near: f
     good &= np.abs(landed - d_cur) <= SAME_SURFACE * d_cur
     map_x = np.where(good, mx, -2.0).astype(np.float32)
     map_y = np.where(good, my, -2.0).astype(np.float32)
-    warped = cv2.remap(np.ascontiguousarray(image), map_x, map_y, cv2.INTER_LINEAR,
+    warped = in_four(cv2.remap, np.ascontiguousarray(image), map_x, map_y, cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     # the new view's depth of each target pixel: the traced point's Z after the move
     with np.errstate(all="ignore"):

@@ -76,9 +76,9 @@ def blend(prev: np.ndarray, nxt: np.ndarray, forward: np.ndarray, to_next: np.nd
     if f is not None and f.any():
         f *= np.minimum(cover_a, cover_b)[..., None]  # only where both show the picture
         xs, ys = _grid(w, h)
-        a = cv2.remap(a, xs - weight * f[..., 0], ys - weight * f[..., 1], cv2.INTER_LINEAR,
+        a = warp.in_four(cv2.remap, a, xs - weight * f[..., 0], ys - weight * f[..., 1], cv2.INTER_LINEAR,
                       borderMode=cv2.BORDER_REFLECT_101)
-        b = cv2.remap(b, xs + (1.0 - weight) * f[..., 0], ys + (1.0 - weight) * f[..., 1], cv2.INTER_LINEAR,
+        b = warp.in_four(cv2.remap, b, xs + (1.0 - weight) * f[..., 0], ys + (1.0 - weight) * f[..., 1], cv2.INTER_LINEAR,
                       borderMode=cv2.BORDER_REFLECT_101)
     # (wa * a + wb * b) / (wa + wb), where a little of the plain blend of both keeps a pixel
     # that neither shows (then both are mirror fills) continuous with its neighbours.
