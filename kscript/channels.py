@@ -49,6 +49,26 @@ MAX_SEED = 2**32 - 1
 
 Kind = Literal["motion", "generation"]
 Combine = Literal["multiply", "add", "replace"]
+#: Which time a channel's curve is evaluated at for frame f (the compiler reads it):
+#:
+#: - ``"frame"``: the frame's own time, t = f / fps (a quantity the frame has: strength,
+#:   steps, seed, the field of view);
+#: - ``"interval"``: the middle of the interval the frame's move covers, t = (f - 1/2) / fps.
+#:   A camera rate is what the warp applies from frame f - 1 to frame f: the integral of
+#:   the speed over that interval. The midpoint rule gives it exactly for a speed that is
+#:   linear there (a constant, a ramp, a linear keyframe segment) and lands a step in time
+#:   (`10 if t < 1s else 0`) on the right side, so the camera's position at a time is the
+#:   integral of the speed up to it at any fps (tests/test_motion_fps.py); sampling at the
+#:   frame's own time (the right end) lost half a frame of speed change per frame, 3 % of
+#:   a pan easing to rest at 12 fps against 60. Ramps and `u` run over the scene's time
+#:   (0 at its start, 1 at its end, n / fps), not from its first to its last frame: the
+#:   last frame's time is 1/fps before the end, so a ramp ending there would be a different
+#:   speed at each fps. The frame indices `f` and `F` stay whole numbers (a curve of the
+#:   frame index keeps its meaning). A scene's first frame has no interval of its own: a
+#:   `continue` scene's first move covers the last interval of the scene before, so it is
+#:   that scene's speed there (t = n - 1/2 frames of it); a scene that starts afresh
+#:   keeps the value at t = 0 (it warps nothing). Details: docs/language.md, "Units".
+Sample = Literal["frame", "interval"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +136,8 @@ class Channel:
     #: in frame keys even at its default: False for channels added after plans were first
     #: keyed (`z`), so the keys of films that do not use them stay as they were
     keyed_at_default: bool = True
+    #: the time the channel's curve is evaluated at for frame f (see `Sample`)
+    sample: Sample = "frame"
 
     def to_frame(self, value: float, fps: float, width: int, height: int) -> float:
         """The plan's per-frame value of a language value of this channel."""
@@ -170,7 +192,7 @@ _CHANNELS: tuple[Channel, ...] = (
         frame_range=Range(0.5, 2.0, words="a factor of 0.5 to 2 per frame"),
         hint_words=("scale", "zoom_factor"),
         range_hint="zoom is a factor per second: 1 stands still, 1.2 moves in, 0.8 moves out",
-        plotted=True, conversion="factor_per_second",
+        plotted=True, conversion="factor_per_second", sample="interval",
         position="scale (1 is the size at the scene's start, 2 twice as large)",
     ),
     Channel(
@@ -178,21 +200,21 @@ _CHANNELS: tuple[Channel, ...] = (
         "roll about the view axis; positive turns the picture counter-clockwise",
         frame_range=Range(-90.0, 90.0, words="at most 90 degrees per frame"),
         hint_words=("rotation", "roll", "rotate", "rotation_z", "rotation_3d_z", "spin"),
-        plotted=True, conversion="per_second", position="degrees of roll",
+        plotted=True, conversion="per_second", sample="interval", position="degrees of roll",
     ),
     Channel(
         "x", "motion", 0.0, "add", "% of the width per second",
         "pan; positive pans the camera right (the picture moves left); 100 crosses the frame's width in a second",
         frame_range=Range(-1.0, 1.0, words="at most the frame's width per frame"),
         hint_words=("translation_x", "pan_x", "pan", "dx", "position_x"),
-        plotted=True, conversion="width_percent_per_second", position="% of the width",
+        plotted=True, conversion="width_percent_per_second", sample="interval", position="% of the width",
     ),
     Channel(
         "y", "motion", 0.0, "add", "% of the height per second",
         "pan; positive pans the camera up (the picture moves down); 100 crosses the frame's height in a second",
         frame_range=Range(-1.0, 1.0, words="at most the frame's height per frame"),
         hint_words=("translation_y", "pan_y", "dy", "position_y"),
-        plotted=True, conversion="height_percent_per_second", position="% of the height",
+        plotted=True, conversion="height_percent_per_second", sample="interval", position="% of the height",
     ),
     Channel(
         "z", "motion", 0.0, "add", "% of the scene's distance per second",
@@ -201,7 +223,7 @@ _CHANNELS: tuple[Channel, ...] = (
         frame_range=Range(-0.5, 0.5, words="at most half the scene's distance per frame"),
         hint_words=("translation_z", "dolly", "forward", "push_in"),
         range_hint="z is a percent of the distance to the scene per second: 10 moves gently forward",
-        plotted=True, conversion="percent_per_second", position="% of the scene's distance",
+        plotted=True, conversion="percent_per_second", sample="interval", position="% of the scene's distance",
         needs_depth=True, keyed_at_default=False,
     ),
     Channel(
@@ -209,14 +231,14 @@ _CHANNELS: tuple[Channel, ...] = (
         "yaw, a 3D camera rotation; positive turns right",
         frame_range=Range(-45.0, 45.0, words="at most 45 degrees per frame"),
         hint_words=("yaw", "pan_angle", "rotation_y", "rotation_3d_y"),
-        plotted=True, conversion="per_second", position="degrees of yaw",
+        plotted=True, conversion="per_second", sample="interval", position="degrees of yaw",
     ),
     Channel(
         "tilt", "motion", 0.0, "add", "degrees per second",
         "pitch, a 3D camera rotation; positive tilts up",
         frame_range=Range(-45.0, 45.0, words="at most 45 degrees per frame"),
         hint_words=("pitch", "rotation_x", "rotation_3d_x"),
-        plotted=True, conversion="per_second", position="degrees of pitch",
+        plotted=True, conversion="per_second", sample="interval", position="degrees of pitch",
     ),
     Channel(
         "flip", "motion", 0.0, "add", "degrees per second",
@@ -224,7 +246,7 @@ _CHANNELS: tuple[Channel, ...] = (
         "edge away: the top moves down and narrows, the bottom edge barely moves",
         frame_range=Range(-45.0, 45.0, words="at most 45 degrees per frame"),
         hint_words=("perspective_flip_phi", "flip_phi", "phi", "perspective_flip"),
-        conversion="per_second",
+        conversion="per_second", sample="interval",
     ),
     Channel(
         "fov", "motion", 40.0, "replace", "degrees",

@@ -46,7 +46,7 @@ scene sea 4f {{
   continue
   prompt "a red fox in the snow"
   prompt "a blue whale in the sea" at 1f blend 2f
-  x: 25  # % of the width per second: 2 px a frame at 64 px and 8 fps, a band painted on its 4th frame
+  x: 34  # 2.72 px a frame at 64 px and 8 fps; its first move is fox's (the interval before it), so frames 1..3 carry 8.16 px: a band painted on its 4th frame
 }}
 """
 

@@ -77,10 +77,12 @@ scene s 4s {
 """
     )
     fr = plan.frames
-    assert [f.motion.zoom for f in fr[:24]] == [1.0] * 24
-    assert [f.motion.zoom for f in fr[24:48]] == [1.02] * 24
-    assert [f.motion.zoom for f in fr[48:]] == [1.0] * 48
-    assert [f.motion.angle for f in fr[48:]] == [0.0] * 48
+    # A rate moves the frames whose interval's middle is in the window (kscript/channels.py,
+    # `Sample`): frame 25's move covers 24/24..25/24 s, frame 48's 47/24..48/24 s.
+    assert [f.motion.zoom for f in fr[:25]] == [1.0] * 25
+    assert [f.motion.zoom for f in fr[25:49]] == [1.02] * 24
+    assert [f.motion.zoom for f in fr[49:]] == [1.0] * 47
+    assert [f.motion.angle for f in fr[49:]] == [0.0] * 47
 
 
 def test_inside_a_window_t_is_scene_time_and_ramps_run_over_the_window():
@@ -95,9 +97,11 @@ scene s 4s {
 """
     )
     fr = plan.frames
-    assert fr[24].motion.x == 1.0  # scene time, not window time
-    assert fr[24].motion.y == 0.0 and fr[47].motion.y == 10.0  # the ramp spans the window
-    assert fr[23].motion.x == 0.0 and fr[48].motion.x == 0.0
+    # A rate is read at the middle of each frame's interval: frame 25 at t = 24.5 / 24 s.
+    assert fr[25].motion.x == round(24.5 / 24, 4)  # scene time, not window time
+    # the ramp spans the window's time, 1 s to 2 s: 0 at its start, 10 at its end
+    assert fr[25].motion.y == round(10 * 0.5 / 24, 4) and fr[48].motion.y == round(10 * 23.5 / 24, 4)
+    assert fr[24].motion.x == 0.0 and fr[49].motion.x == 0.0
 
 
 def test_direct_assignment_replaces_the_film_default():
@@ -134,19 +138,21 @@ def test_a_ramp_starts_on_the_first_frame_and_ends_on_the_last():
 
 
 def test_keyframes_hit_their_values_and_hold_outside():
-    plan = plan_of('scene s 4s {\n  prompt "p"\n  zoom: keys { 1s: 1.0, 2s: 1.04, 3s: 1.0 ease_out }\n}\n')
-    z = [f.motion.zoom for f in plan.frames]
-    assert z[:25] == [1.0] * 25  # holds before the first key
-    assert z[36] == 1.02  # linear into the 2s key
-    assert z[48] == 1.04
-    assert z[72:] == [1.0] * 24  # holds after the last key
-    assert z[60] < 1.02  # ease_out (down to 1.0): past half-way at half time
+    # guidance is read at each frame's own time (a rate such as zoom at the middle of the
+    # frame's interval: tests/test_motion_fps.py)
+    plan = plan_of('scene s 4s {\n  prompt "p"\n  guidance: keys { 1s: 2, 2s: 6, 3s: 2 ease_out }\n}\n')
+    z = [f.guidance for f in plan.frames]
+    assert z[:25] == [2.0] * 25  # holds before the first key
+    assert z[36] == 4.0  # linear into the 2s key
+    assert z[48] == 6.0
+    assert z[72:] == [2.0] * 24  # holds after the last key
+    assert z[60] < 4.0  # ease_out (down to 2): past half-way at half time
 
 
 def test_durations_in_frames_use_the_film_fps():
-    plan = plan_of('scene s 36f {\n  prompt "p"\n  x: t / 12f\n}\n', HEAD.replace("fps: 24", "fps: 12"))
+    plan = plan_of('scene s 36f {\n  prompt "p"\n  guidance: t / 12f\n}\n', HEAD.replace("fps: 24", "fps: 12"))
     assert len(plan.frames) == 36
-    assert plan.frames[12].motion.x == 1.0  # t = 1 s, 12f = 1 s
+    assert plan.frames[12].guidance == 1.0  # t = 1 s, 12f = 1 s
 
 
 def test_prompt_weights_blend_linearly_and_sum_to_one():
@@ -265,8 +271,8 @@ def test_negative_from_scene_or_film():
 
 
 def test_lets_may_use_lets_and_expressions_evaluate_per_frame():
-    plan = plan_of('let a = 2\nlet b = a * t\nscene s 1s {\n  prompt "p"\n  x: if b > 1 then 1 else b\n}\n')
-    xs = [f.motion.x for f in plan.frames]
+    plan = plan_of('let a = 2\nlet b = a * t\nscene s 1s {\n  prompt "p"\n  guidance: if b > 1 then 1 else b\n}\n')
+    xs = [f.guidance for f in plan.frames]
     assert xs[0] == 0.0 and xs[6] == 0.5 and xs[12] == 1.0 and xs[20] == 1.0
 
 
@@ -356,4 +362,5 @@ def test_a_parameter_default_may_use_the_parameters_before_it():
 
 def test_effect_arguments_may_be_positional_and_change_with_time():
     plan = plan_of('effect e(a, b = 0) { x: a\n  y: b }\nscene s 1s {\n  prompt "p"\n  effect e(t, 2)\n}\n')
-    assert plan.frames[12].motion.x == 0.5 and plan.frames[12].motion.y == 2.0
+    # x is a rate, read at the middle of frame 12's interval: t = 11.5 / 24 s
+    assert plan.frames[12].motion.x == round(11.5 / 24, 4) and plan.frames[12].motion.y == 2.0

@@ -253,3 +253,16 @@ def test_the_watch_page_summary_has_the_songs_loudness_and_the_beats(tmp_path):
     assert summary["curve_info"][-1][0] == "audio"
     loud = summary["curves"]["audio"]
     assert len(loud) == 16 and [i for i, v in enumerate(loud) if v > 0.5] == [0, 4, 8, 12]
+
+
+def test_a_camera_rate_reads_the_song_over_the_interval_its_frame_moves(tmp_path):
+    """A rate is read at the middle of the interval the frame's move covers (kscript/channels.py,
+    `Sample`), and an audio curve there is the peak within that interval: a click at 0.28 s
+    (+ k * 0.5 s) pushes the move from 0.25 s to 0.375 s, frame 3's, while strength, read at
+    each frame's own time, peaks on the frame nearest the click, frame 2 (0.25 s)."""
+    write_audio(tmp_path / "song.wav", clicks(120.0, 4.5, first=0.28))
+    plan = api.plan(film(tmp_path, 'audio: "song.wav" bpm: 120 audio_smooth: 20ms',
+                         'scene a 4s { prompt "x" strength: 0.1 + 0.8 * onset\n  x: 50 * onset }\n'))
+    unit = 50 / 100 * 64 / FPS  # pixels per frame at onset 1
+    assert [f.index for f in plan.frames if f.strength > 0.5] == [2 + 4 * k for k in range(8)]
+    assert [f.index for f in plan.frames if f.motion.x > 0.5 * unit] == [3 + 4 * k for k in range(8)]

@@ -232,9 +232,9 @@ def test_flip_is_deforums_perspective_flip(w, h, phi):
 
 def test_flipping_phi_tips_the_top_edge_away_on_the_first_frame():
     """At 640x640 the first frame of `effect flipping_phi` moves the top edge about 25 px
-    down (5 degrees, less the first frame's share of the ease) and the bottom barely."""
+    down (5 degrees, less the ease over the first frame's interval) and the bottom barely."""
     fr = plan_frame("flipping_phi", size=640)
-    assert fr.motion.flip == pytest.approx(5 * (1 - 1 / N), abs=1e-5)
+    assert fr.motion.flip == pytest.approx(5 * (1 - 0.5 / N), abs=1e-5)
     m = kwarp.matrix(fr.motion, 640, 640)
     pts = np.array([[[319.5, 0], [319.5, 639]]], np.float64)
     top, bottom = cv2.perspectiveTransform(pts, m)[0] - pts[0]
@@ -256,33 +256,41 @@ def test_flip_zero_is_still_and_flip_reveals_the_border_it_uncovers():
     ("pan_right", "x", 9.375), ("zoom_in", "zoom", 1.0745), ("turn_left", "turn", -24.0),
     ("flip", "flip", 120.0), ("orbit_left", "x", -23.4375),
 ])
-def test_a_ramped_effect_comes_to_rest_on_the_frame_after_the_scene(effect, channel, per_second):
+def test_a_ramped_effect_comes_to_rest_at_the_scenes_end(effect, channel, per_second):
     """Deforum-Kandinsky's keyframes: acc on the first frame, 0 on the frame after the
-    last, linear between, so frame k of n has acc * (1 - k / n) and the scene's last frame
-    still moves."""
+    last, linear between. kscript's speed is acc at the scene's start and 0 at its end
+    (the frame after the last), and frame k of n moves by its mean over the frame's
+    interval, acc * (1 - (k - 1/2) / n) (Deforum-Kandinsky: acc * (1 - k / n), the speed at
+    the interval's end), so the same seconds cover the same ground at any fps and the
+    scene's last frame still moves."""
     src = f'film "t" {{\n  size: 64x64\n  fps: 24\n}}\nscene s {N}f {{\n  prompt "p"\n  effect {effect}\n}}\n'
     frames = compile_source(src).frames
     for k in (1, N // 2, N - 1):
         got = getattr(frames[k].motion, channel)
+        share = 1 - (k - 0.5) / N
         if channel == "zoom":
-            # the factor per frame less 1 eases off as Deforum's forward speed does
-            assert got - 1 == pytest.approx((per_second ** (1 / 24) - 1) * (1 - k / N), rel=0.02)
+            # the factor per second eases linearly to 1, so the factor per frame less 1 eases
+            # off as Deforum's forward speed does (to 4 % near rest, where both are tiny)
+            assert got == pytest.approx((1 + (per_second - 1) * share) ** (1 / 24), abs=2e-6)
+            assert got - 1 == pytest.approx((per_second ** (1 / 24) - 1) * share, rel=0.04)
         elif channel == "x":
-            assert got == pytest.approx(per_second * (1 - k / N) / 100 * 64 / 24, abs=2e-6)
+            assert got == pytest.approx(per_second * share / 100 * 64 / 24, abs=2e-6)
         else:
-            assert got == pytest.approx(per_second * (1 - k / N) / 24, abs=2e-6)
+            assert got == pytest.approx(per_second * share / 24, abs=2e-6)
     last = getattr(frames[-1].motion, channel)
     assert last != (1.0 if channel == "zoom" else 0.0)
 
 
-def test_a_ramp_inside_a_window_rests_on_the_frame_after_the_window():
+def test_a_ramp_inside_a_window_rests_at_the_windows_end():
+    """The window 12f..36f moves the frames whose interval lies in it, 13..36 (frame 13's
+    move covers 12f..13f), easing from acc at 12f to rest at 36f."""
     src = ('film "t" {\n  size: 64x64\n  fps: 24\n}\n'
            'scene s 48f {\n  prompt "p"\n  effect pan_right from 12f to 36f\n}\n')
     xs = [f.motion.x for f in compile_source(src).frames]
     unit = 9.375 / 100 * 64 / 24
-    assert xs[12] == pytest.approx(unit, abs=2e-6)
-    assert xs[35] == pytest.approx(unit / 24, abs=2e-6)  # the window's last frame still moves
-    assert xs[36] == 0.0 and xs[11] == 0.0
+    assert xs[13] == pytest.approx(unit * (1 - 0.5 / 24), abs=2e-6)
+    assert xs[36] == pytest.approx(unit * 0.5 / 24, abs=2e-6)  # the window's last move still moves
+    assert xs[37] == 0.0 and xs[12] == 0.0
 
 
 def test_settle_zero_keeps_the_speed_steady():

@@ -15,12 +15,14 @@ Time (documented in docs/language.md):
   through the scene, 0 on its first frame and 1 on its last (0 for a one-frame scene),
   ``T``/``F`` the same as ``t``/``f`` for the whole film, ``dur`` the scene's length in
   seconds, ``fps`` the film's frame rate, ``pi``, ``e``, and ``frames`` the number of frames
-  a ramp runs over (the scene's; inside an effect's ``from..to`` window, the window's), so a
-  ramp can come to rest on the frame *after* its last, as Deforum's keyframes do:
-  ``v -> v * (1 - (frames - 1) / frames)`` is ``v * (1 - k / frames)`` on its k-th frame.
+  a ramp runs over (the scene's; inside an effect's ``from..to`` window, the window's).
 - A ramp ``a -> b easing`` runs over the scene (or an effect's ``from..to`` window): ``a`` on
   its first frame, ``b`` on its last. It reads the progress slot ``CTX_P``, which the
   compiler sets to ``u`` or to the window's own progress.
+- For a camera rate the compiler fills the time slots (``t``, ``u``, ``T``, ``CTX_P``) with
+  the middle of each frame's interval and the progress through the scene's *time*, so a
+  ramp there runs from the scene's start to its end (kscript/channels.py, ``Sample``);
+  ``f`` and ``F`` stay whole. This module only reads the slots.
 - Keyframes are evaluated at scene time ``t``: before the first key its value holds, after
   the last key the last value holds, and the easing written after a value shapes the
   segment that ends at that key (linear by default).

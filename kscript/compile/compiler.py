@@ -10,6 +10,11 @@ the table of channels (`kscript.channels.CHANNELS`) for everything about it:
   are replaced inside the effect's window (the last effect written wins). Inside `from A
   to B` an effect counts only on frames with A <= t < B; there its `t`, `f`, `u` stay the
   scene's (so `sin(t)` does not jump when a window starts) and its ramps run over the window.
+- A channel is evaluated at the time the table says (`Channel.sample`): a quantity at the
+  frame's own time, a camera rate at the middle of the interval the frame's move covers,
+  with its ramps over the scene's time, so the camera's position is the integral of its
+  speed at any fps (`_LazyContexts.intervals`); the first move of a `continue` scene is
+  the speed of the scene before at its end.
 - The values are in the language's units (per second, % of the frame); the range of the
   table is checked there (naming the first frame out of range), then `Channel.to_frame`
   converts to the plan's per-frame values at the film's fps and size, a scene's `camera {}`
@@ -99,16 +104,45 @@ class _Compiler:
         self.reported.add((span, channel))
         self.diags.append(Diagnostic(code, message, span, hint=hint))
 
-    def channel(self, scene: CheckedScene, name: str, ctxs: "_LazyContexts") -> list[float] | None:
+    def channel(self, scene: CheckedScene, name: str, ctxs: "_LazyContexts", into_next: bool = False,
+                carried: dict[str, float] | None = None) -> list[float] | None:
         """The channel's per-frame plan value on every frame of the scene; None for an unset `seed`.
 
-        Evaluated in the language's unit, combined by the table's rule, range-checked,
-        then converted to the plan's per-frame unit (`Channel.to_frame`) and checked
-        against what a camera can do between two frames (`Channel.frame_range`).
+        Evaluated in the language's unit at the time the table says (`Channel.sample`: a
+        camera rate at the middle of each frame's interval, `_LazyContexts.intervals`),
+        combined by the table's rule, range-checked, then converted to the plan's per-frame
+        unit (`Channel.to_frame`) and checked against what a camera can do between two
+        frames (`Channel.frame_range`).
+
+        A rate's first move in a scene that continues is `carried[name]`, the move the
+        scene before made into it; when `into_next` (the next scene continues from this
+        one) this scene's move into the next scene's first frame is left in `carried`.
         """
-        film = self.p.film
         ch = CHANNELS[name]
         n = scene.frame_count
+        interval = ch.sample == "interval"
+        count = n + 1 if interval and into_next else n
+        values = self._values(scene, name, ctxs, ctxs.intervals(into_next) if interval else ctxs.items(), count)
+        if values is None or not interval:
+            return values
+        if carried is not None:
+            before = carried.pop(name, None)
+            if scene.continues and before is not None:
+                values[0] = before
+            if count > n:
+                carried[name] = values[n]
+        return values[:n]
+
+    def _values(self, scene: CheckedScene, name: str, ctxs: "_LazyContexts", items: list[tuple],
+                count: int) -> list[float] | None:
+        """`channel`'s values at `count` positions (the frames, and for a rate that moves into
+        the next scene, that move), evaluated in the contexts `items` (a `camera { }`
+        position at the frames' own times, `ctxs.items()`)."""
+        film = self.p.film
+        ch = CHANNELS[name]
+        n = count  # positions; the scene's frames are `frames`
+        interval = ch.sample == "interval"
+        frames = scene.frame_count
         direct = scene.channels.get(name)
         film_default = film.defaults.get(name)
         contributions = [(use, use.channels[name]) for use in scene.effects if name in use.channels]
@@ -134,17 +168,18 @@ class _Compiler:
                 values = [base.const] * n
             else:
                 fn = base.fn
-                values = [fn(c) for c in ctxs.items()]
+                values = [fn(c) for c in items]
+            window_ctx = _window_interval_ctx if interval else _window_ctx
             for use, fn_ in contributions:
-                lo, hi = (0, n - 1) if use.frames is None else use.frames
+                lo, hi = _window_positions(use.frames, n, interval)
                 if fn_.const is not None:
                     got = [fn_.const] * (hi - lo + 1)
                 else:
                     g = fn_.fn
-                    wctx = ctxs.items()[lo:hi + 1]
+                    wctx = items[lo:hi + 1]
                     if use.frames is not None:
                         # Inside a window, ramps run over the window: the progress slot.
-                        wctx = [_window_ctx(c, lo, hi) for c in wctx]
+                        wctx = [window_ctx(c, *use.frames) for c in wctx]
                     got = [g(c) for c in wctx]
                 if ch.combine == "multiply":
                     for f, v in zip(range(lo, hi + 1), got):
@@ -160,15 +195,16 @@ class _Compiler:
             return fallback
         except math_errors() as err:
             where = span or scene.span
-            f = _failing_frame(base, contributions, ctxs.items(), n)
-            at = f" on frame {f} ({_fmt(round(f / film.fps, 3))}s)" if f is not None else ""
+            f = _failing_frame(base, contributions, items, n, interval)
+            at = " " + _on_frame(f, frames, film.fps) if f is not None else ""
             self._report("E032", where, name,
                          f"{name} has no finite value{at} of scene '{scene.name}': {describe_math_error(err)}")
             return fallback
         if not all(map(math.isfinite, values)):
             f = next(i for i, v in enumerate(values) if not math.isfinite(v))
             self._report("E032", span or scene.span, name,
-                         f"{name} is not a finite number on frame {f} of scene '{scene.name}'")
+                         f"{name} is not a finite number {'at the end' if f >= frames else f'on frame {f}'} "
+                         f"of scene '{scene.name}'")
             return fallback
         if ch.whole:
             values = [float(math.floor(v + 0.5)) for v in values]
@@ -178,7 +214,7 @@ class _Compiler:
             if f is not None:
                 self._report(
                     "E023", span or scene.span, name,
-                    f"{name} is {_fmt(values[f])} on frame {f} ({_fmt(round(f / film.fps, 3))}s) of scene "
+                    f"{name} is {_fmt(values[f])} {_on_frame(f, frames, film.fps)} of scene "
                     f"'{scene.name}'; it must stay {rng.words}",
                     hint=ch.range_hint,
                 )
@@ -195,6 +231,8 @@ class _Compiler:
             moves = self.camera_moves(scene, name, position, ctxs)
             if moves is None:
                 return fallback
+            # the move into the next scene is that scene's: no position of this one
+            moves += [1.0 if ch.combine == "multiply" else 0.0] * (n - frames)
             if direct is None and film_default is None:
                 span = position[1]  # a move too fast comes from the position here
             if ch.combine == "multiply":
@@ -210,7 +248,7 @@ class _Compiler:
                 raw = ch.from_frame(values[f], film.fps, film.width, film.height)
                 self._report(
                     "E023", span or scene.span, name,
-                    f"{name} {'is ' + _fmt(_sig(raw)) if math.isfinite(raw) else 'overflows'} on frame {f} ({_fmt(round(f / film.fps, 3))}s) of scene "
+                    f"{name} {'is ' + _fmt(_sig(raw)) if math.isfinite(raw) else 'overflows'} {_on_frame(f, frames, film.fps)} of scene "
                     f"'{scene.name}'; at {_fmt(film.fps)} fps it must stay between {_fmt(_sig(low))} "
                     f"and {_fmt(_sig(high))} ({limit.words}): past that the picture collapses or leaves the frame",
                     hint=ch.range_hint,
@@ -353,12 +391,16 @@ class _Compiler:
         # a depth warp: a film with a depth model, a move that translates the camera
         depth_film = film.depth is not None
         translation = [MOTION_CHANNELS.index(c) for c in ("x", "y", *DEPTH_CHANNELS)]
-        for scene in p.scenes:
+        carried: dict[str, float] = {}
+        for i, scene in enumerate(p.scenes):
             n = scene.frame_count
             s0 = scene.start_frame
             dur = scene.duration
             ctxs = _LazyContexts(n, s0, fps, dur)
-            vals = {name: _rounded(self.channel(scene, name, ctxs)) for name in CHANNEL_NAMES}
+            # A rate's move into a continued scene is the speed of the scene before at its
+            # end (`Channel.sample`): each scene leaves its move in `carried` for the next.
+            into_next = i + 1 < len(p.scenes) and p.scenes[i + 1].continues
+            vals = {name: _rounded(self.channel(scene, name, ctxs, into_next, carried)) for name in CHANNEL_NAMES}
             strength, guidance, steps, noise, seeds, cadence = (
                 vals[c] for c in ("strength", "guidance", "steps", "noise", "seed", "cadence")
             )
@@ -585,6 +627,13 @@ def _first_out_of_range(rng: Range, values: list[float]) -> int | None:
     return next((f for f, v in enumerate(values) if not holds(v)), None)
 
 
+def _on_frame(f: int, frames: int, fps: float) -> str:
+    """Where a value is, for messages: "on frame 3 (0.125s)", or for a rate's move into the
+    next scene (position `frames`, `_LazyContexts.intervals`) "at the end (2s)"."""
+    where = "at the end" if f >= frames else f"on frame {f}"
+    return f"{where} ({_fmt(round(f / fps, 3))}s)"
+
+
 def _sig(x: float) -> float:
     """`x` to 6 significant digits, for messages (a bound converted to per second)."""
     return float(f"{x:.6g}")
@@ -597,9 +646,31 @@ def _window_ctx(c: tuple, lo: int, hi: int) -> tuple:
     return c[:6] + ((c[1] - lo) / width if width else 0.0, float(width + 1))
 
 
-def _failing_frame(base: Fn, contributions: list, items: list, n: int) -> int | None:
+def _window_interval_ctx(c: tuple, lo: int, hi: int) -> tuple:
+    """An interval context (`_LazyContexts.intervals`) inside the window of frames `lo..hi`:
+    the window holds the time from frame lo to frame hi + 1, so its ramps run over that
+    time, from 0 at its start to 1 at its end; the interval before it starts at 0."""
+    return c[:6] + (max(c[1] - 0.5 - lo, 0.0) / (hi - lo + 1), float(hi - lo + 1))
+
+
+def _window_positions(frames: tuple[int, int] | None, count: int, interval: bool) -> tuple[int, int]:
+    """The positions (first, last) an effect's window covers among `count`.
+
+    Frames lo..hi are those shown at A <= t < B. A rate moves the frames whose interval's
+    middle lies in that time: lo + 1 .. hi + 1 (and the scene's start when lo is 0), so a
+    window moves the camera from A to B at any fps, not a frame early."""
+    if frames is None:
+        return 0, count - 1
+    lo, hi = frames
+    if not interval:
+        return lo, hi
+    return (0 if lo == 0 else lo + 1), min(hi + 1, count - 1)
+
+
+def _failing_frame(base: Fn, contributions: list, items: list, n: int, interval: bool = False) -> int | None:
     """The first frame of a scene whose channel value raises a maths error. Only on the
     error path, so frame by frame: the diagnostic names the frame, as for range errors."""
+    window_ctx = _window_interval_ctx if interval else _window_ctx
     for f in range(n):
         try:
             if base.const is None:
@@ -607,23 +678,36 @@ def _failing_frame(base: Fn, contributions: list, items: list, n: int) -> int | 
             for use, fn_ in contributions:
                 if fn_.const is not None:
                     continue
+                lo, hi = _window_positions(use.frames, n, interval)
                 if use.frames is None:
                     fn_.fn(items[f])
-                elif use.frames[0] <= f <= use.frames[1]:
-                    fn_.fn(_window_ctx(items[f], *use.frames))
+                elif lo <= f <= hi:
+                    fn_.fn(window_ctx(items[f], *use.frames))
         except math_errors():
             return f
     return None
 
 
 class _LazyContexts:
-    """The frame contexts of a scene, made on first use (constant channels never need them)."""
+    """The contexts a scene's curves are evaluated in, made on first use (constant channels
+    never need them): (t, f, u, T, F, dur, p, frames), the `CTX_*` slots.
 
-    __slots__ = ("n", "s0", "fps", "dur", "_items")
+    `items()` are the frames' own times (a channel sampled at "frame": t = f / fps, `u` and
+    the ramps' progress `p` from 0 on the first frame to 1 on the last). `intervals()` are
+    for a channel sampled at "interval" (`kscript.channels.Sample`, the camera's rates):
+    position f is the middle of the interval that frame f's move covers, t = (f - 1/2) / fps,
+    with `u` and `p` the part of the scene's time n / fps gone by then (a ramp reaches its
+    end at the scene's end); position 0 is the scene's start (t = 0) and position n, made
+    only when the next scene continues from this one, the middle of the interval into the
+    next scene's first frame. `f` and `F` stay the frames' whole indices.
+    """
+
+    __slots__ = ("n", "s0", "fps", "dur", "_items", "_intervals")
 
     def __init__(self, n: int, s0: int, fps: float, dur: float) -> None:
         self.n, self.s0, self.fps, self.dur = n, s0, fps, dur
         self._items: list[tuple] | None = None
+        self._intervals: list[tuple] | None = None
 
     def items(self) -> list[tuple]:
         if self._items is None:
@@ -635,6 +719,17 @@ class _LazyContexts:
                 for f in range(n)
             ]
         return self._items
+
+    def intervals(self, into_next: bool) -> list[tuple]:
+        """Positions 0..n-1, and n when `into_next` (the next scene continues from this one)."""
+        if self._intervals is None:
+            n, s0, fps, dur = self.n, self.s0, self.fps, self.dur
+            self._intervals = [(0.0, 0.0, 0.0, s0 / fps, float(s0), dur, 0.0, float(n))] + [
+                ((f - 0.5) / fps, float(f), (f - 0.5) / n, (s0 + f - 0.5) / fps, float(s0 + f), dur,
+                 (f - 0.5) / n, float(n))
+                for f in range(1, n + 1)
+            ]
+        return self._intervals if into_next else self._intervals[:self.n]
 
 
 def _rounded(values: list[float] | None) -> list[float] | None:

@@ -211,6 +211,30 @@ def curve_text(points: list[Point], conv: Convert, names: dict[str, str], fps: f
     return "keys {\n" + "".join(f"    {it}\n" for it in items) + "  }"
 
 
+def rate_points(pts: list[Point], sched: SchedulePoints, start: int, end: int, into_next: bool,
+                max_frames: int, seed: float) -> list[Point]:
+    """A scene's points of a camera rate, moved to where kscript reads them.
+
+    The source's value of frame k is that frame's move. kscript evaluates a rate for frame
+    f at the middle of the interval the move covers, f - 1/2 (`Channel.sample`,
+    kscript/channels.py), so the point of frame k goes to k - 1/2 (the segments between
+    points keep their shape: a linear one gives every frame the source's value). The first
+    frame keeps its point at 0, and one at 1/2 carries frame 1's value; where the next
+    scene continues, a point at n - 1/2 carries the value of its first frame, the move from
+    this scene's last frame into it."""
+    out = [Point(0, pts[0].value)]
+    if len(pts) < 2 or pts[1].frame != 1:
+        out.append(Point(0.5, sched.value_at(start + 1, max_frames, seed)))  # type: ignore[arg-type]
+    out.extend(Point(p.frame - 0.5, p.value, p.step) for p in pts[1:])  # type: ignore[arg-type]
+    if into_next:
+        last = Point(end - start - 0.5, sched.value_at(end, max_frames, seed))  # type: ignore[arg-type]
+        nxt = next((p for p in sched.points if p.frame >= end), None)
+        last.step = nxt is not None and nxt.frame == end and nxt.step
+        if out[-1].frame < last.frame:
+            out.append(last)
+    return out
+
+
 def _needs_let(points: list[Point], conv: Convert) -> bool:
     """Keys between numbers interpolate linearly in kscript's unit; a non-linear conversion
     (zoom's power) or a floor must be applied after the interpolation, in a let."""
@@ -319,6 +343,8 @@ def write_film(spec: FilmSpec) -> str:
             if ch.name in film_wide:
                 continue
             pts = ch.points.slice(sc.start, sc.end, spec.frames, spec.seed)
+            if CHANNELS[ch.name].sample == "interval" and sc.end - sc.start > 1:
+                pts = rate_points(pts, ch.points, sc.start, sc.end, si + 1 < len(spec.scenes), spec.frames, spec.seed)
             if ch.comment and si == 0:
                 block.append(f"  # {ch.comment}")
             if _needs_let(pts, ch.convert):
