@@ -79,7 +79,9 @@ def test_the_first_build_makes_the_video_and_the_plan_summary(real):
     assert summary["scenes"][1]["start"] == pytest.approx(1.0) and summary["scenes"][1]["end"] == pytest.approx(2.0)
     assert summary["scenes"][0]["prompts"] == [{"text": "a misty autumn park at dawn", "start": 0.0, "blend": 0.0}]
     assert summary["curves"]["x"][:12] == [2.0] * 12 and summary["curves"]["x"][12:] == [0.0] * 12
-    assert summary["curves"]["zoom"][12] == pytest.approx(1.0) and summary["curves"]["zoom"][-1] == pytest.approx(1.04)
+    # a rate's ramp runs over the scene's time: its last frame's move is read half a frame
+    # before the scene's end, just short of 1.04 (docs/language.md, "Units")
+    assert summary["curves"]["zoom"][12] == pytest.approx(1.0) and 1.039 < summary["curves"]["zoom"][-1] < 1.04
     assert watcher.watched_files() >= {film.resolve(), (film.parent / "moves.kscene").resolve()}
 
 
