@@ -173,7 +173,11 @@ def track_peak(monkeypatch, root):
 
     def put(self, addr, image):
         ok = real_put(self, addr, image)
-        peak[0] = max(peak[0], FrameCache(root).size())
+        # Scan under the cache's lock: the build's other thread evicts (under it) while a
+        # scan walks the folders, and a scan that counted an entry just before it was
+        # evicted and a new one just after it was written saw two that never coexisted.
+        with self._lock:
+            peak[0] = max(peak[0], FrameCache(root).size())
         return ok
 
     monkeypatch.setattr(FrameCache, "put", put)
