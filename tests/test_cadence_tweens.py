@@ -247,6 +247,41 @@ def test_cadence_with_turn_builds_no_comb_of_mirrored_stripes():
             assert f.inputs == [f.index - 3]  # made from the model frame before, not from a mirror fill
 
 
+def folds(row: np.ndarray) -> int:
+    """How often a row turns back (a mirror fill folds a ramp once per mirror)."""
+    d = np.diff(row.astype(np.float64))
+    s = np.sign(d[np.abs(d) > 1.5])
+    return int((s[1:] != s[:-1]).sum())
+
+
+@pytest.mark.parametrize("cadence, strength", [(3, 0.02), (1, 0.02), (3, 0.0)])
+def test_a_band_left_unpainted_is_one_mirror_of_the_picture_never_a_comb(tmp_path, cadence, strength):
+    """Issue #10.1: `cadence: 3` with `turn` built a comb of repeated mirrored stripes at the
+    revealed edge. A band narrower than `BAND_PX` is filled without a model, and stays so
+    over several model frames until one paints it; each mirror-filled its own warp's strip
+    from the pixels beside it, the previous frames' mirror fill among them, so the band
+    became mirror after mirror (stripes a model frame's reveal wide: 2 px here, 6 under
+    cadence 3 at 320 px). Measured on a ramp (each mirror folds it once): the band of every
+    frame that does not paint folds the ramp once, as one mirror of the picture does."""
+    ramp = np.zeros((SIZE, SIZE, 3), np.uint8)
+    ramp[..., 0] = np.clip((np.arange(SIZE) - (SIZE - 24)) * 10, 0, 255).astype(np.uint8)[None, :]
+    ramp[..., 1] = 100
+    cv2.imwrite(str(tmp_path / "ramp.png"), ramp[..., ::-1])
+    text = (f'film "t" {{\n  size: {SIZE}x{SIZE}\n  fps: 24\n  model: "preview"\n  cadence: {cadence}\n}}\n'
+            f'scene s 1s {{\n  prompt "a forest"\n  image "ramp.png"\n  strength: {strength}\n  turn: 10\n}}\n')
+    plan = plan_of(tmp_path / "t.kscene", text)
+    out, _, _ = run(plan)
+    # Until the first frame that paints, the revealed edge is the executor's fill alone.
+    first = next((f.index for f in plan.frames if f.inpaint), len(plan.frames))
+    before = plan.frames[1:first]
+    assert sum(f.op == "animate" or len(f.inputs) == 1 for f in before) >= 3  # the band stayed over frames
+    worst = 0.0
+    for f in before:  # model frames and in-betweens
+        rows = out[f.index][SIZE // 4:3 * SIZE // 4, SIZE - 14:, 0]  # the middle rows, the revealed edge
+        worst = max(worst, float(np.mean([folds(r) for r in rows])))
+    assert worst <= 1.0, worst  # before the fix, under cadence 3: 3 folds by the third model frame
+
+
 def test_a_plan_file_with_in_betweens_loads_and_a_wrong_one_is_refused(tmp_path):
     from kscript.compile.plan_file import load_plan, problems
 

@@ -367,6 +367,58 @@ def test_watch_mode_rebuilds_when_the_picture_changes(tmp_path):
         watcher.stop()
 
 
+def test_the_files_a_film_names_are_the_ones_the_checker_reads_existing_or_not(tmp_path, monkeypatch):
+    # One definition of where a named file is: watch mode follows exactly what the checker
+    # reads (the plan's picture), and names a missing picture or song all the same.
+    from kscript.check.loader import load_files, named_files
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "films").mkdir()
+    (tmp_path / "pics").mkdir()
+    write(tmp_path / "pics" / "photo.png", noise_picture(64, 64))
+    good = film(tmp_path / "films", SCENE.format(image="../pics/photo.png", strength=0))
+    rel = str(good.relative_to(tmp_path))
+    plan = compile_file(rel)
+    assert plan.frames[0].image.path in named_files(load_files(good.read_text(), rel), rel)
+
+    text = (HEAD.replace('model: "preview"', 'model: "preview"\n  audio: "song.ogg"')
+            + SCENE.format(image="../pics/gone.png", strength=0))
+    names = named_files(load_files(text, rel), rel)
+    assert names == [rel, "films/song.ogg", "pics/gone.png"]
+    with pytest.raises(ScriptErrors):  # neither exists: the check fails, and still names them
+        compile_source(text, rel)
+
+
+def test_watch_mode_watches_a_missing_picture_and_builds_once_it_is_created(tmp_path):
+    # The first check fails (E038: no such file), yet the picture's path is watched (its
+    # folder, as a file that does not exist cannot be): creating it rebuilds, and succeeds,
+    # without touching the film.
+    from kscript.watch.pipeline import KscriptPipeline
+    from kscript.watch.state import LiveState
+    from kscript.watch.watcher import FilmWatcher
+
+    path = film(tmp_path, SCENE.format(image="photo.png", strength=0))
+    state = LiveState()
+    lines: list[str] = []
+    watcher = FilmWatcher(path, KscriptPipeline(preview=True), state, log=lines.append).start()
+    try:
+        deadline = time.monotonic() + 30
+        while state.status != "error" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert state.status == "error" and "E038" in state.diagnostics["text"], lines
+        assert watcher.concerns(str(tmp_path / "photo.png"))
+        assert tmp_path in watcher.watched_dirs()
+        builds = watcher.builds
+        write(tmp_path / "photo.png", noise_picture(64, 64, seed=1))
+        deadline = time.monotonic() + 30
+        while not (watcher.builds > builds and state.status == "idle") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert watcher.builds > builds and state.status == "idle", lines
+        assert watcher.renders == 1 and state.diagnostics is None
+    finally:
+        watcher.stop()
+
+
 # ---------------------------------------------------------------- the preview paints from the photo
 
 def test_the_preview_keeps_the_photos_layout_moving_with_the_camera_and_takes_the_prompts_palette(tmp_path):

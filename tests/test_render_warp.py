@@ -156,3 +156,25 @@ def test_warping_through_four_channels_gives_the_three_channel_warp_bit_for_bit(
     single = image[..., 0].copy()  # not 3 channels: passed through as it is
     np.testing.assert_array_equal(warp.in_four(cv2.remap, single, mx, my, cv2.INTER_LINEAR),
                                   cv2.remap(single, mx, my, cv2.INTER_LINEAR))
+
+
+def test_mirror_band_fills_outside_the_painted_region_with_one_mirror_of_it():
+    # A straight edge b px in from the right: column W-1-b+k takes column W-1-b-k, exactly
+    # (BORDER_REFLECT_101 about the region's last column); inside, nothing changes.
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    b = 5
+    edge = 63.0 - b
+    out = warp.mirror_band(img, [(0.0, 0.0), (edge, 0.0), (edge, 47.0), (0.0, 47.0)])
+    assert np.array_equal(out[:, :64 - b], img[:, :64 - b])
+    for k in range(1, b + 1):
+        assert np.array_equal(out[:, 63 - b + k], img[:, 63 - b - k])
+    # no region (part of it behind the camera): the image as it is
+    assert warp.mirror_band(img, None) is img
+
+
+def test_mirror_band_handles_a_band_of_more_pixels_than_one_opencv_row_holds():
+    img = np.zeros((400, 400, 3), np.uint8)
+    img[:, :100] = 200
+    out = warp.mirror_band(img, [(0.0, 0.0), (150.0, 0.0), (150.0, 399.0), (0.0, 399.0)])  # 99,000 band pixels
+    assert (out[:, 151:200] == 0).all() and (out[:, 201:] == 200).all()

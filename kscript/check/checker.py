@@ -42,7 +42,7 @@ from kscript.check.curve_compiler import (
     duration_seconds,
     no_tempo,
 )
-from kscript.check.loader import LoadedFiles, file_span, standard_modules
+from kscript.check.loader import LoadedFiles, beside, file_span, standard_modules
 from kscript.check.program import (
     COHERENCE_MODES,
     AudioSettings,
@@ -479,10 +479,7 @@ class Checker:
             return None
         from kscript import audio as audio_mod
 
-        # As the film's own path was given (relative to the working folder, like the
-        # plan's source references), so a plan and its golden text name no machine.
-        base = os.path.dirname(path) if path != "<string>" else ""
-        full = os.path.normpath(os.path.join(base, text))
+        full = beside(path, text)  # as watch mode watches it (loader.named_files)
         try:
             track = audio_mod.read_audio(full)
         except audio_mod.AudioError as err:
@@ -804,9 +801,7 @@ class Checker:
             return None
         from kscript import images
 
-        # As the film's own path was given (as for audio:), so a plan names no machine.
-        base = os.path.dirname(self._path) if self._path != "<string>" else ""
-        full = os.path.normpath(os.path.join(base, text))
+        full = beside(self._path, text)  # as watch mode watches it (loader.named_files)
         try:
             picture = images.read_image(full)
         except images.ImageError as err:

@@ -135,6 +135,40 @@ def load_files(text: str, path: str) -> LoadedFiles:
     return out
 
 
+def beside(path: str, text: str) -> str:
+    """The path of a file the film at `path` names (`image "photo.png"`, `audio:`): relative
+    to the film's folder, as the film's own path was given (relative to the working folder),
+    so that a plan names no machine. The checker reads the file at this path, and watch mode
+    watches it (`named_files`)."""
+    base = os.path.dirname(path) if path != "<string>" else ""
+    return os.path.normpath(os.path.join(base, text))
+
+
+def named_files(files: LoadedFiles, path: str) -> list[str]:
+    """Every file the loaded film at `path` depends on: the files read (the film, the
+    imports found), and the soundtrack and init images its main file names, resolved as the
+    checker resolves them (`beside`), whether or not they exist.
+
+    What watch mode follows, after a good check and a failed one alike: a picture that is
+    missing on the first check (E038) is watched, so creating it rebuilds. The first
+    `audio:` of the film block counts (as the checker takes it); images of imported files'
+    scenes do not (those scenes are ignored, W002).
+    """
+    out = list(files.sources)
+    main = files.modules[0] if files.modules and files.modules[0].path == path else None
+    if main is None:
+        return out
+    for film in main.films[:1]:
+        audio = next((a for a in film.settings if a.name == "audio"), None)
+        if audio is not None and isinstance(audio.value, n.StringLit) and audio.value.value.strip():
+            out.append(beside(path, audio.value.value))
+    for scene in main.scenes:
+        for item in scene.items:
+            if isinstance(item, n.InitImage) and item.path.strip():
+                out.append(beside(path, item.path))
+    return list(dict.fromkeys(out))
+
+
 def _refuse_import(imp: n.Import, target: str, depth: int) -> Diagnostic | None:
     """E020 for an import that is not a `.kscene` file (checked before opening it, and on
     what a symlink leads to), E034 for a chain of imports deeper than the limit."""

@@ -70,7 +70,7 @@ from kscript.render.leftovers import cache_leftover
 from kscript.render.worker import BackgroundWorker
 
 #: bump when a change to the executor (warps, fills, coherence) changes the pixels of a frame
-ENGINE_VERSION = "render-1"
+ENGINE_VERSION = "render-2"
 #: the entry format, part of every address: entries of another format are never read
 FORMAT_VERSION = "KSF2"
 MAGIC = b"KSF2"

@@ -8,7 +8,9 @@ Each plan frame makes one *chain image* (what the next frame warps):
   must still hold the bytes the plan's key names (its SHA-256), else the build stops.
 - ``animate`` / ``continue``: warp the input chain image (the previous frame, or for
   ``continue`` the frame in `inputs`) by the frame's motion; fill what the warp revealed
-  without a model; add seeded noise; then one model call: `backend.repaint` with the mask
+  without a model (a band no model has painted yet, left by the frame it is made from, is
+  refilled as one mirror of the painted picture, `warp.mirror_band`, so a chain of mirror
+  fills never builds a comb); add seeded noise; then one model call: `backend.repaint` with the mask
   of the band the plan says this frame paints (`Frame.inpaint`, the last `Frame.reveal`
   warps composed), else `backend.img2img` at the frame's strength; match colours to the
   scene's first frame (coherence).
@@ -50,6 +52,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Literal
 import cv2
 import numpy as np
 
+from kscript import geometry
 from kscript.errors import KscriptError, RenderError, UsageError
 from kscript.plan import Frame, RenderPlan, depth_origins, is_in_between, warp_path
 from kscript.render import coherence, depth_warp, tween, warp
@@ -117,6 +120,13 @@ def select_frames(plan: RenderPlan, scene: str | None) -> list[int]:
             hint=guess or "scenes: " + ", ".join(names),
         )
     return [f.index for f in plan.frames if f.scene == scene]
+
+
+def _geometry_matrix(frame: Frame, width: int, height: int):  # noqa: ANN202 - a geometry.Matrix
+    """The homography of the frame's own motion, as the compiler computes it for the band."""
+    m = frame.motion
+    return geometry.warp_matrix(width, height, zoom=m.zoom, angle=m.angle, x=m.x, y=m.y, turn=m.turn,
+                                tilt=m.tilt, flip=m.flip, fov=m.fov, z=m.z)
 
 
 def dependencies(frame: Frame, depth_root: int | None = None) -> list[int]:
@@ -294,6 +304,7 @@ class Executor:
         #: from one, by SHA-256 (read once, when a frame first needs it)
         self.chain_start = chain_starts(plan)
         self._pictures: dict[str, np.ndarray] = {}
+        self._regions: dict[int, "geometry.Polygon | None"] = {}  # what a model painted, per chain image
         self.mem: dict[int, np.ndarray] = {}
         self.cached: set[int] = set()
         self.stats = ExecStats(frames_total=len(self.targets))
@@ -530,6 +541,8 @@ class Executor:
                 # Every band is filled without a model first: a painting frame then paints it
                 # from noise in its one masked call; a narrower one is redrawn by img2img.
                 image = self._warped(src, fr)
+                if not (fr.op != "warp" and fr.inpaint):  # a band that stays: one mirror, no comb
+                    image = self._one_mirror(fr, image)
             if fr.op != "warp":
                 if fr.noise > 0:
                     image = coherence.add_noise(image, fr.noise, fr.seed)
@@ -557,6 +570,39 @@ class Executor:
             return image
         h, w = src.shape[:2]
         return warp.warp(src, tween.compose([self.frames[j].motion for j in path], w, h), border="reflect")
+
+    def _one_mirror(self, fr: Frame, image: np.ndarray) -> np.ndarray:
+        """The warped image with the band no model has painted yet refilled as one mirror of
+        the painted picture (`warp.mirror_band`), when the frame it is made from had such a
+        band too; else the warp's own mirrored border already is one mirror, and stays."""
+        h, w = image.shape[:2]
+        if self._painted(fr.inputs[0], w, h) == geometry.frame_polygon(w, h):
+            return image
+        return warp.mirror_band(image, self._painted(fr.index, w, h))
+
+    def _painted(self, index: int, width: int, height: int) -> "geometry.Polygon | None":
+        """The region of chain image `index` a model painted (pixel centres; None when part of
+        it went behind the camera), as the compiler tracks it for `Frame.inpaint`
+        (`geometry.carry`, one frame's motion at a time): the whole frame for a frame that
+        paints it all (generated, its band painted, a depth warp, a cadence in-between's
+        blend), else the region of the frame it is made from carried along its warp path.
+        A pure function of the plan, so a frame is the same rendered now or from the cache."""
+        walk: list[int] = []
+        i = index
+        while i not in self._regions:
+            fr = self.frames[i]
+            if (fr.op == "generate" or fr.inpaint or fr.depth or is_in_between(fr) or not fr.inputs
+                    or not 0 <= fr.inputs[0] < i):
+                self._regions[i] = geometry.frame_polygon(width, height)
+                break
+            walk.append(i)
+            i = fr.inputs[0]
+        for k in reversed(walk):
+            region = self._regions[self.frames[k].inputs[0]]
+            for j in warp_path(self.frames[k]):
+                region = geometry.carry(region, _geometry_matrix(self.frames[j], width, height), width, height)
+            self._regions[k] = region
+        return self._regions[index]
 
     def _in_between(self, fr: Frame) -> np.ndarray:
         """A cadence in-between: the model frames before and after it, each warped to it,
@@ -608,8 +654,6 @@ class Executor:
         the compiler's own rule, one frame's motion at a time), 1 where the model paints.
         The warps are those of the chain's frames, the in-betweens' included: a model frame
         after in-betweens paints every border revealed since the model frame before."""
-        from kscript import geometry
-
         chain = [fr]
         here = fr
         while len(chain) < max(1, fr.reveal) and here.inputs:
@@ -621,10 +665,7 @@ class Executor:
         chain = chain[:max(1, fr.reveal)]
         painted = geometry.frame_polygon(width, height)
         for step in reversed(chain):
-            painted = geometry.carry(painted, geometry.warp_matrix(
-                width, height, zoom=step.motion.zoom, angle=step.motion.angle, x=step.motion.x, y=step.motion.y,
-                turn=step.motion.turn, tilt=step.motion.tilt, flip=step.motion.flip, fov=step.motion.fov,
-                z=step.motion.z), width, height)
+            painted = geometry.carry(painted, _geometry_matrix(step, width, height), width, height)
         hard = np.ones((height, width), np.uint8)
         if painted is not None and len(painted) >= 3:
             # pixels whose centre is inside the painted region keep their content

@@ -301,6 +301,61 @@ def fill(image: np.ndarray, mask: np.ndarray, *, mode: str = "telea", reflected:
     return out
 
 
+def mirror_band(image: np.ndarray, painted: "geometry.Polygon | None") -> np.ndarray:
+    """`image` with every pixel outside the region `painted` (a convex polygon of pixel
+    centres, `geometry.carry`'s painted region) filled by ONE mirror of the region: a pixel p
+    takes the picture at 2q - p, q the point of the region's edge nearest to p (bilinear).
+
+    Why: a band narrower than `geometry.BAND_PX` is filled without a model and stays so
+    over several frames until one paints it. A warp with a mirrored border fills only its
+    own strip, from the pixels beside it, which are the earlier frames' fill: the band
+    becomes a mirror of a mirror of ..., a comb of stripes a frame's reveal wide (issue
+    #10.1, worst under `cadence`, whose model frames each reveal several pixels). Filled
+    from the region's edge, the band is one mirror of painted picture, however many frames
+    it took to reveal. A region thinner than the band it mirrors into is sampled at the
+    frame's edge (nothing better is there). No region (None, or part of it behind the
+    camera): the image as it is.
+    """
+    h, w = image.shape[:2]
+    if painted is None or len(painted) < 3:
+        return image
+    inside = np.zeros((h, w), np.uint8)
+    pts = np.round(np.asarray(painted, dtype=np.float64) * 16).astype(np.int32)
+    cv2.fillConvexPoly(inside, pts, 1, lineType=cv2.LINE_8, shift=4)  # as the band mask is drawn
+    if not inside.any():
+        return image
+    ys, xs = np.nonzero(inside == 0)
+    if not len(xs):
+        return image
+    p = np.stack([xs, ys], axis=1).astype(np.float32)
+    poly = np.asarray(painted, dtype=np.float32)
+    best = np.full(len(p), np.inf, np.float32)
+    near = np.zeros_like(p)
+    for a, b in zip(poly, np.roll(poly, -1, axis=0)):
+        ab = b - a
+        length = float(ab @ ab)
+        t = np.clip(((p - a) @ ab) / length, 0.0, 1.0) if length > 1e-12 else np.zeros(len(p), np.float32)
+        q = a + t[:, None] * ab
+        d = ((p - q) ** 2).sum(axis=1)
+        closer = d < best
+        best[closer] = d[closer]
+        near[closer] = q[closer]
+    src = 2.0 * near - p
+    # one remap of the band's pixels, laid out in rows OpenCV accepts (under 32767 wide)
+    n = len(xs)
+    cols = min(n, 4096)
+    rows = -(-n // cols)
+    sx = np.zeros(rows * cols, np.float32)
+    sy = np.zeros(rows * cols, np.float32)
+    sx[:n] = np.clip(src[:, 0], 0.0, w - 1.0)
+    sy[:n] = np.clip(src[:, 1], 0.0, h - 1.0)
+    sampled = cv2.remap(image, sx.reshape(rows, cols), sy.reshape(rows, cols), interpolation=cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_REFLECT_101)
+    out = image.copy()
+    out[ys, xs] = sampled.reshape(rows * cols, *image.shape[2:])[:n]
+    return out
+
+
 def warp_and_fill(
     image: np.ndarray, motion: Motion, *, mode: str = "reflect", with_mask: bool = True
 ) -> tuple[np.ndarray, np.ndarray | None]:

@@ -6,9 +6,12 @@ tests pass a stand-in that counts calls, so the watcher and the server are speci
 without rendering a single real frame.
 
 Contract of a pipeline:
-- `compile(film)` returns a `Compiled` (the plan, and every file it read: the film and its
-  imports, so the watcher can follow them), or raises `kscript.errors.KscriptError`
-  (`ScriptErrors` for a script with errors; its `.sources` names the files read).
+- `compile(film)` returns a `Compiled` (the plan, and every file it depends on: the film,
+  its imports, init images and soundtrack, so the watcher can follow them), or raises
+  `kscript.errors.KscriptError` (`ScriptErrors` for a script with errors; its `.sources`
+  names the files read).
+- optionally `named_files(film)`: the files the film depends on even when it does not
+  compile (a missing init image among them); the watcher follows them after a failure.
 - `render(compiled, progress=..., should_cancel=...)` makes the video and returns a
   `Rendered`; it calls `progress(FrameDone)` after each frame and stops with
   `RenderCancelled` at a frame boundary once `should_cancel()` is true. Finished frames stay
@@ -115,12 +118,26 @@ class KscriptPipeline:
         # The same front door as `kscript check`: every error of every file in one run
         # (name errors and range errors together), read once.
         compiled = compile_film(read_film(film))
-        files = {Path(film)}
-        for name in compiled.program.files:
-            if Path(name).is_file():  # the standard effects ship inside the package: not ours to watch
-                files.add(Path(name))
         # without allow_library a compilation always has a plan (or raised)
-        return Compiled(film=Path(film), plan=compiled.plan, files=frozenset(files))  # type: ignore[arg-type]
+        return Compiled(film=Path(film), plan=compiled.plan, files=self.named_files(film))  # type: ignore[arg-type]
+
+    def named_files(self, film: Path) -> frozenset[Path]:
+        """Every file the film depends on (`kscript.check.loader.named_files`: the film, the
+        imports found, its soundtrack and init images, whether or not they exist).
+
+        The watcher follows these after a good compile and after a failed one alike, so that
+        a picture missing on the first check is watched and creating it rebuilds. It reads
+        and parses the film and its imports again (a few ms; not checked, not compiled).
+        """
+        from kscript.check.loader import load_files, named_files
+        from kscript.errors import KscriptError, read_film
+
+        try:
+            source = read_film(film)
+        except KscriptError:  # gone or not text: the film itself is all there is to watch
+            return frozenset({Path(film)})
+        loaded = load_files(source.text, source.path)
+        return frozenset({Path(film)} | {Path(p) for p in named_files(loaded, source.path)})
 
     def render(self, compiled: Compiled, *, progress: ProgressFn, should_cancel: CancelFn) -> Rendered:
         from kscript.render.build import BuildCancelled, BuildOptions, build

@@ -14,7 +14,9 @@ compiles and renders once with the newest text, so each way of saving (and a bur
 saves) gives one rebuild. A save during a render makes `should_cancel()` true; the render
 stops at the next frame boundary (its finished frames stay in the cache) and the loop
 starts again. The set of watched files is recomputed after each good compile (imports
-change); after a failed one the previous set is kept, plus the files the compiler read.
+change); after a failed one the previous set is kept, plus the files the compiler read and
+every file the film names (`Pipeline.named_files`: an init image missing on the first check
+is watched, through its folder, so creating it rebuilds).
 
 A script with errors never stops the watcher: the errors go to the terminal and the page,
 and the last good video stays. A film that disappears is reported and picked up again
@@ -233,19 +235,15 @@ class FilmWatcher:
             if not film.is_file():  # removed while we read it
                 self._report_missing()
                 return
-            self._fail(err, extra_files=getattr(err, "sources", None) or {})
+            self._fail(err, extra_files=getattr(err, "sources", None) or {}, named=self._named_files(film))
             return
         except Exception as err:  # a bug: show it, keep watching
             self._internal_error(err)
             return
         self._last_failed = False
-        # the soundtrack and the scenes' init images are inputs too: a new song or picture
-        # rebuilds (a test's toy plan may have neither)
-        song = getattr(getattr(compiled.plan, "film", None), "audio", None)
-        pictures = {_norm(fr.image.path) for fr in getattr(compiled.plan, "frames", ())
-                    if getattr(fr, "image", None) is not None}
-        self._retarget({_norm(f) for f in compiled.files} | {_norm(film)} | pictures
-                       | ({_norm(song.path)} if song is not None else set()))
+        # the pipeline's files include the soundtrack and the scenes' init images: a new
+        # song or picture rebuilds
+        self._retarget({_norm(f) for f in compiled.files} | {_norm(film)})
         try:
             summary = plan_summary(compiled.plan)
         except Exception as err:  # a bug in kscript: shown as one, and the watch goes on
@@ -299,11 +297,11 @@ class FilmWatcher:
         where = output if output is not None else "the output"
         self.log(f"built {where} in {seconds:.2f} s{detail}")
 
-    def _fail(self, err: KscriptError, extra_files: dict | None = None) -> None:
+    def _fail(self, err: KscriptError, extra_files: dict | None = None, named: set[str] | None = None) -> None:
         self._last_failed = True
-        if extra_files:
-            files = set(self._files)
-            for name in extra_files:
+        if extra_files or named:
+            files = set(self._files) | (named or set())
+            for name in extra_files or ():
                 files.add(self._resolve_source(name))
             self._retarget(files)
         # The terminal first, then the page: whoever sees the page's error can rely on
@@ -328,6 +326,18 @@ class FilmWatcher:
             self.log(message)
             self._missing_reported = True
         self.state.missing(message)
+
+    def _named_files(self, film: Path) -> set[str]:
+        """What the film depends on though it did not compile (the pipeline says, if it
+        can): a picture missing on the first check is watched, and creating it rebuilds."""
+        named = getattr(self.pipeline, "named_files", None)
+        if named is None:
+            return set()
+        try:
+            return {_norm(p) for p in named(film)}
+        except Exception as err:  # a bug there must not hide the script's own errors
+            self.log(f"internal error while listing the film's files: {err!r}")
+            return set()
 
     def _resolve_source(self, name: str) -> str:
         p = Path(name)
