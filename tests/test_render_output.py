@@ -4,6 +4,7 @@ nothing half-written, errors handed to the build thread."""
 from __future__ import annotations
 
 import os
+import sys
 import stat
 import threading
 
@@ -151,6 +152,25 @@ def test_the_worker_handles_items_in_order_on_its_own_thread():
         w.put(i)
     w.close()
     assert w.seen == list(range(20)) and w.threads == {"test-worker"} and w.stopped_on == "test-worker"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are Linux's")
+def test_the_worker_runs_below_the_build_threads_priority_and_leaves_it_alone():
+    """Output work trails the build thread, the critical path (kscript.render.worker)."""
+    from kscript.render.worker import BACKGROUND_NICE
+
+    nice = []
+
+    class Probe(BackgroundWorker):
+        def handle(self) -> None:
+            nice.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    w = Probe(name="probe", depth=1)
+    w.put()
+    w.close()
+    assert nice == [min(mine + BACKGROUND_NICE, 19)] and BACKGROUND_NICE > 0
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
 
 
 def test_the_first_error_reaches_the_build_thread_at_its_next_put_or_at_close():

@@ -178,3 +178,34 @@ def test_mirror_band_handles_a_band_of_more_pixels_than_one_opencv_row_holds():
     img[:, :100] = 200
     out = warp.mirror_band(img, [(0.0, 0.0), (150.0, 0.0), (150.0, 399.0), (0.0, 399.0)])  # 99,000 band pixels
     assert (out[:, 151:200] == 0).all() and (out[:, 201:] == 200).all()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(16, 120), st.integers(16, 120), st.floats(0.8, 1.25), st.sampled_from([0.0, 3.0, -17.0]),
+    st.floats(-25.0, 25.0), st.sampled_from([0.0, 6.5, -20.0]), st.sampled_from([0.0, 4.0, -3.0]),
+)
+def test_the_pixels_outside_a_carried_region_are_those_the_half_plane_test_finds(w, h, zoom, angle, x, y, turn):
+    """`warp._outside` lists a convex polygon's outside pixels row by row (what `mirror_band`
+    refills, at the cost of the strip); it must be exactly the pixels whose centres fail the
+    polygon's half-plane test, each once, axis-aligned edges on a row's centre line included."""
+    m = geometry.warp_matrix(w, h, zoom=zoom, angle=angle, x=x, y=y, turn=turn, tilt=0.0, flip=0.0, fov=40.0, z=0.0)
+    poly = geometry.carry(geometry.frame_polygon(w, h), m, w, h)
+    if poly is None or len(poly) < 3:
+        return
+    xs, ys = warp._outside(poly, w, h)
+    got = np.zeros((h, w), bool)
+    got[ys, xs] = True
+    assert got.sum() == len(xs)
+    yy, xx = np.mgrid[0:h, 0:w]
+    assert np.array_equal(got, ~warp._inside(poly, xx.ravel(), yy.ravel()).reshape(h, w))
+
+
+def test_mirror_band_with_keep_refills_only_the_strip_and_as_the_whole_band_would():
+    img = np.random.default_rng(5).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    painted = [(0.0, 0.0), (49.5, 0.0), (49.5, 47.0), (0.0, 47.0)]
+    keep = [(0.0, 0.0), (55.5, 0.0), (55.5, 47.0), (0.0, 47.0)]  # the warp moved in up to x = 55
+    whole = warp.mirror_band(img, painted)
+    strip = warp.mirror_band(img, painted, keep=keep)
+    np.testing.assert_array_equal(strip[:, :56], img[:, :56])  # kept as it came
+    np.testing.assert_array_equal(strip[:, 56:], whole[:, 56:])  # one mirror of the painted region

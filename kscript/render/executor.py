@@ -574,11 +574,20 @@ class Executor:
     def _one_mirror(self, fr: Frame, image: np.ndarray) -> np.ndarray:
         """The warped image with the band no model has painted yet refilled as one mirror of
         the painted picture (`warp.mirror_band`), when the frame it is made from had such a
-        band too; else the warp's own mirrored border already is one mirror, and stays."""
+        band too; else the warp's own mirrored border already is one mirror, and stays.
+
+        Only the strip this warp revealed is refilled: the rest of the band came in with the
+        picture it was warped from, whose band was already one mirror (this rule, a frame
+        before) and moved with its painted region. The whole band at 640x640 cost about
+        1.6 ms a frame, a sixth of a preview frame."""
         h, w = image.shape[:2]
         if self._painted(fr.inputs[0], w, h) == geometry.frame_polygon(w, h):
             return image
-        return warp.mirror_band(image, self._painted(fr.index, w, h))
+        path = warp_path(fr)
+        m = (_geometry_matrix(self.frames[path[0]], w, h) if len(path) == 1
+             else tween.compose([self.frames[j].motion for j in path], w, h))
+        seen = geometry.carry(geometry.frame_polygon(w, h), m, w, h)  # what the warp moved in
+        return warp.mirror_band(image, self._painted(fr.index, w, h), keep=seen)
 
     def _painted(self, index: int, width: int, height: int) -> "geometry.Polygon | None":
         """The region of chain image `index` a model painted (pixel centres; None when part of

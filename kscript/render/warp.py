@@ -301,7 +301,8 @@ def fill(image: np.ndarray, mask: np.ndarray, *, mode: str = "telea", reflected:
     return out
 
 
-def mirror_band(image: np.ndarray, painted: "geometry.Polygon | None") -> np.ndarray:
+def mirror_band(image: np.ndarray, painted: "geometry.Polygon | None",
+                keep: "geometry.Polygon | None" = None) -> np.ndarray:
     """`image` with every pixel outside the region `painted` (a convex polygon of pixel
     centres, `geometry.carry`'s painted region) filled by ONE mirror of the region: a pixel p
     takes the picture at 2q - p, q the point of the region's edge nearest to p (bilinear).
@@ -315,23 +316,41 @@ def mirror_band(image: np.ndarray, painted: "geometry.Polygon | None") -> np.nda
     it took to reveal. A region thinner than the band it mirrors into is sampled at the
     frame's edge (nothing better is there). No region (None, or part of it behind the
     camera): the image as it is.
+
+    `keep`: a second convex polygon whose pixels are left as they are: the part of the
+    band a warp moved in from a picture whose own band was already one mirror (the executor
+    refills only the strip the warp revealed: a mirror of the region moved with it is still
+    one mirror, and the cost is that of the strip, not of the whole band, a pixel at a time).
     """
     h, w = image.shape[:2]
     if painted is None or len(painted) < 3:
         return image
-    inside = np.zeros((h, w), np.uint8)
-    pts = np.round(np.asarray(painted, dtype=np.float64) * 16).astype(np.int32)
-    cv2.fillConvexPoly(inside, pts, 1, lineType=cv2.LINE_8, shift=4)  # as the band mask is drawn
-    if not inside.any():
-        return image
-    ys, xs = np.nonzero(inside == 0)
-    if not len(xs):
-        return image
+    if keep is not None and len(keep) >= 3:
+        if _covers_frame(keep, w, h):
+            return image  # the warp revealed nothing: the band came in with the picture
+        # the strip outside `keep`, row by row (no pass over the whole frame), less any pixel
+        # of the painted region itself (`keep` holds it, up to rounding)
+        xs, ys = _outside(keep, w, h)
+        out_of_painted = ~_inside(painted, xs, ys)
+        xs, ys = xs[out_of_painted], ys[out_of_painted]
+        if not len(xs):
+            return image  # the warp revealed nothing new
+    else:
+        band = np.ones((h, w), np.uint8)
+        pts = np.round(np.asarray(painted, dtype=np.float64) * 16).astype(np.int32)
+        cv2.fillConvexPoly(band, pts, 0, lineType=cv2.LINE_8, shift=4)  # as the band mask is drawn
+        if cv2.countNonZero(band) == h * w:
+            return image  # nothing painted to mirror
+        found = cv2.findNonZero(band)  # (x, y) in row order, as np.nonzero gives them; 4x faster
+        if found is None:
+            return image
+        found = found.reshape(-1, 2)
+        xs, ys = found[:, 0], found[:, 1]
     p = np.stack([xs, ys], axis=1).astype(np.float32)
     poly = np.asarray(painted, dtype=np.float32)
     best = np.full(len(p), np.inf, np.float32)
     near = np.zeros_like(p)
-    for a, b in zip(poly, np.roll(poly, -1, axis=0)):
+    for a, b in _inner_edges(poly, w, h):
         ab = b - a
         length = float(ab @ ab)
         t = np.clip(((p - a) @ ab) / length, 0.0, 1.0) if length > 1e-12 else np.zeros(len(p), np.float32)
@@ -354,6 +373,93 @@ def mirror_band(image: np.ndarray, painted: "geometry.Polygon | None") -> np.nda
     out = image.copy()
     out[ys, xs] = sampled.reshape(rows * cols, *image.shape[2:])[:n]
     return out
+
+
+def _inner_edges(poly: np.ndarray, width: int, height: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The edges of a convex region of the frame that do not lie along the frame's border.
+
+    The point of the region nearest to a pixel of the frame outside it is never inside an
+    edge along the border (the pixel would have to lie beyond that border line), only on
+    an inner edge or at a vertex they share: leaving the border's edges out changes no
+    mirror and saves most of the work (a clipped region has up to 8 edges, a pan's band one
+    inner edge). A region all along the border (a sliver) keeps every edge."""
+    poly = _without_collinear(poly)
+    edges = list(zip(poly, np.roll(poly, -1, axis=0)))
+    sides = ((0, 0.0), (0, width - 1.0), (1, 0.0), (1, height - 1.0))
+
+    def along(a: np.ndarray, b: np.ndarray) -> bool:
+        return any(abs(a[k] - v) <= 1e-4 and abs(b[k] - v) <= 1e-4 for k, v in sides)
+
+    inner = [(a, b) for a, b in edges if not along(a, b)]
+    return inner or edges
+
+
+def _without_collinear(poly: np.ndarray, tolerance: float = 0.1) -> np.ndarray:
+    """The polygon without vertices within `tolerance` pixels of the line through their
+    neighbours. A region carried over many frames gathers them: each frame's clip adds
+    vertices on the border, and the next warp moves them inside along the image of that
+    border line (13 vertices, 10 of them inside the frame, after 3 frames of a zoom and a roll)."""
+    pts = [np.asarray(p, np.float64) for p in poly]
+    changed = True
+    while changed and len(pts) > 3:
+        changed = False
+        for i in range(len(pts)):
+            a, b, c = pts[i - 1], pts[i], pts[(i + 1) % len(pts)]
+            ac = c - a
+            span = float(np.hypot(*ac))
+            off = abs(float(ac[0] * (b[1] - a[1]) - ac[1] * (b[0] - a[0]))) / span if span > 1e-12 else 0.0
+            if off <= tolerance:
+                del pts[i]
+                changed = True
+                break
+    return np.asarray(pts, np.float32)
+
+
+def _covers_frame(poly: "geometry.Polygon", width: int, height: int) -> bool:
+    """Whether the convex polygon (inside the frame) is the whole frame, up to rounding:
+    its area (the shoelace formula) is the frame's."""
+    area = 0.5 * abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(poly, [*poly[1:], poly[0]])))
+    return area >= (width - 1.0) * (height - 1.0) - 1e-6
+
+
+def _outside(poly: "geometry.Polygon", width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """(xs, ys) of the pixels whose centres lie outside the convex polygon `poly`, found
+    row by row from where each row's centre line crosses its edges: a cost of the pixels
+    outside, not of the frame (a thin strip along a border is a few thousand)."""
+    a = np.asarray(poly, dtype=np.float64)
+    b = np.roll(a, -1, axis=0)
+    y = np.arange(height, dtype=np.float64)[:, None]
+    lo, hi = np.minimum(a[:, 1], b[:, 1])[None], np.maximum(a[:, 1], b[:, 1])[None]
+    eps = 1e-6  # a vertex a rounding away from a row's centre line is on it
+    on = (y >= lo - eps) & (y <= hi + eps)
+    dy = b[:, 1] - a[:, 1]
+    flat = np.abs(dy)[None] <= eps  # an edge along the row: both its ends
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.clip((y - a[:, 1]) / np.where(flat, 1.0, dy), 0.0, 1.0)
+    x = a[:, 0] + t * (b[:, 0] - a[:, 0])
+    left = np.where(on, np.where(flat, np.minimum(a[:, 0], b[:, 0]), x), np.inf).min(axis=1)
+    right = np.where(on, np.where(flat, np.maximum(a[:, 0], b[:, 0]), x), -np.inf).max(axis=1)
+    first = np.clip(np.ceil(left - 1e-9), 0, width).astype(np.int64)  # first pixel inside
+    last = np.clip(np.floor(right + 1e-9), -1, width - 1).astype(np.int64)  # last pixel inside
+    empty = first > last
+    first[empty], last[empty] = width, width - 1  # no pixel inside: the whole row is outside
+    n_left, n_right = first, width - 1 - last
+    rows = np.arange(height)
+    ys = np.concatenate([np.repeat(rows, n_left), np.repeat(rows, n_right)])
+    starts = np.concatenate([np.zeros(height, np.int64), last + 1])
+    counts = np.concatenate([n_left, n_right])
+    offsets = np.repeat(np.cumsum(counts) - counts, counts)
+    xs = np.arange(int(counts.sum())) - offsets + np.repeat(starts, counts)
+    return xs.astype(np.int32), ys.astype(np.int32)
+
+
+def _inside(poly: "geometry.Polygon", xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Whether each pixel centre (xs, ys) lies inside the convex polygon `poly` (or on it)."""
+    a = np.asarray(poly, dtype=np.float64)
+    b = np.roll(a, -1, axis=0)
+    cross = ((b[:, 0] - a[:, 0])[None] * (ys[:, None] - a[:, 1][None])
+             - (b[:, 1] - a[:, 1])[None] * (xs[:, None] - a[:, 0][None]))
+    return (cross >= -1e-9).all(axis=1) | (cross <= 1e-9).all(axis=1)
 
 
 def warp_and_fill(
