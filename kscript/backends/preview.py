@@ -128,6 +128,11 @@ def _unit(*parts: object) -> float:
     return int.from_bytes(_digest(*parts)[:8], "big") / 2.0**64
 
 
+def _c(colour: np.ndarray) -> np.ndarray:
+    """A colour (3,) as a channels-first column (3, 1, 1), to broadcast over a picture."""
+    return colour[:, None, None]
+
+
 def _rgb(h: float, s: float, v: float) -> np.ndarray:
     return np.array(colorsys.hsv_to_rgb(h % 1.0, min(max(s, 0.0), 1.0), min(max(v, 0.0), 1.0)), np.float32) * 255.0
 
@@ -314,12 +319,15 @@ def paint(
     sky_t = np.clip(v / horizon, 0.0, 1.0)
     ground_t = np.clip((v - horizon) / (1.0 - horizon), 0.0, 1.0)
     below = (v > horizon).astype(np.float32)
-    sky = sky_top + (sky_low - sky_top) * sky_t[..., None]
-    ground = ground_top + (ground_low - ground_top) * ground_t[..., None]
+    # Channels first (3 x gh x gw) while painting: an alpha of gh x gw then broadcasts over
+    # the leading axis, which numpy does 2x faster than over a trailing axis of 3 (the same
+    # arithmetic, element for element: the same bytes).
+    sky = _c(sky_top) + _c(sky_low - sky_top) * sky_t[None]
+    ground = _c(ground_top) + _c(ground_low - ground_top) * ground_t[None]
     # A soft horizon line: the two gradients meet over a few pixels.
-    soft = np.clip((v - horizon) * height / 3.0 + 0.5, 0.0, 1.0)[..., None]
+    soft = np.clip((v - horizon) * height / 3.0 + 0.5, 0.0, 1.0)[None]
     img = sky * (1.0 - soft) + ground * soft
-    img = np.broadcast_to(img, (gh, gw, 3)).copy()
+    img = np.broadcast_to(img, (3, gh, gw)).copy()
 
     # The sun (or moon): near the horizon at sunrise/sunset, high at night.
     if wset & _SUN or night or r("sun?") < 0.5:
@@ -330,16 +338,16 @@ def paint(
         d2 = ((u - sx) ** 2 + ((v - sy) * height / width) ** 2) / rad**2
         disc = np.clip(1.5 - d2, 0.0, 1.0) * (v < horizon + 0.01)
         glow = np.exp(-d2 / 6.0) * 0.35
-        a = np.clip(disc + glow, 0.0, 1.0)[..., None]
-        img = img * (1.0 - a) + col * a
+        a = np.clip(disc + glow, 0.0, 1.0)[None]
+        img = img * (1.0 - a) + _c(col) * a
 
     # Soft shapes placed by the words (and nudged by the seed).
     for k, word, cx, cy, rx, ry in _shapes(text, words, r, j):
         h_, s_, v_ = pal[(k + 2) % len(pal)]
         col = _rgb(h_ + 0.06 * (_unit(word, k, "h") - 0.5) + 0.05 * j(k, "h"), s_, v_)
         d2 = ((u - cx) / rx) ** 2 + ((v - cy) / ry) ** 2
-        a = (np.clip(1.4 - d2, 0.0, 1.0) * (0.45 + 0.4 * _unit(word, k, "a")))[..., None]
-        img = img * (1.0 - a) + col * a
+        a = (np.clip(1.4 - d2, 0.0, 1.0) * (0.45 + 0.4 * _unit(word, k, "a")))[None]
+        img = img * (1.0 - a) + _c(col) * a
 
     # Motifs that the words call for.
     if wset & _CITY:
@@ -347,16 +355,18 @@ def paint(
         win = ((np.sin(u * width / 3.0) > 0.6) & (np.sin(v * height / 4.0) > 0.5)).astype(np.float32)
         bcol = _rgb(pal[0][0] + 0.5, 0.3, 0.18)
         wcol = _rgb(0.12 if not wset & {"neon"} else 0.85, 0.7, 1.0)
-        a = building[..., None]
-        img = img * (1.0 - a) + (bcol + (wcol - bcol) * (win * 0.6)[..., None]) * a
+        a = building[None]
+        img = img * (1.0 - a) + (_c(bcol) + _c(wcol - bcol) * (win * 0.6)[None]) * a
     if wset & _FOREST:
         cone = _trees(text, r, u, v, horizon)
-        a = (cone.astype(np.float32) * 0.85)[..., None]
-        img = img * (1.0 - a) + _rgb(0.33 + 0.05 * r("tc"), 0.7, 0.3) * a
+        a = (cone.astype(np.float32) * 0.85)[None]
+        img = img * (1.0 - a) + _c(_rgb(0.33 + 0.05 * r("tc"), 0.7, 0.3)) * a
     if wset & _WATER:
         waves = 0.5 + 0.5 * np.sin(v * height / 5.0 + np.sin(u * 9.0 + r("wp") * 6.0) * 3.0)
-        a = (below * waves * 0.25)[..., None]
-        img = img * (1.0 - a) + _rgb(0.55, 0.25, 0.95) * a
+        a = (below * waves * 0.25)[None]
+        img = img * (1.0 - a) + _c(_rgb(0.55, 0.25, 0.95)) * a
+
+    img = np.ascontiguousarray(np.moveaxis(img, 0, -1))  # back to gh x gw x 3
 
     if not full:
         # under a moving camera img2img needs only the layout and colours (see CAMERA_SCALE)
