@@ -550,7 +550,7 @@ class Executor:
                     h, w = image.shape[:2]
                     mask = self._band_mask(fr, w, h) if revealed is None or fr.reveal > 1 else None
                     if revealed is not None:  # what the depth warp revealed, from the warp itself
-                        own = warp.soften(revealed)
+                        own = warp.soften_fast(revealed)
                         mask = own if mask is None else np.maximum(mask, own)
                     image = be.repaint(image, mask, req)
                 else:
@@ -680,7 +680,7 @@ class Executor:
             # pixels whose centre is inside the painted region keep their content
             pts = np.round(np.asarray(painted, dtype=np.float64) * 16).astype(np.int32)
             cv2.fillConvexPoly(hard, pts, 0, lineType=cv2.LINE_8, shift=4)
-        return warp.soften(hard.astype(np.float32))
+        return warp.soften_fast(hard.astype(np.float32))
 
     def _init_image(self, fr: Frame) -> np.ndarray:
         """The frame's init image fitted to the film: a copy the frame may own."""
