@@ -342,6 +342,14 @@ def test_image_is_a_free_name_everywhere_else():
 
 # ---------------------------------------------------------------- watch mode
 
+def wait_until(done, seconds: float = 30.0) -> bool:
+    """Poll `done()` until it holds or `seconds` pass; whether it held (the caller asserts)."""
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return done()
+
+
 def test_watch_mode_rebuilds_when_the_picture_changes(tmp_path):
     from kscript.watch.pipeline import KscriptPipeline
     from kscript.watch.state import LiveState
@@ -353,15 +361,11 @@ def test_watch_mode_rebuilds_when_the_picture_changes(tmp_path):
     lines: list[str] = []
     watcher = FilmWatcher(path, KscriptPipeline(preview=True), state, log=lines.append).start()
     try:
-        deadline = time.monotonic() + 30
-        while not (state.build >= 1 and state.status == "idle") and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: state.build >= 1 and state.status == "idle")
         assert state.build == 1, lines
         assert watcher.concerns(str(tmp_path / "photo.png"))
         write(tmp_path / "photo.png", noise_picture(64, 64, seed=2))
-        deadline = time.monotonic() + 30
-        while not (state.build >= 2 and state.status == "idle") and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: state.build >= 2 and state.status == "idle")
         assert state.build >= 2, lines
     finally:
         watcher.stop()
@@ -402,17 +406,13 @@ def test_watch_mode_watches_a_missing_picture_and_builds_once_it_is_created(tmp_
     lines: list[str] = []
     watcher = FilmWatcher(path, KscriptPipeline(preview=True), state, log=lines.append).start()
     try:
-        deadline = time.monotonic() + 30
-        while state.status != "error" and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: state.status == "error")
         assert state.status == "error" and "E038" in state.diagnostics["text"], lines
         assert watcher.concerns(str(tmp_path / "photo.png"))
         assert tmp_path in watcher.watched_dirs()
         builds = watcher.builds
         write(tmp_path / "photo.png", noise_picture(64, 64, seed=1))
-        deadline = time.monotonic() + 30
-        while not (watcher.builds > builds and state.status == "idle") and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: watcher.builds > builds and state.status == "idle")
         assert watcher.builds > builds and state.status == "idle", lines
         assert watcher.renders == 1 and state.diagnostics is None
     finally:

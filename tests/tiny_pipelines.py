@@ -124,17 +124,31 @@ def build_kandinsky_prior(folder: Path, seed: int = 0) -> Path:
     return Path(folder)
 
 
-def _kandinsky_unet(in_channels: int):
+def _kandinsky_unet(in_channels: int, light: bool = False):
+    """The Kandinsky 2.2 decoder UNet's layout (image-embedding conditioning through
+    `addition_embed_type="image"` and `encoder_hid_dim_type="image_proj"`, scale-shift
+    resnets), tiny. `light`: without a single attention block (resnet down/up blocks, no mid
+    block), so a forward costs a few convolutions even on 640x640 frames' latents."""
     from diffusers import UNet2DConditionModel
 
-    return UNet2DConditionModel(
-        in_channels=in_channels,
-        out_channels=8,
-        addition_embed_type="image",
+    blocks = dict(
         down_block_types=("ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D"),
         up_block_types=("SimpleCrossAttnUpBlock2D", "ResnetUpsampleBlock2D"),
         mid_block_type="UNetMidBlock2DSimpleCrossAttn",
         block_out_channels=(32, 64),
+    )
+    if light:
+        blocks = dict(
+            down_block_types=("ResnetDownsampleBlock2D", "ResnetDownsampleBlock2D"),
+            up_block_types=("ResnetUpsampleBlock2D", "ResnetUpsampleBlock2D"),
+            mid_block_type=None,
+            block_out_channels=(8, 16),
+            norm_num_groups=8,
+        )
+    return UNet2DConditionModel(
+        in_channels=in_channels,
+        out_channels=8,
+        addition_embed_type="image",
         layers_per_block=1,
         encoder_hid_dim=32,
         encoder_hid_dim_type="image_proj",
@@ -142,15 +156,29 @@ def _kandinsky_unet(in_channels: int):
         attention_head_dim=4,
         resnet_time_scale_shift="scale_shift",
         class_embed_type=None,
+        **blocks,
     )
 
 
-def _movq():
+def _movq(light: bool = False):
+    """A tiny MoVQ. `light`: without attention (no attention encoder/decoder blocks, none in
+    the mid block) and with four blocks, so it scales by 8 like the real MoVQ: a 640x640 frame
+    has the real model's 80x80 latents, where the test MoVQ (two blocks) would give 320x320."""
     from diffusers import VQModel
 
-    return VQModel(
+    blocks = dict(
         block_out_channels=[32, 64],
         down_block_types=["DownEncoderBlock2D", "AttnDownEncoderBlock2D"],
+        up_block_types=["AttnUpDecoderBlock2D", "UpDecoderBlock2D"],
+    )
+    if light:
+        blocks = dict(
+            block_out_channels=[32, 32, 32, 32],  # the decoder's SpatialNorm has 32 groups, fixed
+            down_block_types=["DownEncoderBlock2D"] * 4,
+            up_block_types=["UpDecoderBlock2D"] * 4,
+            mid_block_add_attention=False,
+        )
+    return VQModel(
         in_channels=3,
         latent_channels=4,
         layers_per_block=1,
@@ -158,8 +186,8 @@ def _movq():
         norm_type="spatial",
         num_vq_embeddings=12,
         out_channels=3,
-        up_block_types=["AttnUpDecoderBlock2D", "UpDecoderBlock2D"],
         vq_embed_dim=4,
+        **blocks,
     )
 
 
@@ -187,60 +215,12 @@ def _pndm():
                          set_alpha_to_one=False, skip_prk_steps=True, steps_offset=1)
 
 
-def _light_kandinsky_unet(in_channels: int):
-    """The Kandinsky 2.2 decoder UNet's layout (image-embedding conditioning through
-    `addition_embed_type="image"` and `encoder_hid_dim_type="image_proj"`, scale-shift
-    resnets) without a single attention block: resnet down/up blocks and no mid block, so
-    a forward costs a few convolutions even on 640x640 frames' latents."""
-    from diffusers import UNet2DConditionModel
-
-    return UNet2DConditionModel(
-        in_channels=in_channels,
-        out_channels=8,
-        addition_embed_type="image",
-        down_block_types=("ResnetDownsampleBlock2D", "ResnetDownsampleBlock2D"),
-        up_block_types=("ResnetUpsampleBlock2D", "ResnetUpsampleBlock2D"),
-        mid_block_type=None,
-        block_out_channels=(8, 16),
-        layers_per_block=1,
-        norm_num_groups=8,
-        encoder_hid_dim=32,
-        encoder_hid_dim_type="image_proj",
-        cross_attention_dim=32,
-        attention_head_dim=4,
-        resnet_time_scale_shift="scale_shift",
-        class_embed_type=None,
-    )
-
-
-def _light_movq():
-    """A MoVQ without attention (no attention encoder/decoder blocks, no attention in the
-    mid block) and with four blocks, so it scales by 8 like the real MoVQ: a 640x640 frame
-    has the real model's 80x80 latents, where the test MoVQ (two blocks) would give 320x320."""
-    from diffusers import VQModel
-
-    return VQModel(
-        block_out_channels=[32, 32, 32, 32],  # the decoder's SpatialNorm has 32 groups, fixed
-        down_block_types=["DownEncoderBlock2D"] * 4,
-        in_channels=3,
-        latent_channels=4,
-        layers_per_block=1,
-        norm_num_groups=8,
-        norm_type="spatial",
-        num_vq_embeddings=12,
-        out_channels=3,
-        up_block_types=["UpDecoderBlock2D"] * 4,
-        vq_embed_dim=4,
-        mid_block_add_attention=False,
-    )
-
-
 def build_kandinsky_decoder(folder: Path, seed: int = 0, inpaint: bool = False, light: bool = False) -> Path:
     """A `KandinskyV22Pipeline` (or, with `inpaint`, a `KandinskyV22InpaintPipeline` with a
     9-channel UNet) with random weights, saved into `folder`.
 
     `light`: a UNet and MoVQ without attention blocks and a MoVQ that scales by 8 as the
-    real one does (`_light_kandinsky_unet`, `_light_movq`), for counting model calls and
+    real one does (`_kandinsky_unet` and `_movq` with `light`), for counting model calls and
     denoising steps at real frame sizes (benchmarks/bench_outpaint_cost.py at 640x640) on
     a CPU: the test decoder's MoVQ scales by 2 (320x320 latents for a 640x640 frame) and its
     attention blocks made one 13-step call take about 53 s already at 256x256. Same pipeline class, scheduler and folder layout; only the weights' architecture
@@ -250,9 +230,9 @@ def build_kandinsky_decoder(folder: Path, seed: int = 0, inpaint: bool = False, 
     from diffusers import KandinskyV22InpaintPipeline, KandinskyV22Pipeline
 
     torch.manual_seed(seed)
-    unet = (_light_kandinsky_unet if light else _kandinsky_unet)(9 if inpaint else 4)
+    unet = _kandinsky_unet(9 if inpaint else 4, light=light)
     torch.manual_seed(seed + 1)
-    movq = _light_movq() if light else _movq()
+    movq = _movq(light=light)
     cls = KandinskyV22InpaintPipeline if inpaint else KandinskyV22Pipeline
     cls(unet=unet, scheduler=_ddim(), movq=movq).save_pretrained(folder, safe_serialization=True)
     return Path(folder)
