@@ -13,17 +13,21 @@ from typing import Sequence
 
 from kscript.check.program import CheckedPrompt
 
+#: times closer than this are the same instant: a frame's time is f / fps in floating point,
+#: so a prompt `at 3.1s` starts on the frame whose time computes as 3.0999999999999996
+SAME_TIME = 1e-9
+
 
 def prompt_weights(prompts: Sequence[CheckedPrompt], t: float) -> tuple[tuple[str, float], ...]:
     """The (text, weight) pairs shown at scene time `t`, weights rounded to 6 decimals."""
     current = 0
     for i, p in enumerate(prompts):
-        if p.start <= t + 1e-9:
+        if p.start <= t + SAME_TIME:
             current = i
         else:
             break
     cur = prompts[current]
-    if current > 0 and cur.blend > 0 and t < cur.start + cur.blend - 1e-9:
+    if current > 0 and cur.blend > 0 and t < cur.start + cur.blend - SAME_TIME:
         w = round(max(0.0, (t - cur.start) / cur.blend), 6)
         old = prompts[current - 1]
         if w <= 0.0:
