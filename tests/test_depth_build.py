@@ -189,3 +189,38 @@ def test_a_cluster_chain_gets_the_model_frame_whose_depth_its_first_frame_carrie
     assert worker.deps[5] == [4, 3] and worker.deps[4] == [3] and worker.deps[3] == [2, 0]
     out = dict(worker.render_chain([5, 6], {4: fresh[4], 3: fresh[3]}))
     assert np.array_equal(out[5], fresh[5]) and np.array_equal(out[6], fresh[6])
+
+
+def test_a_depth_source_kept_between_builds_loads_once_and_reports_each_builds_own_calls(tiny, tmp_path,
+                                                                                         monkeypatch):
+    """Watch mode keeps the depth source between builds (`BuildOptions.depth`), as it keeps the
+    backend: the depth model loads once per session; each build reports its own depth calls."""
+    from kscript.backends import depth as depth_mod
+    from kscript.backends.preview import PreviewBackend
+    from kscript.render.build import film_depth
+    from kscript.watch.pipeline import KscriptPipeline
+
+    loads = []
+    real = depth_mod.DepthModel.load
+    monkeypatch.setattr(depth_mod.DepthModel, "load", staticmethod(lambda *a, **k: loads.append(1) or real(*a, **k)))
+    path = tmp_path / "film.kscene"
+    path.write_text(film(str(tiny)), encoding="utf-8")
+    pipeline = KscriptPipeline(preview=True, cache=tmp_path / "cache")
+    first = pipeline.render(pipeline.compile(path), progress=lambda e: None, should_cancel=lambda: False)
+    path.write_text(film(str(tiny), body='scene s 1s {\n  prompt "a blue house"\n  x: 20\n  z: 8\n}\n'), encoding="utf-8")
+    second = pipeline.render(pipeline.compile(path), progress=lambda e: None, should_cancel=lambda: False)
+    assert first.frames_rendered == second.frames_rendered == 4  # the new prompt renders all again
+    assert loads == [1]
+
+    # build() itself: a kept source is used when it is the film's, and counts per build
+    backend = PreviewBackend()
+    backend.load()
+    plan = compile_source(film(str(tiny)))
+    kept = film_depth(plan, BuildOptions(backend=backend), backend)
+    a = build(plan, tmp_path / "a.mp4", BuildOptions(backend=backend, depth=kept, no_cache=True))
+    b = build(plan, tmp_path / "b.mp4", BuildOptions(backend=backend, depth=kept, no_cache=True))
+    # the second build renders every frame again (no cache) and finds their depths kept by key
+    assert (a.depth_calls, b.depth_calls, kept.calls) == (3, 0, 3)
+    other = PreviewBackend()
+    other.load()
+    assert film_depth(plan, BuildOptions(backend=other, depth=kept), other) is not kept  # not its backend

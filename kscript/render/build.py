@@ -17,7 +17,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -69,6 +69,9 @@ class BuildOptions:
             (raises `BuildCancelled`; finished frames stay cached, no output is written).
         on_frame: called with (plan index, RGB image) as each output frame is finished.
         backend: a ready (loaded) backend to use (watch mode keeps one between builds).
+        depth: a depth source to use (`kscript.backends.depth.FilmDepth`; watch mode keeps
+            one between builds, so a depth model loads once per session): used when it is
+            the film's own (the same `depth:`, folder and backend), else a new one is made.
         base_dir: where relative model paths are read from (default: the film's folder).
         prior, inpaint: companions instead of the film's `prior:` / `inpaint:` ("none": none).
         safety_checker, dtype, offload, threads: how diffusers models load and run
@@ -94,6 +97,7 @@ class BuildOptions:
     should_cancel: Callable[[], bool] | None = None
     on_frame: Callable[[int, np.ndarray], None] | None = None
     backend: Backend | None = None
+    depth: Any = None
     base_dir: str | Path | None = None
     prior: str | None = None
     inpaint: str | None = None
@@ -251,7 +255,12 @@ def film_depth(plan: RenderPlan, options: BuildOptions, backend: Backend):  # no
 
     source = film_path(plan)
     base_dir = options.base_dir if options.base_dir is not None else (source.parent if source is not None else None)
-    return FilmDepth(plan.film.depth, backend, Path(base_dir) if base_dir is not None else None)
+    base = Path(base_dir) if base_dir is not None else None
+    kept = options.depth
+    if (isinstance(kept, FilmDepth) and kept.spec == plan.film.depth and kept.base_dir == base
+            and kept.backend is backend):
+        return kept  # loaded once; its depth maps are by chain-image key, valid for any plan
+    return FilmDepth(plan.film.depth, backend, base)
 
 
 def frame_cache(plan: RenderPlan, output: str, options: BuildOptions, *, cheap: bool = False) -> FrameCache:
@@ -419,7 +428,7 @@ def _build(plan: RenderPlan, output_text: str, options: BuildOptions, source: Pa
         frames_loaded=stats.frames_loaded,
         segments_encoded=segments_encoded,
         segments_cached=segments_cached,
-        depth_calls=executor.depth.calls if executor.depth is not None else 0,
+        depth_calls=stats.depth_calls,
         cache=cache_info,
         notes=_notes(stats) + notes + list(getattr(backend, "notes", [])),
     )

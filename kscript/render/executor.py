@@ -367,6 +367,7 @@ class Executor:
                 done in the progress reports.
         """
         shown = self.targets if show is None else [t for t in self.targets if t in show]
+        depth_calls_before = self.depth.calls if self.depth is not None else 0
         order, last_use = self._needs(shown)
         targets = set(shown)
         self._done = len(self.targets) - len(shown)
@@ -393,7 +394,8 @@ class Executor:
             self._writer = None
         if writer is not None:
             writer.close()
-        self.stats.depth_calls = self.depth.calls if self.depth is not None else 0
+        # this run's own: a depth source kept between builds (watch mode) counts them all
+        self.stats.depth_calls = self.depth.calls - depth_calls_before if self.depth is not None else 0
         return self.stats
 
     def render_chain(self, order: list[int], start: dict[int, np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:

@@ -110,6 +110,7 @@ class KscriptPipeline:
         self.cache = cache
         self._backend: Backend | None = None
         self._backend_key: tuple | None = None
+        self._depth: Any = None  # the session's depth source (`_depth_for`)
 
     def compile(self, film: Path) -> Compiled:
         from kscript.compile import compile_film
@@ -172,6 +173,7 @@ class KscriptPipeline:
             options.cluster = self._cluster_for(total, progress)
         else:
             options.backend = self._backend_for(plan)
+            options.depth = self._depth_for(plan, options)
         try:
             report = build(plan, output, options)
         except BuildCancelled as err:
@@ -217,6 +219,18 @@ class KscriptPipeline:
         if self._cluster is not None:
             self._cluster.close()
             self._cluster = None
+
+    def _depth_for(self, plan: RenderPlan, options: Any) -> Any:
+        """The depth source for this plan (`kscript.render.build.film_depth`), the session's
+        own while the film's `depth:`, folder and backend stay the same: a depth model
+        loads once per session, as the backend does. None for a film without depth warps."""
+        from kscript.render.build import film_depth
+
+        options.depth = self._depth
+        depth = film_depth(plan, options, options.backend)
+        if depth is not None:
+            self._depth = depth
+        return depth
 
     def _backend_for(self, plan: RenderPlan) -> "Backend":
         """The loaded backend for this plan's model, reused while the model stays the same."""
