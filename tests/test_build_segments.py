@@ -163,6 +163,26 @@ def test_a_cancelled_build_keeps_finished_segments_and_no_partial_one(tmp_path):
     assert report.segments_cached == 1 and report.segments_encoded == 2
 
 
+def test_a_cancel_keeps_a_segment_whose_frames_all_came_though_the_encoder_trails(tmp_path, monkeypatch):
+    """The encoder runs behind the build thread (at a lower priority): when a build is
+    cancelled, a scene all of whose frames were handed over is still encoded and kept; only
+    the scene being made is dropped."""
+    import time
+
+    from kscript.render.executor import BuildCancelled
+    from kscript.render.segments import SegmentEncoder
+
+    real = SegmentEncoder.handle
+    monkeypatch.setattr(SegmentEncoder, "handle", lambda self, n, image: (time.sleep(0.03), real(self, n, image)))
+    seen = []
+    opts = BuildOptions(cache_dir=tmp_path / "c", should_cancel=lambda: bool(seen) and seen[-1] == 7,
+                        on_frame=lambda i, img: seen.append(i))
+    with pytest.raises(BuildCancelled):
+        build(film(), tmp_path / "f.mp4", opts)
+    assert len(segment_files(tmp_path / "c")) == 1  # the park's, encoded after the cancel
+    assert not [p for p in (tmp_path / "c" / "segments").iterdir() if p.name.startswith(".")]
+
+
 def test_a_mov_film_is_joined_from_segments_too(tmp_path):
     report = build(film(fade=2), tmp_path / "f.mov", BuildOptions(cache_dir=tmp_path / "c"))
     assert report.segments_encoded == 3

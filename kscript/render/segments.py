@@ -105,7 +105,19 @@ class SegmentEncoder(BackgroundWorker):
         self.crf, self.preset = crf, preset
         self._writer: FrameWriter | None = None
         self._n = -1
+        self._queued = [0] * len(segments)  # frames handed over, per segment (build thread)
         super().__init__(name="kscript-segment-encoder", depth=depth)
+
+    def put(self, n: int, image: np.ndarray) -> None:  # type: ignore[override]
+        self._queued[n] += 1
+        super().put(n, image)
+
+    def kept_when_dropping(self, n: int, image: np.ndarray) -> bool:
+        """A segment all of whose frames were handed over is finished even when the build is
+        cancelled: the encoder (which trails the build thread, `worker.BACKGROUND_NICE`)
+        may still hold some of its frames, and they go into it; the segment being made,
+        partial, is dropped."""
+        return self._queued[n] == len(self.segments[n].frames)
 
     def handle(self, n: int, image: np.ndarray) -> None:
         if self._writer is None or self._n != n:

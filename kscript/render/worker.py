@@ -68,6 +68,11 @@ class BackgroundWorker:
         """The exception the build thread sees for an error of `handle` (default: itself)."""
         return err
 
+    def kept_when_dropping(self, *args: Any) -> bool:
+        """Whether a waiting item is still handled by `close(drop=True)` (default: none is):
+        work that is whole though the build gave up (a segment all of whose frames came)."""
+        return False
+
     # -- the build thread's side ---------------------------------------------------------------
 
     def put(self, *args: Any) -> None:
@@ -80,7 +85,8 @@ class BackgroundWorker:
 
         Args:
             drop: skip the items not handled yet (a cancelled or failed build whose
-                partial output is thrown away anyway).
+                partial output is thrown away anyway), but those `kept_when_dropping` says
+                are whole.
             raise_error: raise the worker's first error. A build that is already failing
                 passes False, so a write error does not hide why the build stopped.
         """
@@ -108,7 +114,7 @@ class BackgroundWorker:
                 item = self._queue.get()
                 if item is _STOP:
                     return
-                if self._error is not None or self._drop:
+                if self._error is not None or (self._drop and not self.kept_when_dropping(*item)):
                     continue  # drain: the build thread sees the error or has given up
                 try:
                     self.handle(*item)
