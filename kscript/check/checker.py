@@ -590,15 +590,9 @@ class Checker:
         return a.value.value
 
     def _film_model(self, film: FilmSettings, a: n.Assign) -> None:
-        text = self._film_text(film, a)
-        if text is None:
-            return
-        if not text.strip():
-            self.report(Diagnostic("E023", "model must not be empty", a.value.span,
-                                   hint='use "preview" for the weightless preview painter'))
-            return
-        # "Preview" too: one spelling in the plan and its keys
-        film.model = "preview" if is_preview_model(text) else text
+        name = self._film_model_name(film, a, 'use "preview" for the weightless preview painter')
+        if name is not None:
+            film.model = name
 
     def _film_prior(self, film: FilmSettings, a: n.Assign) -> None:
         text = self._film_text(film, a)
@@ -611,14 +605,21 @@ class Checker:
             film.inpaint = text
 
     def _film_depth(self, film: FilmSettings, a: n.Assign) -> None:
+        name = self._film_model_name(
+            film, a, 'name a transformers depth estimator (a folder or hub id), or "preview"')
+        if name is not None:
+            film.depth = name
+
+    def _film_model_name(self, film: FilmSettings, a: n.Assign, hint: str) -> str | None:
+        """A setting that names a model (`model:`, `depth:`): a non-empty string, "preview"
+        in any case spelled one way in the plan and its keys; None (reported) otherwise."""
         text = self._film_text(film, a)
         if text is None:
-            return
+            return None
         if not text.strip():
-            self.report(Diagnostic("E023", "depth must not be empty", a.value.span,
-                                   hint='name a transformers depth estimator (a folder or hub id), or "preview"'))
-            return
-        film.depth = "preview" if is_preview_model(text) else text
+            self.report(Diagnostic("E023", f"{a.name} must not be empty", a.value.span, hint=hint))
+            return None
+        return "preview" if is_preview_model(text) else text
 
     def _film_negative(self, film: FilmSettings, a: n.Assign) -> None:
         text = self._film_text(film, a)

@@ -318,7 +318,8 @@ def _yuv420_frame(av, image: np.ndarray):  # noqa: ANN001, ANN202 - PyAV's modul
     """The encoder's input frame for an RGB image: yuv420p made here with OpenCV.
 
     Handed an rgb24 frame, the encoder converts it with libswscale, 2.0 ms of the 3.1 ms an
-    ultrafast 640x640 frame took here; this takes about 0.4 ms. OpenCV's RGB2YUV_I420 uses
+    ultrafast 640x640 frame took here; this takes about 0.9 ms, the frame's copy included (one
+    thread, load average about 1). OpenCV's RGB2YUV_I420 uses
     the BT.601 limited-range matrix libswscale uses (luma within one level), but takes each
     2x2 block's chroma from its top-left pixel, dropping the colour of thin lines; so the
     chroma planes come from a copy of the picture in which every 2x2 block holds its mean

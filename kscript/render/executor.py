@@ -542,9 +542,10 @@ class Executor:
             else:
                 # Every band is filled without a model first: a painting frame then paints it
                 # from noise in its one masked call; a narrower one is redrawn by img2img.
-                image = self._warped(src, fr)
+                m = self._path_matrix(fr, src.shape[1], src.shape[0])
+                image = warp.warp(src, m, border="reflect")  # warped and mirror-filled at once
                 if not (fr.op != "warp" and fr.inpaint):  # a band that stays: one mirror, no comb
-                    image = self._one_mirror(fr, image)
+                    image = self._one_mirror(fr, image, m)
             if fr.op != "warp":
                 if fr.noise > 0:
                     image = coherence.add_noise(image, fr.noise, fr.seed)
@@ -562,18 +563,16 @@ class Executor:
                     image = coherence.match(image, self._cdfs(ref, fr.coherence), fr.coherence)
         return self._checked(image, fr)
 
-    def _warped(self, src: np.ndarray, fr: Frame) -> np.ndarray:
-        """`src` warped along the frame's `warp_path` and mirror-filled: by its own motion,
-        or after in-betweens by all their motions composed into one warp (one resampling,
-        and none of the borders the in-betweens revealed and the camera brought back)."""
+    def _path_matrix(self, fr: Frame, width: int, height: int) -> np.ndarray:
+        """The warp from the frame's input to it along its `warp_path`: its own motion, or
+        after in-betweens all their motions composed into one warp (one resampling, and
+        none of the borders the in-betweens revealed and the camera brought back)."""
         path = warp_path(fr)
         if len(path) == 1:
-            image, _ = warp.warp_and_fill(src, fr.motion, mode="reflect", with_mask=False)
-            return image
-        h, w = src.shape[:2]
-        return warp.warp(src, tween.compose([self.frames[j].motion for j in path], w, h), border="reflect")
+            return warp.matrix(fr.motion, width, height)
+        return tween.compose([self.frames[j].motion for j in path], width, height)
 
-    def _one_mirror(self, fr: Frame, image: np.ndarray) -> np.ndarray:
+    def _one_mirror(self, fr: Frame, image: np.ndarray, m: np.ndarray) -> np.ndarray:
         """The warped image with the band no model has painted yet refilled as one mirror of
         the painted picture (`warp.mirror_band`), when the frame it is made from had such a
         band too; else the warp's own mirrored border already is one mirror, and stays.
@@ -581,13 +580,11 @@ class Executor:
         Only the strip this warp revealed is refilled: the rest of the band came in with the
         picture it was warped from, whose band was already one mirror (this rule, a frame
         before) and moved with its painted region. The whole band at 640x640 cost about
-        1.6 ms a frame, a sixth of a preview frame."""
+        1.6 ms a frame, a sixth of a preview frame. `m`: the warp that made `image`
+        (`_path_matrix`)."""
         h, w = image.shape[:2]
         if self._painted(fr.inputs[0], w, h) == geometry.frame_polygon(w, h):
             return image
-        path = warp_path(fr)
-        m = (_geometry_matrix(self.frames[path[0]], w, h) if len(path) == 1
-             else tween.compose([self.frames[j].motion for j in path], w, h))
         seen = geometry.carry(geometry.frame_polygon(w, h), m, w, h)  # what the warp moved in
         return warp.mirror_band(image, self._painted(fr.index, w, h), keep=seen)
 
