@@ -24,7 +24,15 @@ from kscript.atomic import AtomicFile
 from kscript.errors import RenderError
 from kscript.plan import RenderPlan
 from kscript.render.cache import FrameCache, is_read_only, segment_key
-from kscript.render.encode import DEFAULT_CRF, FrameWriter, SoundtrackFeed, av_error, frame_rate, open_writer
+from kscript.render.encode import (
+    DEFAULT_CRF,
+    YUV_CONVERSION,
+    FrameWriter,
+    SoundtrackFeed,
+    av_error,
+    frame_rate,
+    open_writer,
+)
 from kscript.render.executor import ExecStats, Executor
 from kscript.render.worker import BackgroundWorker
 
@@ -54,6 +62,7 @@ def encoder_settings(crf: int | None, preset: str) -> dict[str, object]:
         "preset": preset,
         "crf": DEFAULT_CRF["h264"] if crf is None else int(crf),
         "pix_fmt": "yuv420p",
+        "rgb_to_yuv": YUV_CONVERSION,
         # another FFmpeg/x264 may write other stream headers: segments must share theirs
         "pyav": av.__version__,
         "libavcodec": str(av.library_versions.get("libavcodec")),
