@@ -22,7 +22,7 @@ import os
 import secrets
 import shutil
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 #: a plain new file's and folder's requested permissions (the umask then takes its bits away)
 FILE_MODE = 0o666
@@ -142,11 +142,13 @@ class AtomicFile(_Temporary):
             self.abort()
 
 
-def write_atomic(path: str | Path, data: bytes, *, prefix: str | None = None, suffix: str = "", mode: int = FILE_MODE,
-                 sync: bool = True) -> None:
+def write_atomic(path: str | Path, data: bytes | Sequence[bytes | memoryview], *, prefix: str | None = None,
+                 suffix: str = "", mode: int = FILE_MODE, sync: bool = True) -> None:
     """Write `data` to `path` atomically (see the module docstring), creating its folder.
 
     Args:
+        data: the file's bytes, or its pieces in order (written one after another, so a
+            large buffer goes to the file without first being copied into one bytes object).
         prefix, suffix: the temporary's name (see `AtomicFile`); the frame cache uses its
             own prefix to recognise the leftovers of a killed writer.
         mode: the requested permissions (the umask applies).
@@ -160,7 +162,8 @@ def write_atomic(path: str | Path, data: bytes, *, prefix: str | None = None, su
     fd, tmp = create_temp_file(path.parent, f".{path.name}.tmp-" if prefix is None else prefix, suffix, mode)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for part in (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data:
+                f.write(part)
             if sync:
                 f.flush()
                 os.fsync(f.fileno())

@@ -264,9 +264,10 @@ class FrameCache:
         if self.read_only:
             self.stats.unwritable += 1
             return False
-        data = encode_entry(addr, image, self.codec)
+        data = entry_parts(addr, image, self.codec)
+        size = sum(len(part) for part in data)
         p = self.path(addr)
-        if not self._budget(p, len(data)):
+        if not self._budget(p, size):
             return False
         try:
             self.clear_way(p)
@@ -278,7 +279,7 @@ class FrameCache:
                 raise
             self.read_only, self.stats.unwritable = True, self.stats.unwritable + 1
             return False
-        self._admitted(p, len(data))
+        self._admitted(p, size)
         self.stats.writes += 1
         return True
 
@@ -496,21 +497,29 @@ def _up(image: np.ndarray) -> np.ndarray:
     return d
 
 
-def encode_entry(addr: str, image: np.ndarray, codec: str = "zlib") -> bytes:
-    """The bytes of a cache entry for `image` at `addr` (see the module docstring)."""
+def entry_parts(addr: str, image: np.ndarray, codec: str = "zlib") -> tuple[bytes | memoryview, ...]:
+    """A cache entry for `image` at `addr` (see the module docstring), as the pieces to write
+    one after another: a raw entry's pixels are its image's own buffer, not copied into one
+    bytes object first (that 1.2 MB join was 0.1 ms of the 0.9 ms the writer thread spent
+    making a 640x640 preview entry, measured in the mini film's build)."""
     image = np.ascontiguousarray(image, dtype=np.uint8)
     if image.ndim != 3:
         raise ValueError("cache entries are height x width x channels images")
     h, w, c = image.shape
     if codec == "zlib":
         z = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
-        payload = z.compress(_up(image).data) + z.flush()
+        payload: bytes | memoryview = z.compress(_up(image).data) + z.flush()
     else:
-        payload = image.data  # raw: the pixels' own buffer, copied once, by the join below
+        payload = memoryview(image).cast("B")  # raw: the pixels' own buffer
     header = _HEADER.pack(MAGIC, CODECS[codec], h, w, c, bytes.fromhex(addr))
     digest = hashlib.sha256(header)
     digest.update(payload)
-    return b"".join((header, digest.digest(), payload))
+    return header, digest.digest(), payload
+
+
+def encode_entry(addr: str, image: np.ndarray, codec: str = "zlib") -> bytes:
+    """The bytes of a cache entry for `image` at `addr` (`entry_parts`, joined)."""
+    return b"".join(entry_parts(addr, image, codec))
 
 
 def decode_entry(addr: str, data: bytes) -> np.ndarray | None:
