@@ -784,6 +784,15 @@ class PreviewBackend(Backend):
         # and the picture lacks comes back through the layout and detail pulls instead.
         gain = np.minimum(1.0 + t * (target.std / np.maximum(std, 1.0) - 1.0), 1.0)
         new_mean = mean + t * (target.mean - mean)
+        sw, sh = target.small.shape[1], target.small.shape[0]
+        if target.low and not req.parallax and (gain == 1.0).all():
+            # The usual case under a moving camera (255 of the mini film's 286 img2img
+            # frames): the colour step is a shift, so it rides on the layout pull's
+            # low-frequency add, one full-size pass instead of two (and one rounding).
+            shift = (new_mean - mean).astype(np.float32)
+            delta = cv2.subtract(target.small, _shrink(image, (sw, sh)), dtype=cv2.CV_32F) - shift
+            delta = cv2.GaussianBlur(delta, (0, 0), 1.0) * np.float32(PULL_LAYOUT * s) + shift
+            return cv2.add(image, cv2.resize(delta, (w, h), interpolation=cv2.INTER_LINEAR), dtype=cv2.CV_8U)
         # colour and detail in one affine map plus one cross-fade, in uint8 (OpenCV rounds)
         m = np.zeros((3, 4), np.float64)
         m[[0, 1, 2], [0, 1, 2]] = gain
@@ -799,7 +808,7 @@ class PreviewBackend(Backend):
             # the layout pull below.
             out = cv2.addWeighted(out, 1.0 - d, target.pixels, d, 0.0)
         # layout: the low-frequency difference, computed small, smoothed, scaled up and added
-        small = _shrink(out, (target.small.shape[1], target.small.shape[0]))
+        small = _shrink(out, (sw, sh))
         delta = cv2.subtract(target.small, small, dtype=cv2.CV_32F)
         delta = cv2.GaussianBlur(delta, (0, 0), 1.0) * np.float32(PULL_LAYOUT * s)
         return cv2.add(out, cv2.resize(delta, (w, h), interpolation=cv2.INTER_LINEAR), dtype=cv2.CV_8U)
