@@ -23,3 +23,18 @@ def test_help_imports_no_heavy_library():
         "print(heavy); sys.exit(1 if heavy else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "1"), ("4", "4")])
+def test_the_command_line_runs_numpy_blas_on_one_thread_unless_told(preset, expected):
+    """Set before numpy loads (the commands load it only when they run); a user's own
+    OPENBLAS_NUM_THREADS is kept."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if preset is not None:
+        env["OPENBLAS_NUM_THREADS"] = preset
+    code = "import os, sys; from kscript.cli import main; main(['effects']); print(os.environ['OPENBLAS_NUM_THREADS'], file=sys.stderr)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.strip().splitlines()[-1] == expected
