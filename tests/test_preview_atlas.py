@@ -124,7 +124,7 @@ def test_which_tile_serves_a_frame_depends_on_its_camera_alone():
     text = TEXTS[1]
     in_order = [P.camera_view(text, 9, W, H, c) for c in cams]
     for c, first in zip(reversed(cams), reversed(in_order)):
-        P._tile.cache_clear()
+        P._TILES_KEPT.clear()
         assert np.array_equal(P.camera_view(text, 9, W, H, c), first)
 
 
@@ -147,3 +147,18 @@ def test_non_square_frames_and_odd_grids():
         drawn = P.paint(TEXTS[2], 3, w, h, cam, P.CAMERA_SCALE, full=False)
         assert view.shape == drawn.shape
         assert np.abs(view - drawn).mean() < 2.0
+
+
+def test_tiles_are_kept_within_a_budget_and_large_films_draw_directly():
+    P._TILES_KEPT.clear()
+    for k in range(40):  # 40 tiles of a 640x640 film: 76 MB, more than the budget
+        P._tile(TEXTS[2], k, W, H, 0, 0, 0)
+    assert sum(t.nbytes for t in P._TILES_KEPT.values()) <= P.ATLAS_BUDGET
+    assert (TEXTS[2], 39, W, H, 0, 0, 0) in P._TILES_KEPT  # the newest stay
+    P._TILES_KEPT.clear()
+    size = 4096  # a tile would take 79 MB
+    cam = tuple(np.asarray(geometry.warp_matrix(size, size, zoom=1.2, x=30.0), np.float64).ravel())
+    assert P._tile_bytes(size, size) > P.ATLAS_TILE_LIMIT
+    view = P.camera_view(TEXTS[0], 1, size, size, cam)
+    assert np.array_equal(view, P.paint(TEXTS[0], 1, size, size, cam, P.CAMERA_SCALE, full=False))
+    assert not P._TILES_KEPT

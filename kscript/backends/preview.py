@@ -408,7 +408,7 @@ def camera_view(text: str, seed: int | None, width: int, height: int, camera: tu
     or run on another machine.
     """
     gw, gh = max(1, width // CAMERA_SCALE), max(1, height // CAMERA_SCALE)
-    found = _tile_for(camera, gw, gh, width, height)
+    found = _tile_for(camera, gw, gh, width, height) if _tile_bytes(width, height) <= ATLAS_TILE_LIMIT else None
     if found is None:
         return paint(text, seed, width, height, camera, CAMERA_SCALE, full=False)
     level, ix, iy, m = found
@@ -444,9 +444,28 @@ def _tile_edge(size: int, level: int, index: int) -> tuple[float, float]:
     return index * span / 2.0 - margin * step - 0.5, step
 
 
-@lru_cache(maxsize=16)
+#: the tiles kept (bytes, all prompts and levels together), and the most one tile may take:
+#: a 640x640 film's tile is 1.8 MB, a 1920x1080 film's 9.3 MB; the views of a film of
+#: 2560x1440 or more are drawn directly (its tile would take 16-79 MB, and drawing its view
+#: costs little beside its full-size passes)
+ATLAS_BUDGET = 64 << 20
+ATLAS_TILE_LIMIT = ATLAS_BUDGET // 4
+_TILES_KEPT: OrderedDict[tuple, np.ndarray] = OrderedDict()
+
+
+def _tile_bytes(width: int, height: int) -> int:
+    (iw, mw), (ih, mh) = _tile_size(width), _tile_size(height)
+    return (iw + 2 * mw) * (ih + 2 * mh) * 3 * 4
+
+
 def _tile(text: str, seed: int | None, width: int, height: int, level: int, ix: int, iy: int) -> np.ndarray:
-    """One atlas tile (see ATLAS_SCALE): rows x columns x 3 float32 in 0..255, read only."""
+    """One atlas tile (see ATLAS_SCALE): rows x columns x 3 float32 in 0..255, read only,
+    kept (least recently used out first) within ATLAS_BUDGET."""
+    key = (text, seed, width, height, level, ix, iy)
+    tile = _TILES_KEPT.get(key)
+    if tile is not None:
+        _TILES_KEPT.move_to_end(key)
+        return tile
     (iw, mw), (ih, mh) = _tile_size(width), _tile_size(height)
     (ex, sx), (ey, sy) = _tile_edge(width, level, ix), _tile_edge(height, level, iy)
     # a tile pixel's centre in first-frame pixels, then in world units (as `_coords` gives them)
@@ -455,6 +474,9 @@ def _tile(text: str, seed: int | None, width: int, height: int, level: int, ix: 
     img = np.moveaxis(_draw(text, seed, width, height, u, v), 0, -1)
     tile = np.ascontiguousarray(np.clip(img, 0.0, 255.0), dtype=np.float32)
     tile.flags.writeable = False
+    _TILES_KEPT[key] = tile
+    while sum(t.nbytes for t in _TILES_KEPT.values()) > ATLAS_BUDGET:
+        _TILES_KEPT.popitem(last=False)
     return tile
 
 
