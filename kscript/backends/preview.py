@@ -25,8 +25,9 @@ toward the prompt's painting, so the photo's layout moves with the camera while 
 steers its palette, as a model's img2img at a moderate strength keeps a photo's
 composition (at strength 0 the executor hands over the picture itself, untouched).
 
-Paintings are cached per (prompt, seed, size, camera); a frame costs a few vectorised array
-passes. img2img and inpaint use the painting of the chain's first frame's seed
+Paintings are cached per (prompt, seed, size, camera); under a moving camera a frame's
+painting is sampled from atlas tiles drawn once per prompt (`camera_view`), so a frame costs
+a few vectorised array passes. img2img and inpaint use the painting of the chain's first frame's seed
 (`Request.origin_seed`), not the frame's own: the plan gives every frame its own seed, and a
 target that moved with it would make the film flicker.
 """
