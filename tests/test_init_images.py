@@ -419,6 +419,35 @@ def test_watch_mode_watches_a_missing_picture_and_builds_once_it_is_created(tmp_
         watcher.stop()
 
 
+@pytest.mark.parametrize("folders", ["shots", "shots/day/one"])
+def test_watch_mode_watches_a_missing_folder_of_the_picture_and_builds_once_both_exist(tmp_path, folders):
+    # A folder that does not exist cannot be watched: its nearest existing ancestor is, and
+    # a folder made on the way down rebuilds (which watches the new folder), so making the
+    # folders and then the picture ends in a good build, without touching the film.
+    from kscript.watch.pipeline import KscriptPipeline
+    from kscript.watch.state import LiveState
+    from kscript.watch.watcher import FilmWatcher
+
+    path = film(tmp_path, SCENE.format(image=f"{folders}/photo.png", strength=0))
+    state = LiveState()
+    lines: list[str] = []
+    watcher = FilmWatcher(path, KscriptPipeline(preview=True), state, log=lines.append).start()
+    try:
+        wait_until(lambda: state.status == "error")
+        assert "E038" in state.diagnostics["text"], lines
+        assert watcher.awaits(str(tmp_path / folders.split("/")[0]))
+        assert not watcher.awaits(str(tmp_path / "elsewhere"))
+        builds = watcher.builds
+        (tmp_path / folders).mkdir(parents=True)
+        wait_until(lambda: watcher.builds > builds and state.status == "error")
+        assert tmp_path / folders in watcher.watched_dirs(), (lines, watcher.watched_dirs())
+        write(tmp_path / folders / "photo.png", noise_picture(64, 64, seed=2))
+        wait_until(lambda: state.status == "idle")
+        assert state.status == "idle" and watcher.renders == 1, lines
+    finally:
+        watcher.stop()
+
+
 # ---------------------------------------------------------------- the preview paints from the photo
 
 def test_the_preview_keeps_the_photos_layout_moving_with_the_camera_and_takes_the_prompts_palette(tmp_path):

@@ -66,16 +66,33 @@ def _norm(path: str | os.PathLike[str]) -> str:
     return os.path.normcase(os.path.normpath(os.path.abspath(os.fspath(path))))
 
 
+def _nearest_existing(folder: str) -> str:
+    """The folder itself or its nearest ancestor that is a folder (the root at worst)."""
+    while not os.path.isdir(folder):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return folder
+
+
 class _Handler(FileSystemEventHandler):
     def __init__(self, watcher: "FilmWatcher") -> None:
         self.watcher = watcher
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type not in _TRIGGERS or event.is_directory:
+        if event.event_type not in _TRIGGERS:
             return
         paths = [event.src_path]
         if event.event_type == EVENT_TYPE_MOVED:
             paths.append(event.dest_path)
+        if event.is_directory:
+            # a folder made on the way to one the film names that did not exist: rebuild,
+            # and the rebuild watches the new folder (or the next one down that is missing)
+            if event.event_type in (EVENT_TYPE_CREATED, EVENT_TYPE_MOVED) and any(
+                    self.watcher.awaits(os.fsdecode(p)) for p in paths if p):
+                self.watcher.poke()
+            return
         if any(self.watcher.concerns(os.fsdecode(p)) for p in paths if p):
             self.watcher.poke()
 
@@ -119,6 +136,7 @@ class FilmWatcher:
         self._files: set[str] = {_norm(self.film)}
         self._watch_names: set[str] = set()
         self._scheduled: dict[str, object] = {}
+        self._missing_dirs: set[str] = set()
         self._observer = Observer()
         self._handler = _Handler(self)
         self._thread = threading.Thread(target=self._loop, name="kscript-watch-build", daemon=True)
@@ -165,6 +183,12 @@ class FilmWatcher:
         # After a failed compile, a new .kscene beside the watched files may be the missing
         # import the user is creating right now.
         return self._last_failed and p.endswith(".kscene") and os.path.dirname(p) in self._scheduled
+
+    def awaits(self, path: str) -> bool:
+        """Whether `path` is a folder on the way to a folder the film names that does not
+        exist yet (`image "shots/a.png"` before `shots/` is made)."""
+        p = _norm(path)
+        return any(m == p or m.startswith(p + os.sep) for m in self._missing_dirs)
 
     def poke(self) -> None:
         """Something changed: (re)start the quiet period; cancel a render in flight."""
@@ -355,9 +379,16 @@ class FilmWatcher:
         for f in files:  # a symlinked film is edited through its target too
             names.add(_norm(os.path.realpath(f)))
         dirs = {os.path.dirname(n) for n in names}
+        # A folder that does not exist cannot be watched: its nearest existing ancestor is,
+        # for the folders made on the way down to it (`awaits`).
+        was_missing, self._missing_dirs = self._missing_dirs, {d for d in dirs if not os.path.isdir(d)}
+        for d in self._missing_dirs:
+            dirs.add(_nearest_existing(d))
         for d in sorted(dirs - set(self._scheduled)):
             if os.path.isdir(d):
                 self._scheduled[d] = self._observer.schedule(self._handler, d, recursive=False)
+                if d in was_missing and any(os.path.dirname(n) == d and os.path.exists(n) for n in names):
+                    self.poke()  # its file came with it, before the folder was watched
         for d in sorted(set(self._scheduled) - dirs):
             try:
                 self._observer.unschedule(self._scheduled.pop(d))  # type: ignore[arg-type]
