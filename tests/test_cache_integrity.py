@@ -41,12 +41,45 @@ def segment_files(root):
     return sorted(p for p in (root / "segments").glob("*.mp4"))
 
 
-@pytest.mark.parametrize("codec", ["zlib", "raw"])
+@pytest.mark.parametrize("codec", ["zlib", "raw", "raw-crc32"])
 def test_an_entry_round_trips_losslessly_and_only_at_its_address(codec):
     a, b = address("k1", "fp"), address("k2", "fp")
     data = encode_entry(a, image(1, 64), codec)
     assert np.array_equal(decode_entry(a, data), image(1, 64))
     assert decode_entry(b, data) is None  # the right bytes at the wrong address
+
+
+@pytest.mark.parametrize("codec", ["zlib", "raw", "raw-crc32"])
+def test_any_changed_byte_or_a_cut_entry_is_refused(codec):
+    """Every codec's checksum covers the header and the stored bytes: one byte changed
+    anywhere, or the entry cut short, and it is not served (whichever checksum it has)."""
+    a = address("k1", "fp")
+    data = encode_entry(a, image(3, 32), codec)
+    rng = np.random.default_rng(0)
+    for at in [0, 5, 20, 40, 70, len(data) // 2, len(data) - 1, *rng.integers(0, len(data), 40)]:
+        bad = bytearray(data)
+        bad[at] ^= 1 << int(rng.integers(0, 8))
+        assert decode_entry(a, bytes(bad)) is None, at
+    assert decode_entry(a, data[:-1]) is None
+    assert decode_entry(a, data + b"\0") is None
+
+
+def test_the_preview_codec_checks_a_crc32_and_others_a_sha256():
+    import hashlib
+    import zlib
+
+    from kscript.render import cache as cache_mod
+
+    a = address("k1", "fp")
+    img = image(2, 16)
+    header, check, payload = cache_mod.entry_parts(a, img, "raw-crc32")
+    assert check == zlib.crc32(bytes(payload), zlib.crc32(header)).to_bytes(4, "big") + bytes(28)
+    header, check, payload = cache_mod.entry_parts(a, img, "raw")
+    assert check == hashlib.sha256(header + bytes(payload)).digest()
+    # a CRC-32 field in an entry that says `raw` is refused, and the other way round
+    swapped = bytearray(encode_entry(a, img, "raw-crc32"))
+    swapped[4:8] = (cache_mod.CODECS["raw"]).to_bytes(4, "little")
+    assert decode_entry(a, bytes(swapped)) is None
 
 
 def test_compressed_entries_are_smaller_than_the_raw_pixels():

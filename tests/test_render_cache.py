@@ -208,7 +208,7 @@ def test_a_preview_build_stores_its_frames_raw_and_unflushed_a_models_compressed
     backend.load()
     build_mod.build(plan, tmp_path / "a.mp4", build_mod.BuildOptions(cache_dir=tmp_path / "cache", backend=backend))
     [cache] = made
-    assert (cache.codec, cache.durable) == (("raw", False) if painter else ("zlib", True))
+    assert (cache.codec, cache.durable) == (("raw-crc32", False) if painter else ("zlib", True))
     entries = list((tmp_path / "cache" / "frames").rglob("*" + cache_mod.SUFFIX))
     assert len(entries) == 3
     assert all(cache_mod.decode_entry(e.parent.name + e.name[: -len(cache_mod.SUFFIX)], e.read_bytes()) is not None
