@@ -38,6 +38,7 @@ import colorsys
 import hashlib
 import math
 import re
+import threading
 from collections import OrderedDict
 from functools import lru_cache
 
@@ -402,7 +403,7 @@ def camera_view(text: str, seed: int | None, width: int, height: int, camera: tu
     a doubling of a zoom. A view that no tile holds (a turn toward the horizon, a view
     behind the camera) is drawn directly. Both are the same painting at the same points;
     measured against the painting drawn at full size, the tile's view is the closer of the
-    two (tests/test_backends_preview.py).
+    two (benchmarks/preview_atlas.py, tests/test_preview_atlas.py).
 
     Which tile serves a view depends on the camera alone, never on which frames were drawn
     before: a frame is the same whether its chain is rendered whole, resumed from the cache,
@@ -452,6 +453,7 @@ def _tile_edge(size: int, level: int, index: int) -> tuple[float, float]:
 ATLAS_BUDGET = 64 << 20
 ATLAS_TILE_LIMIT = ATLAS_BUDGET // 4
 _TILES_KEPT: OrderedDict[tuple, np.ndarray] = OrderedDict()
+_TILES_LOCK = threading.Lock()  # builds in threads (watch mode, tests) share the tiles
 
 
 def _tile_bytes(width: int, height: int) -> int:
@@ -463,10 +465,11 @@ def _tile(text: str, seed: int | None, width: int, height: int, level: int, ix: 
     """One atlas tile (see ATLAS_SCALE): rows x columns x 3 float32 in 0..255, read only,
     kept (least recently used out first) within ATLAS_BUDGET."""
     key = (text, seed, width, height, level, ix, iy)
-    tile = _TILES_KEPT.get(key)
-    if tile is not None:
-        _TILES_KEPT.move_to_end(key)
-        return tile
+    with _TILES_LOCK:
+        tile = _TILES_KEPT.get(key)
+        if tile is not None:
+            _TILES_KEPT.move_to_end(key)
+            return tile
     (iw, mw), (ih, mh) = _tile_size(width), _tile_size(height)
     (ex, sx), (ey, sy) = _tile_edge(width, level, ix), _tile_edge(height, level, iy)
     # a tile pixel's centre in first-frame pixels, then in world units (as `_coords` gives them)
@@ -475,9 +478,10 @@ def _tile(text: str, seed: int | None, width: int, height: int, level: int, ix: 
     img = np.moveaxis(_draw(text, seed, width, height, u, v), 0, -1)
     tile = np.ascontiguousarray(np.clip(img, 0.0, 255.0), dtype=np.float32)
     tile.flags.writeable = False
-    _TILES_KEPT[key] = tile
-    while sum(t.nbytes for t in _TILES_KEPT.values()) > ATLAS_BUDGET:
-        _TILES_KEPT.popitem(last=False)
+    with _TILES_LOCK:
+        _TILES_KEPT[key] = tile
+        while sum(t.nbytes for t in _TILES_KEPT.values()) > ATLAS_BUDGET:
+            _TILES_KEPT.popitem(last=False)
     return tile
 
 
