@@ -83,7 +83,9 @@ def main() -> int:
         best = None
         for _ in range(args.runs):
             shutil.rmtree(film.parent / ".kscript", ignore_errors=True)
-            stages.clear(), calls.clear(), threads.clear()
+            stages.clear()
+            calls.clear()
+            threads.clear()
             w0, c0, m0 = time.perf_counter(), time.process_time(), time.thread_time()
             try:
                 kscript.cli.main(["build", str(film), "--quiet", "-o", str(work / "out.mp4")])

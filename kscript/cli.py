@@ -50,8 +50,8 @@ def one_blas_thread() -> None:
     OpenBLAS starts a thread per core when numpy loads, and its threads spin for a while after
     each call. kscript's own linear algebra is 3x3 matrices (camera moves, homographies),
     which one thread does at once, while the spinning took a core from a preview build's
-    imports and its encoder (on 2 cores: 0.2 s more CPU before the first frame, and a
-    build's CPU time per second of video 5-8% higher). It must be set before numpy loads,
+    imports and its encoder (the mini film's preview build on 2 cores, load average 0.7-1.7:
+    0.15-0.35 s more CPU before the first frame, and 3-8 % more CPU per second of video). It must be set before numpy loads,
     which the commands put off until they run. torch keeps its own thread settings.
     """
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")

@@ -15,7 +15,7 @@ fi
 .venv/bin/python -m pip install --quiet -e ".[test,cluster]"
 # Byte-compile kscript as a regular (non-editable) install does: an editable install leaves
 # it to the first run, and where PYTHONDONTWRITEBYTECODE is set every process compiled all of
-# kscript again (0.06-0.11 s of each `kscript` command, measured on `kscript check`).
+# kscript again (0.09-0.10 s of each `kscript check`, load average 0.5-0.6).
 .venv/bin/python -m compileall -q kscript grammar stdlib_effects >/dev/null
 
 if ! command -v chromium >/dev/null 2>&1; then

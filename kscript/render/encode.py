@@ -323,14 +323,14 @@ def _yuv420_frame(av, image: np.ndarray):  # noqa: ANN001, ANN202 - PyAV's modul
     """The encoder's input frame for an RGB image: yuv420p made here with OpenCV.
 
     Handed an rgb24 frame, the encoder converts it with libswscale, 2.0 ms of the 3.1 ms an
-    ultrafast 640x640 frame took here; this takes about 0.7 ms, the frame's copy included (one
-    thread). Luma is OpenCV's RGB2YUV_I420, the BT.601 limited-range matrix libswscale uses
+    ultrafast 640x640 frame took here; this takes 0.72 ms, the frame's copy included (one
+    thread, load average 0.6). Luma is OpenCV's RGB2YUV_I420, the BT.601 limited-range matrix libswscale uses
     (within one level). That conversion takes each 2x2 block's chroma from its top-left
     pixel, dropping the colour of thin lines, so the chroma planes are made from the
     half-size picture (each block's mean colour) instead: OpenCV's full-range YCrCb of it,
     narrowed to the limited range (224/255 about 128). This was the I420 conversion of the
-    picture with each block filled by its mean, 0.5 ms slower, and agrees with it within one
-    level (tests/test_render_encode.py compares both with libswscale). Odd sizes, which
+    picture with each block filled by its mean (1.06 ms, measured beside it), and agrees
+    with it within one level (tests/test_render_encode.py compares both with libswscale). Odd sizes, which
     4:2:0 cannot halve, go through libswscale.
     """
     image = np.ascontiguousarray(image)
